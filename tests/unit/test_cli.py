@@ -1,0 +1,78 @@
+"""The CLI as a user runs it: real subprocesses for error paths (no tracebacks), CliRunner for the rest."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from curate.cli import app
+
+runner = CliRunner()
+
+
+def _curate(*args: str, cwd=None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "curate.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=120)
+
+
+def test_ingest_stats_and_verify_write_json(tmp_path, fixtures):
+    ws = str(tmp_path / "ws")
+    result = runner.invoke(app, ["ingest", str(fixtures / "sft.jsonl"), str(fixtures / "texts.csv"), "-w", ws,
+                                 "--json", str(tmp_path / "ingest.json")])
+    assert result.exit_code == 0, result.output
+    figures = json.loads((tmp_path / "ingest.json").read_text())
+    assert figures["totals"] == {"rows": 7, "valid": 7, "new": 7, "duplicates": 0, "quarantined": 0}
+    assert runner.invoke(app, ["stats", "-w", ws, "--json", str(tmp_path / "stats.json")]).exit_code == 0
+    assert json.loads((tmp_path / "stats.json").read_text())["by_kind"] == {"example": 3, "text": 4}
+    result = runner.invoke(app, ["audit", "verify", "-w", ws, "--json", str(tmp_path / "audit.json")])
+    assert result.exit_code == 0 and "intact" in result.output
+    assert json.loads((tmp_path / "audit.json").read_text())["events"] == 2
+
+
+def test_ingest_exits_nonzero_only_when_nothing_valid(tmp_path):
+    ws = str(tmp_path / "ws")
+    (tmp_path / "bad.jsonl").write_text('{"x": 1}\n')
+    (tmp_path / "mixed.jsonl").write_text('{"x": 1}\n{"text": "ok"}\n')
+    assert runner.invoke(app, ["ingest", str(tmp_path / "mixed.jsonl"), "-w", ws]).exit_code == 0
+    result = runner.invoke(app, ["ingest", str(tmp_path / "bad.jsonl"), "-w", ws])
+    assert result.exit_code == 1 and "No valid rows" in result.output
+
+
+def test_user_errors_are_one_clear_message_without_traceback(tmp_path):
+    ws = str(tmp_path / "ws")
+    cases = [
+        (["ingest", str(tmp_path / "missing.jsonl"), "-w", ws], "no such file"),
+        (["ingest", str(tmp_path), "-w", ws], "not a saved Hugging Face dataset"),
+        (["ingest", str(tmp_path / "x.jsonl"), "--map", "colour=body", "-w", ws], "is not a field curate knows"),
+        (["stats", "--db", "nosuchdialect://x", "-w", ws], "cannot use the database URL"),
+    ]
+    (tmp_path / "x.jsonl").write_text('{"text": "a"}\n')
+    for args, message in cases:
+        proc = _curate(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert message in " ".join(proc.stderr.split()), proc.stderr
+        assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_strict_failure_names_file_and_line(tmp_path):
+    (tmp_path / "s.jsonl").write_text('{"text": "ok"}\n{"text": ""}\n')
+    proc = _curate("ingest", str(tmp_path / "s.jsonl"), "--strict", "-w", str(tmp_path / "ws"))
+    flat = " ".join(proc.stderr.split())
+    assert proc.returncode == 2 and "s.jsonl, line 2" in flat and "Nothing was stored" in flat
+
+
+def test_audit_verify_fails_on_a_tampered_log(tmp_path, fixtures):
+    ws = tmp_path / "ws"
+    assert runner.invoke(app, ["ingest", str(fixtures / "sft.jsonl"), "-w", str(ws)]).exit_code == 0
+    import sqlite3
+
+    conn = sqlite3.connect(ws / "curate.db")
+    conn.execute("DROP TRIGGER audit_events_no_update")
+    conn.execute("UPDATE audit_events SET actor = 'mallory'")
+    conn.commit()
+    conn.close()
+    result = runner.invoke(app, ["audit", "verify", "-w", str(ws)])
+    assert result.exit_code == 1 and "edited" in result.output

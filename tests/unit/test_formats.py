@@ -1,0 +1,118 @@
+"""Row shapes -> records: one case per understood format, and the rows that must be refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from curate.errors import ColumnMappingError, RecordError
+from curate.formats import parse_mapping, parse_transcript, row_to_record, split_implicit_prompt
+
+USER = {"role": "user", "content": "Hi?"}
+BOT = {"role": "assistant", "content": "Hello."}
+
+CASES = [
+    ({"prompt": "p", "completion": "c"}, "example", {"prompt": "p", "completion": "c"}),
+    ({"messages": [USER, BOT]}, "example", {"messages": [USER, BOT]}),
+    ({"prompt": [USER], "completion": [BOT]}, "example", {"prompt": [USER], "completion": [BOT]}),
+    ({"prompt": "p", "chosen": "a", "rejected": "b"}, "preference", {"prompt": "p", "chosen": "a", "rejected": "b"}),
+    ({"prompt": "p", "completions": ["a", "b", "c"]}, "candidates", {"prompt": "p", "completions": ["a", "b", "c"]}),
+    ({"instruction": "Do X", "input": "data", "output": "done"}, "example",
+     {"prompt": "Do X\n\ndata", "completion": "done"}),
+    ({"instruction": "Do X", "input": "", "output": "done"}, "example", {"prompt": "Do X", "completion": "done"}),
+    ({"text": "refund please", "label": "billing"}, "text", {"text": "refund please"}),
+]
+
+
+@pytest.mark.parametrize(("row", "kind", "fields"), CASES)
+def test_each_format_becomes_the_right_record(row, kind, fields):
+    rec = row_to_record(row, source="s.jsonl", line=7)
+    assert rec.kind == kind
+    assert rec.fields == fields
+    assert (rec.source, rec.line) == ("s.jsonl", 7)
+
+
+def test_text_label_and_kto_label_are_kept_apart_from_content():
+    assert row_to_record({"text": "x", "label": "billing"}).label == "billing"
+    kto = row_to_record({"prompt": "p", "completion": "c", "label": False})
+    assert kto.kind == "example" and kto.label is False
+    assert kto.id == row_to_record({"prompt": "p", "completion": "c", "label": True}).id
+
+
+def test_extra_columns_are_kept_as_meta():
+    rec = row_to_record({"text": "x", "label": "a", "ticket_id": 12, "lang": "en"})
+    assert rec.meta == {"ticket_id": 12, "lang": "en"}
+
+
+def test_hh_transcript_prompt_is_split_on_the_last_turn():
+    chosen = "\n\nHuman: Name a colour.\n\nAssistant: Blue.\n\nHuman: Another?\n\nAssistant: Green is nice."
+    rejected = "\n\nHuman: Name a colour.\n\nAssistant: Blue.\n\nHuman: Another?\n\nAssistant: Grass."
+    rec = row_to_record({"chosen": chosen, "rejected": rejected})
+    assert rec.kind == "preference"
+    assert [m["role"] for m in rec.fields["prompt"]] == ["user", "assistant", "user"]
+    assert rec.fields["prompt"][-1]["content"] == "Another?"
+    assert rec.fields["chosen"] == [{"role": "assistant", "content": "Green is nice."}]
+    assert rec.fields["rejected"] == [{"role": "assistant", "content": "Grass."}]
+
+
+def test_plain_text_implicit_prompt_uses_trls_character_prefix():
+    out = split_implicit_prompt("The answer is yes", "The answer is no")
+    assert out == {"prompt": "The answer is", "chosen": " yes", "rejected": " no"}
+
+
+def test_pairs_that_diverge_before_the_last_turn_are_refused():
+    chosen = "\n\nHuman: a\n\nAssistant: b\n\nHuman: c\n\nAssistant: d"
+    rejected = "\n\nHuman: a\n\nAssistant: X\n\nHuman: c\n\nAssistant: e"
+    with pytest.raises(RecordError, match="diverges before its final turn"):
+        row_to_record({"chosen": chosen, "rejected": rejected})
+
+
+def test_parse_transcript_rejects_non_transcripts():
+    assert parse_transcript("just some text") is None
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"prompt": "", "completion": "c"}, "'prompt' is empty"),
+        ({"text": "   "}, "'text' is empty"),
+        ({"prompt": 3, "completion": "c"}, "'prompt' must be a string or a list of messages; got int"),
+        ({"text": ["a"]}, "'text' must be a string; got list"),
+        ({"foo": "bar"}, "no known shape"),
+        ({"prompt": "p", "chosen": "same", "rejected": "same"}, "identical"),
+        ({"prompt": "p", "completions": ["only one"]}, "at least two"),
+        ({"messages": [{"role": "wizard", "content": "x"}]}, "role must be one of"),
+        ({"messages": [{"content": "x"}]}, "'role' and 'content'"),
+        ({"text": "x", "label": {"a": 1}}, "'label' must be"),
+        (["not", "an", "object"], "expected a JSON object"),
+    ],
+)
+def test_bad_rows_raise_record_errors_that_say_what_was_expected(row, message):
+    with pytest.raises(RecordError, match=message):
+        row_to_record(row)
+
+
+def test_empty_completion_is_kept_for_an_expert_to_write():
+    rec = row_to_record({"instruction": "Convert 20 inches to centimetres", "input": "", "output": ""})
+    assert rec.fields == {"prompt": "Convert 20 inches to centimetres", "completion": ""}
+
+
+def test_column_mapping_renames_including_nested_paths():
+    mapping = parse_mapping(["text=body", "label=meta.intent"])
+    rec = row_to_record({"body": "card lost", "meta": {"intent": "lost_card"}}, mapping=mapping)
+    assert rec.kind == "text" and rec.fields == {"text": "card lost"} and rec.label == "lost_card"
+
+
+def test_mapping_to_a_missing_column_is_a_row_error():
+    with pytest.raises(RecordError, match="mapped column 'body' is missing"):
+        row_to_record({"text": "x"}, mapping={"text": "body"})
+
+
+@pytest.mark.parametrize("item", ["text", "=body", "colour=body"])
+def test_malformed_mapping_is_refused(item):
+    with pytest.raises(ColumnMappingError):
+        parse_mapping([item])
+
+
+def test_forced_kind_is_checked():
+    with pytest.raises(RecordError, match="'text' is missing"):
+        row_to_record({"prompt": "p", "completion": "c"}, kind="text")

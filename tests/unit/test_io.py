@@ -1,0 +1,122 @@
+"""Readers: every format streams rows with line numbers; unreadable rows come back as errors, not exceptions."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from curate.errors import SourceNotFoundError, UnsupportedFormatError
+from curate.io import detect_format, read_csv, read_json, read_jsonl, read_rows
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_jsonl_rows_carry_their_physical_line_and_skip_blank_lines(tmp_path):
+    path = _write(tmp_path / "a.jsonl", b'{"text": "a"}\n\n{"text": "b"}\n')
+    rows = list(read_jsonl(path))
+    assert [(r.line, r.data) for r in rows] == [(1, {"text": "a"}), (3, {"text": "b"})]
+
+
+def test_jsonl_broken_json_and_invalid_utf8_are_row_errors(tmp_path):
+    path = _write(tmp_path / "a.jsonl", b'{"text": "ok"}\n{"text": "broken\n{"text": "caf\xe9"}\n{"text": "ok2"}\n')
+    rows = list(read_jsonl(path))
+    assert [r.line for r in rows] == [1, 2, 3, 4]
+    assert rows[1].error.startswith("broken JSON")
+    assert rows[2].error.startswith("invalid UTF-8")
+    assert rows[3].data == {"text": "ok2"}
+
+
+def test_overlong_line_is_skipped_without_losing_the_next_row(tmp_path):
+    big = b'{"text": "' + b"x" * 3_000_000 + b'"}\n'
+    path = _write(tmp_path / "a.jsonl", b'{"text": "first"}\n' + big + b'{"text": "after"}\n')
+    rows = list(read_jsonl(path, max_row_bytes=1_000_000))
+    assert rows[1].line == 2 and "longer than the limit" in rows[1].error
+    assert len(rows[1].raw) < 5000  # an excerpt, not the whole line
+    assert rows[2].data == {"text": "after"} and rows[2].line == 3
+
+
+def test_gzip_is_read_transparently(tmp_path):
+    path = tmp_path / "a.jsonl.gz"
+    with gzip.open(path, "wb") as fh:
+        fh.write(b'{"text": "zipped"}\n')
+    assert detect_format(path) == "jsonl"
+    assert [r.data for r in read_rows(path)] == [{"text": "zipped"}]
+
+
+def test_json_array_is_streamed_with_lines_and_a_broken_element_is_skipped(tmp_path):
+    text = '[\n  {"text": "a"},\n  {"text": "b" "oops"},\n  {"text": "c"}\n]\n'
+    rows = list(read_json(_write(tmp_path / "a.json", text.encode())))
+    assert [r.data for r in rows if r.error is None] == [{"text": "a"}, {"text": "c"}]
+    bad = [r for r in rows if r.error]
+    assert len(bad) == 1 and bad[0].line == 3 and "broken JSON" in bad[0].error
+    assert [r.line for r in rows if r.error is None] == [2, 4]
+
+
+def test_json_array_spanning_many_chunks(tmp_path):
+    items = [{"text": f"row {i} " + "y" * 500} for i in range(5000)]
+    path = _write(tmp_path / "big.json", json.dumps(items).encode())
+    rows = list(read_json(path))
+    assert len(rows) == 5000 and all(r.error is None for r in rows)
+    assert rows[-1].data["text"].startswith("row 4999")
+
+
+def test_truncated_json_array_keeps_the_complete_elements(tmp_path):
+    path = _write(tmp_path / "t.json", b'[{"text": "a"}, {"text": "b"}, {"text": "c')
+    rows = list(read_json(path))
+    assert [r.data for r in rows if r.error is None] == [{"text": "a"}, {"text": "b"}]
+    assert rows[-1].error is not None
+
+
+def test_json_file_holding_json_lines_is_read_as_jsonl(tmp_path):
+    path = _write(tmp_path / "lines.json", b'{"text": "a"}\n{"text": "b"}\n')
+    assert [r.data for r in read_rows(path)] == [{"text": "a"}, {"text": "b"}]
+
+
+def test_csv_rows_with_multiline_cells_wrong_width_and_bad_bytes(tmp_path):
+    data = b'text,label\n"two\nlines",a\nonly_one_cell\n"caf\xe9",b\nfine,c\n'
+    rows = list(read_csv(_write(tmp_path / "a.csv", data)))
+    assert rows[0].data == {"text": "two\nlines", "label": "a"} and rows[0].line == 2
+    assert rows[1].line == 4 and "1 cells but the header has 2" in rows[1].error
+    assert rows[2].line == 5 and "invalid UTF-8" in rows[2].error
+    assert rows[3].data == {"text": "fine", "label": "c"} and rows[3].line == 6
+
+
+def test_csv_overlong_line_is_a_row_error(tmp_path):
+    data = b"text,label\nshort,a\n" + b"x" * 2_000_000 + b",b\nlast,c\n"
+    rows = list(read_csv(_write(tmp_path / "a.csv", data), max_row_bytes=1_000_000))
+    assert [r.line for r in rows] == [2, 3, 4]
+    assert "longer than the limit" in rows[1].error and rows[2].data == {"text": "last", "label": "c"}
+
+
+def test_tsv_and_empty_cells(tmp_path):
+    rows = list(read_rows(_write(tmp_path / "a.tsv", b"text\tlabel\nhello\t\n")))
+    assert rows[0].data == {"text": "hello", "label": None}
+
+
+def test_parquet_and_saved_dataset_folder(tmp_path):
+    import datasets
+
+    ds = datasets.Dataset.from_list([{"text": "a", "label": "x"}, {"text": "b", "label": "y"}])
+    ds.to_parquet(str(tmp_path / "a.parquet"))
+    datasets.DatasetDict({"train": ds, "test": ds.select([0])}).save_to_disk(str(tmp_path / "saved"))
+    assert [r.data["text"] for r in read_rows(tmp_path / "a.parquet")] == ["a", "b"]
+    assert detect_format(tmp_path / "saved") == "hf"
+    assert [r.data["text"] for r in read_rows(tmp_path / "saved")] == ["a", "b", "a"]
+    assert [r.data["text"] for r in read_rows(tmp_path / "saved", split="test")] == ["a"]
+
+
+def test_missing_source_and_unknown_suffix_raise_clear_errors(tmp_path):
+    with pytest.raises(SourceNotFoundError, match="no such file"):
+        detect_format(tmp_path / "nope.jsonl")
+    (tmp_path / "data.xlsx").write_bytes(b"x")
+    with pytest.raises(UnsupportedFormatError, match="Pass --format"):
+        detect_format(tmp_path / "data.xlsx")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(UnsupportedFormatError, match="not a saved Hugging Face dataset"):
+        detect_format(tmp_path / "folder")

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from curate.errors import StoreError
+from curate.ingest import ingest
+from curate.store import Store
+from curate.workspace import Workspace
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(workspace):
+    with workspace.store.read() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_schema_has_every_table(workspace):
+    with workspace.store.read() as conn:
+        names = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))}
+    assert {"records", "sources", "label_schemas", "rounds", "tasks", "annotations", "model_versions",
+            "audit_events", "curate_meta"} <= names
+
+
+def test_iter_records_pages_through_everything_in_id_order(workspace, tmp_path):
+    (tmp_path / "t.jsonl").write_text("".join(f'{{"text": "row {i}"}}\n' for i in range(57)))
+    ingest(workspace, tmp_path / "t.jsonl")
+    got = list(workspace.store.iter_records(batch_size=10))
+    assert len(got) == 57 and [r.id for r in got] == sorted(r.id for r in got)
+    assert workspace.store.get_record(got[0].id) == got[0]
+    assert workspace.store.get_record("0" * 32) is None
+
+
+def test_stats_counts_by_kind_source_status_split(workspace, fixtures):
+    ingest(workspace, fixtures / "sft.jsonl")
+    ingest(workspace, fixtures / "texts.csv", split="test")
+    figures = workspace.store.stats()
+    assert figures["records"] == 7
+    assert figures["by_kind"] == {"example": 3, "text": 4}
+    assert figures["by_split"] == {"pool": 3, "test": 4}
+    assert figures["by_status"] == {"active": 7}
+    assert figures["by_source"] == {str(fixtures / "sft.jsonl"): 3, str(fixtures / "texts.csv"): 4}
+    assert figures["audit_events"] == 2
+
+
+def test_unusable_database_urls_raise_store_errors(tmp_path):
+    with pytest.raises(StoreError, match="cannot use the database URL"):
+        Store("nosuchdialect://x")
+    with pytest.raises(StoreError, match="cannot open the database"):
+        Store(f"sqlite:///{tmp_path}/missing/dir/x.db")
+
+
+def test_workspace_defaults_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("CURATE_WORKSPACE", str(tmp_path / "envws"))
+    ws = Workspace.open()
+    assert ws.root == tmp_path / "envws" and ws.db_url.endswith("envws/curate.db")
+    assert ws.quarantine_dir.is_dir() and ws.cache_dir.is_dir()
