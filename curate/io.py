@@ -14,6 +14,7 @@ import gzip
 import io
 import json
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,7 +97,12 @@ def read_jsonl(path: Path, *, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES) -> Ite
     with _open_binary(path) as fh:
         lineno = 0
         while True:
-            raw, overlong = _read_line(fh, max_row_bytes)
+            try:
+                raw, overlong = _read_line(fh, max_row_bytes)
+            except (OSError, EOFError, zlib.error) as exc:  # a corrupt or truncated .gz stream
+                yield RawRow(lineno + 1, error=f"the compressed stream is corrupt or truncated here ({exc}); "
+                                               "the rest of the file cannot be read")
+                return
             if not raw:
                 return
             lineno += 1
@@ -295,20 +301,29 @@ def read_csv(path: Path, *, delimiter: str = ",", max_row_bytes: int = DEFAULT_M
 
 def read_parquet(path: Path, *, batch_size: int = 4096) -> Iterator[RawRow]:
     """Rows of a Parquet file, in record batches; ``line`` is the 1-based row number."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     row = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
-        for data in batch.to_pylist():
-            row += 1
-            yield RawRow(row, data)
+    try:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
+            for data in batch.to_pylist():
+                row += 1
+                yield RawRow(row, data)
+    except (pa.ArrowException, OSError) as exc:
+        if row == 0:
+            raise UnsupportedFormatError(f"{path} cannot be read as Parquet: {exc}. Is it a Parquet file?") from exc
+        yield RawRow(row + 1, error=f"the Parquet file is corrupt after row {row} ({exc}); the rest cannot be read")
 
 
 def read_hf_folder(path: Path, *, split: str | None = None, batch_size: int = 1024) -> Iterator[RawRow]:
     """Rows of a dataset saved with ``save_to_disk`` (every split of a ``DatasetDict`` unless ``split``)."""
     import datasets
 
-    loaded = datasets.load_from_disk(str(path))
+    try:
+        loaded = datasets.load_from_disk(str(path))
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        raise UnsupportedFormatError(f"{path} cannot be loaded as a saved dataset: {exc}") from exc
     if isinstance(loaded, datasets.DatasetDict):
         if split is not None and split not in loaded:
             raise UnsupportedFormatError(f"{path} has splits {list(loaded)}; there is no split {split!r}.")

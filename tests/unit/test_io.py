@@ -120,3 +120,20 @@ def test_missing_source_and_unknown_suffix_raise_clear_errors(tmp_path):
     (tmp_path / "folder").mkdir()
     with pytest.raises(UnsupportedFormatError, match="not a saved Hugging Face dataset"):
         detect_format(tmp_path / "folder")
+
+
+def test_truncated_gzip_keeps_rows_before_the_damage(tmp_path):
+    import gzip as gz
+
+    blob = gz.compress(b"".join(f'{{"text": "row {i}"}}\n'.encode() for i in range(2000)))
+    path = _write(tmp_path / "cut.jsonl.gz", blob[: len(blob) // 2])
+    rows = list(read_rows(path))
+    good = [r for r in rows if r.error is None]
+    assert len(good) > 0 and good[0].data == {"text": "row 0"}
+    assert "corrupt or truncated" in rows[-1].error
+
+
+def test_a_file_that_is_not_parquet_is_a_clear_error(tmp_path):
+    path = _write(tmp_path / "fake.parquet", b"this is not parquet")
+    with pytest.raises(UnsupportedFormatError, match="cannot be read as Parquet"):
+        list(read_rows(path))
