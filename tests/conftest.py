@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -26,15 +27,51 @@ def pytest_configure(config: pytest.Config) -> None:
         pass
 
 
+PG_URL = os.environ.get("CURATE_TEST_PG_URL")  # a server URL whose user may CREATE DATABASE; set by .ci/run
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path):
+    """A fresh, empty database: a SQLite file, or a new PostgreSQL database dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'curate.db'}"
+        return
+    if not PG_URL:
+        pytest.skip("PostgreSQL variant: set CURATE_TEST_PG_URL (.ci/run starts a local server and sets it)")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin_url = make_url(PG_URL).set(drivername="postgresql+psycopg")
+    name = f"curate_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield admin_url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture
-def workspace(tmp_path: Path):
-    """A new, empty workspace in a temporary folder (SQLite)."""
+def workspace(tmp_path: Path, db_url: str):
+    """A new, empty workspace in a temporary folder, on SQLite and on PostgreSQL."""
     from curate.workspace import Workspace
 
-    ws = Workspace.open(tmp_path / "ws")
+    ws = Workspace.open(tmp_path / "ws", db_url)
     yield ws
     if "store" in ws.__dict__:
         ws.store.dispose()
+
+
+def drop_append_only_guards(store) -> None:
+    """Remove the append-only triggers, as an attacker with direct database access would."""
+    with store.write() as conn:
+        for table in ("audit_events", "annotations"):
+            if store.dialect == "sqlite":
+                conn.exec_driver_sql(f"DROP TRIGGER {table}_no_update")
+                conn.exec_driver_sql(f"DROP TRIGGER {table}_no_delete")
+            else:
+                conn.exec_driver_sql(f"DROP TRIGGER {table}_append_only ON {table}")
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from curate import audit
 from curate.errors import AuditError
+from tests.conftest import drop_append_only_guards
 
 
 @pytest.fixture
@@ -14,9 +15,7 @@ def logged(workspace):
     """A workspace with six events, and the append-only triggers dropped as an attacker with DB access would."""
     for i in range(6):
         audit.record(workspace.store, f"step{i}", {"n": i, "ids_digest": f"{i:032x}"}, actor="tester")
-    with workspace.store.write() as conn:
-        for op in ("update", "delete"):
-            conn.execute(text(f"DROP TRIGGER audit_events_no_{op}"))
+    drop_append_only_guards(workspace.store)
     return workspace
 
 
@@ -51,6 +50,7 @@ def test_inserted_event_is_named_even_when_its_own_hash_is_right(logged):
     # Make room after event 2 and insert a well-formed event that links to event 2.
     with logged.store.read() as conn:
         prev = conn.execute(text("SELECT hash FROM audit_events WHERE seq = 2")).scalar_one()
+    # Renumbering in two steps keeps the primary key unique on every database.
     forged = audit.event_hash(prev, "2026-01-01T00:00:00+00:00", "mallory", "export", None, "{}")
     _execute(
         logged,

@@ -10,14 +10,17 @@ from curate.workspace import Workspace
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(workspace):
+    if workspace.store.dialect != "sqlite":
+        pytest.skip("SQLite pragmas")
     with workspace.store.read() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
 
 
 def test_schema_has_every_table(workspace):
-    with workspace.store.read() as conn:
-        names = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))}
+    from sqlalchemy import inspect
+
+    names = set(inspect(workspace.store.engine).get_table_names())
     assert {"records", "sources", "label_schemas", "rounds", "tasks", "annotations", "model_versions",
             "audit_events", "curate_meta"} <= names
 
