@@ -1,6 +1,7 @@
 """The workspace database schema (SQLAlchemy 2 declarative tables).
 
-Tables: ``sources`` (ingested files), ``records`` (the pool; content stored as JSON text), ``label_schemas``
+Tables: ``sources`` (ingested files), ``records`` (the pool; content stored as JSON text), ``scores`` (the
+score cache), ``label_schemas``
 (versioned), ``model_versions``, ``rounds``, ``tasks``, ``annotations`` (append-only; a correction is a new row
 that ``supersedes`` the old one) and ``audit_events`` (append-only, hash-chained; see :mod:`curate.audit`).
 JSON columns are stored as text written by :func:`orjson.dumps`, which keeps bulk inserts fast and portable
@@ -149,6 +150,15 @@ class Annotation(Base):
     seconds_spent: Mapped[float | None] = mapped_column(Float, nullable=True)
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("annotations.id"), nullable=True)
     created_at: Mapped[str] = mapped_column(String(40), default=utcnow)
+
+
+class ScoreRow(Base):
+    """A cached score: one record under one scorer key (which names the scorer, its parameters and model)."""
+
+    __tablename__ = "scores"
+    scorer_key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), primary_key=True)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class AuditEvent(Base):

@@ -1,0 +1,116 @@
+"""Rounds and tasks: put a selected batch of records in front of people.
+
+A round records which strategy (scorer + selector key), which model version and which records; each task
+keeps its round, strategy key, model version, acquisition score and whether it came from the random mix, so
+every label knows why it was asked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+from sqlalchemy import Connection, func, insert, select
+
+from curate import audit
+from curate.errors import InputError
+from curate.records import Record
+from curate.schema import ModelVersion, Round, Task
+from curate.store import Store
+
+TASK_TYPES = ("rank", "rewrite", "label")
+DEFAULT_TASK_TYPE = {"preference": "rank", "candidates": "rank", "example": "rewrite", "text": "label"}
+
+
+@dataclass
+class RoundReport:
+    """What a new round holds: its id and number, and how many tasks came from each origin."""
+
+    round_id: int
+    number: int
+    strategy_key: str
+    model_version: str | None
+    tasks: int
+    by_origin: dict[str, int] = field(default_factory=dict)
+    by_type: dict[str, int] = field(default_factory=dict)
+
+
+def model_version_id(conn: Connection, name: str, *, base: str | None = None,
+                     adapter_path: str | None = None) -> int:
+    """Id of the model version called ``name``, registering it on first use."""
+    found = conn.scalar(select(ModelVersion.id).where(ModelVersion.name == name))
+    if found is not None:
+        return int(found)
+    return int(conn.execute(
+        insert(ModelVersion).values(name=name, base=base or name, adapter_path=adapter_path).returning(ModelVersion.id)
+    ).scalar_one())
+
+
+def selected_record_ids(store: Store) -> set[str]:
+    """Ids of records that already have a task (they are not offered again)."""
+    with store.read() as conn:
+        return set(conn.scalars(select(Task.record_id).distinct()))
+
+
+def create_round(
+    store: Store,
+    records: Sequence[Record],
+    indices: Sequence[int] | np.ndarray,
+    *,
+    scores: np.ndarray,
+    origins: Sequence[str] | None = None,
+    strategy_key: str,
+    model_version: str | None = None,
+    task_type: str | None = None,
+    params: dict[str, Any] | None = None,
+    actor: str | None = None,
+) -> RoundReport:
+    """Create a round with one task per selected record, in one transaction with its audit event.
+
+    Args:
+        records: the candidate records; ``indices`` and ``scores`` refer to them.
+        indices: the selected positions, in selection order.
+        scores: acquisition scores aligned with ``records`` (higher = more worth labeling).
+        origins: why each selected index was chosen ("strategy", "random", "quota:<group>"), aligned with
+            ``indices``; default all "strategy".
+        task_type: ``rank``, ``rewrite`` or ``label``; default by record kind (preference/candidates -> rank,
+            example -> rewrite, text -> label).
+    """
+    picked = [int(i) for i in indices]
+    origin_list = list(origins) if origins is not None else ["strategy"] * len(picked)
+    if len(origin_list) != len(picked):
+        raise InputError(f"origins has {len(origin_list)} entries for {len(picked)} selected indices")
+    if task_type is not None and task_type not in TASK_TYPES:
+        raise InputError(f"task type must be one of {', '.join(TASK_TYPES)}; got {task_type!r}")
+    with store.write() as conn:
+        number = int(conn.scalar(select(func.coalesce(func.max(Round.number), 0))) or 0) + 1
+        mv_id = model_version_id(conn, model_version) if model_version else None
+        round_id = int(conn.execute(insert(Round).values(
+            number=number, strategy_key=strategy_key, model_version_id=mv_id,
+            params=orjson.dumps(params or {}, default=str).decode(),
+        ).returning(Round.id)).scalar_one())
+        rows = []
+        for i, origin in zip(picked, origin_list, strict=True):
+            rec = records[i]
+            value = float(scores[i])
+            rows.append({
+                "round_id": round_id, "record_id": rec.id,
+                "type": task_type or DEFAULT_TASK_TYPE[rec.kind], "status": "open",
+                "strategy_key": strategy_key if origin == "strategy" else f"{strategy_key}|{origin}",
+                "acquisition_score": value if np.isfinite(value) else None,
+                "random_mix": origin == "random", "model_version_id": mv_id,
+            })
+        if rows:
+            conn.execute(insert(Task), rows)
+        by_origin = dict(Counter(origin_list))
+        by_type = dict(Counter(str(r["type"]) for r in rows))
+        digest = hashlib.blake2b("".join(records[i].id for i in picked).encode(), digest_size=16).hexdigest()
+        audit.append(conn, "round", {"round_id": round_id, "number": number, "strategy_key": strategy_key[:400],
+                                     "tasks": len(rows), "by_origin": by_origin, "record_ids_digest": digest},
+                     actor=actor, model_version=model_version)
+    return RoundReport(round_id, number, strategy_key, model_version, len(rows), by_origin, by_type)

@@ -1,0 +1,89 @@
+"""The scorer contract.
+
+A scorer turns records into one float each: ``score(records) -> NDArray[float64]`` of shape ``(n,)``.
+**Higher = more worth a human's time**, always; a scorer whose natural quantity runs the other way negates it.
+NaN means "cannot score this record" (selectors skip NaN). A scorer is a frozen dataclass: its fields are its
+serialisable configuration, and :meth:`BaseScorer.key` (name + non-default fields + model version) identifies
+its scores in the cache and the audit log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from curate.records import Record
+
+Scores = npt.NDArray[np.float64]
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """Anything with a ``name``, a ``key()`` and ``score(records) -> (n,) float64, higher = more worth labeling``."""
+
+    name: ClassVar[str]
+
+    def key(self) -> str:
+        """Name, non-default parameters and model version: identifies this scorer's scores."""
+        ...
+
+    def score(self, records: Sequence[Record]) -> Scores:
+        """One score per record, shape ``(len(records),)``, higher = more worth labeling; NaN = cannot score."""
+        ...
+
+
+def _key_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class BaseScorer:
+    """Base of curate's scorers: frozen config fields plus :meth:`key`.
+
+    Subclasses set ``name`` and implement :meth:`score`. Fields named in ``key_exclude`` (caches, models held at
+    run time) are left out of the key; ``model_version`` says which model produced the scores.
+    """
+
+    name: ClassVar[str] = "scorer"
+    key_exclude: ClassVar[frozenset[str]] = frozenset()
+    #: True when a record's score depends on which other records are scored with it (e.g. density):
+    #: the score cache then keys scores by the scored set as well.
+    set_dependent: ClassVar[bool] = False
+
+    def model_version(self) -> str | None:
+        """Version of the model behind the scores (``None`` for model-free scorers)."""
+        return None
+
+    def key(self) -> str:
+        """``name(param=value,...)@model_version`` with only the fields that differ from their defaults."""
+        parts = []
+        for f in dataclasses.fields(self):
+            if f.name in self.key_exclude or not f.compare:
+                continue
+            value = getattr(self, f.name)
+            default = f.default if f.default is not dataclasses.MISSING else None
+            if f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            if value != default:
+                parts.append(f"{f.name}={_key_value(value)}")
+        key = f"{self.name}({','.join(parts)})"
+        version = self.model_version()
+        return f"{key}@{version}" if version else key
+
+    def score(self, records: Sequence[Record]) -> Scores:
+        """One score per record, shape ``(n,)``, higher = more worth labeling."""
+        raise NotImplementedError
+
+
+def as_scores(values: Any, n: int, *, who: str) -> Scores:
+    """Check and convert a scorer's output: float64, shape ``(n,)``."""
+    out = np.asarray(values, dtype=np.float64)
+    if out.shape != (n,):
+        raise ValueError(f"{who} returned scores of shape {out.shape}; expected ({n},)")
+    return out

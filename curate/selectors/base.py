@@ -1,0 +1,63 @@
+"""The selector contract.
+
+``select(scores, k, *, embeddings=None, rng) -> NDArray[intp]``: indices into ``scores`` (and the rows of
+``embeddings``), at most ``k`` of them, unique, in the order chosen. Higher scores are preferred; NaN scores are
+never chosen. Selectors return indices and nothing else, whatever the arguments. Every stochastic selector
+takes an explicit ``numpy.random.Generator``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from curate.errors import InputError
+
+Indices = npt.NDArray[np.intp]
+FloatArray = npt.NDArray[np.floating]
+
+
+class EmptyPoolError(InputError):
+    """There is nothing to select from."""
+
+
+@runtime_checkable
+class Selector(Protocol):
+    """Turns scores (and optionally embeddings) into a batch of indices."""
+
+    name: str
+
+    def key(self) -> str:
+        """Name and non-default parameters."""
+        ...
+
+    def select(self, scores: FloatArray, k: int, *, embeddings: FloatArray | None = None,
+               rng: np.random.Generator) -> Indices:
+        """At most ``k`` unique indices into ``scores``, best first; NaN scores are never chosen."""
+        ...
+
+
+def validate(scores: FloatArray, k: int, embeddings: FloatArray | None = None, *,
+             need_embeddings: bool = False, who: str = "select") -> np.ndarray:
+    """Check the common inputs once at the boundary; returns ``scores`` as float64 (shape ``(n,)``).
+
+    Raises :class:`EmptyPoolError` for an empty pool and :class:`InputError` for a negative ``k``, a wrong shape,
+    or missing / mismatched embeddings. ``k`` larger than the pool is allowed: every scorable record is taken.
+    """
+    values = np.asarray(scores, dtype=np.float64)
+    if values.ndim != 1:
+        raise InputError(f"{who}: scores must be one-dimensional, shape (n,); got shape {values.shape}")
+    if values.size == 0:
+        raise EmptyPoolError(f"{who}: the pool is empty; there is nothing to select. Ingest records first.")
+    if not isinstance(k, int | np.integer) or k < 0:
+        raise InputError(f"{who}: k must be a non-negative integer; got {k!r}")
+    if need_embeddings and embeddings is None:
+        raise InputError(f"{who} needs embeddings (one row per score); none were given")
+    if embeddings is not None and (np.ndim(embeddings) != 2 or len(embeddings) != values.size):
+        raise InputError(
+            f"{who}: embeddings must have shape (n, d) with n = {values.size} (one row per score); "
+            f"got shape {np.shape(embeddings)}"
+        )
+    return values
