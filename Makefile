@@ -40,6 +40,9 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_ingest.py --rows 1000000
+	$(PY) benchmarks/bench_kcenter.py
+	$(PY) benchmarks/bench_perplexity.py
+	$(PY) benchmarks/bench_scoring_cache.py --scorer ifd --n 300
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check curate tests benchmarks

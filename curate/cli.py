@@ -48,7 +48,7 @@ DbOpt = Annotated[
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Also write the figures to this JSON file.")]
 
 
-def _write_json(path: Path | None, data: Any) -> None:
+def write_json(path: Path | None, data: Any) -> None:
     if path is None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,7 +108,7 @@ def ingest(
                                 strict=strict, max_row_bytes=max_row_bytes, on_progress=show)
         reports.append(report)
         _print_ingest(report)
-    _write_json(json_out, {"sources": [r.as_dict() for r in reports],
+    write_json(json_out, {"sources": [r.as_dict() for r in reports],
                            "totals": {k: sum(getattr(r, k) for r in reports)
                                       for k in ("rows", "valid", "new", "duplicates", "quarantined")}})
     if sum(r.valid for r in reports) == 0:
@@ -148,7 +148,7 @@ def stats(workspace: WorkspaceOpt = None, db: DbOpt = None, json_out: JsonOpt = 
     console.print(table)
     console.print(f"{figures['duplicates_collapsed']:,} duplicates collapsed, {figures['quarantined']:,} rows "
                   f"quarantined, {figures['audit_events']:,} audit events")
-    _write_json(json_out, figures)
+    write_json(json_out, figures)
 
 
 @audit_app.command("verify")
@@ -164,7 +164,7 @@ def audit_verify(
 
     ws = Workspace.open(workspace, db)
     report = verify(ws.store, expect_head=expect_head)
-    _write_json(json_out, report.as_dict())
+    write_json(json_out, report.as_dict())
     if report.ok:
         console.print(f"[green]audit log intact[/]: {report.n_events:,} events, head #{report.head_seq} "
                       f"{report.head_hash}")
@@ -233,7 +233,7 @@ def models(
                       f"{checks['lm']['seconds']} s")
         console.print(f"embedder: {checks['embedder']['dimensions']} dimensions, loaded in "
                       f"{checks['embedder']['seconds']} s")
-    _write_json(json_out, {"models": [vars(i) for i in infos], "checks": checks})
+    write_json(json_out, {"models": [vars(i) for i in infos], "checks": checks})
 
 
 def main() -> None:
@@ -253,6 +253,8 @@ def main() -> None:
                           "This is a bug in curate. Run again with CURATE_DEBUG=1 to see the traceback, and report it.")
         sys.exit(70)
 
+
+import curate.cli_select  # noqa: E402, F401  (adds `score` and `select` to the app; it imports this module)
 
 if __name__ == "__main__":
     main()

@@ -124,8 +124,10 @@ def load_lm(
     The tokenizer gets a pad token (its EOS) if it has none.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     path = lm_path(name, cache_dir)
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         model: Any = AutoModelForCausalLM.from_pretrained(path)
@@ -148,7 +150,9 @@ def load_lm(
 def load_embedder(name: str | None = None, *, device: str = "cpu") -> SentenceTransformer:
     """Load a sentence-transformers embedder (default: packaged all-MiniLM-L6-v2, 384 dimensions)."""
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     path = embedder_path(name)
     try:
         return SentenceTransformer(path, device=device)

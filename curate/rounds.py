@@ -101,7 +101,7 @@ def create_round(
             rows.append({
                 "round_id": round_id, "record_id": rec.id,
                 "type": task_type or DEFAULT_TASK_TYPE[rec.kind], "status": "open",
-                "strategy_key": strategy_key if origin == "strategy" else f"{strategy_key}|{origin}",
+                "strategy_key": strategy_key if origin in ("strategy", strategy_key) else f"{strategy_key}|{origin}",
                 "acquisition_score": value if np.isfinite(value) else None,
                 "random_mix": origin == "random", "model_version_id": mv_id,
             })

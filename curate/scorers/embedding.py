@@ -40,7 +40,7 @@ def novelty(pool: npt.ArrayLike, labeled: npt.ArrayLike) -> Scores:
         Shape ``(n,)`` float64 in ``[0, 2]``; higher = farther from anything labeled = more novel.
     """
     x, ref = _check(pool, "novelty"), _check(labeled, "novelty")
-    if ref.shape[0] == 0:
+    if ref.shape[0] == 0 or x.shape[0] == 0:
         return np.ones(x.shape[0], dtype=np.float64)
     if ref.shape[1] != x.shape[1]:
         raise InputError(f"novelty: pool has {x.shape[1]} dimensions but labeled has {ref.shape[1]}")

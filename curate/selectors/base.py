@@ -8,7 +8,7 @@ takes an explicit ``numpy.random.Generator``.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +27,7 @@ class EmptyPoolError(InputError):
 class Selector(Protocol):
     """Turns scores (and optionally embeddings) into a batch of indices."""
 
-    name: str
+    name: ClassVar[str]
 
     def key(self) -> str:
         """Name and non-default parameters."""
