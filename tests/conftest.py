@@ -86,3 +86,9 @@ def shared_file(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent: the shared benchmark data is not next to this checkout")
     return path
+
+
+@pytest.fixture(scope="session")
+def smollm2_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One workspace cache for the whole session, so the packaged SmolLM2 is converted once (~25 s)."""
+    return tmp_path_factory.mktemp("smollm2-cache")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -34,6 +34,7 @@ from curate.records import Record, as_text, is_conversational
 from curate.scorers.base import BaseScorer
 
 Template = Literal["auto", "chat", "plain"]
+ProgressFn = Callable[[int, int], None]
 TEMPLATES: tuple[str, ...] = ("auto", "chat", "plain")
 _PROBE = [{"role": "user", "content": "x"}]
 _FULL_HASH_LIMIT = 64 * 2**20
@@ -187,6 +188,23 @@ class RecordEncoder:
                 p_ids, c_ids, truncated = truncate_pair(p_ids, c_ids[:budget], self.max_length)
                 out[i] = EncodedExample(p_ids, c_ids, truncated or cut)
         return out
+
+
+def progress_callback(progress: bool | ProgressFn | None, total: int, *, unit: str,
+                      desc: str) -> tuple[ProgressFn | None, Callable[[], None]]:
+    """``(callback, close)`` for a ``progress`` option: ``True`` = a tqdm bar, a callable = itself, else nothing."""
+    if not progress:
+        return None, lambda: None
+    if callable(progress):
+        return progress, lambda: None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, unit=unit, desc=desc)
+
+    def update(done: int, _total: int) -> None:
+        bar.update(done - bar.n)
+
+    return update, bar.close
 
 
 def file_digest(path: Path) -> str:

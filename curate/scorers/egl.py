@@ -29,7 +29,7 @@ import dataclasses
 import hashlib
 import math
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -37,9 +37,7 @@ import numpy as np
 from curate.errors import InputError, MissingDependencyError, ModelError
 from curate.records import Record
 from curate.scorers.base import Scores, as_scores
-from curate.scorers.causal_lm import TEMPLATES, CausalLMScorer, RecordEncoder
-
-ProgressFn = Callable[[int, int], None]
+from curate.scorers.causal_lm import TEMPLATES, CausalLMScorer, ProgressFn, RecordEncoder, progress_callback
 
 
 def record_seed(seed: int, record_id: str) -> int:
@@ -195,7 +193,7 @@ def expected_gradient_length(
     encoded = encoder.encode(records, prompts_only=True)
     stop_ids = _stop_ids(model, tokenizer)
     out = np.full(len(records), np.nan)
-    callback, close = _progress(progress, len(records))
+    callback, close = progress_callback(progress, len(records), unit="record", desc="egl")
     was_training = bool(getattr(model, "training", False))
     try:
         with lora_attached(model, r=lora_r, alpha=lora_alpha, target_modules=target_modules, seed=seed) as (
@@ -217,17 +215,6 @@ def expected_gradient_length(
         model.train(was_training)
         close()
     return out
-
-
-def _progress(progress: bool | ProgressFn | None, total: int) -> tuple[ProgressFn | None, Callable[[], None]]:
-    if not progress:
-        return None, lambda: None
-    if callable(progress):
-        return progress, lambda: None
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, unit="record", desc="egl")
-    return (lambda done, _total: bar.update(done - bar.n)), bar.close
 
 
 @dataclasses.dataclass(frozen=True)

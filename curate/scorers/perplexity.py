@@ -28,7 +28,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -37,9 +37,8 @@ import numpy.typing as npt
 from curate.errors import InputError
 from curate.records import Record
 from curate.scorers.base import Scores, as_scores
-from curate.scorers.causal_lm import TEMPLATES, CausalLMScorer, RecordEncoder
+from curate.scorers.causal_lm import TEMPLATES, CausalLMScorer, ProgressFn, RecordEncoder, progress_callback
 
-ProgressFn = Callable[[int, int], None]
 #: Config attributes under which a model transforms its logits after the LM head (then the full forward is used).
 _LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_logits_scale")
 _HEAD_CHUNK = 1024
@@ -202,21 +201,6 @@ def _batch_nll(model: Any, parts: tuple[Any, Any] | None, seqs: list[tuple[Seque
     return sums, torch.bincount(rows_t, minlength=len(seqs))
 
 
-def _progress_fn(progress: bool | ProgressFn | None, total: int) -> tuple[ProgressFn | None, Callable[[], None]]:
-    if not progress:
-        return None, lambda: None
-    if callable(progress):
-        return progress, lambda: None
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, unit="seq", desc="scoring")
-
-    def update(done: int, _total: int) -> None:
-        bar.update(done - bar.n)
-
-    return update, bar.close
-
-
 def sequence_nll(
     model: Any,
     sequences: Sequence[tuple[Sequence[int], Sequence[int]]],
@@ -261,7 +245,7 @@ def sequence_nll(
     lengths = np.array([len(c) + len(t) for c, t in sequences], dtype=np.int64)
     indices = np.flatnonzero(scoreable)
     parts = _head_only_parts(model) if head_only else None
-    update, close = _progress_fn(progress, n)
+    update, close = progress_callback(progress, n, unit="seq", desc="perplexity")
     was_training = bool(getattr(model, "training", False))
     model.eval()
     done = n - len(indices)
@@ -328,7 +312,7 @@ def completion_nll(
     options: dict[str, Any] = {"pad_token_id": int(pad or 0), "batch_tokens": batch_tokens,
                                "max_batch_size": max_batch_size, "head_only": head_only, "share_prefix": share_prefix}
     total = 2 * m if unconditional else m
-    update, close = _progress_fn(progress, total)
+    update, close = progress_callback(progress, total, unit="seq", desc="perplexity")
     try:
         # The two passes run separately so that each shares its own context prefix.
         nll, counts = sequence_nll(model, pairs, progress=update and (lambda d, _t: update(d, total)), **options)

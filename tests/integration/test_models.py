@@ -17,8 +17,8 @@ pytestmark = pytest.mark.models
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
+def cache_dir(smollm2_cache):
+    return smollm2_cache
 
 
 def test_smollm2_converts_once_then_reloads_from_the_plain_folder(cache_dir):

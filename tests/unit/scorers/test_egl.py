@@ -86,7 +86,10 @@ def test_egl_is_the_mean_gradient_norm_of_the_sampled_completions(tiny_lm):
     assert all(t != tok.eos_token_id for y in drawn for t in y[:-1])  # sampling stops at the end of the turn
     got = expected_gradient_length(model, tok, [record], seed=3, **FAST)
     assert got[0] == pytest.approx(float(np.mean(norms)), rel=1e-6)
-    per_token = expected_gradient_length(model, tok, [record], seed=3, per_token=True, **FAST)
+    seen = []
+    per_token = expected_gradient_length(model, tok, [record], seed=3, per_token=True,
+                                         progress=lambda d, t: seen.append((d, t)), **FAST)
+    assert seen == [(1, 1)]
     assert 0 < per_token[0] < got[0]
 
 

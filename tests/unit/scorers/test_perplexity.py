@@ -183,6 +183,13 @@ def test_truncation_scores_the_start_of_a_long_completion(tiny_lm):
     assert details.conditional[0] == pytest.approx(hand_nll(model, e.prompt_ids, e.completion_ids), abs=1e-5)
 
 
+def test_progress_bar(tiny_lm, capsys):
+    model, tok, _ = tiny_lm
+    PerplexityScorer(lm=(model, tok), progress=True).score(RECORDS[:3])
+    err = capsys.readouterr().err
+    assert "perplexity" in err and "3/3" in err
+
+
 def test_progress_callback_and_training_mode_restored(tiny_lm):
     model, tok, _ = tiny_lm
     seen = []

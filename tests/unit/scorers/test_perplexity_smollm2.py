@@ -14,8 +14,8 @@ pytestmark = pytest.mark.models
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
+def cache_dir(smollm2_cache):
+    return smollm2_cache
 
 
 def example(rid, prompt, completion):
