@@ -86,6 +86,10 @@ def ingest(
     hf_split: Annotated[str | None, typer.Option(help="For a saved DatasetDict: read only this split.")] = None,
     strict: Annotated[bool, typer.Option(help="Fail on the first bad row and store nothing.")] = False,
     max_row_bytes: Annotated[int, typer.Option(help="Quarantine lines longer than this.")] = 4 * 1024 * 1024,
+    pii: Annotated[str | None, typer.Option(help="redact, drop or flag personal data and secrets before anything "
+                                                 "is stored (needs the pii extra; ~140 records/s).")] = None,
+    pii_allow: Annotated[list[str] | None, typer.Option(help="A string never treated as PII (repeatable).")]
+    = None,
     workspace: WorkspaceOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = None,
@@ -105,7 +109,8 @@ def ingest(
                 progress.update(task, completed=n)
 
             report = run_ingest(ws, source, kind=kind, mapping=mapping, fmt=fmt, split=split, hf_split=hf_split,
-                                strict=strict, max_row_bytes=max_row_bytes, on_progress=show)
+                                strict=strict, max_row_bytes=max_row_bytes, pii=pii,
+                                pii_allow=tuple(pii_allow or ()), on_progress=show)
         reports.append(report)
         _print_ingest(report)
     write_json(json_out, {"sources": [r.as_dict() for r in reports],
@@ -122,6 +127,10 @@ def _print_ingest(report: Any) -> None:
     table.add_row("new records", f"{report.new:,}  " + ", ".join(f"{k}: {v:,}" for k, v in report.by_kind.items()))
     table.add_row("duplicates collapsed", f"{report.duplicates:,}")
     table.add_row("quarantined", f"{report.quarantined:,}")
+    if report.pii:
+        outcome = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.pii["records"].items()))
+        types = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.pii["by_type"].items()))
+        table.add_row(f"PII ({report.pii['action']})", f"{outcome}; {types or 'nothing found'}")
     table.add_row("time", f"{report.seconds:.2f} s ({report.rows_per_second:,.0f} rows/s)")
     console.print(table)
     if report.quarantined:
@@ -254,7 +263,8 @@ def main() -> None:
         sys.exit(70)
 
 
-import curate.cli_select  # noqa: E402, F401  (adds `score` and `select` to the app; it imports this module)
+import curate.cli_filter  # noqa: E402, F401  (adds `filter`; it imports this module)
+import curate.cli_select  # noqa: E402, F401  (adds `score`, `select` and `seed`; it imports this module)
 
 if __name__ == "__main__":
     main()

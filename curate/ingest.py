@@ -48,6 +48,7 @@ class IngestReport:
     quarantine_path: str | None = None
     seconds: float = 0.0
     ids_digest: str = ""
+    pii: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rows_per_second(self) -> float:
@@ -62,11 +63,12 @@ class IngestReport:
 class _Quarantine:
     """Writes unreadable rows, lazily, to ``quarantine/<stem>-<time>.jsonl`` with their line and reason."""
 
-    def __init__(self, folder: Path, source: Path) -> None:
+    def __init__(self, folder: Path, source: Path, *, redact: Callable[[Any], Any] | None = None) -> None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         self.path = folder / f"{source.name}-{stamp}.jsonl"
         self._fh: IO[bytes] | None = None
         self.reasons: Counter[str] = Counter()
+        self.redact = redact
         self.lines: list[int] = []
         self.rows: list[int] = []
 
@@ -74,6 +76,8 @@ class _Quarantine:
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = self.path.open("wb")
+        if self.redact is not None:
+            raw = self.redact(raw)
         entry = {"source": source, "line": line, "row": row, "reason": reason, "raw": raw}
         self._fh.write(orjson.dumps(entry, default=str) + b"\n")
         self.reasons[reason.split(":")[0][:80]] += 1
@@ -108,6 +112,8 @@ def ingest(
     max_row_bytes: int = DEFAULT_MAX_ROW_BYTES,
     batch_size: int = DEFAULT_BATCH,
     actor: str | None = None,
+    pii: str | None = None,
+    pii_allow: tuple[str, ...] = (),
     on_progress: Callable[[int], None] | None = None,
 ) -> IngestReport:
     """Read ``source`` into the workspace pool.
@@ -124,6 +130,9 @@ def ingest(
         max_row_bytes: a line (or element) longer than this is quarantined unread.
         batch_size: records per database insert.
         actor: who ingests (default: :func:`curate.audit.default_actor`).
+        pii: ``redact``, ``drop`` or ``flag`` every detected PII/secret value before anything is stored
+            (quarantined rows are redacted too); ``None`` to skip detection.
+        pii_allow: strings never treated as PII (public names, your own product names).
         on_progress: called with the number of rows read so far, every batch.
 
     Returns:
@@ -135,7 +144,14 @@ def ingest(
         raise InputError(f"split must be one of {', '.join(SPLITS)}; got {split!r}.")
     rows = read_rows(path, fmt=fmt, max_row_bytes=max_row_bytes, split=hf_split)
     report = IngestReport(source=str(path), format=fmt)
-    quarantine = _Quarantine(workspace.quarantine_dir, path)
+    guard = None
+    if pii is not None:
+        from curate.privacy import ACTIONS, PiiGuard, workspace_salt
+
+        if pii not in ACTIONS:
+            raise InputError(f"--pii must be one of {', '.join(ACTIONS)}; got {pii!r}.")
+        guard = PiiGuard(pii, workspace_salt(workspace), pii_allow)
+    quarantine = _Quarantine(workspace.quarantine_dir, path, redact=guard.redact_text if guard else None)
     started = time.perf_counter()
     store = workspace.store
     who = actor or audit.default_actor()
@@ -146,15 +162,18 @@ def ingest(
             source_id = conn.execute(
                 insert(Source).values(path=str(path), format=fmt, actor=who).returning(Source.id)
             ).scalar_one()
-            for batch in _batches(rows, report, quarantine, kind, mapping, strict, batch_size):
+            for batch in _batches(rows, report, quarantine, kind, mapping, strict, batch_size, guard):
                 new = store.insert_records(conn, batch, source_id, split=split)
+                if guard is not None:
+                    _store_findings(conn, guard, {rec.id for rec in new})
                 report.new += len(new)
                 for rec in new:
                     digest.update(rec.id.encode())
                     kinds[rec.kind] += 1
                 if on_progress:
                     on_progress(report.rows)
-            report.duplicates = report.valid - report.new
+            dropped = guard.counts["dropped"] if guard is not None else 0
+            report.duplicates = report.valid - report.new - dropped
             report.quarantined = len(quarantine.lines)
             report.ids_digest = digest.hexdigest()
             report.by_kind = dict(kinds)
@@ -170,7 +189,10 @@ def ingest(
                     n_quarantined=report.quarantined, quarantine_path=report.quarantine_path,
                 )
             )
+            if guard is not None:
+                report.pii = guard.summary()
             audit.append(conn, "ingest", {
+                **({"pii": report.pii} if report.pii else {}),
                 "source": path.name, "source_id": source_id, "format": fmt, "split": split,
                 "rows": report.rows, "new": report.new, "duplicates": report.duplicates,
                 "quarantined": report.quarantined, "new_ids_digest": report.ids_digest,
@@ -182,6 +204,15 @@ def ingest(
     return report
 
 
+def _store_findings(conn: Any, guard: Any, new_ids: set[str]) -> None:
+    from curate.schema import PiiFinding
+
+    rows = [f for f in guard.findings if f["record_id"] in new_ids]
+    guard.findings.clear()
+    if rows:
+        conn.execute(insert(PiiFinding), rows)
+
+
 def _batches(
     rows: Iterator[RawRow],
     report: IngestReport,
@@ -190,6 +221,7 @@ def _batches(
     mapping: Mapping[str, str] | None,
     strict: bool,
     batch_size: int,
+    guard: Any = None,
 ) -> Iterator[list[Record]]:
     source = report.source
     batch: list[Record] = []
@@ -197,9 +229,12 @@ def _batches(
         report.rows += 1
         if row.error is None:
             try:
-                batch.append(row_to_record(row.data, source=source, line=row.line, row_number=report.rows,
-                                           kind=kind, mapping=mapping))
+                rec = row_to_record(row.data, source=source, line=row.line, row_number=report.rows,
+                                    kind=kind, mapping=mapping)
                 report.valid += 1
+                processed = guard.process(rec) if guard is not None else rec
+                if processed is not None:
+                    batch.append(processed)
             except RecordError as exc:
                 row.error, row.raw = str(exc), _raw_excerpt(row)
         if row.error is not None:

@@ -161,6 +161,29 @@ class ScoreRow(Base):
     value: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
+class RecordCluster(Base):
+    """Which duplicate cluster a record belongs to, per method; ``cluster_id`` is the kept record's id."""
+
+    __tablename__ = "record_clusters"
+    method: Mapped[str] = mapped_column(String(32), primary_key=True)
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), primary_key=True)
+    cluster_id: Mapped[str] = mapped_column(String(32), index=True)
+
+
+class PiiFinding(Base):
+    """Where PII was found in a record: field, type, offsets and a keyed hash of the value (never the value)."""
+
+    __tablename__ = "pii_findings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    record_id: Mapped[str] = mapped_column(String(32), index=True)
+    field: Mapped[str] = mapped_column(String(128))
+    entity_type: Mapped[str] = mapped_column(String(64), index=True)
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(16))
+    value_hash: Mapped[str] = mapped_column(String(64))
+
+
 class AuditEvent(Base):
     """One state change. ``hash`` = SHA-256 of ``prev_hash`` and the event's canonical JSON."""
 

@@ -168,9 +168,12 @@ class Store:
             row = conn.execute(_RECORD_SELECT.where(RecordRow.id == record_id)).mappings().first()
         return None if row is None else row_to_record(row)
 
-    def iter_records(self, *, kind: str | None = None, split: str | None = "pool",
+    def iter_records(self, *, kind: str | None = None, split: str | None = "pool", status: str | None = "active",
                      batch_size: int = 2000) -> Iterator[Record]:
-        """Stored records in id order, streamed in batches (keyset pagination, constant memory)."""
+        """Stored records in id order, streamed in batches (keyset pagination, constant memory).
+
+        By default only active records of the pool split; ``split=None`` / ``status=None`` lift the filters.
+        """
         last = ""
         while True:
             stmt = _RECORD_SELECT.where(RecordRow.id > last)
@@ -178,6 +181,8 @@ class Store:
                 stmt = stmt.where(RecordRow.kind == kind)
             if split:
                 stmt = stmt.where(RecordRow.split == split)
+            if status:
+                stmt = stmt.where(RecordRow.status == status)
             with self.read() as conn:
                 rows = conn.execute(stmt.order_by(RecordRow.id).limit(batch_size)).mappings().all()
             if not rows:

