@@ -43,6 +43,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_kcenter.py
 	$(PY) benchmarks/bench_perplexity.py
 	$(PY) benchmarks/bench_scoring_cache.py --scorer ifd --n 300
+	$(PY) benchmarks/bench_pii.py
+	$(PY) benchmarks/bench_dedup.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check curate tests benchmarks

@@ -115,6 +115,7 @@ def build_analyzer(allow_list: tuple[str, ...] = ()) -> AnalyzerEngine:
     try:
         from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
         from presidio_analyzer.predefined_recognizers import (
+            IbanRecognizer,
             IpRecognizer,
             PhoneRecognizer,
             SpacyRecognizer,
@@ -135,6 +136,7 @@ def build_analyzer(allow_list: tuple[str, ...] = ()) -> AnalyzerEngine:
         _offline_email_recognizer(),
         IpRecognizer(),
         UsSsnRecognizer(),
+        IbanRecognizer(),  # Presidio's own IBAN layouts, beside curate's mod-97 rule
         PhoneRecognizer(supported_regions=PHONE_REGIONS),
         PersonContextRecognizer(),
         *number_recognizers(),

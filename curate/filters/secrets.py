@@ -250,7 +250,7 @@ def number_recognizers() -> list[EntityRecognizer]:
         ),
         RegexRecognizer(
             "IBAN_CODE",
-            [_r("iban", r"\b[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[A-Z0-9]{1,4})?\b", 0.9)],
+            [_r("iban", r"\b[A-Za-z]{2}\d{2}(?:[ -]?[A-Za-z0-9]{4}){2,7}(?:[ -]?[A-Za-z0-9]{1,4})?\b", 0.9)],
             validator=iban_valid,
         ),
         RegexRecognizer(
