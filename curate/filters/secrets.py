@@ -78,8 +78,9 @@ def _phone_valid(candidate: str) -> bool:
     digits = re.sub(r"\D", "", candidate.split("x")[0].split("ext")[0])
     if not 7 <= len(digits) <= 15:
         return False
-    # Dates and times are not phone numbers.
-    return not re.fullmatch(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}", candidate.strip())
+    # Dates, times and the 3-2-4 shape of US social security numbers are not phone numbers.
+    return not re.fullmatch(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{3}([- .])\d{2}\1\d{4}",
+                            candidate.strip())
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +225,7 @@ _STREET: Final = (
     rf"(?:\d{{1,5}}[a-z]?\b\.?|(?:{_STREET_TYPES})\b\.?)(?:,?[ \t]*(?:Apt|Suite|Unit|Flat)\.?[ \t]*\d+)?"
 )
 _PHONE_SHAPE: Final = (
-    r"(?<![\w+/.-])(?:\+\d{1,3}[\s.-]?)?(?:\(0\)\s?)?(?:\(\d{1,4}\)\s?[\s.-]?)?\d{1,5}(?:[\s.-]\d{1,5}){0,4}"
+    r"(?<![\w+/.-])(?:\+\d{1,3}[\s.-]?)?(?:\(0\)\s?)?(?:\(\d{1,4}\)\s?[\s.-]?)?\d{1,10}(?:[\s.-]\d{1,8}){0,4}"
     r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w/])"
 )
 
@@ -256,6 +257,6 @@ def number_recognizers() -> list[EntityRecognizer]:
         RegexRecognizer(
             "PHONE_NUMBER",
             [_r("phone shape", _PHONE_SHAPE, 0.0)],
-            validator=_phone_valid, context=_PHONE_CONTEXT, window=30, after=12, context_score=0.7,
+            validator=_phone_valid, context=_PHONE_CONTEXT, window=30, after=12, context_score=0.9,
         ),
     ]

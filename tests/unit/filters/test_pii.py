@@ -154,3 +154,19 @@ def test_bad_policy_and_salt_rejected():
         PiiPolicy(actions={"PERSON": "erase"})
     with pytest.raises(InputError, match="16 to 64 bytes"):
         apply_policy(Record(id="r", kind="text", fields={"text": "x"}), PiiPolicy(), salt=b"short")
+
+
+@pytest.mark.parametrize(("text", "number"), [
+    ("mobile: 99 577450", "99 577450"),
+    ("Office 085 175 7641, 3660170548-Fax", "3660170548"),
+    ("reach me on +447700677662 mobile", "+447700677662"),
+])
+def test_phone_numbers_with_context_are_found(text, number):
+    found = [text[f.start:f.end] for f in detect(text) if f.entity_type == "PHONE_NUMBER"]
+    assert number in found
+
+
+def test_an_ssn_shaped_number_is_not_a_phone_number():
+    text = "Call me back about my social security number 536-90-4399."
+    types = {f.entity_type for f in detect(text) if text[f.start:f.end] == "536-90-4399"}
+    assert types == {"US_SSN"}
