@@ -1,0 +1,1 @@
+"""Benchmarks that users run through ``curate bench`` on their own data (column mapping, formats)."""
