@@ -89,7 +89,7 @@ def run(path: Path, *, fmt: str = "presidio", limit: int | None = None) -> dict[
     if fmt != "presidio":
         raise InputError(f"--format must be presidio (Presidio-research JSON); got {fmt!r}")
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
-    from curate.filters.pii import DEFAULT_ENTITIES, detect, stock_analyzer
+    from curate.filters.pii import DEFAULT_ENTITIES, detect, spacy_model_name, stock_analyzer
 
     data = load_presidio(path, limit)
     types = sorted({g[0] for _, gold in data for g in gold} & set(DEFAULT_ENTITIES))
@@ -104,7 +104,8 @@ def run(path: Path, *, fmt: str = "presidio", limit: int | None = None) -> dict[
         return [(r.entity_type, r.start, r.end) for r in stock.analyze(text, language="en")]
 
     return {"data": str(path), "records": len(data), "micro_types": types, "type_map": TYPE_MAP,
-            "match": "overlap, same type", "curate": evaluate(data, curate_predict, types),
+            "match": "overlap, same type", "spacy_model": spacy_model_name(),
+            "curate": evaluate(data, curate_predict, types),
             "baseline_presidio_stock": evaluate(data, stock_predict, types)}
 
 

@@ -1,4 +1,4 @@
-"""PERSON recall beyond spaCy's small model, from context that generalises (never a list of names).
+"""PERSON recall beyond the spaCy NER model, from context that generalises (never a list of names).
 
 Five rules add PERSON spans on top of the NER model's:
 
@@ -91,7 +91,7 @@ class PersonContextRecognizer(EntityRecognizer):  # type: ignore[misc]
         spans += [(s, e, 0.85) for s, e in ner]
         for m in _TITLE_RE.finditer(text):
             spans.append((m.start(1), m.end(1), 0.9))
-        for regex, allow_lower, score in ((_STRONG_CUE_RE, True, 0.85), (_WEAK_CUE_RE, False, 0.6)):
+        for regex, allow_lower, score in ((_STRONG_CUE_RE, True, 0.9), (_WEAK_CUE_RE, False, 0.6)):
             for m in regex.finditer(text):
                 kept = _trim(m.group(1), allow_lower=allow_lower)
                 if kept is None:

@@ -170,3 +170,23 @@ def test_an_ssn_shaped_number_is_not_a_phone_number():
     text = "Call me back about my social security number 536-90-4399."
     types = {f.entity_type for f in detect(text) if text[f.start:f.end] == "536-90-4399"}
     assert types == {"US_SSN"}
+
+
+def test_spacy_model_choice_from_environment(monkeypatch, tmp_path):
+    from curate.errors import InputError
+    from curate.filters.pii import SPACY_MODEL, SPACY_MODEL_ENV, spacy_model, spacy_model_name
+
+    try:
+        monkeypatch.setenv(SPACY_MODEL_ENV, SPACY_MODEL)
+        spacy_model.cache_clear()
+        assert spacy_model() == SPACY_MODEL
+        monkeypatch.setenv(SPACY_MODEL_ENV, str(tmp_path / "no-such-model"))
+        spacy_model.cache_clear()
+        with pytest.raises(InputError, match="CURATE_PII_SPACY_MODEL.*no-such-model.*neither"):
+            spacy_model()
+        monkeypatch.delenv(SPACY_MODEL_ENV)
+        spacy_model.cache_clear()
+        # the default is the medium model when its PyPI package is installed (make install does), else the small one
+        assert spacy_model_name().startswith(("en_core_web_md", SPACY_MODEL))
+    finally:
+        spacy_model.cache_clear()
