@@ -45,11 +45,17 @@ DbOpt = Annotated[
     typer.Option("--db", help="Database URL, e.g. postgresql://user@host/curate [env CURATE_DB; default SQLite "
                               "in the workspace]."),
 ]
-JsonOpt = Annotated[Path | None, typer.Option("--json", help="Also write the figures to this JSON file.")]
+JsonOpt = Annotated[Path | None, typer.Option("--json", help="Also write the figures to this JSON file ('-': "
+                                                          "print them to stdout).")]
 
 
 def write_json(path: Path | None, data: Any) -> None:
+    """Write ``data`` as indented JSON to ``path`` atomically; ``-`` prints it to stdout; None does nothing."""
     if path is None:
+        return
+    if str(path) == "-":
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS, default=str).decode()
+                         + "\n")
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -263,6 +269,7 @@ def main() -> None:
         sys.exit(70)
 
 
+import curate.cli_app  # noqa: E402, F401  (adds `users`, `schema`, `assign`, `round`, `agreement`, `app`)
 import curate.cli_filter  # noqa: E402, F401  (adds `filter`; it imports this module)
 import curate.cli_select  # noqa: E402, F401  (adds `score`, `select` and `seed`; it imports this module)
 

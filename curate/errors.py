@@ -14,6 +14,8 @@ Hierarchy::
     ├── StoreError            the workspace database cannot be opened or used
     ├── AuditError            the audit chain cannot be read or appended to
     ├── ModelError            a model cannot be found, converted or loaded
+    ├── AccessError           the caller is not logged in or lacks the role / assignment
+    ├── TaskStateError        the task cannot take this action now (closed, not yours, nothing to undo)
     └── MissingDependencyError  an optional extra is not installed
 """
 
@@ -56,6 +58,14 @@ class AuditError(CurateError):
 
 class ModelError(CurateError):
     """A model cannot be found, converted or loaded."""
+
+
+class AccessError(CurateError):
+    """The caller is not logged in, or their role or assignments do not allow the action."""
+
+
+class TaskStateError(CurateError):
+    """The task cannot take this action in its current state (closed, already answered, nothing to undo)."""
 
 
 class MissingDependencyError(CurateError):

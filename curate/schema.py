@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def utcnow() -> str:
@@ -139,17 +139,82 @@ class Task(Base):
 
 
 class Annotation(Base):
-    """One person's answer to one task. Append-only: never updated, never deleted."""
+    """One person's answer to one task. Append-only: never updated, never deleted.
+
+    ``kind`` is ``answer``, ``retract`` (an undo: supersedes an answer, ``value`` null) or ``adjudication`` (a
+    reviewer's final decision; ``adjudicates`` lists the annotation ids it decided between, as JSON). The task's
+    provenance (round, requesting model version, acquisition score, strategy, random-mix flag) is copied onto
+    each annotation, so an annotation row alone says why it was asked for.
+    """
 
     __tablename__ = "annotations"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
     annotator: Mapped[str] = mapped_column(String(128), index=True)
-    value: Mapped[str] = mapped_column(Text)
+    value: Mapped[str | None] = mapped_column(Text, nullable=True)
     label_schema_id: Mapped[int | None] = mapped_column(ForeignKey("label_schemas.id"), nullable=True)
     seconds_spent: Mapped[float | None] = mapped_column(Float, nullable=True)
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("annotations.id"), nullable=True)
     created_at: Mapped[str] = mapped_column(String(40), default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16), default="answer")
+    round_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    model_version_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    acquisition_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    strategy_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    random_mix: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    adjudicates: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+#: Columns added to ``annotations`` by schema version 2 (for the 1 -> 2 migration).
+ANNOTATION_V2_COLUMNS: dict[str, str] = {
+    "kind": "VARCHAR(16) NOT NULL DEFAULT 'answer'", "round_id": "INTEGER", "model_version_id": "INTEGER",
+    "acquisition_score": "FLOAT", "strategy_key": "TEXT", "random_mix": "BOOLEAN", "adjudicates": "TEXT",
+}
+
+
+class User(Base):
+    """An account: ``role`` is annotator, reviewer or admin; ``password_hash`` is scrypt (never the password)."""
+
+    __tablename__ = "users"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[str] = mapped_column(String(40), default=utcnow)
+
+
+class Assignment(Base):
+    """One task in one person's queue. ``status``: open, done (answered), skipped. ``position`` orders the queue."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (UniqueConstraint("task_id", "annotator"), Index("ix_assignments_queue", "annotator", "status"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), index=True)
+    annotator: Mapped[str] = mapped_column(String(128))
+    position: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    opened_at: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    created_at: Mapped[str] = mapped_column(String(40), default=utcnow)
+
+
+class Draft(Base):
+    """What a person has typed on a task but not yet submitted (kept across reloads; replaced on each save)."""
+
+    __tablename__ = "drafts"
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), primary_key=True)
+    annotator: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[str] = mapped_column(String(40), default=utcnow)
+
+
+class Suggestion(Base):
+    """The model's suggestion for a task (a class, a preferred response, ...) with its confidence in [0, 1]."""
+
+    __tablename__ = "task_suggestions"
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id"), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"), nullable=True)
 
 
 class ScoreRow(Base):

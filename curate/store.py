@@ -93,6 +93,8 @@ class Store:
                 found = conn.scalar(select(Meta.value).where(Meta.key == "schema_version"))
                 if found is None:
                     conn.execute(insert(Meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+                elif int(found) == 1 and SCHEMA_VERSION == 2:
+                    self._migrate_1_to_2(conn)
                 elif int(found) != SCHEMA_VERSION:
                     raise StoreError(
                         f"the database {self.safe_url} has schema version {found}, this curate expects "
@@ -103,6 +105,18 @@ class Store:
                 f"cannot open the database {self.safe_url}: {exc.orig}. Check that the path is writable "
                 "(or the server is running and the URL is right)."
             ) from exc
+
+    def _migrate_1_to_2(self, conn: Connection) -> None:
+        """Version 2 adds provenance and kind columns to ``annotations`` (new tables come from create_all)."""
+        from sqlalchemy import inspect, update
+
+        from curate.schema import ANNOTATION_V2_COLUMNS
+
+        have = {c["name"] for c in inspect(conn).get_columns("annotations")}
+        for name, ddl in ANNOTATION_V2_COLUMNS.items():
+            if name not in have:
+                conn.exec_driver_sql(f"ALTER TABLE annotations ADD COLUMN {name} {ddl}")
+        conn.execute(update(Meta).where(Meta.key == "schema_version").values(value="2"))
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
