@@ -19,8 +19,12 @@ app.add_typer(filter_app, name="filter")
 def dedup_cmd(
     method: Annotated[str, typer.Option(help="exact (normalised hash), minhash (near-copies) or semantic "
                                              "(embedding cosine).")] = "minhash",
-    keep: Annotated[str, typer.Option(help="Which record of a cluster stays: first (ingest order) or longest.")]
+    keep: Annotated[str, typer.Option(help="Which record of a cluster stays: first (ingest order), longest or "
+                                           "highest-score (cached scores of `curate score`; see --score-key).")]
     = "first",
+    score_key: Annotated[str | None, typer.Option(help="With --keep highest-score: the scorer key (or scorer "
+                                                       "name) whose cached scores decide; default: the only one.")]
+    = None,
     threshold: Annotated[float, typer.Option(help="Cosine similarity for --method semantic.")] = 0.9,
     cross_set: Annotated[bool, typer.Option(help="Also flag pool records that copy a test or calibration "
                                                  "record.")] = True,
@@ -33,13 +37,16 @@ def dedup_cmd(
 
     ws = Workspace.open(workspace, db)
     with console.status(f"dedup ({method})"):
-        report = run_dedup(ws, method=method, keep=keep, threshold=threshold, cross_set=cross_set)
+        report = run_dedup(ws, method=method, keep=keep, score_key=score_key, threshold=threshold,
+                           cross_set=cross_set)
     table = Table("kind", "records", "removed", "duplicate clusters")
     for kind, counts in report.by_kind.items():
         table.add_row(kind, f"{counts['records']:,}", f"{counts['removed']:,}", f"{counts['duplicate_clusters']:,}")
     console.print(table)
     console.print(f"{report.removed:,} duplicate(s) marked; {report.leaks:,} leak(s) of {report.reference:,} "
                   f"test/calibration records; {report.seconds:.2f} s")
+    if report.score_key:
+        console.print(f"kept the highest score under {report.score_key}", highlight=False)
     write_json(json_out, vars(report))
 
 
@@ -93,4 +100,55 @@ def bench_pii_cmd(
         m = results[name]["micro"]
         console.print(f"micro {name}: P {m['precision']:.3f} R {m['recall']:.3f} F1 {m['f1']:.3f}, "
                       f"{results[name]['records_per_s']} records/s")
+    write_json(json_out, results)
+
+
+def _names(value: str, option: str, count: int | None = None) -> list[str]:
+    from curate.errors import InputError
+
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names or (count is not None and len(names) != count):
+        want = f"{count} comma-separated names" if count else "comma-separated names"
+        raise InputError(f"{option} needs {want}; got {value!r}.")
+    return names
+
+
+@bench_app.command("dedup")
+def bench_dedup_cmd(
+    exact: Annotated[Path | None, typer.Option(help="Text file, one row per line (e.g. SMS Spam: label<TAB>text): "
+                                                    "exact duplicates found vs a raw-text count.")] = None,
+    exact_column: Annotated[int, typer.Option(help="Tab-separated column of --exact holding the text (0-based; "
+                                                   "-1 = last).")] = -1,
+    minhash: Annotated[Path | None, typer.Option(help="JSON array or JSONL of records: MinHash recall / precision "
+                                                      "on synthetic near-copies of them.")] = None,
+    minhash_fields: Annotated[str, typer.Option(help="Fields of --minhash joined (by newlines) into one text.")]
+    = "instruction,input,output",
+    semantic: Annotated[Path | None, typer.Option(help="JSONL sentence pairs with a 0-5 similarity score (e.g. STS): "
+                                                       "MiniLM ROC AUC and a recommended cosine threshold.")] = None,
+    semantic_fields: Annotated[str, typer.Option(help="Fields of --semantic: first sentence, second, score.")]
+    = "sentence1,sentence2,score",
+    seed: Annotated[int, typer.Option(help="Seed of the near-copy sampling.")] = 20240601,
+    n_originals: Annotated[int, typer.Option(help="Originals in the MinHash evaluation split (tuning split: half "
+                                                  "as many).")] = 1000,
+    n_unrelated: Annotated[int, typer.Option(help="Unrelated rows in the MinHash evaluation split.")] = 2000,
+    semantic_limit: Annotated[int | None, typer.Option(help="Use only the first N usable pairs of --semantic.")]
+    = None,
+    workspace: Annotated[Path | None, typer.Option("--workspace", "-w", help="Keep MiniLM embeddings in this "
+                                                   "workspace's cache (default: not cached).")] = None,
+    json_out: JsonOpt = None,
+) -> None:
+    """Exact, MinHash and semantic dedup measured on your data (give any of --exact, --minhash, --semantic)."""
+    from curate.bench.dedup import run, summary_rows
+
+    cache_dir = Workspace.open(workspace).cache_dir if workspace is not None else None
+    with console.status("dedup benchmark") as status:
+        results = run(exact=exact, minhash=minhash, semantic=semantic, exact_column=exact_column,
+                      minhash_fields=_names(minhash_fields, "--minhash-fields"),
+                      semantic_fields=_names(semantic_fields, "--semantic-fields", 3), seed=seed,
+                      n_originals=n_originals, n_unrelated=n_unrelated, semantic_limit=semantic_limit,
+                      cache_dir=cache_dir, missing="error", say=lambda line: status.update(f"dedup benchmark {line}"))
+    table = Table("method", "result", "settings", "docs/s")
+    for row in summary_rows(results):
+        table.add_row(*row)
+    console.print(table)
     write_json(json_out, results)

@@ -48,3 +48,11 @@ def test_alpaca_5000_yields_5000_prompt_completion_records(workspace):
     assert report.by_kind == {"example": 5000}
     rec = next(workspace.store.iter_records())
     assert set(rec.fields) == {"prompt", "completion"}
+
+
+def test_dedup_benchmark_exact_part_finds_every_sms_spam_duplicate():
+    from curate.bench.dedup import bench_exact
+
+    result = bench_exact(shared_file("sms_spam", "SMSSpamCollection"))  # label<TAB>text: the last column
+    assert result["rows"] == 5574 and result["expected_exact_duplicates"] == 403
+    assert result["found_exact_duplicates"] == 403 and result["all_found"]
