@@ -323,7 +323,9 @@ def final_annotations(conn: Connection) -> dict[int, Any]:
     """``{task id: annotation row}``: the reviewer's decision where adjudicated, else the latest current answer
     of a task whose answers agree (``done``). Disputed and open tasks have none."""
     out: dict[int, Any] = {}
-    for row in conn.execute(select(Annotation).where(Annotation.kind == "adjudication").order_by(Annotation.id)):
+    for row in conn.execute(select(Annotation).join(Task, Task.id == Annotation.task_id)
+                            .where(Annotation.kind == "adjudication", Task.status == "adjudicated")
+                            .order_by(Annotation.id)):
         out[int(row.task_id)] = row
     for task_id in conn.scalars(select(Task.id).where(Task.status == "done")):
         answers = current_answers(conn, int(task_id))

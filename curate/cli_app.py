@@ -104,6 +104,30 @@ def schema_add(
     console.print(f"label schema {name} v{version}: {', '.join(parts) or '(no classes)'}")
 
 
+@schema_app.command("migrate")
+def schema_migrate(
+    name: Annotated[str, typer.Argument(help="Schema whose older versions' annotations move to the latest.")],
+    map_: Annotated[list[str] | None, typer.Option("--map", help="OLD=NEW class mapping (repeatable); classes "
+                                                                  "with the same name map to themselves.")] = None,
+    workspace: WorkspaceOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = None,
+) -> None:
+    """Carry annotations to the latest schema version; answers that do not map go back to be relabelled."""
+    from curate.relabel import migrate_schema
+
+    mapping = {}
+    for item in map_ or []:
+        old, sep, new = item.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise InputError(f"--map {item!r}: expected OLD=NEW")
+        mapping[old.strip()] = new.strip()
+    report = migrate_schema(Workspace.open(workspace, db).store, name, mapping, actor=_actor())
+    console.print(f"{name} -> v{report['to_version']}: {report['migrated']} answer(s) carried over, "
+                  f"{report['relabel']} sent back to be relabelled, over {report['tasks']} task(s)")
+    write_json(json_out, report)
+
+
 @app.command("assign")
 def assign_cmd(
     annotators: Annotated[str, typer.Option(help="Comma-separated account names.")],

@@ -88,3 +88,62 @@ def test_filter_pii_after_ingest_purges_clear_values_from_the_database(tmp_path,
     assert figures["records"] == 3 and figures["summary"]["by_type"]["PERSON"] >= 2
     if action == "drop":
         assert Workspace.open(ws).store.stats()["by_status"] == {"pii": 3}
+
+
+def _annotate_and_export(ws: Path, runner: CliRunner) -> dict:
+    """Assign the selected rewrite tasks, answer them through the service, and export SFT and DPO into ws."""
+    from curate import annotation as A
+    from curate.accounts import add_user
+    from curate.assignment import assign_round
+
+    workspace = Workspace.open(ws)
+    add_user(workspace.store, "ann", "annotator", "correct-horse-42")
+    assign_round(workspace.store, ["ann"])
+    views = []
+    while (view := A.get_task(workspace.store, "ann")) is not None:
+        views.append(view)
+        A.submit(workspace.store, "ann", view.task_id, {"completion": view.completion + " Thanks.",
+                                                       "accepted_as_is": False})
+    for fmt in ("sft", "dpo"):
+        out = ws / "exports" / fmt
+        result = runner.invoke(app, ["export", "--format", fmt, "--out", str(out), "--to", "jsonl", "-w", str(ws)])
+        assert result.exit_code == 0, result.output
+        assert (out / "train.jsonl").stat().st_size > 0
+    return {"views": views, "workspace": workspace}
+
+
+def test_annotation_views_and_exports_hold_no_clear_value(tmp_path):
+    ws = tmp_path / "ws"
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(_planted_file(tmp_path / "t.jsonl")), "--pii", "redact",
+                               "-w", str(ws)]).exit_code == 0
+    assert runner.invoke(app, ["select", "--scorer", "density", "-k", "3", "-w", str(ws)]).exit_code == 0
+    done = _annotate_and_export(ws, runner)
+    shown = json.dumps([v.as_dict() for v in done["views"]])
+    assert len(done["views"]) == 3 and "<PERSON_1>" in shown
+    assert not [name for name, value in PLANTED.items() if value in shown]
+    assert _files_containing(ws, PLANTED) == {}
+    assert verify(done["workspace"].store).ok
+
+
+def test_flagged_records_are_redacted_on_the_way_to_the_screen(tmp_path):
+    ws = tmp_path / "ws"
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(_planted_file(tmp_path / "t.jsonl")), "-w", str(ws)]).exit_code == 0
+    assert runner.invoke(app, ["filter", "pii", "--action", "flag", "-w", str(ws)]).exit_code == 0
+    assert runner.invoke(app, ["select", "--scorer", "density", "-k", "3", "-w", str(ws)]).exit_code == 0
+    from curate import annotation as A
+    from curate.accounts import add_user
+    from curate.assignment import assign_round
+
+    workspace = Workspace.open(ws)
+    add_user(workspace.store, "ann", "annotator", "correct-horse-42")
+    assign_round(workspace.store, ["ann"])
+    shown = []
+    while (view := A.get_task(workspace.store, "ann")) is not None:
+        shown.append(json.dumps(view.as_dict()))
+        A.skip(workspace.store, "ann", view.task_id)
+        if len(shown) == 3:
+            break
+    text = " ".join(shown)
+    assert "<EMAIL_ADDRESS_1>" in text and not [n for n, v in PLANTED.items() if v in text]
