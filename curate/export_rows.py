@@ -67,8 +67,13 @@ def _kto(prompt: Any, completion: Any, label: bool) -> dict[str, Any]:
 def _ranked(fields: dict[str, Any], value: dict[str, Any], options: RowOptions) -> list[tuple[Any, Any, bool]]:
     """``(winner, loser, is_tie)`` pairs of a rank answer, in the data's terms."""
     if "preferred" in value:
-        chosen, rejected = fields["chosen"], fields["rejected"]
         preferred = value["preferred"]
+        if "chosen" in fields:
+            chosen, rejected = fields["chosen"], fields["rejected"]
+        else:  # two generated candidates, "completion 0" / "completion 1"
+            chosen, rejected = (fields.get("completions") or ["", ""])[:2]
+            if preferred in ("completion 0", "completion 1"):
+                preferred = "chosen" if preferred == "completion 0" else "rejected"
         if preferred == "chosen":
             return [(chosen, rejected, False)]
         if preferred == "rejected":
@@ -109,7 +114,8 @@ def training_rows(fmt: str, task_type: str, fields: dict[str, Any], value: dict[
             return [_pair(prompt, w, loser) for w, loser, _ in _ranked(fields, value, options)]
         if fmt == "kto":
             if value.get("preferred") == "both_bad":
-                return [_kto(prompt, fields["chosen"], False), _kto(prompt, fields["rejected"], False)]
+                pair = [fields["chosen"], fields["rejected"]] if "chosen" in fields else fields["completions"][:2]
+                return [_kto(prompt, text, False) for text in pair]
             ranked = _ranked(fields, value, RowOptions(ties="drop", pairs="best-worst"))
             return [r for w, loser, _ in ranked for r in (_kto(prompt, w, True), _kto(prompt, loser, False))]
     return []

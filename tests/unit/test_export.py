@@ -183,3 +183,12 @@ def test_rows_from_conversational_records_stay_conversational():
                              {"choice": "both_bad", "preferred": "both_bad"})
     assert [r["label"] for r in both_bad] == [False, False]
     assert training_rows("classification", "rewrite", fields, {"completion": "x"}) == []
+
+
+def test_a_pair_of_generated_candidates_exports_like_a_preference_pair():
+    fields = {"prompt": "p", "completions": ["first", "second"]}
+    (row,) = training_rows("dpo", "rank", fields, {"choice": "A", "preferred": "completion 1"})
+    assert (row["chosen"], row["rejected"]) == ("second", "first")
+    assert training_rows("dpo", "rank", fields, {"choice": "tie", "preferred": "tie"}) == []
+    kto = training_rows("kto", "rank", fields, {"choice": "both_bad", "preferred": "both_bad"})
+    assert [(r["completion"], r["label"]) for r in kto] == [("first", False), ("second", False)]
