@@ -272,6 +272,7 @@ def main() -> None:
 import curate.cli_app  # noqa: E402, F401  (adds `users`, `schema`, `assign`, `round`, `agreement`, `app`)
 import curate.cli_export  # noqa: E402, F401  (adds `export`)
 import curate.cli_filter  # noqa: E402, F401  (adds `filter`; it imports this module)
+import curate.cli_recipes  # noqa: E402, F401  (adds `recipes` and `run`)
 import curate.cli_select  # noqa: E402, F401  (adds `score`, `select` and `seed`; it imports this module)
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""The recipes shipped with curate: one typed function per file (``curate recipes`` lists them)."""

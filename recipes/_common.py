@@ -1,0 +1,72 @@
+"""Shared stages of the shipped recipes (thin calls into curate's library)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curate.recipes import RecipeResult
+from curate.workspace import Workspace
+
+
+def ingest_files(ws: Workspace, result: RecipeResult, files: list[Path], *, mapping: list[str] | None,
+                 pii: str | None, kind: str | None = None, split: str = "pool") -> None:
+    """Ingest ``files`` (with ``--map`` renames and an optional PII action) as one step."""
+    from curate.formats import parse_mapping
+    from curate.ingest import ingest
+
+    with result.step("ingest" if split == "pool" else f"ingest {split}") as s:
+        rows = new = quarantined = 0
+        for path in files:
+            report = ingest(ws, path, kind=kind, mapping=parse_mapping(mapping or []), pii=pii, split=split)
+            rows += report.rows
+            new += report.new
+            quarantined += report.quarantined
+        s.update(files=len(files), rows=rows, new_records=new, quarantined=quarantined, pii=pii or "off")
+
+
+def dedup(ws: Workspace, result: RecipeResult, method: str = "minhash") -> None:
+    """Near-duplicates and test-set leaks out of the pool."""
+    from curate.filtering import run_dedup
+
+    with result.step(f"dedup ({method})") as s:
+        report = run_dedup(ws, method=method)
+        s.update(records=report.records, duplicates=report.removed, leaks=report.leaks)
+
+
+def select_round(ws: Workspace, result: RecipeResult, *, scorer: str, selector: str, k: int, kind: str | None,
+                 task_type: str | None, model: str = "smollm2", random_mix: float = 0.1, seed: int = 0,
+                 labeled: Any = None) -> int:
+    """Score the candidates, select ``k`` and create a round; returns the round number."""
+    from curate.catalog import BuildContext, build_scorer, build_selector
+    from curate.embeddings import Embedder
+    from curate.selection import Strategy, candidates, labeled_records, run_round
+
+    with result.step(f"score + select ({scorer} / {selector})") as s:
+        ctx = BuildContext(cache_dir=ws.cache_dir, labeled=labeled if labeled is not None
+                           else labeled_records(ws, kind=kind), model=model, seed=seed)
+        strategy = Strategy(build_scorer(scorer, ctx), build_selector(selector), random_mix=random_mix)
+        pool = candidates(ws, kind=kind)
+        report = run_round(ws, strategy, k, pool=pool, rng=np.random.default_rng(seed),
+                           embedder=Embedder(cache_dir=ws.cache_dir), task_type=task_type,
+                           model_version=None if scorer in ("novelty", "density") else model)
+        s.update(candidates=report.candidates, scored=report.scoring.computed, cached=report.scoring.cached,
+                 round=report.round.number, tasks=report.round.tasks, origins=report.origins)
+    return report.round.number
+
+
+def assign(ws: Workspace, result: RecipeResult, annotators: str | None, round_number: int, *,
+           schema: str | None = None, overlap: float = 0.0) -> None:
+    """Put the round's tasks in the annotators' queues (skipped when no annotators are named)."""
+    from curate.assignment import assign_round
+
+    names = [a.strip() for a in (annotators or "").split(",") if a.strip()]
+    if not names:
+        result.next_steps.append(f"assign round {round_number}: curate assign --annotators NAME,... --round "
+                                 f"{round_number}")
+        return
+    with result.step("assign") as s:
+        report = assign_round(ws.store, names, round_number=round_number, overlap=overlap, schema=schema)
+        s.update(assignments=report["assignments"], overlapping=report["overlapping_tasks"])
