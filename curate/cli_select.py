@@ -19,6 +19,9 @@ ScorerOpt = Annotated[str, typer.Option(
 KindOpt = Annotated[str | None, typer.Option(help="Only records of this kind: example, preference, candidates, text.")]
 ModelOpt = Annotated[str, typer.Option(help="Causal LM for perplexity/IFD/EGL: smollm2, a folder or a Hub id.")]
 AdapterOpt = Annotated[str | None, typer.Option(help="A LoRA adapter folder on top of --model.")]
+ModelVersionOpt = Annotated[str | None, typer.Option(
+    "--model-version", help="A model version registered by `curate train`: sets --model and --adapter from the "
+                            "workspace registry.")]
 EmbedderOpt = Annotated[str, typer.Option(help="Sentence embedder: minilm, a folder or a Hub id.")]
 
 
@@ -51,6 +54,25 @@ def _candidates_or_fail(ws: Workspace, kind: str | None) -> list[Any]:
     return pool
 
 
+def _from_version(ws: Workspace, version: str | None, scorer: str, model: str, adapter: str | None
+                  ) -> tuple[str, str | None]:
+    """``(model, adapter)``: as given, or the base and adapter of the registered ``version``."""
+    if version is None:
+        return model, adapter
+    from curate.catalog import LM_SCORERS
+    from curate.errors import InputError
+    from curate.train.registry import get_version, resolve_model_version
+
+    if adapter:
+        raise InputError("--model-version sets the adapter from the registry: drop --adapter, or --model-version.")
+    base, adapter_path = resolve_model_version(ws.store, version)
+    method = get_version(ws.store, version).method
+    if method == "reward" and scorer in LM_SCORERS:
+        raise InputError(f"{version!r} is a reward model (a sequence classifier); the {scorer} scorer needs a causal "
+                         "LM: pick an sft or dpo version.")
+    return base, adapter_path
+
+
 def _context(ws: Workspace, *, kind: str | None, model: str, adapter: str | None, embedder: str, seed: int) -> Any:
     from curate.catalog import BuildContext
     from curate.selection import labeled_records
@@ -65,6 +87,7 @@ def score(
     kind: KindOpt = None,
     model: ModelOpt = "smollm2",
     adapter: AdapterOpt = None,
+    model_version: ModelVersionOpt = None,
     embedder: EmbedderOpt = "minilm",
     seed: Annotated[int, typer.Option(help="Seed for committees and ensembles.")] = 0,
     top: Annotated[int, typer.Option(help="Show the N highest-scoring records.")] = 5,
@@ -78,6 +101,7 @@ def score(
     from curate.scoring import score_records
 
     ws = Workspace.open(workspace, db)
+    model, adapter = _from_version(ws, model_version, scorer, model, adapter)
     pool = _candidates_or_fail(ws, kind)
     ctx = _context(ws, kind=kind, model=model, adapter=adapter, embedder=embedder, seed=seed)
     _warn_seed_model(scorer, ctx)
@@ -111,6 +135,7 @@ def select_cmd(
                                               "near-duplicates (1 turns it off).")] = 0.95,
     model: ModelOpt = "smollm2",
     adapter: AdapterOpt = None,
+    model_version: ModelVersionOpt = None,
     embedder: EmbedderOpt = "minilm",
     seed: Annotated[int, typer.Option(help="Seed of the selection's random generator.")] = 0,
     workspace: WorkspaceOpt = None,
@@ -124,6 +149,7 @@ def select_cmd(
     from curate.selection import Strategy, candidates, run_round
 
     ws = Workspace.open(workspace, db)
+    model, adapter = _from_version(ws, model_version, scorer, model, adapter)
     ctx = _context(ws, kind=kind, model=model, adapter=adapter, embedder=embedder, seed=seed)
     _warn_seed_model(scorer, ctx)
     strategy = Strategy(build_scorer(scorer, ctx), build_selector(selector), random_mix=random_mix,
@@ -134,7 +160,7 @@ def select_cmd(
         task = progress.add_task("score", total=len(pool))
         report = run_round(ws, strategy, k, pool=pool, rng=np.random.default_rng(seed),
                            embedder=Embedder(embedder, cache_dir=ws.cache_dir), task_type=task_type,
-                           model_version=None if scorer in ("novelty", "density") else model,
+                           model_version=None if scorer in ("novelty", "density") else model_version or model,
                            on_progress=lambda done, total: progress.update(task, completed=done))
     r = report.round
     console.print(f"round {r.number}: {r.tasks} task(s) from {report.candidates:,} candidates "
