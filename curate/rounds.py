@@ -114,3 +114,65 @@ def create_round(
                                      "tasks": len(rows), "by_origin": by_origin, "record_ids_digest": digest},
                      actor=actor, model_version=model_version)
     return RoundReport(round_id, number, strategy_key, model_version, len(rows), by_origin, by_type)
+
+
+def insert_tasks(
+    conn: Connection,
+    round_id: int,
+    records: Sequence[Record],
+    scores: Sequence[float] | np.ndarray,
+    *,
+    origin: str = "stream",
+    task_type: str | None = None,
+) -> list[int]:
+    """Add one task per record to an existing round, inside the caller's transaction (no audit event).
+
+    A record that already has a task in this round is skipped, so replaying the same records is harmless.
+
+    Args:
+        records: the records to put in front of people (already stored in ``records``).
+        scores: acquisition scores aligned with ``records`` (higher = more worth labeling; NaN stored as NULL).
+        origin: why they were chosen; anything but "strategy" is appended to the round's strategy key.
+
+    Returns:
+        The ids of the tasks created, in the order of ``records`` (skipped ones left out).
+    """
+    if task_type is not None and task_type not in TASK_TYPES:
+        raise InputError(f"task type must be one of {', '.join(TASK_TYPES)}; got {task_type!r}")
+    row = conn.execute(select(Round.strategy_key, Round.model_version_id).where(Round.id == round_id)).first()
+    if row is None:
+        raise InputError(f"no round with id {round_id}")
+    strategy_key = row.strategy_key if origin == "strategy" else f"{row.strategy_key}|{origin}"
+    have = set(conn.scalars(select(Task.record_id).where(Task.round_id == round_id,
+                                                          Task.record_id.in_([r.id for r in records]))))
+    created: list[int] = []
+    for rec, score in zip(records, scores, strict=True):
+        if rec.id in have:
+            continue
+        have.add(rec.id)
+        value = float(score)
+        created.append(int(conn.execute(insert(Task).values(
+            round_id=round_id, record_id=rec.id, type=task_type or DEFAULT_TASK_TYPE[rec.kind], status="open",
+            strategy_key=strategy_key, acquisition_score=value if np.isfinite(value) else None,
+            random_mix=False, model_version_id=row.model_version_id,
+        ).returning(Task.id)).scalar_one()))
+    return created
+
+
+def add_tasks(
+    store: Store,
+    round_id: int,
+    records: Sequence[Record],
+    scores: Sequence[float] | np.ndarray,
+    *,
+    origin: str = "stream",
+    task_type: str | None = None,
+    actor: str | None = None,
+) -> list[int]:
+    """:func:`insert_tasks` in a transaction of its own, with a ``round.add_tasks`` audit event."""
+    with store.write() as conn:
+        created = insert_tasks(conn, round_id, records, scores, origin=origin, task_type=task_type)
+        digest = hashlib.blake2b("".join(r.id for r in records).encode(), digest_size=16).hexdigest()
+        audit.append(conn, "round.add_tasks", {"round_id": round_id, "tasks": len(created), "task_ids": created[:50],
+                                               "record_ids_digest": digest}, actor=actor)
+    return created

@@ -81,10 +81,15 @@ def group_of(record: Record, field_name: str) -> str:
     return "(none)" if value is None else str(value)
 
 
-def candidates(ws: Workspace, *, kind: str | None = None) -> list[Record]:
-    """Pool records that can still be chosen: active, in the pool split, no task yet, not already labeled."""
+def candidates(ws: Workspace, *, kind: str | None = None, include_labeled: bool = False) -> list[Record]:
+    """Pool records that can still be chosen: active, in the pool split, no task yet, not already labeled.
+
+    With ``include_labeled`` text records labeled at ingest are candidates too (their label is hidden from the
+    model, e.g. a gold column an oracle answers from in a simulated loop).
+    """
     taken = selected_record_ids(ws.store)
-    return [r for r in ws.store.iter_records(kind=kind) if r.id not in taken and not (r.kind == "text" and r.label)]
+    return [r for r in ws.store.iter_records(kind=kind)
+            if r.id not in taken and (include_labeled or not (r.kind == "text" and r.label))]
 
 
 def labeled_records(ws: Workspace, *, kind: str | None = None) -> list[Record]:
@@ -115,10 +120,12 @@ def run_round(
     model_version: str | None = None,
     actor: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    params: dict[str, Any] | None = None,
 ) -> SelectionReport:
     """Score ``pool`` (cached), select ``k`` with the strategy, and create a round of tasks.
 
     Embeddings are computed (and cached) when the selector needs them or the batch is de-duplicated.
+    ``params`` are extra round parameters stored with the round (e.g. the loop that asked for it).
     """
     started = time.perf_counter()
     if not pool:
@@ -134,7 +141,7 @@ def run_round(
     round_report = create_round(
         ws.store, pool, tagged.indices, scores=scores, origins=origins, strategy_key=strategy.key(),
         model_version=model_version, task_type=task_type, actor=actor,
-        params={"k": k, "random_mix": strategy.random_mix, "quota_field": strategy.quota_field},
+        params={"k": k, "random_mix": strategy.random_mix, "quota_field": strategy.quota_field, **(params or {})},
     )
     return SelectionReport(round_report, score_report, len(pool), time.perf_counter() - started,
                            dict(round_report.by_origin))

@@ -20,6 +20,7 @@ _LAZY = {
     "least_confidence": "uncertainty", "margin": "uncertainty", "entropy": "uncertainty",
     "vote_entropy": "uncertainty", "kl_to_mean": "uncertainty", "bald": "uncertainty",
     "bt_entropy": "uncertainty", "disagreement": "uncertainty",
+    "FeedbackScorer": "feedback", "overrule_rate": "feedback",
 }
 
 __all__ = ["BaseScorer", "Scorer", "Scores", "as_scores", *sorted(_LAZY)]
