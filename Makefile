@@ -50,7 +50,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_dedup.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check curate tests benchmarks
+	$(VENV)/bin/ruff check curate apps recipes tests benchmarks
 	$(VENV)/bin/mypy
 
 clean:

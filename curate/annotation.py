@@ -109,7 +109,8 @@ def save_draft(store: Store, user: str | None, task_id: int, value: dict[str, An
     if len(raw) > MAX_REWRITE_CHARS + MAX_NOTE_CHARS + 1000:
         raise InputError(f"draft for task {task_id} is too long ({len(raw):,} characters)")
     with store.write() as conn:
-        _assignment(conn, task_id, account.name)
+        if _assignment(conn, task_id, account.name).status == "done":
+            raise TaskStateError(f"task {task_id} is already answered; undo it to change the answer")
         conn.execute(delete(Draft).where(Draft.task_id == task_id, Draft.annotator == account.name))
         conn.execute(insert(Draft).values(task_id=task_id, annotator=account.name, value=raw, updated_at=utcnow()))
 
@@ -154,6 +155,16 @@ def normalise_value(conn: Connection, task: Any, value: Any) -> dict[str, Any]:
     return {"order": [order[int(i)] for i in shown], "note": note}
 
 
+def _as_displayed(task: Any, value: dict[str, Any]) -> dict[str, Any]:
+    """A stored answer as a draft in display terms: a candidates order becomes ``order_shown`` (on-screen
+    positions, best first), the form the app saves drafts in."""
+    if task.type == "rank" and isinstance(value.get("order"), list):
+        order = display_order(int(task.id), len(value["order"]))
+        rest = {k: v for k, v in value.items() if k != "order"}
+        return {**rest, "order_shown": [order.index(int(i)) for i in value["order"]]}
+    return value
+
+
 def agreement_key(task_type: str, value: dict[str, Any] | None) -> str | None:
     """What two answers must share to agree (None: free text, never disputed)."""
     if value is None:
@@ -184,6 +195,13 @@ def _refresh_status(conn: Connection, task: Any) -> str:
         status = "disputed" if len(keys - {None}) > 1 else "done"
     conn.execute(update(Task).where(Task.id == task.id).values(status=status))
     return status
+
+
+def _claim(conn: Connection, statement: Any, message: str) -> None:
+    """Run a conditional UPDATE that moves a row out of the state the action needs; TaskStateError if no row
+    moved (a concurrent request got there first: on PostgreSQL the UPDATE waits for its row lock, then re-checks)."""
+    if conn.execute(statement).rowcount != 1:
+        raise TaskStateError(message)
 
 
 def _provenance(task: Any) -> dict[str, Any]:
@@ -220,6 +238,8 @@ def submit(store: Store, user: str | None, task_id: int, value: Any, *,
         if assignment.status == "done":
             raise TaskStateError(f"task {task_id} is already answered by {account.name}; undo it to change it")
         stored = normalise_value(conn, task, value)
+        _claim(conn, update(Assignment).where(Assignment.id == assignment.id, Assignment.status != "done")
+               .values(status="done"), f"task {task_id} is already answered by {account.name}; undo it to change it")
         previous = conn.scalar(select(Annotation.supersedes_id).where(
             Annotation.task_id == task_id, Annotation.annotator == account.name, Annotation.kind == "retract")
             .order_by(Annotation.id.desc()).limit(1))
@@ -228,7 +248,6 @@ def submit(store: Store, user: str | None, task_id: int, value: Any, *,
             task_id=task_id, annotator=account.name, value=raw, kind="answer", created_at=utcnow(),
             seconds_spent=_seconds(assignment.opened_at, seconds), supersedes_id=previous, **_provenance(task),
         ).returning(Annotation.id)).scalar_one())
-        conn.execute(update(Assignment).where(Assignment.id == assignment.id).values(status="done"))
         conn.execute(delete(Draft).where(Draft.task_id == task_id, Draft.annotator == account.name))
         status = _refresh_status(conn, task)
         audit.append(conn, "annotate", {"annotation_id": ann_id, "task_id": task_id, "kind": "answer",
@@ -268,15 +287,16 @@ def undo_last(store: Store, user: str | None) -> int:
         task = _task(conn, last.task_id)
         if task.status == "adjudicated":
             raise TaskStateError(f"task {task.id} has been adjudicated by a reviewer; it cannot be undone")
+        _claim(conn, update(Assignment).where(Assignment.task_id == task.id, Assignment.annotator == account.name,
+                                              Assignment.status == "done").values(status="open", opened_at=utcnow()),
+               f"task {task.id} was already undone")
         retract_id = int(conn.execute(insert(Annotation).values(
             task_id=task.id, annotator=account.name, value=None, kind="retract", supersedes_id=last.id,
             created_at=utcnow(), **_provenance(task),
         ).returning(Annotation.id)).scalar_one())
-        conn.execute(update(Assignment).where(Assignment.task_id == task.id, Assignment.annotator == account.name)
-                     .values(status="open", opened_at=utcnow()))
         conn.execute(delete(Draft).where(Draft.task_id == task.id, Draft.annotator == account.name))
-        conn.execute(insert(Draft).values(task_id=task.id, annotator=account.name, value=last.value,
-                                          updated_at=utcnow()))
+        conn.execute(insert(Draft).values(task_id=task.id, annotator=account.name, updated_at=utcnow(),
+                                          value=orjson.dumps(_as_displayed(task, orjson.loads(last.value))).decode()))
         conn.execute(update(Task).where(Task.id == task.id).values(status="open"))
         audit.append(conn, "annotate", {"annotation_id": retract_id, "task_id": task.id, "kind": "retract",
                                         "supersedes": last.id}, actor=account.name)
@@ -306,13 +326,14 @@ def adjudicate(store: Store, user: str | None, task_id: int, value: Any, *,
         if task.status != "disputed":
             raise TaskStateError(f"task {task_id} is {task.status}, not disputed; only disputes are adjudicated")
         stored = normalise_value(conn, task, value)
+        _claim(conn, update(Task).where(Task.id == task_id, Task.status == "disputed").values(status="adjudicated"),
+               f"task {task_id} was adjudicated by someone else a moment ago")
         originals = sorted(r.id for r in current_answers(conn, task_id).values())
         raw = orjson.dumps(stored).decode()
         ann_id = int(conn.execute(insert(Annotation).values(
             task_id=task_id, annotator=account.name, value=raw, kind="adjudication", created_at=utcnow(),
             seconds_spent=seconds, adjudicates=orjson.dumps(originals).decode(), **_provenance(task),
         ).returning(Annotation.id)).scalar_one())
-        conn.execute(update(Task).where(Task.id == task_id).values(status="adjudicated"))
         audit.append(conn, "adjudicate", {"annotation_id": ann_id, "task_id": task_id, "originals": originals,
                                           "value_sha256": hashlib.sha256(raw.encode()).hexdigest()},
                      actor=account.name)

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -256,7 +257,7 @@ def main() -> None:
     try:
         app()
     except CurateError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted; nothing half-written was committed.")
@@ -264,7 +265,7 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - last line of defence: no traceback reaches a user
         if os.environ.get("CURATE_DEBUG"):
             raise
-        err_console.print(f"[red]internal error:[/] {type(exc).__name__}: {exc}\n"
+        err_console.print(f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}\n"
                           "This is a bug in curate. Run again with CURATE_DEBUG=1 to see the traceback, and report it.")
         sys.exit(70)
 
@@ -272,8 +273,10 @@ def main() -> None:
 import curate.cli_app  # noqa: E402, F401  (adds `users`, `schema`, `assign`, `round`, `agreement`, `app`)
 import curate.cli_export  # noqa: E402, F401  (adds `export`)
 import curate.cli_filter  # noqa: E402, F401  (adds `filter`; it imports this module)
+import curate.cli_loop  # noqa: E402, F401  (adds `loop` and `stream`)
 import curate.cli_recipes  # noqa: E402, F401  (adds `recipes` and `run`)
 import curate.cli_select  # noqa: E402, F401  (adds `score`, `select` and `seed`; it imports this module)
+import curate.cli_train  # noqa: E402, F401  (adds `train`)
 
 if __name__ == "__main__":
     main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 import time
@@ -200,10 +201,9 @@ def app_cmd(
     db: DbOpt = None,
 ) -> None:
     """Start the annotation app (log in with an account from curate users add)."""
-    try:
-        module = importlib.import_module("apps.annotate")
-    except ImportError as exc:
-        raise MissingDependencyError("gradio", "app", "the annotation app") from exc
+    if importlib.util.find_spec("gradio") is None:
+        raise MissingDependencyError("gradio", "app", "the annotation app")
+    module = importlib.import_module("apps.annotate")
     ws = Workspace.open(workspace, db)
     _, url = module.launch_app(ws, host=host, port=port, prevent_thread_lock=True)
     console.print(f"annotation app on {url} (Ctrl+C to stop)")

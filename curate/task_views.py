@@ -45,9 +45,10 @@ class TaskView:
     draft: dict[str, Any] | None = None
     queue: dict[str, int] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form (what the app's API returns)."""
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+    def as_dict(self, *, with_origins: bool = False) -> dict[str, Any]:
+        """JSON-ready form (what the app's API returns). ``response_names`` (which response is the data's
+        ``chosen``) is left out unless ``with_origins``: an annotator must not learn it."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if with_origins or k != "response_names"}
 
 
 def display_order(task_id: int, n: int) -> list[int]:

@@ -71,6 +71,11 @@ class Workspace:
         return self._dir("exports")
 
     @property
+    def reports_dir(self) -> Path:
+        """Loop histories, learning-curve plots and recipe summaries."""
+        return self._dir("reports")
+
+    @property
     def adapters_dir(self) -> Path:
         """Trained LoRA adapters."""
         return self._dir("adapters")

@@ -206,3 +206,28 @@ def test_assignment_overlap_and_balance(workspace, tmp_path):
         assign_round(workspace.store, ["cy"], overlap=0.5, copies=2)
     with pytest.raises(AccessError):
         assign_round(workspace.store, ["nobody"])
+
+
+def test_concurrent_submits_of_one_answer_store_it_once(seeded):
+    """Two tabs (or an API retry) submitting the same task at once: one answer is stored, the other is refused."""
+    import threading
+
+    ws, s = seeded
+    outcomes: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def submit() -> None:
+        barrier.wait()
+        try:
+            A.submit(ws.store, "ann", s.label[0], {"label": "bug"})
+            outcomes.append("stored")
+        except TaskStateError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=submit) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["refused", "refused", "refused", "stored"]
+    assert len(_rows(ws, task_id=s.label[0])) == 1 and verify(ws.store).ok

@@ -1,0 +1,1 @@
+"""Gradio apps: thin user interfaces over curate's library functions."""

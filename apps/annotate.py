@@ -1,0 +1,386 @@
+"""The annotation app: experts rank, rewrite and label; reviewers adjudicate and watch agreement.
+
+A thin Gradio shell over :mod:`curate.annotation`, :mod:`curate.agreement` and :mod:`curate.assignment`.
+Every handler passes the logged-in name (``request.username``, set by Gradio's login from
+:func:`curate.accounts.authenticate`) to the library, which checks roles and queues on the server; a
+:class:`~curate.errors.CurateError` becomes a ``gr.Error`` (a toast in the browser, an error for API callers).
+
+Named API endpoints (``gradio_client.Client(url, auth=(name, password)).predict(..., api_name="/submit")``):
+``next_task``, ``get_task``, ``save_draft``, ``submit``, ``skip``, ``undo``, ``disputes``, ``adjudicate``,
+``dashboard`` and ``hide_suggestions``; values are JSON strings in the formats of :mod:`curate.annotation`.
+"""
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from apps.annotate_js import CSS, HEAD
+from apps.annotate_views import TaskPanel, changes_html, esc, service_errors, user_of, wire_adjudicate
+from curate import annotation
+from curate.accounts import authenticate, get_account, has_users, require
+from curate.agreement import agreement_report
+from curate.assignment import set_hide_suggestions
+from curate.errors import AccessError
+from curate.workspace import Workspace
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+AUTH_MESSAGE = ("<b>curate · annotation</b><br>Rank, rewrite and label the examples the model is least sure "
+                "about; reviewers settle disagreements. Log in with the account your admin created "
+                "(<code>curate users add</code>). Everything you submit is saved at once; press <kbd>?</kbd> in "
+                "the app for keyboard shortcuts.")
+EMPTY_QUEUE = "### All done: your queue is empty.\nNew tasks appear here when an admin assigns the next round."
+STATUS_WORDS = {"open": "waiting for the other annotators", "done": "complete",
+                "disputed": "answers differ, sent to a reviewer"}
+
+
+def parse_value(value: str) -> Any:
+    """A JSON answer value from an API caller."""
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError) as exc:
+        raise gr.Error(f"value must be a JSON object string, e.g. '{{\"choice\": \"A\"}}': {esc(exc)}",
+                       print_exception=False) from exc
+
+
+def newest_learning_curve(ws: Workspace) -> Path | None:
+    """The newest ``reports/learning_curve*.png`` of the workspace, if any."""
+    found = sorted(ws.reports_dir.glob("learning_curve*.png"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def register_api(ws: Workspace) -> None:
+    """Declare the named API endpoints (inside a ``gr.Blocks`` context)."""
+    store = ws.store
+
+    def next_task(request: gr.Request | None = None) -> dict[str, Any] | None:
+        """The next task in your queue as a dict (None when the queue is empty); starts its clock."""
+        with service_errors():
+            view = annotation.get_task(store, user_of(request))
+        return None if view is None else view.as_dict()
+
+    def get_task(task_id: int, request: gr.Request | None = None) -> dict[str, Any]:
+        """One task of your queue (with your draft), by id."""
+        with service_errors():
+            view = annotation.get_task(store, user_of(request), int(task_id))
+        if view is None:
+            raise gr.Error(f"no task {int(task_id)}", print_exception=False)
+        return view.as_dict()
+
+    def save_draft(task_id: int, value: str, request: gr.Request | None = None) -> dict[str, Any]:
+        """Keep a draft (JSON value) of your answer to a task."""
+        with service_errors():
+            annotation.save_draft(store, user_of(request), int(task_id), parse_value(value))
+        return {"task_id": int(task_id), "saved": True}
+
+    def submit(task_id: int, value: str, seconds: float | None = None,
+               request: gr.Request | None = None) -> dict[str, Any]:
+        """Submit your answer (JSON value) to a task; committed before this returns."""
+        with service_errors():
+            done = annotation.submit(store, user_of(request), int(task_id), parse_value(value), seconds=seconds)
+        return {"annotation_id": done.annotation_id, "task_status": done.task_status,
+                "next_task_id": done.next_task_id}
+
+    def skip(task_id: int, request: gr.Request | None = None) -> dict[str, Any]:
+        """Move a task to the end of your queue."""
+        with service_errors():
+            following = annotation.skip(store, user_of(request), int(task_id))
+        return {"task_id": int(task_id), "next_task_id": following}
+
+    def undo(request: gr.Request | None = None) -> dict[str, Any]:
+        """Retract your last submission; returns the reopened task (the old answer is its draft)."""
+        with service_errors():
+            task_id = annotation.undo_last(store, user_of(request))
+            view = annotation.get_task(store, user_of(request), task_id)
+        return {"task_id": task_id, "task": None if view is None else view.as_dict()}
+
+    def disputes(request: gr.Request | None = None) -> list[dict[str, Any]]:
+        """Reviewer: disputed tasks, each with its view and the answers in disagreement (with names)."""
+        with service_errors():
+            found = annotation.disputes(store, user_of(request))
+        return [{**item, "view": item["view"].as_dict()} for item in found]
+
+    def adjudicate(task_id: int, value: str, seconds: float | None = None,
+                   request: gr.Request | None = None) -> dict[str, Any]:
+        """Reviewer: the final decision (JSON value) on a disputed task."""
+        with service_errors():
+            done = annotation.adjudicate(store, user_of(request), int(task_id), parse_value(value), seconds=seconds)
+        return {"annotation_id": done.annotation_id, "task_status": done.task_status, **done.extra}
+
+    def dashboard(request: gr.Request | None = None) -> dict[str, Any]:
+        """Reviewer: agreement (kappa, alpha), progress, throughput, tasks by status, label distribution."""
+        with service_errors():
+            require(store, user_of(request), "reviewer")
+            return agreement_report(store)
+
+    def hide_suggestions(round_number: int | None, hide: bool = True,
+                         request: gr.Request | None = None) -> dict[str, Any]:
+        """Admin: hide (or show) the model's suggestions for a round (default: the latest)."""
+        with service_errors():
+            account = require(store, user_of(request), "admin")
+            number = set_hide_suggestions(store, bool(hide), round_number=round_number, actor=account.name)
+        return {"round": number, "hide_suggestions": bool(hide)}
+
+    for fn in (next_task, get_task, save_draft, submit, skip, undo, disputes, adjudicate, dashboard,
+               hide_suggestions):
+        gr.api(fn, api_name=fn.__name__, concurrency_limit=None)  # type: ignore[attr-defined]
+
+
+def build_app(ws: Workspace) -> gr.Blocks:
+    """The app's Blocks: Annotate, Adjudicate and Dashboard tabs plus the named API endpoints."""
+    store = ws.store
+    private: dict[str, Any] = {"api_visibility": "private"}
+    demo: gr.Blocks
+    with gr.Blocks(title="curate · annotate", analytics_enabled=False, fill_width=True) as demo:
+        with gr.Row(equal_height=True):
+            header = gr.Markdown(elem_id="whoami", scale=5)
+            gr.HTML('<button id="shortcuts-toggle" type="button" title="Keyboard shortcuts (?)">? Shortcuts</button>',
+                    scale=1, min_width=140)
+        with gr.Tabs(elem_id="tabs"):
+            with gr.Tab("Annotate", id="annotate", elem_id="annotate-tab"):
+                task = TaskPanel()
+            with gr.Tab("Adjudicate", id="adjudicate", elem_id="adjudicate-tab", visible=False) as adj_tab:
+                with gr.Row():
+                    picker = gr.Dropdown(label="Disputed task", choices=[], elem_id="dispute-select", scale=4)
+                    refresh = gr.Button("Refresh list", elem_id="dispute-refresh", scale=1)
+                answers = gr.HTML(elem_id="dispute-answers")
+                adj = TaskPanel("adj-", rewrite=False, submit_label="Record decision · Ctrl+Enter",
+                                queue_actions=False)
+            with gr.Tab("Dashboard", id="dashboard", elem_id="dashboard-tab", visible=False) as dash_tab:
+                board = DashboardTab(ws)
+
+        def on_load(request: gr.Request) -> dict[Any, Any]:
+            with service_errors():
+                account = get_account(store, user_of(request))
+                view = annotation.get_task(store, account.name)
+            reviewer = account.can("reviewer")
+            return {header: f"**curate · annotate** · signed in as **{esc(account.name)}** ({account.role}) · "
+                            "[Log out](logout)",
+                    adj_tab: gr.update(visible=reviewer), dash_tab: gr.update(visible=reviewer),
+                    board.admin_box: gr.update(visible=account.can("admin")),
+                    **task.show(None if view is None else view.as_dict(), EMPTY_QUEUE, request)}
+
+        demo.load(on_load, None, [header, adj_tab, dash_tab, board.admin_box, *task.outputs], **private)
+        _wire_drafts(ws, task, private)
+        _wire_actions(ws, task, private)
+        wire_adjudicate(ws, adj, picker, refresh, answers, adj_tab, private)
+        board.wire(dash_tab, private)
+        register_api(ws)
+    demo.queue(default_concurrency_limit=8)
+    return demo
+
+
+def _wire_drafts(ws: Workspace, panel: TaskPanel, private: dict[str, Any]) -> None:
+    """Selections and typing are kept as the task's draft; the server echoes the highlight and the diff."""
+    store = ws.store
+    highlight_out = [*panel.highlight_outputs, panel.diff]
+    unchanged = {c: gr.skip() for c in highlight_out}
+
+    def keep(task_id: float | None, choice: str, order: str, note: str, text: str, state: dict[str, Any],
+             request: gr.Request) -> dict[Any, Any]:
+        """Save the draft and echo the highlight / diff, unless the screen has moved to another task."""
+        if task_id is None or state.get("task_id") != int(task_id) or panel.showing(request) != int(task_id):
+            return unchanged
+        value = panel.draft(state, choice or "", order or "", note or "", text or "")
+        if value is not None:
+            with service_errors():
+                annotation.save_draft(store, user_of(request), int(task_id), value)
+        if panel.showing(request) != int(task_id):  # the screen moved on while the draft was saved
+            return unchanged
+        diff = changes_html(state["completion"], text or "") if state.get("mode") == "rewrite" else gr.skip()
+        return {**panel.highlight(state, choice or "", order or ""), panel.diff: diff}
+
+    inputs = [panel.task_id, panel.choice, panel.order, panel.note, panel.rewrite_box, panel.state]
+    for component in (panel.choice, panel.order):
+        component.change(keep, inputs, highlight_out, show_progress="hidden", **private)
+    for component in (panel.note, panel.rewrite_box):
+        component.input(keep, inputs, highlight_out, show_progress="hidden", trigger_mode="always_last", **private)
+
+
+def _wire_actions(ws: Workspace, panel: TaskPanel, private: dict[str, Any]) -> None:
+    """Submit, accept as is, skip and undo, each followed by the next task."""
+    store = ws.store
+    selection = [panel.choice, panel.order, panel.note, panel.rewrite_box]
+    outputs = [*panel.outputs, panel.status]
+
+    def shown(view: Any, status: str, request: gr.Request) -> dict[Any, Any]:
+        return {**panel.show(None if view is None else view.as_dict(), EMPTY_QUEUE, request), panel.status: status}
+
+    def do_submit(task_id: float | None, choice: str, order: str, note: str, text: str, state: dict[str, Any],
+                  request: gr.Request) -> dict[Any, Any]:
+        with panel.session_lock(request):
+            if panel.stale(task_id, request):  # pressed twice: the first press already moved on
+                return {c: gr.skip() for c in outputs}
+            return _submit(state, panel.answer(state, choice or "", order or "", note or "", text or ""), request)
+
+    def do_accept(task_id: float | None, state: dict[str, Any], request: gr.Request) -> dict[Any, Any]:
+        with panel.session_lock(request):
+            if panel.stale(task_id, request):
+                return {c: gr.skip() for c in outputs}
+            return _submit(state, {"completion": state.get("completion", ""), "accepted_as_is": True}, request)
+
+    def _submit(state: dict[str, Any], value: dict[str, Any], request: gr.Request) -> dict[Any, Any]:
+        with service_errors():
+            done = annotation.submit(store, user_of(request), int(state["task_id"]), value)
+            view = annotation.get_task(store, user_of(request))
+        after = STATUS_WORDS.get(done.task_status, done.task_status)
+        return shown(view, f"Saved answer #{done.annotation_id} to task {state['task_id']}: {after}.", request)
+
+    def do_skip(task_id: float | None, state: dict[str, Any], request: gr.Request) -> dict[Any, Any]:
+        with panel.session_lock(request):
+            if panel.stale(task_id, request):
+                return {c: gr.skip() for c in outputs}
+            with service_errors():
+                following = annotation.skip(store, user_of(request), int(state["task_id"]))
+                view = None if following is None else annotation.get_task(store, user_of(request), following)
+            return shown(view, f"Skipped task {state['task_id']}: it comes back at the end of your queue.", request)
+
+    def do_undo(request: gr.Request) -> dict[Any, Any]:
+        with panel.session_lock(request), service_errors():
+            task_id = annotation.undo_last(store, user_of(request))
+            view = annotation.get_task(store, user_of(request), task_id)
+        return shown(view, f"Undid your answer to task {task_id}: change it (or not) and submit again.", request)
+
+    # A press is sent with the task id on screen, so a second press is recognised (and ignored) instead of
+    # being dropped while the first is in flight (trigger_mode="once" would lose a quick, legitimate press).
+    quiet: dict[str, Any] = {"show_progress": "minimal", "show_progress_on": [panel.status], **private}
+    panel.submit.click(do_submit, [panel.task_id, *selection, panel.state], outputs, trigger_mode="multiple", **quiet)
+    panel.accept.click(do_accept, [panel.task_id, panel.state], outputs, trigger_mode="multiple", **quiet)
+    panel.skip.click(do_skip, [panel.task_id, panel.state], outputs, trigger_mode="multiple", **quiet)
+    panel.undo.click(do_undo, None, outputs, **quiet)
+
+
+def distribution_figure(distribution: dict[str, dict[str, int]]) -> Any:
+    """A horizontal bar chart of current answers per class (per task type)."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    labels = [f"{t}: {'order ' if ',' in c else ''}{c}" for t, counts in distribution.items() for c in counts]
+    values = [n for counts in distribution.values() for n in counts.values()]
+    fig = Figure(figsize=(6.0, max(2.4, 0.5 * len(labels) + 1.2)), layout="constrained")
+    ax = fig.add_subplot()
+    if not labels:
+        ax.text(0.5, 0.5, "No answers yet", ha="center", va="center", fontsize=12)
+        ax.set_axis_off()
+        return fig
+    ax.barh(labels[::-1], values[::-1], color="#6366f1")
+    ax.set_xlabel("current answers")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return fig
+
+
+def _fmt(value: Any) -> Any:
+    return "n/a" if value is None else value
+
+
+def _picture(path: Path | None) -> Any:
+    """The PNG at ``path`` loaded in memory (served without opening the workspace folder to the web)."""
+    if path is None:
+        return None
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return img.copy()
+
+
+class DashboardTab:
+    """Progress, agreement, throughput and label distribution (reviewers), suggestion settings (admins)."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        with gr.Row():
+            self.summary = gr.Markdown(elem_id="dashboard-summary")
+            self.refresh = gr.Button("Refresh", elem_id="dashboard-refresh", scale=0, min_width=120)
+        with gr.Row():
+            with gr.Column(scale=3):
+                gr.Markdown("#### Agreement: Cohen's kappa per pair, Krippendorff's alpha per task type")
+                self.agreement = gr.Dataframe(headers=["task type", "annotators", "shared items", "kappa", "alpha"],
+                                              interactive=False, elem_id="dashboard-agreement")
+                gr.Markdown("#### Progress per round and annotator")
+                self.progress = gr.Dataframe(headers=["round", "annotator", "assigned", "done", "done %"],
+                                             interactive=False, elem_id="dashboard-progress")
+                gr.Markdown("#### Throughput")
+                self.throughput = gr.Dataframe(headers=["annotator", "answers", "median seconds", "per hour"],
+                                               interactive=False, elem_id="dashboard-throughput")
+            with gr.Column(scale=2):
+                self.plot = gr.Plot(label="Label distribution", format="png", elem_id="dashboard-plot")
+                self.curve_note = gr.Markdown(elem_id="dashboard-curve-note")
+                self.curve = gr.Image(label="Learning curve", type="pil", interactive=False, visible=False,
+                                      elem_id="dashboard-curve")
+        with gr.Group(visible=False) as self.admin_box:
+            gr.Markdown("#### Admin: the model's suggestions")
+            with gr.Row():
+                self.round = gr.Number(label="Round (empty: the latest)", precision=0, elem_id="admin-round")
+                self.hide = gr.Checkbox(label="Hide suggestions in this round", value=True, elem_id="admin-hide")
+                self.apply = gr.Button("Apply", elem_id="admin-apply")
+            self.admin_status = gr.Markdown(elem_id="admin-status")
+
+    def render(self, request: gr.Request) -> dict[Any, Any]:
+        """The report for a reviewer (or an error toast for anyone else)."""
+        store = self.ws.store
+        with service_errors():
+            require(store, request.username, "reviewer")
+            report = agreement_report(store)
+        statuses = report["tasks_by_status"]
+        summary = " · ".join(f"{n} {s}" for s, n in sorted(statuses.items())) or "no tasks yet"
+        agreement = []
+        for task_type, rep in report["agreement"].items():
+            if not rep["pairs"]:
+                agreement.append([task_type, "no overlapping answers yet", 0, "n/a", _fmt(rep["alpha"])])
+            for pair in rep["pairs"]:
+                agreement.append([task_type, f"{pair['a']} · {pair['b']}", pair["items"], _fmt(pair["kappa"]),
+                                  _fmt(rep["alpha"])])
+        progress = [[p["round"], p["annotator"], p["assigned"], p["done"],
+                     round(100 * p["done"] / p["assigned"]) if p["assigned"] else 0] for p in report["progress"]]
+        throughput = [[t["annotator"], t["answers"], _fmt(t["median_seconds"]), _fmt(t["per_hour"])]
+                      for t in report["throughput"]]
+        curve = newest_learning_curve(self.ws)
+        note = ("" if curve else "_No learning curve yet: it appears here once a round has been trained and "
+                "evaluated (reports/learning_curve*.png)._")
+        return {self.summary: f"**Tasks:** {esc(summary)}", self.agreement: agreement or [["-", "-", 0, "n/a", "n/a"]],
+                self.progress: progress, self.throughput: throughput or [["-", 0, "n/a", "n/a"]],
+                self.plot: distribution_figure(report["label_distribution"]), self.curve_note: note,
+                self.curve: gr.update(value=_picture(curve), visible=curve is not None)}
+
+    def set_hidden(self, round_number: float | None, hide: bool, request: gr.Request) -> str:
+        """Admin: hide or show the suggestions of a round."""
+        number = None if round_number is None else int(round_number)
+        with service_errors():
+            account = require(self.ws.store, request.username, "admin")
+            done = set_hide_suggestions(self.ws.store, bool(hide), round_number=number, actor=account.name)
+        return f"Suggestions are now {'hidden' if hide else 'shown'} in round {done}."
+
+    def wire(self, tab: Any, private: dict[str, Any]) -> None:
+        """Refresh on opening the tab and on the button; the admin control."""
+        outputs = [self.summary, self.agreement, self.progress, self.throughput, self.plot, self.curve_note,
+                   self.curve]
+        tab.select(self.render, None, outputs, **private)
+        self.refresh.click(self.render, None, outputs, **private)
+        self.apply.click(self.set_hidden, [self.round, self.hide], self.admin_status, **private)
+
+
+def launch_app(ws: Workspace, *, host: str = "127.0.0.1", port: int | None = None,
+               prevent_thread_lock: bool = False, quiet: bool = False) -> tuple[gr.Blocks, str]:
+    """Start the app (login required) and return it with its local URL.
+
+    Raises:
+        AccessError: the workspace has no accounts (create one with ``curate users add NAME --role admin``).
+    """
+    if not has_users(ws.store):
+        raise AccessError("the annotation app needs accounts and this workspace has none: create one with "
+                          "`curate users add NAME --role admin` (then add annotators), and start the app again")
+    if host not in LOOPBACK:
+        sys.stderr.write(f"warning: the app listens on {host}, beyond this machine; logins and answers travel "
+                         "unencrypted unless you put it behind a TLS proxy (https).\n")
+    store = ws.store
+    demo = build_app(ws)
+    _, url, _ = demo.launch(
+        server_name=host, server_port=port, prevent_thread_lock=prevent_thread_lock, quiet=quiet,
+        auth=lambda name, password: authenticate(store, name, password) is not None, auth_message=AUTH_MESSAGE,
+        show_error=False, ssr_mode=False, footer_links=["api"], css=CSS, head=HEAD,
+        theme=gr.themes.Soft(font=["system-ui", "Segoe UI", "Roboto", "sans-serif"],
+                             font_mono=["ui-monospace", "SFMono-Regular", "monospace"]),
+    )
+    return demo, url

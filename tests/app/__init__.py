@@ -1,0 +1,1 @@
+"""In-process tests of the annotation app through its named API endpoints."""

@@ -1,0 +1,1 @@
+"""Browser tests: the annotation app driven in headless Chromium with Playwright."""
