@@ -28,12 +28,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	rm -rf $(DEMO_WS)
-	$(VENV)/bin/curate ingest data/demo/support_sft.jsonl data/demo/support_prefs.jsonl data/demo/tickets.csv \
-		--workspace $(DEMO_WS) --json $(DEMO_WS)/ingest.json $(ARGS)
-	$(VENV)/bin/curate stats --workspace $(DEMO_WS) --json $(DEMO_WS)/stats.json
-	$(VENV)/bin/curate audit verify --workspace $(DEMO_WS) --json $(DEMO_WS)/audit.json
-	@echo "Demo workspace: $(DEMO_WS) (quarantined rows are in $(DEMO_WS)/quarantine/)"
+	$(VENV)/bin/curate run demo --workspace $(DEMO_WS) $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow" -q

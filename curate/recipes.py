@@ -51,6 +51,12 @@ class RecipeResult:
         yield summary
         self.steps.append(Step(name, summary, round(time.perf_counter() - started, 2)))
 
+    def summary_lines(self) -> list[str]:
+        """One line per step: name, seconds and its scalar figures."""
+        return [f"{s.name} ({s.seconds:.1f} s): " + ", ".join(f"{k} {v}" for k, v in s.summary.items()
+                                                              if not isinstance(v, dict | list))
+                for s in self.steps]
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"recipe": self.recipe, "workspace": self.workspace, "next_steps": self.next_steps,

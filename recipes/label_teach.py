@@ -1,0 +1,57 @@
+"""label-teach: the classifier loop for a label schema, from a cold start to a model worth trusting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from curate.recipes import RecipeResult, recipe
+from curate.workspace import Workspace
+from recipes._common import ingest_files
+
+
+@recipe("label-teach")
+def label_teach(
+    files: Annotated[list[Path] | None, "Text files to ingest first (a text column, or --map text=COLUMN)."] = None,
+    workspace: Annotated[Path, "Workspace folder."] = Path("curate-workspace"),
+    classes: Annotated[str | None, "Comma-separated classes of a new label schema (else --schema must exist)."]
+    = None,
+    schema: Annotated[str, "Label schema name."] = "labels",
+    guidelines: Annotated[str, "Guidelines shown with every task."] = "",
+    name: Annotated[str, "Loop name (resume by running again with the same settings)."] = "label-teach",
+    rounds: Annotated[int, "Most rounds."] = 10,
+    budget: Annotated[int, "Most labels."] = 200,
+    batch: Annotated[int, "Labels per round."] = 20,
+    scorer: Annotated[str, "Uncertainty: margin, entropy, least_confidence, vote_entropy..."] = "margin",
+    target: Annotated[str | None, "Stop at METRIC=VALUE on the test split, e.g. accuracy=0.9."] = None,
+    annotators: Annotated[str | None, "Comma-separated accounts (the app); leave out with --oracle."] = None,
+    oracle: Annotated[str | None, "Simulate with this gold column instead of people."] = None,
+    map_: Annotated[list[str] | None, "Column renames TARGET=SOURCE, e.g. text=message; other columns are kept "
+                    "as metadata (a gold column for --oracle)."] = None,
+    seed: Annotated[int, "Random seed."] = 0,
+) -> RecipeResult:
+    """Teach a classifier: a diverse first batch, then the most uncertain texts, round after round."""
+    from curate.assignment import add_label_schema
+    from curate.loop import LoopConfig, run_loop
+
+    ws = Workspace.open(workspace)
+    result = RecipeResult("label-teach", str(ws.root))
+    if files:
+        ingest_files(ws, result, files, mapping=map_, pii=None, kind="text")
+    if classes:
+        with result.step("label schema") as s:
+            _, version = add_label_schema(ws.store, schema, [c.strip() for c in classes.split(",") if c.strip()],
+                                          guidelines)
+            s.update(schema=schema, version=version)
+    with result.step("loop") as s:
+        people = tuple(a.strip() for a in (annotators or "").split(",") if a.strip())
+        config = LoopConfig(name=name, kind="text", rounds=rounds, budget=budget, batch=batch, scorer=scorer,
+                            target=target, oracle=oracle, annotators=people, schema=schema, seed=seed)
+        outcome = run_loop(ws, config)
+        last = outcome.history[-1] if outcome.history else {}
+        s.update(status=outcome.status, stop_reason=outcome.stop_reason or "", rounds=len(outcome.rounds),
+                 waiting_for=outcome.waiting_for, **{k: v for k, v in last.items() if isinstance(v, int | float)})
+    if outcome.status == "waiting":
+        result.next_steps.append(f"annotate the {outcome.waiting_for} open task(s) in the app (curate app -w "
+                                 f"{ws.root}), then run this recipe again to continue")
+    return result
