@@ -170,15 +170,19 @@ def round_suggestions(
 
 
 @app.command("agreement")
-def agreement_cmd(workspace: WorkspaceOpt = None, db: DbOpt = None, json_out: JsonOpt = None) -> None:
-    """Cohen's kappa per annotator pair and Krippendorff's alpha per task type, with progress and throughput.
-
-    ``--json -`` prints the figures as JSON instead of the table.
-    """
+def agreement_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON instead of tables.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Also write the figures to this JSON file.")] = None,
+    workspace: WorkspaceOpt = None,
+    db: DbOpt = None,
+) -> None:
+    """Cohen's kappa per annotator pair and Krippendorff's alpha per task type, with progress and throughput."""
     from curate.agreement import agreement_report
 
     report = agreement_report(Workspace.open(workspace, db).store)
-    if str(json_out) != "-":
+    if as_json:
+        write_json(Path("-"), report)
+    else:
         table = Table("task type", "pair", "shared items", "Cohen's kappa")
         for task_type, figures in report["agreement"].items():
             for p in figures["pairs"]:
@@ -189,7 +193,7 @@ def agreement_cmd(workspace: WorkspaceOpt = None, db: DbOpt = None, json_out: Js
                           "n/a" if alpha is None else f"{alpha:.3f}")
         console.print(table)
         console.print("tasks by status: " + ", ".join(f"{k} {v}" for k, v in report["tasks_by_status"].items()))
-    write_json(json_out, report)
+    write_json(out, report)
 
 
 @app.command("app")

@@ -132,7 +132,7 @@ def test_people_commands(tmp_path):
     out = runner.invoke(app, ["schema", "add", "intent", "--classes", "a, b", "--guidelines", f"@{tmp_path}/g.md",
                               *ws])
     assert out.exit_code == 0 and "intent v1: a, b" in out.output
-    out = runner.invoke(app, ["agreement", "--json", "-", *ws])
+    out = runner.invoke(app, ["agreement", "--json", *ws])
     assert out.exit_code == 0 and json.loads(out.output)["agreement"] == {}
     out = runner.invoke(app, ["assign", "--annotators", "ada", *ws])
     assert out.exit_code != 0 and "no rounds yet" in str(out.exception)
