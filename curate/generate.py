@@ -69,7 +69,7 @@ def generate_candidates(model: Any, tokenizer: Any, prompts: Sequence[Any],
             for i in range(len(batch)):
                 out.append([t.strip() for t in texts[i * options.n : (i + 1) * options.n]])
             if on_progress is not None:
-                on_progress(len(batch))
+                on_progress(len(out))  # prompts done so far
     finally:
         tokenizer.padding_side = side
     return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +11,22 @@ import numpy as np
 
 from curate.recipes import RecipeResult
 from curate.workspace import Workspace
+
+
+@contextmanager
+def progress(description: str, total: int | None) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr for a long step; yields ``update(done, total)``."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=total)
+
+        def update(done: int, total_now: int) -> None:
+            bar.update(task, completed=done, total=total_now)
+
+        yield update
 
 
 def ingest_files(ws: Workspace, result: RecipeResult, files: list[Path], *, mapping: list[str] | None,
@@ -49,9 +67,11 @@ def select_round(ws: Workspace, result: RecipeResult, *, scorer: str, selector: 
                            else labeled_records(ws, kind=kind), model=model, seed=seed)
         strategy = Strategy(build_scorer(scorer, ctx), build_selector(selector), random_mix=random_mix)
         pool = candidates(ws, kind=kind)
-        report = run_round(ws, strategy, k, pool=pool, rng=np.random.default_rng(seed),
-                           embedder=Embedder(cache_dir=ws.cache_dir), task_type=task_type,
-                           model_version=None if scorer in ("novelty", "density") else model)
+        with progress(f"score ({scorer})", len(pool)) as update:
+            report = run_round(ws, strategy, k, pool=pool, rng=np.random.default_rng(seed),
+                               embedder=Embedder(cache_dir=ws.cache_dir), task_type=task_type,
+                               model_version=None if scorer in ("novelty", "density") else model,
+                               on_progress=update)
         s.update(candidates=report.candidates, scored=report.scoring.computed, cached=report.scoring.cached,
                  round=report.round.number, tasks=report.round.tasks, origins=report.origins)
     return report.round.number

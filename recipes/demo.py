@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from curate.errors import InputError, MissingDependencyError
 from curate.recipes import RecipeResult, recipe
 from curate.workspace import Workspace
-from recipes._common import assign, dedup, ingest_files, select_round
+from recipes._common import assign, dedup, ingest_files, progress, select_round
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "demo"
 DEMO_USER = "demo"
@@ -64,8 +64,10 @@ def _candidates(ws: Workspace, result: RecipeResult, rows: list[dict[str, Any]],
     with result.step(f"generate ({n} prompts)") as s:
         model, tokenizer = load_lm(None, cache_dir=ws.cache_dir)
         picked = rows[:n]
-        answers = generate_candidates(model, tokenizer, [r["prompt"] for r in picked],
-                                      GenerationOptions(n=1, max_new_tokens=tokens, batch_size=n, seed=0))
+        with progress("generate", len(picked)) as update:
+            answers = generate_candidates(model, tokenizer, [r["prompt"] for r in picked],
+                                          GenerationOptions(n=1, max_new_tokens=tokens, batch_size=2, seed=0),
+                                          on_progress=lambda done: update(done, len(picked)))
         out = ws.root / "data" / "mtbench_candidates.jsonl"
         out.write_text("".join(json.dumps({"prompt": r["prompt"], "completions": [r["completion"], a[0]],
                                            "question_id": r["question_id"]}) + "\n"
@@ -110,8 +112,10 @@ def _export_and_train(ws: Workspace, result: RecipeResult, steps: int) -> None:
             outs[fmt] = out
             s.update(rows=report.counts.get("train", 0), content_hash=report.content_hash[:19], folder=str(out))
     with result.step(f"train sft LoRA ({steps} steps)") as s:
-        trained = train(ws, "sft", outs["sft"], options=TrainOptions(max_steps=steps, batch_size=2, max_length=256,
-                                                                      logging_steps=1))
+        with progress("train", steps) as update:
+            trained = train(ws, "sft", outs["sft"], options=TrainOptions(max_steps=steps, batch_size=2,
+                                                                          max_length=256, logging_steps=1),
+                            on_progress=update)
         s.update(version=trained.version, train_loss=round(float(trained.metrics.get("train_loss", 0.0)), 4),
                  adapter=str(trained.adapter_path))
     result.next_steps.append(f"score with the new model: curate score --scorer ifd --model-version "
@@ -148,8 +152,8 @@ def demo(
     with result.step("MT-Bench prompts") as s:
         rows = _mtbench_examples(ws.root / "data", limit=8 if small else None)
         s.update(examples=len(rows))
-    files = [FIXTURES / "support_sft.jsonl", FIXTURES / "support_prefs.jsonl", FIXTURES / "tickets.csv",
-             ws.root / "data" / "mtbench_sft.jsonl"]
+    files = [FIXTURES / "support_sft.jsonl", FIXTURES / "support_more.jsonl", FIXTURES / "support_prefs.jsonl",
+             FIXTURES / "tickets.csv", ws.root / "data" / "mtbench_sft.jsonl"]
     ingest_files(ws, result, files, mapping=None, pii="redact")
     dedup(ws, result)
     candidates = _candidates(ws, result, rows, n=2 if small else 6, tokens=24 if small else 96)

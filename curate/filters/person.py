@@ -9,7 +9,8 @@ Five rules add PERSON spans on top of the NER model's:
    are PERSON too ("directed by Ana Holm and starring Holm").
 3. **Coordination**: in a list ``A, B, C and D`` of single capitalised tokens, if one item is a PERSON, all are.
 4. **Dialogue**: two or more lines led by ``Name:`` and a sentence: the labels are speakers.
-5. **Clean-up**: NER PERSON spans with digits, ``@``, line breaks or address words are dropped.
+5. **Clean-up**: NER PERSON spans with digits, ``@``, line breaks or address words, or made only of short
+   all-capital tokens (acronyms such as "SAML SSO"), are dropped.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ _STOP: Final = frozenset(
     "this that it he she they we you not no yes just so very also here there please thanks thank".split()
 )
 _BAD_IN_PERSON: Final = re.compile(r"[\d@#/\\\n]|\b(?:Apt|Suite|Box|Street|St|Road|Ave|Avenue|Unit|PSC|FPO|APO)\b")
+_ACRONYMS: Final = re.compile(r"[A-Z]{2,5}(?:[ \t]+[A-Z]{2,5})*")  # "SAML SSO", "IBM": not a person
 _ROLES: Final = frozenset(
     "user bot assistant system human ai agent customer client caller q a note name date phone email address".split()
 )
@@ -87,7 +89,8 @@ class PersonContextRecognizer(EntityRecognizer):  # type: ignore[misc]
         """Find PERSON spans in ``text`` (see the module docstring for the rules)."""
         spans: list[tuple[int, int, float]] = []
         ner = [(e.start_char, e.end_char) for e in getattr(nlp_artifacts, "entities", []) or [] if e.label_ == "PERSON"]
-        ner = [(s, e) for s, e in ner if not _BAD_IN_PERSON.search(text[s:e]) and text[s].isupper()]
+        ner = [(s, e) for s, e in ner if not _BAD_IN_PERSON.search(text[s:e]) and text[s].isupper()
+               and not _ACRONYMS.fullmatch(text[s:e])]
         spans += [(s, e, 0.85) for s, e in ner]
         for m in _TITLE_RE.finditer(text):
             spans.append((m.start(1), m.end(1), 0.9))

@@ -190,3 +190,10 @@ def test_spacy_model_choice_from_environment(monkeypatch, tmp_path):
         assert spacy_model_name().startswith(("en_core_web_md", SPACY_MODEL))
     finally:
         spacy_model.cache_clear()
+
+
+def test_acronyms_are_not_people(analyzer):
+    text = "SAML SSO is available on the Business plan. Configure it under Settings > Security > SSO."
+    assert [f for f in detect(text) if f.entity_type == "PERSON"] == []
+    other = "Ask Dr. Okafor about it."
+    assert [other[f.start:f.end] for f in detect(other) if f.entity_type == "PERSON"] == ["Okafor"]
