@@ -74,3 +74,27 @@ def test_lora_on_exported_sft_rows_lowers_held_out_loss(workspace, tmp_path, tin
                    options=TrainOptions(epochs=8, batch_size=4, max_length=64, learning_rate=5e-3, eval_before=True,
                                         warm_start=False, rank=16, alpha=32))
     assert result.metrics["eval_loss"] < result.metrics["eval_loss_before"]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_kto_export_trains_in_trl_without_conversion(workspace, tmp_path, tiny):
+    import datasets
+    import torch
+    from peft import LoraConfig
+    from trl import KTOConfig, KTOTrainer
+
+    from tests.tiny_lm import load_tiny_lm
+
+    _answered(workspace, tmp_path)
+    export(workspace, "kto", tmp_path / "kto")
+    data = datasets.load_from_disk(str(tmp_path / "kto"))["train"]
+    assert data.column_names == ["prompt", "completion", "label"] and set(data["label"]) == {True, False}
+    model, tok = load_tiny_lm(tiny)
+    config = KTOConfig(output_dir=str(tmp_path / "out"), max_steps=1, per_device_train_batch_size=4,
+                       bf16=False, report_to=[], save_strategy="no", max_length=64, logging_steps=1)
+    trainer = KTOTrainer(model=model, args=config, train_dataset=data, processing_class=tok,
+                         peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    before = {k: v.clone() for k, v in trainer.model.named_parameters() if "lora_B" in k}
+    trainer.train()
+    after = dict(trainer.model.named_parameters())
+    assert any(not torch.equal(before[k], after[k]) for k in before)
