@@ -8,9 +8,12 @@ Every handler passes the logged-in name (``request.username``, set by Gradio's l
 Named API endpoints (``gradio_client.Client(url, auth=(name, password)).predict(..., api_name="/submit")``):
 ``next_task``, ``get_task``, ``save_draft``, ``submit``, ``skip``, ``undo``, ``disputes``, ``adjudicate``,
 ``dashboard`` and ``hide_suggestions``; values are JSON strings in the formats of :mod:`curate.annotation`.
+A login lasts ``session_ttl`` seconds (12 hours by default) and a disabled account is refused at its next call:
+see :mod:`apps.sessions`.
 """
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,11 +22,12 @@ import gradio as gr
 
 from apps.annotate_js import CSS, HEAD
 from apps.annotate_views import TaskPanel, changes_html, esc, service_errors, user_of, wire_adjudicate
+from apps.sessions import DEFAULT_SESSION_TTL, Sessions, account_checker, login_checker
 from curate import annotation
-from curate.accounts import authenticate, get_account, has_users, require
+from curate.accounts import get_account, has_users, require
 from curate.agreement import agreement_report
 from curate.assignment import set_hide_suggestions
-from curate.errors import AccessError
+from curate.errors import AccessError, InputError
 from curate.workspace import Workspace
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -40,9 +44,22 @@ def parse_value(value: str) -> Any:
     """A JSON answer value from an API caller."""
     try:
         return json.loads(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise gr.Error(f"value must be a JSON object string, e.g. '{{\"choice\": \"A\"}}': {esc(exc)}",
                        print_exception=False) from exc
+
+
+def parse_id(value: Any, what: str = "task_id") -> int:
+    """A whole number (an int, an integral float or a string of digits) from an API caller; InputError else."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    elif isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,30}\s*", value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{what} must be a whole number; got {value!r:.40}")
+    if abs(value) >= 2**63:
+        raise InputError(f"{what} is out of range: ids are whole numbers below 2**63")
+    return value
 
 
 def newest_learning_curve(ws: Workspace) -> Path | None:
@@ -64,30 +81,33 @@ def register_api(ws: Workspace) -> None:
     def get_task(task_id: int, request: gr.Request | None = None) -> dict[str, Any]:
         """One task of your queue (with your draft), by id."""
         with service_errors():
-            view = annotation.get_task(store, user_of(request), int(task_id))
+            task_id = parse_id(task_id)
+            view = annotation.get_task(store, user_of(request), task_id)
         if view is None:
-            raise gr.Error(f"no task {int(task_id)}", print_exception=False)
+            raise gr.Error(f"no task {task_id}", print_exception=False)
         return view.as_dict()
 
     def save_draft(task_id: int, value: str, request: gr.Request | None = None) -> dict[str, Any]:
         """Keep a draft (JSON value) of your answer to a task."""
         with service_errors():
-            annotation.save_draft(store, user_of(request), int(task_id), parse_value(value))
-        return {"task_id": int(task_id), "saved": True}
+            task_id = parse_id(task_id)
+            annotation.save_draft(store, user_of(request), task_id, parse_value(value))
+        return {"task_id": task_id, "saved": True}
 
     def submit(task_id: int, value: str, seconds: float | None = None,
                request: gr.Request | None = None) -> dict[str, Any]:
         """Submit your answer (JSON value) to a task; committed before this returns."""
         with service_errors():
-            done = annotation.submit(store, user_of(request), int(task_id), parse_value(value), seconds=seconds)
+            done = annotation.submit(store, user_of(request), parse_id(task_id), parse_value(value), seconds=seconds)
         return {"annotation_id": done.annotation_id, "task_status": done.task_status,
                 "next_task_id": done.next_task_id}
 
     def skip(task_id: int, request: gr.Request | None = None) -> dict[str, Any]:
         """Move a task to the end of your queue."""
         with service_errors():
-            following = annotation.skip(store, user_of(request), int(task_id))
-        return {"task_id": int(task_id), "next_task_id": following}
+            task_id = parse_id(task_id)
+            following = annotation.skip(store, user_of(request), task_id)
+        return {"task_id": task_id, "next_task_id": following}
 
     def undo(request: gr.Request | None = None) -> dict[str, Any]:
         """Retract your last submission; returns the reopened task (the old answer is its draft)."""
@@ -106,7 +126,8 @@ def register_api(ws: Workspace) -> None:
                    request: gr.Request | None = None) -> dict[str, Any]:
         """Reviewer: the final decision (JSON value) on a disputed task."""
         with service_errors():
-            done = annotation.adjudicate(store, user_of(request), int(task_id), parse_value(value), seconds=seconds)
+            done = annotation.adjudicate(store, user_of(request), parse_id(task_id), parse_value(value),
+                                         seconds=seconds)
         return {"annotation_id": done.annotation_id, "task_status": done.task_status, **done.extra}
 
     def dashboard(request: gr.Request | None = None) -> dict[str, Any]:
@@ -120,7 +141,10 @@ def register_api(ws: Workspace) -> None:
         """Admin: hide (or show) the model's suggestions for a round (default: the latest)."""
         with service_errors():
             account = require(store, user_of(request), "admin")
-            number = set_hide_suggestions(store, bool(hide), round_number=round_number, actor=account.name)
+            if not isinstance(hide, bool):
+                raise InputError(f"hide must be true or false; got {hide!r:.40}")
+            wanted = None if round_number is None else parse_id(round_number, "round")
+            number = set_hide_suggestions(store, hide, round_number=wanted, actor=account.name)
         return {"round": number, "hide_suggestions": bool(hide)}
 
     for fn in (next_task, get_task, save_draft, submit, skip, undo, disputes, adjudicate, dashboard,
@@ -362,11 +386,13 @@ class DashboardTab:
 
 
 def launch_app(ws: Workspace, *, host: str = "127.0.0.1", port: int | None = None,
-               prevent_thread_lock: bool = False, quiet: bool = False) -> tuple[gr.Blocks, str]:
-    """Start the app (login required) and return it with its local URL.
+               prevent_thread_lock: bool = False, quiet: bool = False,
+               session_ttl: float = DEFAULT_SESSION_TTL) -> tuple[gr.Blocks, str]:
+    """Start the app (login required; a login lasts ``session_ttl`` seconds) and return it with its local URL.
 
     Raises:
         AccessError: the workspace has no accounts (create one with ``curate users add NAME --role admin``).
+        InputError: ``session_ttl`` is not a positive number of seconds.
     """
     if not has_users(ws.store):
         raise AccessError("the annotation app needs accounts and this workspace has none: create one with "
@@ -375,12 +401,18 @@ def launch_app(ws: Workspace, *, host: str = "127.0.0.1", port: int | None = Non
         sys.stderr.write(f"warning: the app listens on {host}, beyond this machine; logins and answers travel "
                          "unencrypted unless you put it behind a TLS proxy (https).\n")
     store = ws.store
+    sessions = Sessions(session_ttl, is_active=account_checker(store))
     demo = build_app(ws)
-    _, url, _ = demo.launch(
-        server_name=host, server_port=port, prevent_thread_lock=prevent_thread_lock, quiet=quiet,
-        auth=lambda name, password: authenticate(store, name, password) is not None, auth_message=AUTH_MESSAGE,
+    sessions.protect(demo)  # every handler refuses an expired session or a disabled account
+    server, url, _ = demo.launch(
+        server_name=host, server_port=port, prevent_thread_lock=True, quiet=quiet,
+        app_kwargs={"middleware": [sessions.middleware()]},
+        auth=login_checker(store), auth_message=AUTH_MESSAGE,  # type: ignore[arg-type]  # async: awaited
         show_error=False, ssr_mode=False, footer_links=["api"], css=CSS, head=HEAD,
         theme=gr.themes.Soft(font=["system-ui", "Segoe UI", "Roboto", "sans-serif"],
                              font_mono=["ui-monospace", "SFMono-Regular", "monospace"]),
     )
+    sessions.attach(server)
+    if not prevent_thread_lock:
+        demo.block_thread()
     return demo, url

@@ -27,6 +27,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from curate import audit
 from curate.accounts import get_account, require
 from curate.errors import AccessError, InputError, TaskStateError
+from curate.faults import maybe_crash
 from curate.schema import Annotation, Assignment, Draft, Task, utcnow
 from curate.store import Store
 from curate.task_views import TaskView, build_view, display_order
@@ -34,6 +35,7 @@ from curate.task_views import TaskView, build_view, display_order
 PAIR_CHOICES = ("A", "B", "tie", "both_bad")
 MAX_NOTE_CHARS = 2000
 MAX_REWRITE_CHARS = 100_000
+MAX_TASK_ID = 2**63 - 1  # the largest id the database holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,31 @@ class Submitted:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def check_task_id(task_id: Any) -> int:
+    """``task_id`` if it can be a task's id; InputError otherwise (not a whole number, or out of range)."""
+    if isinstance(task_id, bool) or not isinstance(task_id, int):
+        raise InputError(f"task id must be a whole number (as next_task returns it); got {type(task_id).__name__}")
+    if not 1 <= task_id <= MAX_TASK_ID:
+        shown = task_id if abs(task_id) < 10**30 else "(a number out of range)"
+        raise InputError(f"no task {shown}: task ids are whole numbers from 1 (as next_task returns them)")
+    return task_id
+
+
+def _check_seconds(seconds: Any) -> None:
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, int | float)):
+        raise InputError(f"seconds must be a number (the time spent on the task) or null; got "
+                         f"{type(seconds).__name__}")
+
+
+def _encode(value: Any, what: str) -> str:
+    """``value`` as stored JSON text; InputError (not a crash) when JSON cannot hold it."""
+    try:
+        return orjson.dumps(value).decode()
+    except (TypeError, RecursionError) as exc:  # orjson.JSONEncodeError is a TypeError
+        raise InputError(f"{what} cannot be stored ({exc}): send text without unpaired surrogates, integers "
+                         "within 64 bits and at most 250 levels of nesting") from None
+
+
 def _assignment(conn: Connection, task_id: int, user: str) -> Any:
     row = conn.execute(select(Assignment).where(Assignment.task_id == task_id, Assignment.annotator == user)).first()
     if row is None:
@@ -56,7 +83,7 @@ def _assignment(conn: Connection, task_id: int, user: str) -> Any:
 def _task(conn: Connection, task_id: int) -> Any:
     row = conn.execute(select(Task).where(Task.id == task_id)).first()
     if row is None:
-        raise InputError(f"no task {task_id}")
+        raise InputError(f"no task {task_id}: check the id (next_task and disputes list the tasks you can act on)")
     return row
 
 
@@ -86,6 +113,8 @@ def get_task(store: Store, user: str | None, task_id: int | None = None) -> Task
     Fetching a task starts its clock (seconds spent are measured on the server).
     """
     account = get_account(store, user)
+    if task_id is not None:
+        check_task_id(task_id)
     with store.write() as conn:
         if task_id is None:
             task_id = next_task_id(conn, account.name)
@@ -105,7 +134,10 @@ def get_task(store: Store, user: str | None, task_id: int | None = None) -> Task
 def save_draft(store: Store, user: str | None, task_id: int, value: dict[str, Any]) -> None:
     """Keep what ``user`` has typed on ``task_id`` (replaces the previous draft)."""
     account = get_account(store, user)
-    raw = orjson.dumps(value).decode()
+    check_task_id(task_id)
+    if not isinstance(value, dict):
+        raise InputError(f"task {task_id}: a draft must be an object, like an answer; got {type(value).__name__}")
+    raw = _encode(value, f"task {task_id}: the draft")
     if len(raw) > MAX_REWRITE_CHARS + MAX_NOTE_CHARS + 1000:
         raise InputError(f"draft for task {task_id} is too long ({len(raw):,} characters)")
     with store.write() as conn:
@@ -125,10 +157,12 @@ def normalise_value(conn: Connection, task: Any, value: Any) -> dict[str, Any]:
         if not view.classes:
             raise InputError(f"task {task.id} has no label schema: an admin must run curate assign --schema NAME")
         if label not in view.classes:
-            raise InputError(f"task {task.id}: label must be one of {', '.join(view.classes)}; got {label!r}")
+            raise InputError(f"task {task.id}: label must be one of {', '.join(view.classes)}; got {label!r:.80}")
         return {"label": label}
     if task.type == "rewrite":
-        accepted = bool(value.get("accepted_as_is", False))
+        accepted = value.get("accepted_as_is") or False
+        if not isinstance(accepted, bool):
+            raise InputError(f"task {task.id}: accepted_as_is must be true or false; got {accepted!r:.40}")
         text = view.completion if accepted else value.get("completion")
         if not isinstance(text, str) or not text.strip():
             raise InputError(f"task {task.id}: a rewrite needs a non-empty completion (or accept it as is)")
@@ -142,16 +176,17 @@ def normalise_value(conn: Connection, task: Any, value: Any) -> dict[str, Any]:
     if len(view.responses) == 2:
         choice = value.get("choice")
         if choice not in PAIR_CHOICES:
-            raise InputError(f"task {task.id}: choice must be one of {', '.join(PAIR_CHOICES)}; got {choice!r}")
+            raise InputError(f"task {task.id}: choice must be one of {', '.join(PAIR_CHOICES)}; got {choice!r:.80}")
         preferred = choice
         if choice in ("A", "B"):
             preferred = view.response_names[order["AB".index(choice)]]
         return {"choice": choice, "preferred": preferred, "note": note}
     shown = value.get("order")
     n = len(view.responses)
-    if not isinstance(shown, list) or sorted(shown) != list(range(n)):
+    if (not isinstance(shown, list) or any(isinstance(i, bool) or not isinstance(i, int) for i in shown)
+            or sorted(shown) != list(range(n))):
         raise InputError(f"task {task.id}: order must list the {n} displayed positions 0..{n - 1}, best first; "
-                         f"got {shown!r}")
+                         f"got {shown!r:.80}")
     return {"order": [order[int(i)] for i in shown], "note": note}
 
 
@@ -230,6 +265,8 @@ def submit(store: Store, user: str | None, task_id: int, value: Any, *,
         InputError: the answer does not fit the task.
     """
     account = get_account(store, user)
+    check_task_id(task_id)
+    _check_seconds(seconds)
     with store.write() as conn:
         assignment = _assignment(conn, task_id, account.name)
         task = _task(conn, task_id)
@@ -238,12 +275,12 @@ def submit(store: Store, user: str | None, task_id: int, value: Any, *,
         if assignment.status == "done":
             raise TaskStateError(f"task {task_id} is already answered by {account.name}; undo it to change it")
         stored = normalise_value(conn, task, value)
+        raw = _encode(stored, f"task {task_id}: the answer")
         _claim(conn, update(Assignment).where(Assignment.id == assignment.id, Assignment.status != "done")
                .values(status="done"), f"task {task_id} is already answered by {account.name}; undo it to change it")
         previous = conn.scalar(select(Annotation.supersedes_id).where(
             Annotation.task_id == task_id, Annotation.annotator == account.name, Annotation.kind == "retract")
             .order_by(Annotation.id.desc()).limit(1))
-        raw = orjson.dumps(stored).decode()
         ann_id = int(conn.execute(insert(Annotation).values(
             task_id=task_id, annotator=account.name, value=raw, kind="answer", created_at=utcnow(),
             seconds_spent=_seconds(assignment.opened_at, seconds), supersedes_id=previous, **_provenance(task),
@@ -254,12 +291,15 @@ def submit(store: Store, user: str | None, task_id: int, value: Any, *,
                                         "value_sha256": hashlib.sha256(raw.encode()).hexdigest()},
                      actor=account.name)
         following = next_task_id(conn, account.name)
+        maybe_crash("annotate.commit")  # tests only: SIGKILL before the commit (curate.faults)
+    maybe_crash("annotate.ack")  # tests only: SIGKILL after the commit, before the acknowledgement
     return Submitted(ann_id, status, following)
 
 
 def skip(store: Store, user: str | None, task_id: int) -> int | None:
     """Move ``task_id`` to the end of ``user``'s queue; returns the next task id."""
     account = get_account(store, user)
+    check_task_id(task_id)
     with store.write() as conn:
         assignment = _assignment(conn, task_id, account.name)
         if assignment.status == "done":
@@ -321,18 +361,20 @@ def adjudicate(store: Store, user: str | None, task_id: int, value: Any, *,
                seconds: float | None = None) -> Submitted:
     """A reviewer's final decision on a disputed task, linking the answers it decided between."""
     account = require(store, user, "reviewer")
+    check_task_id(task_id)
+    _check_seconds(seconds)
     with store.write() as conn:
         task = _task(conn, task_id)
         if task.status != "disputed":
             raise TaskStateError(f"task {task_id} is {task.status}, not disputed; only disputes are adjudicated")
         stored = normalise_value(conn, task, value)
+        raw = _encode(stored, f"task {task_id}: the decision")
         _claim(conn, update(Task).where(Task.id == task_id, Task.status == "disputed").values(status="adjudicated"),
                f"task {task_id} was adjudicated by someone else a moment ago")
         originals = sorted(r.id for r in current_answers(conn, task_id).values())
-        raw = orjson.dumps(stored).decode()
         ann_id = int(conn.execute(insert(Annotation).values(
             task_id=task_id, annotator=account.name, value=raw, kind="adjudication", created_at=utcnow(),
-            seconds_spent=seconds, adjudicates=orjson.dumps(originals).decode(), **_provenance(task),
+            seconds_spent=_seconds(None, seconds), adjudicates=orjson.dumps(originals).decode(), **_provenance(task),
         ).returning(Annotation.id)).scalar_one())
         audit.append(conn, "adjudicate", {"annotation_id": ann_id, "task_id": task_id, "originals": originals,
                                           "value_sha256": hashlib.sha256(raw.encode()).hexdigest()},

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import orjson
 from sqlalchemy import Connection, insert, select
 
+from curate.audit_links import LinkProblem, check_annotations, snapshot
 from curate.errors import AuditError
 from curate.schema import AuditEvent, utcnow
 from curate.store import Store
@@ -105,7 +106,8 @@ class Finding:
 
 @dataclass
 class VerifyReport:
-    """Result of :func:`verify`: ``ok`` and, when not, the first :class:`Finding`."""
+    """Result of :func:`verify`: ``ok`` and, when not, the chain's first :class:`Finding` and/or the annotations
+    that do not match their events (:mod:`curate.audit_links`)."""
 
     ok: bool
     n_events: int
@@ -114,12 +116,14 @@ class VerifyReport:
     finding: Finding | None = None
     broken_links: int = 0
     edited_events: list[int] = field(default_factory=list)
+    annotation_problems: list[LinkProblem] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         out: dict[str, Any] = {
             "ok": self.ok, "events": self.n_events, "head_seq": self.head_seq, "head_hash": self.head_hash,
             "broken_links": self.broken_links, "edited_events": self.edited_events,
+            "annotation_problems": [p.as_dict() for p in self.annotation_problems],
         }
         if self.finding:
             out["problem"] = self.finding.problem
@@ -169,16 +173,19 @@ def _classify(events: list[Any], i: int, self_ok: list[bool], position: dict[str
     )
 
 
-def verify(store: Store, *, expect_head: str | None = None) -> VerifyReport:
-    """Recompute the chain and name the first event that was edited, deleted, inserted or reordered.
+def verify(store: Store, *, expect_head: str | None = None, annotations: bool = True) -> VerifyReport:
+    """Recompute the chain and name the first event that was edited, deleted, inserted or reordered; then check
+    every annotation against the event that recorded it (:func:`curate.audit_links.check_annotations`).
 
     Args:
         store: the workspace database.
         expect_head: a head hash recorded earlier (e.g. by a previous ``verify``); when given, the chain must
             still contain it, which also catches deleted trailing events and a fully rewritten chain.
+        annotations: also cross-check the annotations table (in the same snapshot as the chain).
     """
-    with store.read() as conn:
+    with snapshot(store) as conn:
         events: list[Any] = list(conn.execute(select(AuditEvent).order_by(AuditEvent.seq)).all())
+        problems = check_annotations(conn) if annotations else []
     self_ok = [
         event_hash(e.prev_hash, e.ts, e.actor, e.action, e.model_version, e.payload) == e.hash for e in events
     ]
@@ -201,6 +208,8 @@ def verify(store: Store, *, expect_head: str | None = None) -> VerifyReport:
             "chain was rewritten",
         )
     return VerifyReport(
-        ok=finding is None, n_events=len(events), head_seq=head_seq, head_hash=head_hash, finding=finding,
-        broken_links=broken, edited_events=[e.seq for e, ok in zip(events, self_ok, strict=False) if not ok],
+        ok=finding is None and not problems, n_events=len(events), head_seq=head_seq, head_hash=head_hash,
+        finding=finding, broken_links=broken,
+        edited_events=[e.seq for e, ok in zip(events, self_ok, strict=False) if not ok],
+        annotation_problems=problems,
     )

@@ -175,7 +175,8 @@ def audit_verify(
     db: DbOpt = None,
     json_out: JsonOpt = None,
 ) -> None:
-    """Recompute the audit chain; name the first event edited, deleted, inserted or reordered."""
+    """Recompute the audit chain (name the first event edited, deleted, inserted or reordered) and check every
+    annotation against the event that recorded it (edited, deleted or forged rows)."""
     from curate.audit import verify
 
     ws = Workspace.open(workspace, db)
@@ -183,11 +184,21 @@ def audit_verify(
     write_json(json_out, report.as_dict())
     if report.ok:
         console.print(f"[green]audit log intact[/]: {report.n_events:,} events, head #{report.head_seq} "
-                      f"{report.head_hash}")
+                      f"{report.head_hash}; every annotation matches its event")
         return
-    assert report.finding is not None
-    err_console.print(f"[red]audit log broken[/] ({report.finding.problem}): {report.finding.message}. "
-                      f"{report.broken_links} broken link(s); edited events: {report.edited_events[:10]}")
+    if report.finding is not None:
+        err_console.print(f"[red]audit log broken[/] ({report.finding.problem}): "
+                          f"{escape(report.finding.message)}. {report.broken_links} broken link(s); edited events: "
+                          f"{report.edited_events[:10]}")
+    else:
+        err_console.print(f"audit chain intact: {report.n_events:,} events, head #{report.head_seq}")
+    problems = report.annotation_problems
+    if problems:
+        err_console.print(f"[red]annotations do not match the audit log[/]: {len(problems)} problem(s)")
+        for p in problems[:20]:
+            err_console.print(f"  ({p.problem}) {escape(p.message)}")
+        if len(problems) > 20:
+            err_console.print(f"  ... and {len(problems) - 20} more (--json PATH lists them all)")
     raise typer.Exit(1)
 
 

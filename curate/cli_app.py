@@ -201,15 +201,20 @@ def app_cmd(
     host: Annotated[str, typer.Option(help="Interface to bind; anything but loopback needs accounts.")]
     = "127.0.0.1",
     port: Annotated[int | None, typer.Option(help="Port (default: the first free one from 7860).")] = None,
+    session_ttl: Annotated[float, typer.Option("--session-ttl", help="Seconds a login lasts before the person "
+                                                                     "must log in again (default: 12 hours).")]
+    = 12 * 3600.0,
     workspace: WorkspaceOpt = None,
     db: DbOpt = None,
 ) -> None:
     """Start the annotation app (log in with an account from curate users add)."""
     if importlib.util.find_spec("gradio") is None:
         raise MissingDependencyError("gradio", "app", "the annotation app")
+    if not session_ttl > 0:
+        raise InputError(f"--session-ttl must be a positive number of seconds; got {session_ttl}")
     module = importlib.import_module("apps.annotate")
     ws = Workspace.open(workspace, db)
-    _, url = module.launch_app(ws, host=host, port=port, prevent_thread_lock=True)
+    _, url = module.launch_app(ws, host=host, port=port, prevent_thread_lock=True, session_ttl=session_ttl)
     console.print(f"annotation app on {url} (Ctrl+C to stop)")
     try:
         while True:

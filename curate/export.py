@@ -7,6 +7,10 @@ record is an exact or MinHash near-copy of a held-out record are dropped and cou
 gives byte-identical files (rows sorted by record and task; no timestamps in the data), and the SHA-256 of the
 data files is recorded in ``export.json``, the dataset card and the audit log.
 
+``OUT`` appears complete or not at all: the files are written to a temp folder ``.OUT-NAME.XXXXXXXX`` next to
+it, which is renamed to ``OUT`` at the end. A temp folder left by a run that was killed is removed by the
+next export to the same ``OUT`` (:func:`remove_stale_temp`).
+
 Layout of ``OUT``::
 
     --to hf       dataset_dict.json, train/, test/, calibration/   (datasets.load_from_disk(OUT))
@@ -19,8 +23,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +40,7 @@ from curate.annotation import final_annotations
 from curate.errors import InputError
 from curate.export_card import dataset_card, pseudonym
 from curate.export_rows import COLUMNS, FORMATS, RowOptions, heldout_rows, training_rows
+from curate.faults import maybe_crash
 from curate.records import Record, as_text, is_conversational
 from curate.schema import LabelSchema, Round, Task
 from curate.workspace import Workspace
@@ -196,6 +203,35 @@ def _content_hash(folder: Path, skip: set[str]) -> tuple[str, list[str]]:
     return "sha256:" + digest.hexdigest(), files
 
 
+def _temp_name(out: Path) -> re.Pattern[str]:
+    """The names :func:`tempfile.mkdtemp` gives the temp folders of ``out`` (prefix ``.NAME.``, 8 random characters)."""
+    return re.compile(re.escape(f".{out.name}.") + r"[a-z0-9_]{8}")
+
+
+def remove_stale_temp(out: Path, *, before: float) -> list[Path]:
+    """Remove the temp folders an interrupted export to ``out`` left next to it; returns the ones removed.
+
+    Only folders (not symlinks) in ``out.parent`` whose whole name matches ``.NAME.XXXXXXXX`` (``mkdtemp``'s
+    pattern, so ``.NAME.b.XXXXXXXX`` of another export called ``NAME.b`` never matches) and that were last
+    modified before ``before`` (a ``time.time()``; an export running now has a newer folder) are removed.
+    """
+    pattern = _temp_name(out)
+    removed: list[Path] = []
+    try:
+        entries = list(out.parent.iterdir())
+    except OSError:
+        return removed
+    for path in entries:
+        try:
+            if (pattern.fullmatch(path.name) and path.is_dir() and not path.is_symlink()
+                    and path.stat().st_mtime < before):
+                shutil.rmtree(path)
+                removed.append(path)
+        except OSError:
+            continue  # vanished meanwhile, or not ours to remove: leave it
+    return removed
+
+
 def export(ws: Workspace, fmt: str, out: Path, *, to: str = "hf", options: RowOptions = RowOptions(),
            schema: str | None = None, license: str = "unknown", actor: str | None = None,
            overwrite: bool = False) -> ExportReport:
@@ -212,6 +248,7 @@ def export(ws: Workspace, fmt: str, out: Path, *, to: str = "hf", options: RowOp
         raise InputError("--ties must be drop or keep; --pairs all or best-worst")
     if out.exists() and not overwrite:
         raise InputError(f"{out} already exists; choose another --out or pass --overwrite")
+    started = time.time()
     rows, prov, facts = collect(ws, fmt, options, schema)
     held = heldout(ws, fmt)
     rows, prov, leaks = drop_leaks(rows, prov, [r for split in HELDOUT_SPLITS for r in held[split][1]])
@@ -223,6 +260,7 @@ def export(ws: Workspace, fmt: str, out: Path, *, to: str = "hf", options: RowOp
     splits = {"train": rows, **{s: held[s][0] for s in HELDOUT_SPLITS if held[s][0]}}
     report.counts = {s: len(r) for s, r in splits.items()}
     out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp(out, before=started)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         if to == "hf":
@@ -234,6 +272,7 @@ def export(ws: Workspace, fmt: str, out: Path, *, to: str = "hf", options: RowOp
         else:
             for split, split_rows in splits.items():
                 _write_split(tmp, split, split_rows, fmt, to)
+        maybe_crash("export.write")  # tests only: SIGKILL with the temp folder half written (curate.faults)
         (tmp / "provenance.jsonl").write_bytes(b"".join(orjson.dumps(p) + b"\n" for p in prov))
         report.content_hash, report.files = _content_hash(tmp, {"export.json", "README.md"})
         manifest = {**vars(report), "out": None, "columns": list(COLUMNS[fmt]), "rounds": facts["rounds"],
@@ -241,9 +280,14 @@ def export(ws: Workspace, fmt: str, out: Path, *, to: str = "hf", options: RowOp
                     "ties": options.ties, "pairs": options.pairs}
         (tmp / "export.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
         (tmp / "README.md").write_text(dataset_card(ws, manifest, prov), encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
+        previous = None
+        if out.exists():  # --overwrite: set the old export aside first, so a crash never loses both
+            previous = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+            os.replace(out, previous / "old")
+        maybe_crash("export.replace")  # tests only: SIGKILL just before the rename (curate.faults)
         os.replace(tmp, out)
+        if previous is not None:
+            shutil.rmtree(previous, ignore_errors=True)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any
 
+import orjson
+
 from curate.errors import ColumnMappingError, RecordError
 from curate.records import KINDS, Record, is_conversational, normalise_value, record_id
 
@@ -32,6 +34,9 @@ TARGET_FIELDS = frozenset(
 )
 _TRANSCRIPT_TURN = re.compile(r"\n\n(Human|Assistant):[ ]?")
 _HH_ROLES = {"Human": "user", "Assistant": "assistant"}
+
+_INT64 = (-(2**63), 2**64 - 1)  # the integers JSON storage (orjson) keeps exactly
+MAX_DEPTH = 200  # nesting levels a stored value may have (orjson stores at most 254)
 
 EXPECTED_SHAPES = (
     "prompt+completion, messages, prompt+chosen+rejected, chosen+rejected (implicit prompt), "
@@ -101,7 +106,10 @@ def _check_text(name: str, value: Any, *, allow_messages: bool = True) -> Any:
     raise RecordError(f"field {name!r} must be {expected}; got {type(value).__name__}")
 
 
-def _check_messages(name: str, value: list[Any]) -> list[dict[str, Any]]:
+def _check_messages(name: str, value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise RecordError(f"field {name!r} must be a list of messages (objects with 'role' and 'content'); got "
+                          f"{type(value).__name__}")
     if not value:
         raise RecordError(f"field {name!r} is an empty list; expected at least one message")
     for i, message in enumerate(value):
@@ -192,7 +200,7 @@ def _detect_kind(row: Mapping[str, Any]) -> str:
              if k in row and (row[k] is None or (isinstance(row[k], str | list) and not row[k]))]
     if blank:
         raise RecordError(f"field {blank[0]!r} is empty; expected non-empty text")
-    present = sorted(k for k in row if row[k] is not None)
+    present = sorted(str(k)[:40] for k in row if row[k] is not None)
     raise RecordError(
         f"row has fields {present[:12]} but no known shape; expected {EXPECTED_SHAPES}. "
         "Name your columns with --map target=source"
@@ -257,10 +265,13 @@ _CONSUMED = TARGET_FIELDS
 def _check_label(value: Any) -> Any:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]:
+        raise RecordError("field 'label' is an integer too large to store; expected a class name, a small "
+                          "integer or a boolean")
     if isinstance(value, str | bool | int):
         return value.strip() if isinstance(value, str) else value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
     raise RecordError(f"field 'label' must be a class name, an integer or a boolean; got {type(value).__name__}")
 
 
@@ -281,11 +292,68 @@ def row_to_record(
         kind = _detect_kind(data)
     elif kind not in KINDS:
         raise RecordError(f"kind must be one of {list(KINDS)}; got {kind!r}")
-    fields = normalise_value(_BUILDERS[kind](data))
+    try:
+        fields = normalise_value(_BUILDERS[kind](data))
+    except RecursionError:
+        raise RecordError("the row is nested too deeply; expected text or a list of messages") from None
     if not isinstance(fields.get("prompt", ""), str | list):
         raise RecordError("field 'prompt' must be a string or a list of messages")
     if is_conversational(fields.get("prompt")) and isinstance(fields.get("completion"), str):
         raise RecordError("'prompt' is a list of messages but 'completion' is text; use the same format for both")
     label = _check_label(data.get("label"))
     meta = {k: v for k, v in data.items() if k not in _CONSUMED and v is not None}
-    return Record(record_id(kind, fields), kind, fields, label, meta, source, line, row_number)
+    try:
+        rid = record_id(kind, fields)
+    except (TypeError, RecursionError):  # orjson.JSONEncodeError is a TypeError
+        raise RecordError(_unstorable(fields)) from None
+    if meta:
+        meta = _storable_meta(meta)
+    return Record(rid, kind, fields, label, meta, source, line, row_number)
+
+
+def _unstorable(fields: Mapping[str, Any]) -> str:
+    """Why the content ``fields`` cannot be stored as JSON (a message with odd extra values, say)."""
+    for name, value in fields.items():
+        try:
+            orjson.dumps(value)
+        except (TypeError, RecursionError) as exc:
+            return (f"field {name!r} holds a value that cannot be stored as JSON ({exc}); expected text or "
+                    "messages with text content")
+    return "the row's content cannot be stored as JSON"
+
+
+def _storable_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """The extra columns, with values JSON cannot hold (huge integers, bytes, decimals, durations) as text."""
+    try:
+        orjson.dumps(meta)
+        return meta
+    except (TypeError, RecursionError):
+        pass
+    out = {}
+    for key, value in meta.items():
+        try:
+            out[str(key)] = _as_storable(value, 0)
+        except RecursionError:
+            raise RecordError(f"column {str(key)[:80]!r} is nested more than {MAX_DEPTH} levels deep; it cannot be "
+                              "stored") from None
+    return out
+
+
+def _as_storable(value: Any, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        raise RecursionError
+    if isinstance(value, dict):
+        return {str(k): _as_storable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_storable(v, depth + 1) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    if isinstance(value, int) and not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]:
+        return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")  # no unpaired surrogates
+    try:
+        orjson.dumps(value)
+        return value
+    except TypeError:
+        return str(value)

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, func, insert, select
 
 from curate import audit
 from curate.errors import InputError
+from curate.faults import maybe_crash
 from curate.records import Record
 from curate.schema import ModelVersion, Round, Task
 from curate.store import Store
@@ -113,6 +114,7 @@ def create_round(
         audit.append(conn, "round", {"round_id": round_id, "number": number, "strategy_key": strategy_key[:400],
                                      "tasks": len(rows), "by_origin": by_origin, "record_ids_digest": digest},
                      actor=actor, model_version=model_version)
+        maybe_crash("round.commit")  # tests only: SIGKILL before the commit (curate.faults)
     return RoundReport(round_id, number, strategy_key, model_version, len(rows), by_origin, by_type)
 
 

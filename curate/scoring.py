@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from curate import audit
+from curate.faults import maybe_crash
 from curate.records import Record
 from curate.scorers.base import Scorer, Scores, as_scores
 from curate.store import Store
@@ -105,6 +106,7 @@ def score_records(
         values = as_scores(scorer.score(batch), len(batch), who=scorer.key())
         out[part] = values
         _save(store, key, [ids[i] for i in part], values)
+        maybe_crash("score.batch")  # tests only: SIGKILL after a committed batch (curate.faults)
         done += len(part)
         if on_progress:
             on_progress(done, len(missing))
