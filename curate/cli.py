@@ -282,6 +282,7 @@ def main() -> None:
 
 
 import curate.cli_app  # noqa: E402, F401  (adds `users`, `schema`, `assign`, `round`, `agreement`, `app`)
+import curate.cli_bench_le  # noqa: E402, F401  (adds `bench label-efficiency`)
 import curate.cli_export  # noqa: E402, F401  (adds `export`)
 import curate.cli_filter  # noqa: E402, F401  (adds `filter`; it imports this module)
 import curate.cli_loop  # noqa: E402, F401  (adds `loop` and `stream`)

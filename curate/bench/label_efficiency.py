@@ -1,0 +1,363 @@
+"""``curate bench label-efficiency``: learning curves of curate's strategies against random sampling.
+
+Pipeline (pure and in memory; no workspace database): labelled file(s) with column mapping
+(:mod:`~curate.bench.label_efficiency_data`) -> features, cached on disk
+(:mod:`~curate.bench.label_efficiency_features`) -> for each oracle-noise level, seed and strategy the simulated
+active-learning loop (:mod:`~curate.bench.label_efficiency_loops`) -> curves, label-efficiency ratios, final
+accuracy, per-class precision / recall, calibration error (:mod:`~curate.bench.label_efficiency_metrics`) ->
+JSON and a PNG plot (:mod:`~curate.bench.label_efficiency_plot`).
+
+All strategies of one seed share the seed set and the oracle's answers (the same items are mislabelled), so
+their curves differ only by what they chose. The test set and calibration slice are fixed across seeds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curate.bench import label_efficiency_loops as loops
+from curate.bench.label_efficiency_data import (
+    LabelledSet,
+    Split,
+    load_labelled,
+    make_split,
+    noisy_class_answers,
+    noisy_preference_answers,
+)
+from curate.bench.label_efficiency_features import (
+    HashingFeaturizer,
+    LMHiddenStateFeaturizer,
+    PairFeaturizer,
+    TextFeaturizer,
+    TextPairFeaturizer,
+    standardise,
+)
+from curate.bench.label_efficiency_metrics import mean_gain, ratio_report, summarise_curves, t_interval, verdict
+from curate.errors import InputError
+
+ProgressFn = Callable[[str, int, int], None]
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "classify": {"seeds": 3, "start": 2, "batch": 100, "budget": 1500, "target_ratio": 2.0,
+                 "strategies": ("random", "margin", "entropy", "cluster-margin")},
+    "preference": {"seeds": 5, "start": 50, "batch": 50, "budget": 1000, "target_ratio": 1.2,
+                   "strategies": ("random", "disagreement", "bald", "entropy")},
+}
+FEATURES = ("minilm", "smollm2", "hashing")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Settings of a benchmark run; ``None`` fields take the task's default (:data:`DEFAULTS`).
+
+    Attributes:
+        task: ``"classify"`` or ``"preference"``.
+        seeds: seeds per strategy.
+        strategies: names from ``loops.CLASSIFY_STRATEGIES`` / ``loops.PREFERENCE_STRATEGIES``; must include random.
+        start: seed set: labels per class (classify) or random pairs (preference).
+        batch / budget: labels per round and the last budget.
+        random_mix: share of each batch drawn at random by the non-random strategies.
+        oracle_noise: fraction of flipped oracle answers; the run covers 0 and this level (if > 0).
+        clusters_per_pick / badge_candidates / C / n_heads / l2: see :class:`loops.LoopConfig`.
+        test_size / calibration_size / split_seed: see :func:`make_split`.
+        pool_limit: keep only this many pool records (a seeded random subset; for slow features).
+        features: ``minilm`` (default), ``smollm2`` (preference) or ``hashing`` (no model).
+        max_prompt_chars: preference with a text embedder: prompt characters kept before the response.
+        standardise: preference: centre and scale features by the pool's statistics (default: for smollm2).
+    """
+
+    task: str
+    seeds: int | None = None
+    strategies: tuple[str, ...] | None = None
+    start: int | None = None
+    batch: int | None = None
+    budget: int | None = None
+    random_mix: float = 0.1
+    oracle_noise: float = 0.0
+    clusters_per_pick: float = 2.0
+    badge_candidates: int = 2000
+    C: float = 10.0
+    n_heads: int = 8
+    l2: float = 1e-2
+    test_size: float | None = None
+    calibration_size: float | None = None
+    split_seed: int = 0
+    pool_limit: int | None = None
+    features: str = "minilm"
+    max_prompt_chars: int | None = 600
+    standardise: bool | None = None
+
+    def resolved(self) -> BenchConfig:
+        """A copy with the task defaults filled in, validated."""
+        if self.task not in DEFAULTS:
+            raise InputError(f"--task must be one of {', '.join(DEFAULTS)}; got {self.task!r}.")
+        d = DEFAULTS[self.task]
+        cfg = dataclasses.replace(
+            self, seeds=self.seeds or d["seeds"], strategies=tuple(self.strategies or d["strategies"]),
+            start=self.start or d["start"], batch=self.batch or d["batch"], budget=self.budget or d["budget"],
+            standardise=self.features == "smollm2" if self.standardise is None else self.standardise)
+        known = loops.CLASSIFY_STRATEGIES if self.task == "classify" else loops.PREFERENCE_STRATEGIES
+        unknown = [s for s in cfg.strategies or () if s not in known]
+        if unknown or "random" not in (cfg.strategies or ()):
+            raise InputError(f"--strategies for {self.task} must include random and come from "
+                             f"{', '.join(known)}; got {', '.join(cfg.strategies or ())}.")
+        if self.features not in FEATURES or (self.task == "classify" and self.features == "smollm2"):
+            allowed = FEATURES if self.task == "preference" else ("minilm", "hashing")
+            raise InputError(f"--features for {self.task} must be one of {', '.join(allowed)}; "
+                             f"got {self.features!r}.")
+        for name in ("seeds", "start", "batch", "budget"):
+            if int(getattr(cfg, name)) < 1:
+                raise InputError(f"--{name} must be a positive integer; got {getattr(cfg, name)!r}.")
+        if not 0 <= self.random_mix < 1:
+            raise InputError(f"--random-mix must be in [0, 1); got {self.random_mix!r}.")
+        return cfg
+
+    def loop_config(self, budgets: Sequence[int]) -> loops.LoopConfig:
+        """The per-loop settings for these budgets."""
+        return loops.LoopConfig(budgets=tuple(int(b) for b in budgets), random_mix=self.random_mix,
+                                clusters_per_pick=self.clusters_per_pick, badge_candidates=self.badge_candidates,
+                                C=self.C, n_heads=self.n_heads, l2=self.l2)
+
+
+def budget_steps(start: int, batch: int, budget: int) -> list[int]:
+    """``start, start + batch, ...`` below ``budget``, then ``budget`` itself.
+
+    >>> budget_steps(154, 100, 500)
+    [154, 254, 354, 454, 500]
+    """
+    if start >= budget:
+        raise InputError(f"the seed set already has {start} labels, which is not below --budget {budget}; "
+                         "raise --budget or lower --start-per-class.")
+    return [*range(start, budget, batch), budget]
+
+
+@contextmanager
+def rich_progress(*, transient: bool = False) -> Iterator[ProgressFn]:
+    """A rich progress bar as a :data:`ProgressFn` ``(description, done, total)``."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), transient=transient) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(description: str, done: int, total: int) -> None:
+            if description not in tasks:
+                tasks[description] = bar.add_task(description, total=total)
+            bar.update(tasks[description], completed=done, total=total)
+
+        yield update
+
+
+# --------------------------------------------------------------------------------------------- features
+
+
+@dataclass
+class _MiniLM:
+    """curate's cached MiniLM embedder with a progress callback; ``texts -> (n, 384)`` unit rows."""
+
+    cache_dir: Path | None
+    progress: ProgressFn | None
+    name: str = "minilm"
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        from curate.embeddings import Embedder
+
+        def show(done: int) -> None:
+            if self.progress is not None:
+                self.progress("MiniLM embeddings (new texts)", done, len(texts))
+
+        return Embedder("minilm", cache_dir=self.cache_dir).embed_texts(texts, on_progress=show)
+
+
+def _text_featurizer(cfg: BenchConfig, cache_dir: Path | None, progress: ProgressFn | None) -> TextFeaturizer:
+    return HashingFeaturizer() if cfg.features == "hashing" else _MiniLM(cache_dir, progress)
+
+
+def _pair_featurizer(cfg: BenchConfig, cache_dir: Path | None, progress: ProgressFn | None) -> PairFeaturizer:
+    if cfg.features == "smollm2":
+        if cache_dir is None:
+            raise InputError("--features smollm2 needs a --cache-dir (the converted model and features live there).")
+        on = (lambda d, t: progress("SmolLM2 features", d, t)) if progress else None  # noqa: E731
+        return LMHiddenStateFeaturizer(cache_dir, on_progress=on)
+    return TextPairFeaturizer(_text_featurizer(cfg, cache_dir, progress), max_prompt_chars=cfg.max_prompt_chars)
+
+
+def _featurizer_name(f: Any) -> str:
+    return str(getattr(f, "name", type(f).__name__))
+
+
+# --------------------------------------------------------------------------------------------- runs
+
+
+def _classify_data(split: Split, x: np.ndarray, noise: float, seed: int) -> loops.ClassifyData:
+    classes = tuple(sorted(set(split.pool.labels) | set(split.test.labels) | set(split.calibration.labels)))
+    code = {c: i for i, c in enumerate(classes)}
+    n_pool, n_test = len(split.pool), len(split.test)
+    gold = np.array([code[c] for c in split.pool.labels], dtype=np.intp)
+    answers = noisy_class_answers(gold, len(classes), noise, rng=np.random.default_rng([seed, 7]))
+    return loops.ClassifyData(
+        classes, x[:n_pool], answers, x[n_pool:n_pool + n_test],
+        np.array([code[c] for c in split.test.labels], dtype=np.intp), x[n_pool + n_test:],
+        np.array([code[c] for c in split.calibration.labels], dtype=np.intp))
+
+
+def _pref_data(split: Split, a: np.ndarray, b: np.ndarray, noise: float, seed: int) -> loops.PreferenceData:
+    n_pool, n_test = len(split.pool), len(split.test)
+    swapped = noisy_preference_answers(n_pool, noise, rng=np.random.default_rng([seed, 7]))
+    return loops.PreferenceData(a[:n_pool], b[:n_pool], swapped, a[n_pool:n_pool + n_test],
+                                b[n_pool:n_pool + n_test], a[n_pool + n_test:], b[n_pool + n_test:])
+
+
+def _mean_final(finals: list[dict[str, Any]], classes: Sequence[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in ("ece_calibration", "ece_test", "accuracy_calibration"):
+        if key in finals[0]:
+            out[key] = t_interval([f[key] for f in finals])
+    if classes is not None:
+        prec = np.mean([f["precision"] for f in finals], axis=0)
+        rec = np.mean([f["recall"] for f in finals], axis=0)
+        support = finals[0]["support"]
+        out["per_class"] = {c: {"precision": round(float(p), 4), "recall": round(float(r), 4), "support": int(s)}
+                            for c, p, r, s in zip(classes, prec, rec, support, strict=True)}
+    if "uncertainty_vs_test_errors" in finals[0]:
+        out["uncertainty_vs_test_errors"] = {
+            method: {stat: t_interval([f["uncertainty_vs_test_errors"][method][stat] for f in finals])["mean"]
+                     for stat in ("pearson_r", "roc_auc")}
+            for method in finals[0]["uncertainty_vs_test_errors"]}
+    return out
+
+
+@dataclass
+class _Counter:
+    label: str
+    progress: ProgressFn | None
+    done: int = 0
+    total: int = 0
+
+    def step(self) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.label, self.done, self.total)
+
+
+def run_noise_level(cfg: BenchConfig, split: Split, features: tuple[np.ndarray, ...], noise: float, *,
+                    progress: ProgressFn | None = None) -> dict[str, Any]:
+    """All seeds and strategies at one oracle-noise level: curves, ratios, final figures (JSON-ready)."""
+    assert cfg.seeds is not None and cfg.strategies is not None and cfg.start is not None
+    per_seed: dict[str, list[list[float]]] = {s: [] for s in cfg.strategies}
+    finals: dict[str, list[dict[str, Any]]] = {s: [] for s in cfg.strategies}
+    seconds = dict.fromkeys(cfg.strategies, 0.0)
+    budgets: list[int] = []
+    flipped = 0
+    data: loops.ClassifyData | loops.PreferenceData | None = None
+    counter = _Counter(f"{cfg.task} noise={noise:g}", progress)
+    for seed in range(cfg.seeds):
+        seed_rng = np.random.default_rng([seed, 1])
+        if cfg.task == "classify":
+            data = _classify_data(split, features[0], noise, seed)
+            gold = np.array([data.classes.index(c) for c in split.pool.labels], dtype=np.intp)
+            initial = loops.initial_per_class(gold, cfg.start, rng=seed_rng)
+            flipped = int(np.sum(data.answers != gold))
+        else:
+            data = _pref_data(split, features[0], features[1], noise, seed)
+            initial = np.sort(seed_rng.choice(len(split.pool), size=min(cfg.start, len(split.pool)),
+                                              replace=False)).astype(np.intp)
+            flipped = int(data.swapped.sum())
+        budgets = budget_steps(len(initial), int(cfg.batch or 1), min(int(cfg.budget or 1), len(split.pool)))
+        loop_cfg = cfg.loop_config(budgets)
+        counter.total = cfg.seeds * len(cfg.strategies) * len(budgets)
+        for strategy in cfg.strategies:
+            rng = np.random.default_rng([seed, 2])
+
+            started = time.perf_counter()
+            if isinstance(data, loops.ClassifyData):
+                result = loops.run_classify(strategy, data, initial, loop_cfg, rng=rng, step=counter.step)
+            else:
+                result = loops.run_preference(strategy, data, initial, loop_cfg, rng=rng, step=counter.step)
+            seconds[strategy] += time.perf_counter() - started
+            per_seed[strategy].append(result.curve)
+            finals[strategy].append(result.final)
+    assert data is not None
+    classes = data.classes if isinstance(data, loops.ClassifyData) else None
+    ceiling = loops.full_pool_metric(cfg.task, data, cfg.loop_config(budgets), rng=np.random.default_rng(0))
+    return {
+        "oracle_noise": noise, "flipped_answers_in_pool": flipped, "budgets": budgets, "n_pool": len(split.pool),
+        "n_test": len(split.test),
+        "curves": {s: summarise_curves(per_seed[s]) for s in cfg.strategies},
+        "ratios": ratio_report(budgets, per_seed),
+        "mean_gain_over_random": mean_gain(per_seed),
+        "final_accuracy": {s: t_interval([c[-1] for c in per_seed[s]]) for s in cfg.strategies},
+        "final": {s: _mean_final(finals[s], classes) for s in cfg.strategies},
+        "full_pool_accuracy": ceiling,
+        "seconds": {s: round(v, 2) for s, v in seconds.items()},
+    }
+
+
+def run_benchmark(cfg: BenchConfig, data_path: Path, *, test_path: Path | None = None,
+                  mapping: dict[str, str] | None = None, cache_dir: Path | None = None,
+                  text_featurizer: TextFeaturizer | None = None, pair_featurizer: PairFeaturizer | None = None,
+                  progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Load, split, featurize, run every noise level / seed / strategy and return the JSON-ready report.
+
+    ``text_featurizer`` (classify) or ``pair_featurizer`` (preference) replace the ``cfg.features`` model
+    (tests pass a :class:`HashingFeaturizer`).
+    """
+    cfg = cfg.resolved()
+    started = time.perf_counter()
+    pool_file = load_labelled(data_path, cfg.task, mapping=mapping)
+    test_file: LabelledSet | None = load_labelled(test_path, cfg.task, mapping=mapping) if test_path else None
+    split = make_split(pool_file, cfg.task, test=test_file, test_size=cfg.test_size,
+                       calibration_size=cfg.calibration_size, seed=cfg.split_seed)
+    if cfg.pool_limit is not None and cfg.pool_limit < len(split.pool):
+        keep = np.random.default_rng([cfg.split_seed, 3]).choice(len(split.pool), cfg.pool_limit, replace=False)
+        split.pool = split.pool.take(np.sort(keep))
+    t0 = time.perf_counter()
+    parts = (split.pool, split.test, split.calibration)
+    features: tuple[np.ndarray, ...]
+    if cfg.task == "classify":
+        featurize = text_featurizer or _text_featurizer(cfg, cache_dir, progress)
+        x = np.asarray(featurize([t for p in parts for t in p.texts]), dtype=np.float32)
+        features, feat_name = (x,), _featurizer_name(featurize)
+    else:
+        pair = pair_featurizer or _pair_featurizer(cfg, cache_dir, progress)
+        prompts = [t for p in parts for t in p.texts]
+        ab = np.asarray(pair(prompts + prompts, [r for p in parts for r in p.chosen]
+                             + [r for p in parts for r in p.rejected]), dtype=np.float64)
+        a, b = ab[: len(prompts)], ab[len(prompts):]
+        if cfg.standardise:
+            n_pool = len(split.pool)
+            _, a, b = standardise(np.concatenate([a[:n_pool], b[:n_pool]]), a, b)
+        features, feat_name = (a, b), _featurizer_name(pair)
+    feat_seconds = time.perf_counter() - t0
+    levels = [0.0] + ([cfg.oracle_noise] if cfg.oracle_noise > 0 else [])
+    from threadpoolctl import threadpool_limits
+
+    # One BLAS thread: the fits are small, and on a busy 2-core machine two threads run them ~10x slower.
+    with threadpool_limits(limits=1):
+        runs = {f"noise_{lvl:g}": run_noise_level(cfg, split, features, lvl, progress=progress) for lvl in levels}
+    return {
+        "benchmark": "label_efficiency", "task": cfg.task,
+        "data": {"pool_file": pool_file.summary(), "test_file": test_file.summary() if test_file else None,
+                 "mapping": mapping or {}, "split": split.summary(),
+                 "test_ids_in_pool": len(set(split.test.ids) & set(split.pool.ids))},
+        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()},
+        "features": {"name": feat_name, "dim": int(features[0].shape[1]), "seconds": round(feat_seconds, 2)},
+        "metric": "test accuracy" if cfg.task == "classify" else "test pairwise accuracy (P(chosen > rejected) > 0.5)",
+        "runs": runs,
+        "verdict": verdict(runs, target=DEFAULTS[cfg.task]["target_ratio"], explain=cfg.task == "preference"),
+        "seconds": round(time.perf_counter() - started, 2),
+    }

@@ -1,0 +1,307 @@
+"""The simulated active-learning loops of the label-efficiency benchmark (pure, in memory, no workspace).
+
+One call runs one strategy for one seed: label the seed set, then repeatedly fit the model, measure it on the
+frozen test set, score the unlabelled pool and let the strategy pick the next batch, whose answers come from the
+simulated (optionally noisy) oracle. Strategies reuse curate's scorers and selectors; every strategy except
+``random`` is wrapped in :class:`~curate.selectors.RandomMix`, so a share of each batch is drawn at random.
+
+Classify (multinomial logistic regression, :func:`curate.scorers.classifier.fit_classifier`, warm-started):
+
+* ``random``: uniform draws from the unlabelled pool.
+* ``margin``, ``entropy``, ``least_confidence``: top-k of that uncertainty (:mod:`curate.scorers.uncertainty`).
+* ``cluster-margin`` / ``cluster-entropy``: uncertainty within clusters: spherical k-means of the embeddings of
+  the unlabelled pool into ``clusters_per_pick * k`` clusters, the most uncertain record of each cluster, then
+  the ``k`` most uncertain of those representatives (:func:`curate.selectors.cluster.cluster_pick`).
+* ``badge``: k-means++ over gradient embeddings (:func:`curate.scorers.classifier.badge_embeddings`,
+  :func:`curate.selectors.badge.kmeanspp_select`) of the ``badge_candidates`` records with the lowest margin
+  (the full ``K * d`` gradient matrix of a large pool does not fit comfortably in memory).
+
+Preference (ensemble of linear Bradley-Terry heads, :class:`curate.scorers.reward.BradleyTerryEnsemble`):
+
+* ``random``; ``disagreement`` (sd of the heads' ``P(A > B)``), ``bald`` and ``entropy`` (of the mean
+  ``P(A > B)``): top-k of :func:`curate.scorers.reward.pair_uncertainty`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from curate.bench.label_efficiency_metrics import expected_calibration_error, point_biserial
+from curate.errors import InputError
+from curate.scorers.classifier import ClassifierModel, badge_embeddings, fit_classifier
+from curate.scorers.reward import BradleyTerryEnsemble, pair_uncertainty
+from curate.scorers.uncertainty import SINGLE_MODEL_METHODS
+from curate.selectors import RandomMix, TopK, cluster_pick, kmeanspp_select
+from curate.selectors.base import Indices, Selector
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+StepFn = Callable[[], None]
+CLASSIFY_STRATEGIES = ("random", "margin", "entropy", "least_confidence", "cluster-margin", "cluster-entropy",
+                       "badge")
+PREFERENCE_STRATEGIES = ("random", "disagreement", "bald", "entropy")
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Settings of one loop (shared by every strategy and seed of a run).
+
+    Attributes:
+        budgets: label counts at which the model is measured; the first is the seed set's size.
+        random_mix: share of each batch drawn at random (strategies other than ``random``).
+        clusters_per_pick: cluster strategies: k-means clusters per record picked.
+        badge_candidates: BADGE: lowest-margin records it draws from.
+        C: classify: inverse L2 strength of the logistic regression.
+        n_heads / l2: preference: Bradley-Terry ensemble size and L2 penalty.
+    """
+
+    budgets: tuple[int, ...]
+    random_mix: float = 0.1
+    clusters_per_pick: float = 1.0
+    badge_candidates: int = 2000
+    C: float = 1.0
+    n_heads: int = 8
+    l2: float = 1e-2
+
+
+@dataclass
+class SeedResult:
+    """What one (strategy, seed) run measured; ``curve`` has one metric per budget (higher = better)."""
+
+    curve: list[float]
+    labelled: IntArray
+    final: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _ClusterTop:
+    """Selector: ``ceil(c * k)`` spherical k-means clusters, best score of each, the ``k`` best representatives."""
+
+    name: ClassVar[str] = "cluster_top"
+    clusters_per_pick: float = 1.0
+
+    def key(self) -> str:
+        return f"{self.name}(clusters_per_pick={self.clusters_per_pick})"
+
+    def select(self, scores: npt.NDArray[np.floating], k: int, *, embeddings: npt.NDArray[np.floating] | None = None,
+               rng: np.random.Generator) -> Indices:
+        if embeddings is None:
+            raise InputError("cluster strategies need embeddings of the pool.")
+        n_clusters = max(int(k), math.ceil(self.clusters_per_pick * k))
+        picks = cluster_pick(np.asarray(scores, dtype=np.float64), embeddings, n_clusters, rng=rng, metric="cosine")
+        return picks[: int(k)]
+
+
+@dataclass(frozen=True, eq=False)
+class _BadgeOnCandidates:
+    """Selector: BADGE (k-means++ on gradient embeddings) among the ``m`` highest-scoring records."""
+
+    name: ClassVar[str] = "badge_candidates"
+    probs: FloatArray
+    m: int
+
+    def key(self) -> str:
+        return f"{self.name}(m={self.m})"
+
+    def select(self, scores: npt.NDArray[np.floating], k: int, *, embeddings: npt.NDArray[np.floating] | None = None,
+               rng: np.random.Generator) -> Indices:
+        if embeddings is None:
+            raise InputError("BADGE needs the pool's features.")
+        values = np.asarray(scores, dtype=np.float64)
+        ok = np.flatnonzero(~np.isnan(values))
+        cand = ok[np.argsort(-values[ok], kind="stable")[: self.m]]
+        grads = badge_embeddings(self.probs[cand], embeddings[cand])
+        return cand[kmeanspp_select(grads, int(k), rng=rng)]
+
+
+def _random_pick(unlabelled: IntArray, k: int, rng: np.random.Generator) -> IntArray:
+    return np.asarray(rng.choice(unlabelled, size=min(k, unlabelled.size), replace=False), dtype=np.intp)
+
+
+def _select(selector: Selector, scores: FloatArray, labelled: npt.NDArray[np.bool_], k: int, *,
+            embeddings: npt.NDArray[Any] | None, mix: float, rng: np.random.Generator) -> IntArray:
+    values = np.where(labelled, np.nan, scores)
+    wrapped = RandomMix(selector, fraction=mix)  # type: ignore[arg-type]
+    return np.asarray(wrapped.select(values, k, embeddings=embeddings, rng=rng), dtype=np.intp)
+
+
+def initial_per_class(gold: IntArray, per_class: int, *, rng: np.random.Generator) -> IntArray:
+    """Seed set: ``per_class`` random records of every class (all of a smaller class), sorted ``(m,)``."""
+    parts = [rng.choice(np.flatnonzero(gold == c), size=min(per_class, int(np.sum(gold == c))), replace=False)
+             for c in np.unique(gold)]
+    return np.sort(np.concatenate(parts)).astype(np.intp)
+
+
+# --------------------------------------------------------------------------------------------- classify
+
+
+@dataclass(frozen=True)
+class ClassifyData:
+    """Features ``(n, d)`` and class codes ``(n,)`` of pool, test and calibration; ``answers`` = oracle codes."""
+
+    classes: tuple[str, ...]
+    x_pool: npt.NDArray[np.float32]
+    answers: IntArray
+    x_test: npt.NDArray[np.float32]
+    y_test: IntArray
+    x_cal: npt.NDArray[np.float32]
+    y_cal: IntArray
+
+
+def _classify_scores(strategy: str, model: ClassifierModel, data: ClassifyData) -> tuple[FloatArray, FloatArray]:
+    probs = model.predict_proba(data.x_pool)
+    method = strategy.removeprefix("cluster-")
+    method = "margin" if method == "badge" else method
+    return SINGLE_MODEL_METHODS[method](probs), probs
+
+
+def run_classify(strategy: str, data: ClassifyData, initial: IntArray, cfg: LoopConfig, *,
+                 rng: np.random.Generator, step: StepFn | None = None) -> SeedResult:
+    """One classify loop: accuracy on the test set at every budget of ``cfg.budgets``.
+
+    Args:
+        strategy: one of :data:`CLASSIFY_STRATEGIES`.
+        data: features and labels; ``data.answers`` are the simulated annotators' answers ``(n_pool,)``.
+        initial: ``(m,)`` pool indices of the seed set (``m == cfg.budgets[0]``).
+        cfg: budgets and strategy settings.
+        rng: this seed's generator (selection and fits).
+        step: called after each budget is measured (progress).
+    """
+    if strategy not in CLASSIFY_STRATEGIES:
+        raise InputError(f"unknown classify strategy {strategy!r}; use some of {', '.join(CLASSIFY_STRATEGIES)}.")
+    labelled = np.zeros(len(data.x_pool), dtype=bool)
+    labelled[initial] = True
+    order = list(initial)
+    model: ClassifierModel | None = None
+    curve: list[float] = []
+    names = data.classes
+    for i, budget in enumerate(cfg.budgets):
+        idx = np.asarray(order, dtype=np.intp)
+        model = fit_classifier(data.x_pool[idx], [names[c] for c in data.answers[idx]], classes=names,
+                               previous=model, rng=rng, C=cfg.C)
+        curve.append(float(np.mean(np.argmax(model.predict_proba(data.x_test), axis=1) == data.y_test)))
+        if step is not None:
+            step()
+        if i + 1 == len(cfg.budgets):
+            break
+        k = min(cfg.budgets[i + 1] - budget, int((~labelled).sum()))
+        if strategy == "random":
+            picks = _random_pick(np.flatnonzero(~labelled), k, rng)
+        else:
+            scores, probs = _classify_scores(strategy, model, data)
+            selector: Any
+            if strategy.startswith("cluster-"):
+                selector = _ClusterTop(cfg.clusters_per_pick)
+            elif strategy == "badge":
+                selector = _BadgeOnCandidates(probs, cfg.badge_candidates)
+            else:
+                selector = TopK()
+            picks = _select(selector, scores, labelled, k, embeddings=data.x_pool, mix=cfg.random_mix, rng=rng)
+        labelled[picks] = True
+        order.extend(int(p) for p in picks)
+    assert model is not None
+    return SeedResult(curve, np.asarray(order, dtype=np.intp), _classify_final(model, data))
+
+
+def _classify_final(model: ClassifierModel, data: ClassifyData) -> dict[str, Any]:
+    from sklearn.metrics import precision_recall_fscore_support
+
+    p_test = model.predict_proba(data.x_test)
+    pred = np.argmax(p_test, axis=1)
+    prec, rec, _, support = precision_recall_fscore_support(data.y_test, pred, labels=np.arange(len(data.classes)),
+                                                            zero_division=0)
+    out: dict[str, Any] = {"precision": prec.tolist(), "recall": rec.tolist(), "support": support.tolist(),
+                           "ece_test": expected_calibration_error(p_test.max(axis=1), pred == data.y_test)}
+    if len(data.x_cal):
+        p_cal = model.predict_proba(data.x_cal)
+        out["ece_calibration"] = expected_calibration_error(p_cal.max(axis=1), p_cal.argmax(axis=1) == data.y_cal)
+        out["accuracy_calibration"] = float(np.mean(p_cal.argmax(axis=1) == data.y_cal))
+    return out
+
+
+# --------------------------------------------------------------------------------------------- preference
+
+
+@dataclass(frozen=True)
+class PreferenceData:
+    """Features ``(n, d)`` of chosen (``a``) and rejected (``b``) responses; ``swapped`` = oracle said b > a."""
+
+    a_pool: FloatArray
+    b_pool: FloatArray
+    swapped: npt.NDArray[np.bool_]
+    a_test: FloatArray
+    b_test: FloatArray
+    a_cal: FloatArray
+    b_cal: FloatArray
+
+
+def run_preference(strategy: str, data: PreferenceData, initial: IntArray, cfg: LoopConfig, *,
+                   rng: np.random.Generator, step: StepFn | None = None) -> SeedResult:
+    """One preference loop: pairwise test accuracy (mean ``P(chosen > rejected)`` > 0.5) at every budget.
+
+    Arguments as :func:`run_classify`; ``strategy`` is one of :data:`PREFERENCE_STRATEGIES`.
+    """
+    if strategy not in PREFERENCE_STRATEGIES:
+        raise InputError(f"unknown preference strategy {strategy!r}; use some of "
+                         f"{', '.join(PREFERENCE_STRATEGIES)}.")
+    labelled = np.zeros(len(data.a_pool), dtype=bool)
+    labelled[initial] = True
+    order = list(initial)
+    ens = BradleyTerryEnsemble(n_heads=cfg.n_heads, l2=cfg.l2, min_pairs=2)
+    curve: list[float] = []
+    for i, budget in enumerate(cfg.budgets):
+        idx = np.asarray(order, dtype=np.intp)
+        flip = data.swapped[idx][:, None]
+        win = np.where(flip, data.b_pool[idx], data.a_pool[idx])
+        lose = np.where(flip, data.a_pool[idx], data.b_pool[idx])
+        ens.fit(win, lose, rng=rng)
+        curve.append(float(np.mean(ens.prob(data.a_test, data.b_test).mean(axis=0) > 0.5)))
+        if step is not None:
+            step()
+        if i + 1 == len(cfg.budgets):
+            break
+        k = min(cfg.budgets[i + 1] - budget, int((~labelled).sum()))
+        if strategy == "random":
+            picks = _random_pick(np.flatnonzero(~labelled), k, rng)
+        else:
+            scores = pair_uncertainty(data.a_pool, data.b_pool, ensemble=ens, method=strategy)
+            picks = _select(TopK(), scores, labelled, k, embeddings=None, mix=cfg.random_mix, rng=rng)
+        labelled[picks] = True
+        order.extend(int(p) for p in picks)
+    return SeedResult(curve, np.asarray(order, dtype=np.intp), _preference_final(ens, data))
+
+
+def _preference_final(ens: BradleyTerryEnsemble, data: PreferenceData) -> dict[str, Any]:
+    p_members = ens.prob(data.a_test, data.b_test)
+    p = p_members.mean(axis=0)
+    errors = p <= 0.5
+    out: dict[str, Any] = {
+        "ece_test": expected_calibration_error(np.maximum(p, 1 - p), ~errors),
+        "uncertainty_vs_test_errors": {
+            method: point_biserial(pair_uncertainty(data.a_test, data.b_test, ensemble=ens, method=method), errors)
+            for method in ("disagreement", "bald", "entropy")},
+    }
+    if len(data.a_cal):
+        pc = ens.prob(data.a_cal, data.b_cal).mean(axis=0)
+        out["ece_calibration"] = expected_calibration_error(np.maximum(pc, 1 - pc), pc > 0.5)
+        out["accuracy_calibration"] = float(np.mean(pc > 0.5))
+    return out
+
+
+def full_pool_metric(task: str, data: ClassifyData | PreferenceData, cfg: LoopConfig, *,
+                     rng: np.random.Generator) -> float:
+    """Test metric of the model trained on the whole pool (every oracle answer): the ceiling of the curves."""
+    if isinstance(data, ClassifyData):
+        model = fit_classifier(data.x_pool, [data.classes[c] for c in data.answers], classes=data.classes, rng=rng,
+                               C=cfg.C, max_iter=500)
+        return float(np.mean(np.argmax(model.predict_proba(data.x_test), axis=1) == data.y_test))
+    flip = data.swapped[:, None]
+    ens = BradleyTerryEnsemble(n_heads=cfg.n_heads, l2=cfg.l2, min_pairs=2)
+    ens.fit(np.where(flip, data.b_pool, data.a_pool), np.where(flip, data.a_pool, data.b_pool), rng=rng)
+    return float(np.mean(ens.prob(data.a_test, data.b_test).mean(axis=0) > 0.5))

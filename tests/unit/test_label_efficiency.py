@@ -1,0 +1,237 @@
+"""`curate bench label-efficiency`: data split, oracle noise, ratios, ECE, the CLI end to end (tiny featurizer)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import curate.cli_bench_le  # noqa: F401  (registers `bench label-efficiency`)
+from curate.bench.label_efficiency import BenchConfig, budget_steps, run_benchmark
+from curate.bench.label_efficiency_data import (
+    load_labelled,
+    make_split,
+    noisy_class_answers,
+    noisy_preference_answers,
+)
+from curate.bench.label_efficiency_features import HashingFeaturizer, TextPairFeaturizer, pair_text
+from curate.bench.label_efficiency_metrics import efficiency_ratio, expected_calibration_error, labels_to_reach
+from curate.cli import app
+from curate.errors import InputError
+
+runner = CliRunner()
+CLASSES = ("alpha", "beta", "gamma", "delta", "omega")
+
+
+def _classify_csv(path: Path, n: int = 200, seed: int = 0) -> Path:
+    """Texts whose class shows in two of six words; columns renamed (sentence, intent) to exercise --map."""
+    rnd = random.Random(seed)
+    common = [f"w{i}" for i in range(40)]
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["sentence", "intent"])
+        for i in range(n):
+            c = CLASSES[i % len(CLASSES)]
+            words = [f"{c}{rnd.randrange(6)}", f"{c}{rnd.randrange(6)}", *rnd.sample(common, 4)]
+            rnd.shuffle(words)
+            writer.writerow([" ".join(words) + f" id{i}", c])
+    return path
+
+
+def _preference_jsonl(path: Path, n_prompts: int = 60, per_prompt: int = 2) -> Path:
+    """Pairs with an explicit prompt column named 'question'; chosen answers are polite, rejected ones rude."""
+    rnd = random.Random(1)
+    good, bad = ["thanks", "gladly", "sure", "help", "safe"], ["no", "stupid", "go", "away", "whatever"]
+    with path.open("w") as fh:
+        for p in range(n_prompts):
+            for j in range(per_prompt):
+                row = {"question": f"question {p} about topic {p % 7}",
+                       "chosen": " ".join(rnd.sample(good, 3)) + f" v{j}",
+                       "rejected": " ".join(rnd.sample(bad, 3)) + f" v{j}"}
+                fh.write(json.dumps(row) + "\n")
+    return path
+
+
+def _is_png(path: Path) -> bool:
+    return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --------------------------------------------------------------------------------------------- end to end
+
+
+def test_cli_classify_writes_json_and_png(tmp_path):
+    data = _classify_csv(tmp_path / "intents.csv")
+    out = tmp_path / "results"
+    result = runner.invoke(app, [
+        "bench", "label-efficiency", "--task", "classify", "--data", str(data), "--map", "text=sentence",
+        "--map", "label=intent", "--features", "hashing", "--seeds", "2", "--strategies",
+        "random,margin,cluster-margin", "--start-per-class", "2", "--batch", "10", "--budget", "40",
+        "--oracle-noise", "0.2", "--out-dir", str(out), "--cache-dir", str(tmp_path / "cache"),
+        "--json", str(tmp_path / "copy.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "label_efficiency_classify_hashing.json").read_text())
+    assert set(report) >= {"task", "data", "config", "features", "runs", "verdict", "metric", "seconds"}
+    assert set(report["runs"]) == {"noise_0", "noise_0.2"}
+    run = report["runs"]["noise_0"]
+    assert run["budgets"] == [10, 20, 30, 40]
+    assert set(run["curves"]) == {"random", "margin", "cluster-margin"}
+    assert len(run["curves"]["margin"]["per_seed"]) == 2
+    assert set(run["ratios"]) == {"margin", "cluster-margin"}
+    assert {"ratio", "target", "random_labels", "strategy_labels", "per_seed"} <= set(run["ratios"]["margin"])
+    final = run["final"]["margin"]
+    assert set(final["per_class"]) == set(CLASSES) and "ece_calibration" in final
+    assert report["runs"]["noise_0.2"]["flipped_answers_in_pool"] == round(0.2 * report["data"]["split"]["pool"])
+    assert report["data"]["test_ids_in_pool"] == 0
+    png = out / "label_efficiency_classify_hashing.png"
+    assert _is_png(png) and png.stat().st_size > 10_000
+    assert json.loads((tmp_path / "copy.json").read_text())["task"] == "classify"
+    assert "ratio" in result.output
+
+
+def test_preference_benchmark_with_injected_featurizer(tmp_path):
+    data = _preference_jsonl(tmp_path / "prefs.jsonl")
+    cfg = BenchConfig(task="preference", seeds=2, start=10, batch=10, budget=30, test_size=30, n_heads=3)
+    report = run_benchmark(cfg, data, mapping={"prompt": "question"},
+                           pair_featurizer=TextPairFeaturizer(HashingFeaturizer(dim=64)))
+    run = report["runs"]["noise_0"]
+    assert run["budgets"] == [10, 20, 30]
+    assert set(run["ratios"]) == {"disagreement", "bald", "entropy"}
+    corr = run["final"]["disagreement"]["uncertainty_vs_test_errors"]
+    assert set(corr) == {"disagreement", "bald", "entropy"}
+    assert report["data"]["split"]["test"] >= 30
+    verdict = report["verdict"]
+    assert verdict["target_ratio"] == 1.2
+    assert {"target_met", "ci_above_1", "random_curve_flat", "best_strategy"} <= set(verdict["noise_0"])
+    assert set(run["mean_gain_over_random"]) == {"disagreement", "bald", "entropy"}
+    if not verdict["noise_0"]["target_met"]:
+        assert any("What would help" in note for note in verdict["why_not"])
+
+
+# --------------------------------------------------------------------------------------------- splits
+
+
+def test_test_set_never_overlaps_the_pool(tmp_path):
+    pool_file = _classify_csv(tmp_path / "pool.csv", n=120)
+    rows = list(csv.reader(pool_file.open()))
+    test_file = tmp_path / "test.csv"
+    with test_file.open("w", newline="") as fh:  # 10 copies of pool rows plus 20 new ones
+        writer = csv.writer(fh)
+        writer.writerow(rows[0])
+        writer.writerows(rows[1:11])
+        writer.writerows([[f"fresh text {i}", CLASSES[i % 5]] for i in range(20)])
+    mapping = {"text": "sentence", "label": "intent"}
+    pool, test = load_labelled(pool_file, "classify", mapping=mapping), load_labelled(test_file, "classify",
+                                                                                        mapping=mapping)
+    split = make_split(pool, "classify", test=test, calibration_size=5)
+    assert split.removed_overlap == 10
+    assert not set(split.pool.ids) & set(split.test.ids)
+    assert not set(split.pool.ids) & set(split.calibration.ids)
+    assert len(split.calibration) == 5 and len(split.pool) == 120 - 10 - 5
+    seeded = make_split(pool, "classify", seed=3)
+    assert len(seeded.test) == 24 and len(seeded.calibration) == 2  # 20% held out; 10% of that calibrates
+    assert not set(seeded.pool.ids) & (set(seeded.test.ids) | set(seeded.calibration.ids))
+    assert make_split(pool, "classify", seed=3).test.ids == seeded.test.ids  # the test set is frozen
+
+
+def test_preference_split_keeps_each_prompt_on_one_side(tmp_path):
+    data = load_labelled(_preference_jsonl(tmp_path / "p.jsonl", n_prompts=40, per_prompt=3), "preference",
+                         mapping={"prompt": "question"})
+    split = make_split(data, "preference", test_size=20, calibration_size=6, seed=1)
+    sides = [set(s.texts) for s in (split.pool, split.test, split.calibration)]
+    assert not sides[0] & sides[1] and not sides[0] & sides[2] and not sides[1] & sides[2]
+    assert len(split.test) >= 20 and len(split.test) % 3 == 0
+    assert len(split.pool) + len(split.test) + len(split.calibration) == 120
+
+
+def test_hh_transcripts_split_into_prompt_and_responses(tmp_path):
+    ok = {"chosen": "\n\nHuman: Hi there\n\nAssistant: Hello, how can I help?",
+          "rejected": "\n\nHuman: Hi there\n\nAssistant: Go away."}
+    bad = {"chosen": "\n\nHuman: A\n\nAssistant: x\n\nHuman: B\n\nAssistant: y",
+           "rejected": "\n\nHuman: A\n\nAssistant: z\n\nHuman: C\n\nAssistant: w"}
+    path = tmp_path / "hh.jsonl"
+    path.write_text(json.dumps(ok) + "\n" + json.dumps(bad) + "\n")
+    data = load_labelled(path, "preference")
+    assert len(data) == 1 and data.n_skipped == 1 and data.skipped[0][0] == 2
+    assert data.texts == ["Hi there"] and data.chosen == ["Hello, how can I help?"]
+
+
+# --------------------------------------------------------------------------------------------- oracle
+
+
+def test_oracle_noise_flips_the_stated_fraction():
+    gold = np.arange(1000) % 7
+    answers = noisy_class_answers(gold, 7, 0.1, rng=np.random.default_rng(0))
+    assert int(np.sum(answers != gold)) == 100
+    assert answers.min() >= 0 and answers.max() < 7
+    assert np.array_equal(noisy_class_answers(gold, 7, 0.0, rng=np.random.default_rng(0)), gold)
+    assert int(noisy_preference_answers(333, 0.25, rng=np.random.default_rng(1)).sum()) == 83
+
+
+# --------------------------------------------------------------------------------------------- figures
+
+
+def test_ratio_on_hand_made_curves():
+    budgets = [100, 200, 300, 400]
+    # interpolation: random reaches 0.8 at 400; the strategy reaches 0.8 halfway from 200 (0.7) to 300 (0.9)
+    r = efficiency_ratio(budgets, [0.5, 0.6, 0.7, 0.8], [0.6, 0.7, 0.9, 0.95])
+    assert r["strategy_labels"] == pytest.approx(250.0) and r["ratio"] == pytest.approx(400 / 250)
+    # random reaches its own final value early (a noisy curve): that earlier point counts
+    r = efficiency_ratio(budgets, [0.5, 0.8, 0.7, 0.8], [0.8, 0.8, 0.8, 0.8])
+    assert r["random_labels"] == 200 and r["ratio"] == pytest.approx(2.0)
+    # never reached but still rising: extrapolated from the last two points, ratio < 1
+    r = efficiency_ratio(budgets, [0.5, 0.6, 0.7, 0.8], [0.4, 0.5, 0.6, 0.7])
+    assert r["extrapolated"] and r["strategy_labels"] == pytest.approx(500) and r["ratio"] == pytest.approx(0.8)
+    # never reached and flat: no ratio, with the reason
+    r = efficiency_ratio(budgets, [0.5, 0.6, 0.7, 0.8], [0.6, 0.7, 0.7, 0.7])
+    assert r["ratio"] is None and "flat" in r["reason"]
+    assert labels_to_reach(budgets, [0.9, 0.9, 0.9, 0.9], 0.8).labels == 100
+    assert budget_steps(154, 100, 500) == [154, 254, 354, 454, 500]
+
+
+def test_ece_on_a_hand_made_example():
+    # bin 0.9: accuracy 0.5 vs confidence 0.9 (gap 0.4); bin 0.6: accuracy 1.0 vs 0.6 (gap 0.4); 3 of 6 each
+    conf = [0.9, 0.9, 0.92, 0.6, 0.6, 0.6]
+    correct = [True, False, False, True, True, True]
+    expected = 0.5 * abs(1 / 3 - (0.9 + 0.9 + 0.92) / 3) + 0.5 * abs(1.0 - 0.6)
+    assert expected_calibration_error(conf, correct) == pytest.approx(expected)
+    assert expected_calibration_error([1.0, 0.05], [True, True]) == pytest.approx(0.5 * 0.95)
+    assert expected_calibration_error([0.75] * 4, [True, True, True, False]) == pytest.approx(0.0)
+
+
+def test_pair_text_keeps_the_response_in_the_window():
+    assert pair_text("a " * 1000, "the answer", max_prompt_chars=20).endswith("\n\nthe answer")
+    assert len(pair_text("a " * 1000, "x", max_prompt_chars=20)) <= 23
+    assert pair_text("", "only") == "only"
+
+
+# --------------------------------------------------------------------------------------------- CLI errors
+
+
+def _curate(*args: str) -> subprocess.CompletedProcess[str]:
+    code = "import sys, curate.cli_bench_le; from curate.cli import main; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_errors_name_the_column_and_the_map_fix(tmp_path):
+    data = _classify_csv(tmp_path / "intents.csv", n=20)
+    base = ["bench", "label-efficiency", "--task", "classify", "--features", "hashing", "--out-dir", str(tmp_path)]
+    result = runner.invoke(app, [*base, "--data", str(data), "--map", "text=sentence"])
+    message = " ".join(str(result.exception).split())
+    assert isinstance(result.exception, InputError), result.output
+    assert "'label'" in message and "--map label=COLUMN" in message and "intent" in message
+    result = runner.invoke(app, [*base, "--data", str(data), "--map", "text=body", "--map", "label=intent"])
+    assert isinstance(result.exception, InputError) and "--map text=body" in str(result.exception)
+    result = runner.invoke(app, [*base, "--data", str(tmp_path / "nope.csv")])
+    assert isinstance(result.exception, InputError)
+    assert "nope.csv" in str(result.exception) and "no such file" in str(result.exception)
+    # as a user runs it: one line on stderr, exit code 2, no traceback
+    proc = _curate(*base, "--data", str(data), "--map", "text=sentence")
+    assert proc.returncode == 2 and "--map label=COLUMN" in " ".join(proc.stderr.split()), proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
