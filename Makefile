@@ -43,6 +43,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_scoring_cache.py --scorer ifd --n 300
 	$(PY) benchmarks/bench_pii.py
 	$(PY) benchmarks/bench_dedup.py
+	$(PY) benchmarks/bench_label_efficiency.py
+	$(PY) benchmarks/bench_load.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check curate apps recipes tests benchmarks
