@@ -183,10 +183,11 @@ def _loads_list(raw: str | None) -> Any:
 
 
 def _check_migration_copies(conn: Connection, rows: list[Any], migrations: list[dict[str, Any]]) -> list[LinkProblem]:
-    """Rows without an event: accepted only as copies made by ``curate schema migrate`` that add up."""
-    if not rows:
+    """Rows without an event: accepted only as copies made by ``curate schema migrate`` that add up to the
+    migration events' totals (checked even when no such row is left: deleted copies break the count too)."""
+    if not rows and not migrations:
         return []
-    schema_names = {int(i): str(n) for i, n in conn.execute(select(LabelSchema.id, LabelSchema.name))}
+    schema_names = {int(i): str(n) for i, n in conn.execute(select(LabelSchema.id, LabelSchema.name))} if rows else {}
     wanted = sorted({int(r.supersedes_id) for r in rows if r.supersedes_id is not None})
     originals: dict[int, Any] = {}
     for start in range(0, len(wanted), _CHUNK):

@@ -31,7 +31,7 @@ class Served:
         from gradio_client import Client
 
         client = Client(self.url, auth=(name, password), verbose=False, download_files=False,
-                        analytics_enabled=False)
+                        analytics_enabled=False, httpx_kwargs={"timeout": 120})  # a busy machine is slow
         self.clients.append(client)
         return client
 

@@ -6,9 +6,10 @@
   ingest or only flagged.
 - Passwords are stored as scrypt hashes (parameters and a per-account salt in the stored string); no password,
   right or wrong, appears anywhere in the database or the audit log.
-- Sessions expire: after ``session_ttl`` the same client is refused with "session expired: log in again", its
-  token is dropped, and logging in again works. A disabled account is refused at its next call and all of its
-  sessions end.
+- Sessions expire: after ``session_ttl`` the same client is refused with "session expired: log in again" by
+  every handler (named API and UI events) and as logged out on every other route; its token is dropped from
+  Gradio's store after a grace period; logging in again works. A disabled account is refused at its next call
+  and all of its sessions end.
 """
 
 from __future__ import annotations
@@ -58,10 +59,24 @@ def _state(ws: Workspace) -> tuple[int, int, int]:
     return a, d, e
 
 
-def test_unauthenticated_requests_are_refused(workspace: Workspace, tmp_path: Path, serve) -> None:
+def test_logins_are_required_and_passwords_are_stored_as_scrypt_hashes(workspace: Workspace, tmp_path: Path,
+                                                                        serve) -> None:
     seeded = seed(workspace, tmp_path)
     served = serve()
-    url = served.url
+    _strangers_are_refused(served, seeded)
+    _passwords_are_hashed(served)
+
+
+def test_annotator_is_confined_to_their_own_queue_and_role(workspace: Workspace, tmp_path: Path, serve) -> None:
+    seeded = seed(workspace, tmp_path)
+    served = serve()
+    _cannot_touch_another_annotators_tasks(served, seeded)
+    _cannot_reach_reviewer_or_admin_functions(served, seeded)
+
+
+def _strangers_are_refused(served: Any, seeded: Any) -> None:
+    """Without a login (or with a forged token) every endpoint, UI event and data route answers 401."""
+    workspace, url = served.ws, served.url
     named = served.login("ann").view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert {f"/{e}" for e in ENDPOINTS} <= set(named)
     before = _state(workspace)
@@ -94,9 +109,9 @@ def test_unauthenticated_requests_are_refused(workspace: Workspace, tmp_path: Pa
     assert _state(workspace) == before
 
 
-def test_annotator_cannot_touch_another_annotators_tasks(workspace: Workspace, tmp_path: Path, serve) -> None:
-    seeded = seed(workspace, tmp_path)
-    served = serve()
+def _cannot_touch_another_annotators_tasks(served: Any, seeded: Any) -> None:
+    """get_task / save_draft / submit / skip on bob's task as ann, and ann's undo, leave bob's work alone."""
+    workspace = served.ws
     ann, bob = served.login("ann"), served.login("bob")
     bobs = seeded.candidates[0]  # in bob's queue only
     before = _state(workspace)
@@ -114,9 +129,9 @@ def test_annotator_cannot_touch_another_annotators_tasks(workspace: Workspace, t
     assert [tuple(r) for r in rows] == [(done["annotation_id"], "bob", "answer")]
 
 
-def test_annotator_cannot_reach_reviewer_or_admin_functions(workspace: Workspace, tmp_path: Path, serve) -> None:
-    seeded = seed(workspace, tmp_path)
-    served = serve()
+def _cannot_reach_reviewer_or_admin_functions(served: Any, seeded: Any) -> None:
+    """Dashboard, disputes, adjudicate (reviewer) and hide_suggestions (admin): named API and UI events."""
+    workspace = served.ws
     ann, rita = served.login("ann"), served.login("rita")
     call(ann, "submit", seeded.rank[0], '{"choice": "A"}', None)
     call(served.login("bob"), "submit", seeded.rank[0], '{"choice": "B"}', None)  # now disputed
@@ -131,7 +146,7 @@ def test_annotator_cannot_reach_reviewer_or_admin_functions(workspace: Workspace
     # The same functions behind the UI's events, called by index as a browser would.
     for handler, data, needs in (("render", [], "reviewer"), ("listing", [], "reviewer"),
                                  ("set_hidden", [None, True], "admin")):
-        refused = ui_call(served.url, served.clients[0].cookies, served.fn_index(handler), data)
+        refused = ui_call(served.url, ann.cookies, served.fn_index(handler), data)
         assert isinstance(refused, dict) and refused["success"] is False, handler
         assert f"needs the {needs} role" in refused["output"]["error"], refused
     assert call(ann, "get_task", seeded.label[0])["suggestion"] == "billing"  # not hidden
@@ -198,9 +213,9 @@ def _database_text(ws: Workspace) -> bytes:
                          ).encode()
 
 
-def test_passwords_are_stored_as_scrypt_hashes_only(workspace: Workspace, tmp_path: Path, serve) -> None:
-    seed(workspace, tmp_path)
-    served = serve()
+def _passwords_are_hashed(served: Any) -> None:
+    """scrypt with its parameters and a salt per account; no password, right or wrong, anywhere in the data."""
+    workspace = served.ws
     call(served.login("ann"), "next_task")
     with pytest.raises(ValueError, match="Could not login"):
         served.login("bob", WRONG_PASSWORD)
@@ -274,15 +289,28 @@ def test_sessions_expire_and_logging_in_again_works(workspace: Workspace, tmp_pa
         call(ann, "next_task")
 
 
-def test_sessions_expire_in_real_time(workspace: Workspace, tmp_path: Path, serve) -> None:
-    seed(workspace, tmp_path)
-    served = serve(session_ttl=2)
-    ann = served.login("ann")
-    logged_in = time.monotonic()
-    time.sleep(max(0.0, logged_in + 2.3 - time.monotonic()))
-    with pytest.raises(AppError, match=re.escape(EXPIRED)):
-        call(ann, "next_task")
-    assert httpx.get(served.url + "config", cookies=ann.cookies, timeout=20).status_code == 401
+def test_sessions_expire_in_real_time(tmp_path: Path) -> None:
+    """A 2-second session on the real clock (once: the session clock does not involve the database)."""
+    from apps.annotate import launch_app
+    from tests.app.conftest import free_port
+    from tests.reliability.conftest import Served
+
+    ws = Workspace.open(tmp_path / "ws", f"sqlite:///{tmp_path / 'curate.db'}")
+    seed(ws, tmp_path)
+    demo, url = launch_app(ws, port=free_port(), prevent_thread_lock=True, quiet=True, session_ttl=2)
+    served = Served(ws, demo, url)
+    try:
+        ann = served.login("ann")
+        logged_in = time.monotonic()
+        time.sleep(max(0.0, logged_in + 2.3 - time.monotonic()))
+        with pytest.raises(AppError, match=re.escape(EXPIRED)):
+            call(ann, "next_task")
+        assert httpx.get(served.url + "config", cookies=ann.cookies, timeout=20).status_code == 401
+    finally:
+        demo.close()
+        for client in served.clients:
+            client.close()
+        ws.store.dispose()
 
 
 def test_a_disabled_account_is_refused_at_once(workspace: Workspace, tmp_path: Path, serve) -> None:

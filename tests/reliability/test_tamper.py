@@ -249,11 +249,19 @@ def test_schema_migration_copies_verify_and_their_tampering_is_named(workspace: 
         copies = conn.execute(select(Annotation.id, Annotation.value).where(Annotation.supersedes_id.is_not(None),
                                                                              Annotation.kind == "answer")).all()
     billing = next(int(c.id) for c in copies if "billing" in c.value)
+    technical = next(int(c.id) for c in copies if "technical" in c.value)
     drop_append_only_guards(workspace.store)
     _sql(workspace, "DELETE FROM annotations WHERE id = :i", i=billing)
     code, said, report = _verify(workspace, tmp_path)
     assert code == 1 and _problems(report) == [("migration-mismatch", None)]
     assert "schema topic: 0 annotation(s) copied as billing -> billing by migration" in said and "record 1" in said
+    # every copy gone (no row without an event is left): the recorded totals still do not add up
+    drop_append_only_guards(workspace.store)  # opening the workspace (the CLI did) puts the triggers back
+    with workspace.store.write() as conn:
+        conn.execute(text("DELETE FROM annotations WHERE supersedes_id IS NOT NULL AND id <> :i"), {"i": technical})
+        conn.execute(text("DELETE FROM annotations WHERE id = :i"), {"i": technical})
+    code, said, report = _verify(workspace, tmp_path)
+    assert code == 1 and {p for p, _ in _problems(report)} == {"migration-mismatch"}
 
 
 def test_cross_check_reads_each_table_once(workspace: Workspace, tmp_path: Path) -> None:
