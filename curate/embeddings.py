@@ -2,7 +2,9 @@
 
 The cache lives in ``<workspace>/cache/embeddings/<model-key>/`` as append-only shards (``ids-00000.npy`` with
 16-byte BLAKE2b text hashes, ``vecs-00000.npy`` with float32 rows), so re-embedding an unchanged pool reads
-files instead of running the model, and a crash loses at most the shard being written.
+files instead of running the model, and a crash loses at most the shard being written. The ONNX backend
+(``backend="onnx"``, :class:`curate.fast.OnnxEncoder`) keeps its vectors in a folder of its own
+(``<model-key>__onnx``), so they never mix with the exact path's.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from curate.errors import InputError
 from curate.records import Record, as_text
 
 Vectors = npt.NDArray[np.float32]
@@ -62,7 +65,7 @@ class EmbeddingCache:
             shard = len(self._shards)
             self._shards.append(vecs)
             for row, key in enumerate(ids):
-                self._index[bytes(key)] = (shard, row)
+                self._index[bytes(key).ljust(16, b"\0")] = (shard, row)  # numpy S16 drops trailing NULs
 
     def __len__(self) -> int:
         return len(self._index)
@@ -92,7 +95,7 @@ class EmbeddingCache:
         shard = len(self._shards)
         self._shards.append(vecs)
         for row, key in enumerate(ids):
-            self._index[bytes(key)] = (shard, row)
+            self._index[bytes(key).ljust(16, b"\0")] = (shard, row)  # numpy S16 drops trailing NULs
 
 
 class Embedder:
@@ -103,20 +106,40 @@ class Embedder:
         cache_dir: the workspace cache; ``None`` disables the disk cache.
         batch_size: texts per forward pass.
         encode: an alternative encoding function ``texts -> (n, d)`` (tests, or another library).
+        backend: ``"torch"`` (sentence-transformers, the exact path) or ``"onnx"`` (the model exported once to
+            ONNX and run with ONNX Runtime; needs ``onnxruntime`` and ``onnx``, the ``scale`` extra).
     """
 
     def __init__(self, name: str = "minilm", *, cache_dir: Path | None = None, batch_size: int = 64,
-                 encode: Callable[[list[str]], Any] | None = None) -> None:
+                 encode: Callable[[list[str]], Any] | None = None, backend: str = "torch") -> None:
+        from curate.fast import EMBEDDER_BACKENDS
+
+        if backend not in EMBEDDER_BACKENDS:
+            raise InputError(f"Embedder backend must be one of {list(EMBEDDER_BACKENDS)}; got {backend!r}")
         self.name = name
+        self.backend = backend
         self.batch_size = batch_size
         self._encode = encode
         self._model: Any = None
-        self.cache = EmbeddingCache(cache_dir / "embeddings" / _SAFE.sub("_", name)) if cache_dir else None
+        self._cache_dir = cache_dir
+        folder = _SAFE.sub("_", name) + ("" if backend == "torch" else f"__{backend}")
+        self.cache = EmbeddingCache(cache_dir / "embeddings" / folder) if cache_dir else None
         self.computed_ = 0
+
+    @property
+    def key(self) -> str:
+        """The model name, plus ``+onnx`` for the ONNX backend: which vectors these are."""
+        return self.name if self.backend == "torch" else f"{self.name}+{self.backend}"
 
     def _encode_batch(self, texts: list[str]) -> Vectors:
         if self._encode is not None:
             out = np.asarray(self._encode(texts), dtype=np.float32)
+        elif self.backend == "onnx":
+            if self._model is None:
+                from curate.fast import OnnxEncoder
+
+                self._model = OnnxEncoder(self.name, cache_dir=self._cache_dir, batch_size=self.batch_size)
+            out = self._model(texts)
         else:
             if self._model is None:
                 from curate.models import load_embedder

@@ -80,12 +80,12 @@ def semantic_pairs(embeddings: FloatMatrix, *, threshold: float = 0.8, block: in
         return empty_pairs()
     faiss = _faiss(backend)
     found: list[Pairs] = []
-    if faiss is not None:  # pragma: no cover - optional extra
+    if faiss is not None:  # the scale extra (installed by make install)
         index = faiss.IndexFlatIP(x.shape[1])
         index.add(x)
         for s in range(0, n, block):
             lims, _, ids = index.range_search(x[s:s + block], thr - 1e-6)
-            rows = np.repeat(np.arange(s, min(s + block, n)), np.diff(lims))
+            rows = np.repeat(np.arange(s, min(s + block, n)), np.diff(lims).astype(np.int64))  # lims: uint64
             found.append(np.stack([rows, ids.astype(np.intp)], axis=1))
         return as_pairs(np.concatenate(found)) if found else empty_pairs()
     t = np.float32(thr) - np.float32(1e-6)  # float32 rounding: an exact copy may land at 0.9999999

@@ -335,15 +335,19 @@ def completion_nll(
 
 @dataclasses.dataclass(frozen=True)
 class _CompletionScorer(CausalLMScorer):
-    key_exclude: ClassVar[frozenset[str]] = CausalLMScorer.key_exclude | {"batch_tokens", "max_batch_size"}
+    key_exclude: ClassVar[frozenset[str]] = CausalLMScorer.key_exclude | {"batch_tokens", "max_batch_size",
+                                                                          "threads"}
 
     template: str = "auto"
     max_length: int = 1024
     batch_tokens: int = 4096
     max_batch_size: int = 64
     progress: bool = False
+    threads: int | None = None
 
     def __post_init__(self) -> None:
+        if self.threads is not None and self.threads < 1:
+            raise InputError(f"{self.name}: threads must be >= 1 or None (torch's setting); got {self.threads}")
         if self.template not in TEMPLATES:
             raise InputError(f"template must be one of {list(TEMPLATES)}; got {self.template!r}")
         if self.max_length < 2 or self.batch_tokens < 1 or self.max_batch_size < 1:
@@ -354,10 +358,13 @@ class _CompletionScorer(CausalLMScorer):
 
     def details(self, records: Sequence[Record], *, unconditional: bool = True) -> CompletionNLL:
         """The per-record NLLs behind the score (arrays of shape ``(n,)``)."""
+        from curate.fast import torch_threads
+
         model, tokenizer = self.load()
-        return completion_nll(model, tokenizer, records, unconditional=unconditional, template=self.template,
-                              max_length=self.max_length, batch_tokens=self.batch_tokens,
-                              max_batch_size=self.max_batch_size, progress=self.progress)
+        with torch_threads(self.threads):
+            return completion_nll(model, tokenizer, records, unconditional=unconditional, template=self.template,
+                                  max_length=self.max_length, batch_tokens=self.batch_tokens,
+                                  max_batch_size=self.max_batch_size, progress=self.progress)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -365,8 +372,9 @@ class PerplexityScorer(_CompletionScorer):
     """Perplexity of the completion given the prompt; higher = more surprising to the model = more worth a look.
 
     Fields: ``model``, ``adapter``, ``cache_dir``, ``lm`` (see :class:`~curate.scorers.causal_lm.CausalLMScorer`),
-    ``template``, ``max_length`` (tokens; longer records are truncated), ``batch_tokens`` and ``max_batch_size``
-    (speed only, not in the key), ``progress`` (tqdm bar).
+    ``template``, ``max_length`` (tokens; longer records are truncated), ``batch_tokens``, ``max_batch_size`` and
+    ``threads`` (torch threads while scoring; ``None`` = torch's setting) (speed only, not in the key), ``progress``
+    (tqdm bar).
     """
 
     name: ClassVar[str] = "perplexity"
