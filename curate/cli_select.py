@@ -23,6 +23,10 @@ ModelVersionOpt = Annotated[str | None, typer.Option(
     "--model-version", help="A model version registered by `curate train`: sets --model and --adapter from the "
                             "workspace registry.")]
 EmbedderOpt = Annotated[str, typer.Option(help="Sentence embedder: minilm, a folder or a Hub id.")]
+EngineOpt = Annotated[str, typer.Option(help="Where the heavy pass runs: local (this process) or ray (ray.data "
+                                             "actor pools; a local Ray cluster unless --address is given).")]
+AddressOpt = Annotated[str | None, typer.Option(help="With --engine ray: an existing Ray cluster (auto on its head "
+                                                     "node, HOST:6379, or ray://HOST:10001).")]
 
 
 def _progress() -> Progress:
@@ -91,6 +95,8 @@ def score(
     embedder: EmbedderOpt = "minilm",
     seed: Annotated[int, typer.Option(help="Seed for committees and ensembles.")] = 0,
     top: Annotated[int, typer.Option(help="Show the N highest-scoring records.")] = 5,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
     workspace: WorkspaceOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = None,
@@ -98,8 +104,10 @@ def score(
     """Score the candidate pool (higher = more worth an expert's time); scores are cached per model version."""
     from curate.catalog import build_scorer
     from curate.embeddings import record_text
+    from curate.engine import get_engine
     from curate.scoring import score_records
 
+    runner = get_engine(engine, address=address)
     ws = Workspace.open(workspace, db)
     model, adapter = _from_version(ws, model_version, scorer, model, adapter)
     pool = _candidates_or_fail(ws, kind)
@@ -108,8 +116,11 @@ def score(
     built = build_scorer(scorer, ctx)
     with _progress() as progress:
         task = progress.add_task(f"score {built.key()[:60]}", total=len(pool))
-        values, report = score_records(ws.store, built, pool,
-                                       on_progress=lambda done, total: progress.update(task, completed=done))
+        on_progress = lambda done, total: progress.update(task, completed=done)  # noqa: E731
+        if runner.name == "local":
+            values, report = score_records(ws.store, built, pool, on_progress=on_progress)
+        else:  # the same batches, scores and cache entries, computed by the engine's workers
+            values, report = runner.score(ws, scorer, ctx, pool, on_progress=on_progress)
     console.print(f"scored {report.records:,} records with [bold]{report.scorer_key}[/]: {report.computed:,} "
                   f"computed, {report.cached:,} from the cache, {report.nan:,} unscorable, {report.seconds:.2f} s")
     order = [int(i) for i in np.argsort(-np.nan_to_num(values, nan=-np.inf))[:top]]
