@@ -6,9 +6,9 @@
   random, margin, entropy, cluster-margin (2 k-means clusters per pick) and BADGE, 10% random mix.
   C and the clusters per pick were chosen on a seeded 80/20 split of train.csv (the pool), never on test.csv.
 * preference: HH-RLHF harmless-base test (2,312 pairs), 500 pairs held out by prompt; Bradley-Terry ensemble on
-  MiniLM features (and SmolLM2 hidden states with ``--preference-features smollm2`` or ``both``, on a random
-  subset of 1,400 pool pairs by default: the LM costs ~5-15 ms per token here); 50 pairs, batches of 50 up to
-  1,000; 5 seeds.
+  MiniLM features; 50 pairs, batches of 50 up to 1,000; 5 seeds. With ``--preference-features smollm2`` (or
+  ``both``) also SmolLM2 hidden states on a reduced protocol (300 test pairs, 700 random pool pairs, budgets up
+  to 500; the LM costs ~3-15 ms per token on 2 busy cores) plus MiniLM on that same split, for comparison.
 
 Usage::
 
@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preference-features", choices=["minilm", "smollm2", "both"], default="minilm")
     parser.add_argument("--seeds", type=int, default=None, help="default: classify 3, preference 5")
     parser.add_argument("--oracle-noise", type=float, default=0.1)
-    parser.add_argument("--smollm2-pool-limit", type=int, default=1400,
-                        help="pool pairs kept for SmolLM2 features (all of them take ~25-60 min on 2 CPU cores)")
+    parser.add_argument("--smollm2-pool-limit", type=int, default=700,
+                        help="pool pairs kept for the SmolLM2 run (all 2,300 pairs take ~25-70 min on 2 busy cores)")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".bench-cache")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args(argv)
@@ -84,12 +84,18 @@ def main(argv: list[str] | None = None) -> int:
         if not hh.exists():
             print(f"skipped preference: {hh} not found (the shared benchmark data is not next to this checkout)")
             return 0
-        feats = ["minilm", "smollm2"] if args.preference_features == "both" else [args.preference_features]
-        for feat in feats:
-            cfg = BenchConfig(task="preference", seeds=args.seeds, oracle_noise=args.oracle_noise, features=feat,
-                              pool_limit=args.smollm2_pool_limit if feat == "smollm2" else None)
-            name = "label_efficiency_preference" + ("" if feat == "minilm" else f"_{feat}")
-            _run(cfg, hh, args.out_dir / name, cache_dir=args.cache_dir, command=command)
+        if args.preference_features in ("minilm", "both"):
+            cfg = BenchConfig(task="preference", seeds=args.seeds, oracle_noise=args.oracle_noise)
+            _run(cfg, hh, args.out_dir / "label_efficiency_preference", cache_dir=args.cache_dir, command=command)
+        if args.preference_features in ("smollm2", "both"):
+            # Reduced protocol (SmolLM2 features cost ~5-15 ms per token here): 300 test pairs, a random subset
+            # of the pool, budgets up to 500; MiniLM on the very same split, for comparison.
+            small = {"test_size": 300, "calibration_size": 30, "pool_limit": args.smollm2_pool_limit, "budget": 500}
+            for feat, name in (("smollm2", "label_efficiency_preference_smollm2"),
+                               ("minilm", "label_efficiency_preference_minilm_small_split")):
+                cfg = BenchConfig(task="preference", seeds=args.seeds, oracle_noise=args.oracle_noise, features=feat,
+                                  **small)  # type: ignore[arg-type]
+                _run(cfg, hh, args.out_dir / name, cache_dir=args.cache_dir, command=command)
     return 0
 
 
