@@ -3,8 +3,10 @@
 
 * classify: banking77 train.csv as the pool (10,003), test.csv as the frozen test set (3,080); MiniLM + logistic
   regression (C=10); 2 labels per class, batches of 100 up to 1,500; noise 0 and 0.1; 3 seeds; strategies
-  random, margin, entropy, cluster-margin (2 k-means clusters per pick) and BADGE, 10% random mix.
-  C and the clusters per pick were chosen on a seeded 80/20 split of train.csv (the pool), never on test.csv.
+  random, margin, entropy, cluster-margin (2 k-means clusters per pick), BADGE and prefilter-cluster-margin (the
+  5k lowest-margin records in k spherical k-means groups, the lowest margin of each), 10% random mix.
+  C, the clusters per pick and the prefilter's 5k were chosen on a seeded 80/20 split of train.csv (the pool),
+  never on test.csv (``benchmarks/tune_label_efficiency.py``, results in label_efficiency_tuning.json).
 * preference: HH-RLHF harmless-base test (2,312 pairs), 500 pairs held out by prompt; Bradley-Terry ensemble on
   MiniLM features; 50 pairs, batches of 50 up to 1,000; 5 seeds. With ``--preference-features smollm2`` (or
   ``both``) also SmolLM2 hidden states on a reduced protocol (300 test pairs, 700 random pool pairs, budgets up
@@ -76,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipped classify: {banking} not found (the shared benchmark data is not next to this checkout)")
         else:
             cfg = BenchConfig(task="classify", seeds=args.seeds, oracle_noise=args.oracle_noise,
-                              strategies=("random", "margin", "entropy", "cluster-margin", "badge"))
+                              strategies=("random", "margin", "entropy", "cluster-margin", "badge",
+                                          "prefilter-cluster-margin"))
             _run(cfg, banking / "train.csv", args.out_dir / "label_efficiency_classify", test=banking / "test.csv",
                  mapping={"label": "category"}, cache_dir=args.cache_dir, command=command)
     if args.task in ("preference", "both"):

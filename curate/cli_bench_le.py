@@ -70,7 +70,8 @@ def label_efficiency_cmd(
     seeds: Annotated[int | None, typer.Option(help="Seeds per strategy (default: classify 3, preference 5).")] = None,
     strategies: Annotated[str | None, typer.Option(
         help="Comma list, must include random. classify: random, margin, entropy, least_confidence, "
-             "cluster-margin, cluster-entropy, badge (default: random, margin, entropy, cluster-margin); "
+             "cluster-margin, cluster-entropy, badge, prefilter-cluster-margin, rr-cluster-margin (default: random, "
+             "margin, entropy, cluster-margin); "
              "preference: random, disagreement, bald, entropy (default: all four).")] = None,
     start_per_class: Annotated[int | None, typer.Option(
         "--start-per-class", "--start", help="Seed set: labels per class (classify, default 2) or random "

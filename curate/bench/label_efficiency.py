@@ -65,7 +65,8 @@ class BenchConfig:
         batch / budget: labels per round and the last budget.
         random_mix: share of each batch drawn at random by the non-random strategies.
         oracle_noise: fraction of flipped oracle answers; the run covers 0 and this level (if > 0).
-        clusters_per_pick / badge_candidates / C / n_heads / l2: see :class:`loops.LoopConfig`.
+        clusters_per_pick / badge_candidates / candidates_per_pick / pool_cluster_size / round_robin_within / C /
+            n_heads / l2: see :class:`loops.LoopConfig`.
         test_size / calibration_size / split_seed: see :func:`make_split`.
         pool_limit: keep only this many pool records (a seeded random subset; for slow features).
         features: ``minilm`` (default), ``smollm2`` (preference) or ``hashing`` (no model).
@@ -83,6 +84,9 @@ class BenchConfig:
     oracle_noise: float = 0.0
     clusters_per_pick: float = 2.0
     badge_candidates: int = 2000
+    candidates_per_pick: float = 5.0
+    pool_cluster_size: int = 20
+    round_robin_within: str = "random"
     C: float = 10.0
     n_heads: int = 8
     l2: float = 1e-2
@@ -123,7 +127,9 @@ class BenchConfig:
         """The per-loop settings for these budgets."""
         return loops.LoopConfig(budgets=tuple(int(b) for b in budgets), random_mix=self.random_mix,
                                 clusters_per_pick=self.clusters_per_pick, badge_candidates=self.badge_candidates,
-                                C=self.C, n_heads=self.n_heads, l2=self.l2)
+                                candidates_per_pick=self.candidates_per_pick,
+                                pool_cluster_size=self.pool_cluster_size,
+                                round_robin_within=self.round_robin_within, C=self.C, n_heads=self.n_heads, l2=self.l2)
 
 
 def budget_steps(start: int, batch: int, budget: int) -> list[int]:

@@ -12,6 +12,13 @@ Classify (multinomial logistic regression, :func:`curate.scorers.classifier.fit_
 * ``cluster-margin`` / ``cluster-entropy``: uncertainty within clusters: spherical k-means of the embeddings of
   the unlabelled pool into ``clusters_per_pick * k`` clusters, the most uncertain record of each cluster, then
   the ``k`` most uncertain of those representatives (:func:`curate.selectors.cluster.cluster_pick`).
+* ``prefilter-cluster-margin``: margin first, then diversity (in the spirit of Zhdanov, 2019, "Diverse mini-batch
+  active learning"): the ``candidates_per_pick * k`` lowest-margin records (default 5 k, chosen on a validation
+  split of the pool), spherical k-means of them into ``k`` clusters, the lowest-margin record of each.
+* ``rr-cluster-margin``: Cluster-Margin as in Citovsky et al. (2021): the pool is clustered once per loop
+  (spherical k-means, ``pool_cluster_size`` records per cluster on average; the paper uses agglomerative
+  clustering), then each round the ``candidates_per_pick * k`` lowest-margin records are taken round-robin over
+  their clusters, smallest cluster first (:func:`curate.selectors.cluster.round_robin_pick`).
 * ``badge``: k-means++ over gradient embeddings (:func:`curate.scorers.classifier.badge_embeddings`,
   :func:`curate.selectors.badge.kmeanspp_select`) of the ``badge_candidates`` records with the lowest margin
   (the full ``K * d`` gradient matrix of a large pool does not fit comfortably in memory).
@@ -38,13 +45,16 @@ from curate.scorers.classifier import ClassifierModel, badge_embeddings, fit_cla
 from curate.scorers.reward import BradleyTerryEnsemble, pair_uncertainty
 from curate.scorers.uncertainty import SINGLE_MODEL_METHODS
 from curate.selectors import RandomMix, TopK, cluster_pick, kmeanspp_select
+from curate.selectors._geometry import unit_rows
 from curate.selectors.base import Indices, Selector
+from curate.selectors.cluster import kmeans_labels, round_robin_pick
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 StepFn = Callable[[], None]
 CLASSIFY_STRATEGIES = ("random", "margin", "entropy", "least_confidence", "cluster-margin", "cluster-entropy",
-                       "badge")
+                       "badge", "prefilter-cluster-margin", "rr-cluster-margin")
+MARGIN_STRATEGIES = ("badge", "prefilter-cluster-margin", "rr-cluster-margin")  # scored by margin
 PREFERENCE_STRATEGIES = ("random", "disagreement", "bald", "entropy")
 
 
@@ -57,6 +67,9 @@ class LoopConfig:
         random_mix: share of each batch drawn at random (strategies other than ``random``).
         clusters_per_pick: cluster strategies: k-means clusters per record picked.
         badge_candidates: BADGE: lowest-margin records it draws from.
+        candidates_per_pick: prefilter / round-robin strategies: lowest-margin records considered per pick.
+        pool_cluster_size: round-robin: average records per cluster of the once-clustered pool.
+        round_robin_within: round-robin: order within a cluster, ``"random"`` (the paper) or ``"score"``.
         C: classify: inverse L2 strength of the logistic regression.
         n_heads / l2: preference: Bradley-Terry ensemble size and L2 penalty.
     """
@@ -65,6 +78,9 @@ class LoopConfig:
     random_mix: float = 0.1
     clusters_per_pick: float = 1.0
     badge_candidates: int = 2000
+    candidates_per_pick: float = 5.0
+    pool_cluster_size: int = 20
+    round_robin_within: str = "random"
     C: float = 1.0
     n_heads: int = 8
     l2: float = 1e-2
@@ -120,6 +136,54 @@ class _BadgeOnCandidates:
         return cand[kmeanspp_select(grads, int(k), rng=rng)]
 
 
+@dataclass(frozen=True)
+class _PrefilterClusterTop:
+    """Selector: the ``ceil(beta * k)`` best scores, spherical k-means of them into ``k`` clusters, best of each."""
+
+    name: ClassVar[str] = "prefilter_cluster_top"
+    beta: float = 10.0
+
+    def key(self) -> str:
+        return f"{self.name}(beta={self.beta})"
+
+    def select(self, scores: npt.NDArray[np.floating], k: int, *, embeddings: npt.NDArray[np.floating] | None = None,
+               rng: np.random.Generator) -> Indices:
+        if embeddings is None:
+            raise InputError("cluster strategies need embeddings of the pool.")
+        values = np.asarray(scores, dtype=np.float64)
+        ok = np.flatnonzero(~np.isnan(values))
+        cand = ok[np.argsort(-values[ok], kind="stable")[: max(int(k), math.ceil(self.beta * k))]]
+        masked = np.full_like(values, np.nan)
+        masked[cand] = values[cand]
+        return cluster_pick(masked, embeddings, int(k), rng=rng, metric="cosine")[: int(k)]
+
+
+@dataclass(frozen=True, eq=False)
+class _RoundRobin:
+    """Selector: :func:`~curate.selectors.cluster.round_robin_pick` over fixed ``labels`` (n,)."""
+
+    name: ClassVar[str] = "round_robin"
+    labels: npt.NDArray[np.int64]
+    beta: float = 10.0
+    within: str = "random"
+
+    def key(self) -> str:
+        return f"{self.name}(beta={self.beta}, within={self.within})"
+
+    def select(self, scores: npt.NDArray[np.floating], k: int, *, embeddings: npt.NDArray[np.floating] | None = None,
+               rng: np.random.Generator) -> Indices:
+        m = max(int(k), math.ceil(self.beta * k))
+        return round_robin_pick(np.asarray(scores, dtype=np.float64), self.labels, int(k), candidates=m, rng=rng,
+                                within=self.within)
+
+
+def pool_clusters(x: npt.NDArray[np.floating], size: int, *, rng: np.random.Generator) -> npt.NDArray[np.int64]:
+    """Spherical k-means of the whole pool into ``ceil(n / size)`` clusters: a label per row ``(n,)``."""
+    n_clusters = min(len(x), max(1, math.ceil(len(x) / max(int(size), 1))))
+    labels, _ = kmeans_labels(unit_rows(np.asarray(x, dtype=np.float32)), n_clusters, rng=rng)
+    return labels
+
+
 def _random_pick(unlabelled: IntArray, k: int, rng: np.random.Generator) -> IntArray:
     return np.asarray(rng.choice(unlabelled, size=min(k, unlabelled.size), replace=False), dtype=np.intp)
 
@@ -156,8 +220,7 @@ class ClassifyData:
 
 def _classify_scores(strategy: str, model: ClassifierModel, data: ClassifyData) -> tuple[FloatArray, FloatArray]:
     probs = model.predict_proba(data.x_pool)
-    method = strategy.removeprefix("cluster-")
-    method = "margin" if method == "badge" else method
+    method = "margin" if strategy in MARGIN_STRATEGIES else strategy.removeprefix("cluster-")
     return SINGLE_MODEL_METHODS[method](probs), probs
 
 
@@ -181,6 +244,7 @@ def run_classify(strategy: str, data: ClassifyData, initial: IntArray, cfg: Loop
     model: ClassifierModel | None = None
     curve: list[float] = []
     names = data.classes
+    fixed = pool_clusters(data.x_pool, cfg.pool_cluster_size, rng=rng) if strategy == "rr-cluster-margin" else None
     for i, budget in enumerate(cfg.budgets):
         idx = np.asarray(order, dtype=np.intp)
         model = fit_classifier(data.x_pool[idx], [names[c] for c in data.answers[idx]], classes=names,
@@ -200,6 +264,10 @@ def run_classify(strategy: str, data: ClassifyData, initial: IntArray, cfg: Loop
                 selector = _ClusterTop(cfg.clusters_per_pick)
             elif strategy == "badge":
                 selector = _BadgeOnCandidates(probs, cfg.badge_candidates)
+            elif strategy == "prefilter-cluster-margin":
+                selector = _PrefilterClusterTop(cfg.candidates_per_pick)
+            elif fixed is not None:
+                selector = _RoundRobin(fixed, cfg.candidates_per_pick, cfg.round_robin_within)
             else:
                 selector = TopK()
             picks = _select(selector, scores, labelled, k, embeddings=data.x_pool, mix=cfg.random_mix, rng=rng)
