@@ -39,7 +39,8 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_ingest.py --rows 1000000
 	$(PY) benchmarks/bench_kcenter.py
-	$(PY) benchmarks/bench_scale.py
+	$(PY) benchmarks/bench_scale.py --sizes 100000 --out benchmarks/results/scale_100k.json
+	$(PY) benchmarks/bench_scale.py --sizes 1000000 --tasks kcenter novelty minhash cluster_faiss pipeline --out benchmarks/results/scale_1m.json
 	$(PY) benchmarks/bench_perplexity.py
 	$(PY) benchmarks/bench_speed.py
 	$(PY) benchmarks/bench_scoring_cache.py --scorer ifd --n 300
@@ -47,6 +48,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_dedup.py
 	$(PY) benchmarks/bench_ray.py
 	$(PY) benchmarks/bench_label_efficiency.py
+	$(PY) benchmarks/bench_sft_selection.py --pool 800 --k 250
 	$(PY) benchmarks/bench_load.py
 
 lint: $(STAMP)
