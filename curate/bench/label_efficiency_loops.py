@@ -45,6 +45,7 @@ from curate.scorers.classifier import ClassifierModel, badge_embeddings, fit_cla
 from curate.scorers.reward import BradleyTerryEnsemble, pair_uncertainty
 from curate.scorers.uncertainty import SINGLE_MODEL_METHODS
 from curate.selectors import RandomMix, TopK, cluster_pick, kmeanspp_select
+from curate.selectors._common import rank_desc, scorable
 from curate.selectors._geometry import unit_rows
 from curate.selectors.base import Indices, Selector
 from curate.selectors.cluster import kmeans_labels, round_robin_pick
@@ -130,8 +131,7 @@ class _BadgeOnCandidates:
         if embeddings is None:
             raise InputError("BADGE needs the pool's features.")
         values = np.asarray(scores, dtype=np.float64)
-        ok = np.flatnonzero(~np.isnan(values))
-        cand = ok[np.argsort(-values[ok], kind="stable")[: self.m]]
+        cand = rank_desc(values, scorable(values))[: self.m]
         grads = badge_embeddings(self.probs[cand], embeddings[cand])
         return cand[kmeanspp_select(grads, int(k), rng=rng)]
 
@@ -151,8 +151,7 @@ class _PrefilterClusterTop:
         if embeddings is None:
             raise InputError("cluster strategies need embeddings of the pool.")
         values = np.asarray(scores, dtype=np.float64)
-        ok = np.flatnonzero(~np.isnan(values))
-        cand = ok[np.argsort(-values[ok], kind="stable")[: max(int(k), math.ceil(self.beta * k))]]
+        cand = rank_desc(values, scorable(values))[: max(int(k), math.ceil(self.beta * k))]
         masked = np.full_like(values, np.nan)
         masked[cand] = values[cand]
         return cluster_pick(masked, embeddings, int(k), rng=rng, metric="cosine")[: int(k)]
