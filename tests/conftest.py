@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -47,8 +48,17 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path):
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     yield admin_url.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    from sqlalchemy.exc import DBAPIError
+
+    for attempt in range(10):  # an autovacuum worker (a superuser's) may hold the database for a moment: FORCE
+        try:                   # cannot end it for a non-superuser, so wait and try again
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            break
+        except DBAPIError:
+            if attempt == 9:
+                raise
+            time.sleep(1.0)
     admin.dispose()
 
 
