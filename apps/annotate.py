@@ -1,13 +1,13 @@
 """The annotation app: experts rank, rewrite and label; reviewers adjudicate and watch agreement.
 
-A thin Gradio shell over :mod:`curate.annotation`, :mod:`curate.agreement` and :mod:`curate.assignment`.
+A thin Gradio shell over :mod:`curate.annotate.answers`, :mod:`curate.annotate.agreement` and :mod:`curate.rounds.assignment`.
 Every handler passes the logged-in name (``request.username``, set by Gradio's login from
-:func:`curate.accounts.authenticate`) to the library, which checks roles and queues on the server; a
+:func:`curate.store.accounts.authenticate`) to the library, which checks roles and queues on the server; a
 :class:`~curate.errors.CurateError` becomes a ``gr.Error`` (a toast in the browser, an error for API callers).
 
 Named API endpoints (``gradio_client.Client(url, auth=(name, password)).predict(..., api_name="/submit")``):
 ``next_task``, ``get_task``, ``save_draft``, ``submit``, ``skip``, ``undo``, ``disputes``, ``adjudicate``,
-``dashboard`` and ``hide_suggestions``; values are JSON strings in the formats of :mod:`curate.annotation`.
+``dashboard`` and ``hide_suggestions``; values are JSON strings in the formats of :mod:`curate.annotate.answers`.
 A login lasts ``session_ttl`` seconds (12 hours by default) and a disabled account is refused at its next call:
 see :mod:`apps.sessions`.
 """
@@ -23,12 +23,12 @@ import gradio as gr
 from apps.annotate_js import CSS, HEAD
 from apps.annotate_views import TaskPanel, changes_html, esc, service_errors, user_of, wire_adjudicate
 from apps.sessions import DEFAULT_SESSION_TTL, Sessions, account_checker, login_checker
-from curate import annotation
-from curate.accounts import get_account, has_users, require
-from curate.agreement import agreement_report
-from curate.assignment import set_hide_suggestions
+from curate.annotate import answers as annotation
+from curate.store.accounts import get_account, has_users, require
+from curate.annotate.agreement import agreement_report
+from curate.rounds.assignment import set_hide_suggestions
 from curate.errors import AccessError, InputError
-from curate.workspace import Workspace
+from curate.store.workspace import Workspace
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 AUTH_MESSAGE = ("<b>curate · annotation</b><br>Rank, rewrite and label the examples the model is least sure "

@@ -1,7 +1,7 @@
 """The task panel of the annotation app: how a task view is shown and how clicks and keys become an answer.
 
-The panel holds no business logic: it renders :meth:`curate.task_views.TaskView.as_dict` output and builds the
-answer values that :mod:`curate.annotation` checks and stores. The person's current selection lives in the
+The panel holds no business logic: it renders :meth:`curate.annotate.task_views.TaskView.as_dict` output and builds the
+answer values that :mod:`curate.annotate.answers` checks and stores. The person's current selection lives in the
 browser (hidden components set by client-side JavaScript), so a key press followed at once by Ctrl+Enter
 never races a server round trip.
 """
@@ -17,11 +17,11 @@ from typing import Any
 
 import gradio as gr
 
-from curate import annotation
-from curate.annotation import PAIR_CHOICES
+from curate.annotate import answers as annotation
+from curate.annotate.answers import PAIR_CHOICES
 from curate.errors import CurateError
-from curate.task_views import display_order
-from curate.workspace import Workspace
+from curate.annotate.task_views import display_order
+from curate.store.workspace import Workspace
 
 MAX_CHOICES = 20  # class / candidate buttons; keys 1-9 press the first nine
 PAIR_BUTTONS = (("A", "1 · A", "key-1"), ("B", "2 · B", "key-2"), ("tie", "T · Tie", "key-t"),
@@ -302,7 +302,7 @@ class TaskPanel:
         return updates
 
     def answer(self, state: dict[str, Any], choice: str, order: str, note: str, text: str) -> dict[str, Any]:
-        """The answer value for :func:`curate.annotation.submit` from the current selection.
+        """The answer value for :func:`curate.annotate.answers.submit` from the current selection.
 
         Raises:
             gr.Error: nothing chosen yet (or the candidate order is incomplete).

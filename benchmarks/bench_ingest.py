@@ -74,7 +74,7 @@ def run_ingest(path: Path, workspace: Path, report: Path) -> tuple[float, int]:
     """Run ``curate ingest`` in a child process; returns (seconds, peak RSS in bytes)."""
     env = {**os.environ, "CURATE_ACTOR": "bench"}
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "curate.cli", "ingest", str(path), "-w", str(workspace),
+    subprocess.run([sys.executable, "-m", "curate.cli.main", "ingest", str(path), "-w", str(workspace),
                     "--json", str(report)], check=True, env=env, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

@@ -43,8 +43,8 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "alpaca_5000" / "alpaca_5000.js
 def load_records(path: Path, n: int, mapping: dict[str, str]) -> tuple[list[Any], int]:
     """The first ``n`` example records of a file, and how many rows could not be used."""
     from curate.errors import RecordError
-    from curate.formats import row_to_record
-    from curate.io import read_rows
+    from curate.ingest.formats import row_to_record
+    from curate.ingest.readers import read_rows
 
     records, skipped = [], 0
     for raw in read_rows(path):
@@ -162,8 +162,8 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from curate.formats import parse_mapping
-    from curate.models import load_lm
+    from curate.ingest.formats import parse_mapping
+    from curate.runtime.models import load_lm
     from curate.scorers.causal_lm import RecordEncoder, default_cache_dir
     from curate.scorers.perplexity import completion_nll, length_batches
 

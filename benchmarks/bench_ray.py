@@ -73,9 +73,9 @@ def _perplexity(args: argparse.Namespace, local_ws: Any, ray_ws: Any, ray: Any) 
     import numpy as np
     import torch
 
-    from curate.catalog import BuildContext, build_scorer
-    from curate.engine import get_engine
-    from curate.ingest import ingest
+    from curate.runtime.catalog import BuildContext, build_scorer
+    from curate.runtime.engine import get_engine
+    from curate.ingest.sources import ingest
 
     for ws in (local_ws, ray_ws):
         ingest(ws, args.data)
@@ -101,7 +101,7 @@ def _perplexity(args: argparse.Namespace, local_ws: Any, ray_ws: Any, ray: Any) 
 
 
 def _minhash(args: argparse.Namespace, texts: list[str], local_ws: Any, ray_ws: Any, ray: Any) -> dict[str, Any]:
-    from curate.engine import get_engine
+    from curate.runtime.engine import get_engine
     from curate.filters.dedup_minhash import MinHashParams
 
     params = MinHashParams()
@@ -112,7 +112,7 @@ def _minhash(args: argparse.Namespace, texts: list[str], local_ws: Any, ray_ws: 
 
 
 def _embed(args: argparse.Namespace, texts: list[str], local_ws: Any, ray_ws: Any, ray: Any) -> dict[str, Any]:
-    from curate.engine import get_engine
+    from curate.runtime.engine import get_engine
 
     texts = list(dict.fromkeys(texts))[: args.n_embed]
     a, local_s = _timed(lambda: get_engine("local").embed(local_ws, texts, batch_size=args.embed_batch))
@@ -137,9 +137,9 @@ def main() -> None:
     skip = set(filter(None, args.skip.split(",")))
     import torch
 
-    from curate.engine import get_engine
-    from curate.engine_ray import ray_session
-    from curate.workspace import Workspace
+    from curate.runtime.engine import get_engine
+    from curate.runtime.engine_ray import ray_session
+    from curate.store.workspace import Workspace
 
     torch.set_num_threads(2)
     root = ROOT / ".bench-cache" / "ray-bench"  # short: Ray's socket paths live below <workspace>/cache/ray-tmp

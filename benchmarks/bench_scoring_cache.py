@@ -17,11 +17,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from curate.catalog import BuildContext, build_scorer  # noqa: E402
-from curate.formats import parse_mapping  # noqa: E402
-from curate.ingest import ingest  # noqa: E402
-from curate.scoring import score_records  # noqa: E402
-from curate.workspace import Workspace  # noqa: E402
+from curate.runtime.catalog import BuildContext, build_scorer  # noqa: E402
+from curate.ingest.formats import parse_mapping  # noqa: E402
+from curate.ingest.sources import ingest  # noqa: E402
+from curate.scorers.cache import score_records  # noqa: E402
+from curate.store.workspace import Workspace  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "alpaca_5000" / "alpaca_5000.json"
 

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from curate.errors import ModelError
-from curate.records import Record
+from curate.ingest.records import Record
 
 #: Migration strength of SmoothQuant (0 = all range stays in the activations, 1 = all moves to the weights).
 ALPHA = 0.8

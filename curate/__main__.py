@@ -1,6 +1,6 @@
 """``python -m curate``: the same as the ``curate`` command."""
 
-from curate.cli import main
+from curate.cli.main import main
 
 if __name__ == "__main__":
     main()

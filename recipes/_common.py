@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from curate.recipes import RecipeResult
-from curate.workspace import Workspace
+from curate.runtime.recipes import RecipeResult
+from curate.store.workspace import Workspace
 
 
 @contextmanager
@@ -32,8 +32,8 @@ def progress(description: str, total: int | None) -> Iterator[Callable[[int, int
 def ingest_files(ws: Workspace, result: RecipeResult, files: list[Path], *, mapping: list[str] | None,
                  pii: str | None, kind: str | None = None, split: str = "pool") -> None:
     """Ingest ``files`` (with ``--map`` renames and an optional PII action) as one step."""
-    from curate.formats import parse_mapping
-    from curate.ingest import ingest
+    from curate.ingest.formats import parse_mapping
+    from curate.ingest.sources import ingest
 
     with result.step("ingest" if split == "pool" else f"ingest {split}") as s:
         rows = new = quarantined = 0
@@ -47,7 +47,7 @@ def ingest_files(ws: Workspace, result: RecipeResult, files: list[Path], *, mapp
 
 def dedup(ws: Workspace, result: RecipeResult, method: str = "minhash") -> None:
     """Near-duplicates and test-set leaks out of the pool."""
-    from curate.filtering import run_dedup
+    from curate.filters.dedup_workspace import run_dedup
 
     with result.step(f"dedup ({method})") as s:
         report = run_dedup(ws, method=method)
@@ -58,9 +58,9 @@ def select_round(ws: Workspace, result: RecipeResult, *, scorer: str, selector: 
                  task_type: str | None, model: str = "smollm2", random_mix: float = 0.1, seed: int = 0,
                  labeled: Any = None) -> int:
     """Score the candidates, select ``k`` and create a round; returns the round number."""
-    from curate.catalog import BuildContext, build_scorer, build_selector
-    from curate.embeddings import Embedder
-    from curate.selection import Strategy, candidates, labeled_records, run_round
+    from curate.runtime.catalog import BuildContext, build_scorer, build_selector
+    from curate.runtime.embeddings import Embedder
+    from curate.rounds.selection import Strategy, candidates, labeled_records, run_round
 
     with result.step(f"score + select ({scorer} / {selector})") as s:
         ctx = BuildContext(cache_dir=ws.cache_dir, labeled=labeled if labeled is not None
@@ -80,7 +80,7 @@ def select_round(ws: Workspace, result: RecipeResult, *, scorer: str, selector: 
 def assign(ws: Workspace, result: RecipeResult, annotators: str | None, round_number: int, *,
            schema: str | None = None, overlap: float = 0.0) -> None:
     """Put the round's tasks in the annotators' queues (skipped when no annotators are named)."""
-    from curate.assignment import assign_round
+    from curate.rounds.assignment import assign_round
 
     names = [a.strip() for a in (annotators or "").split(",") if a.strip()]
     if not names:

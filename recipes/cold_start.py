@@ -7,8 +7,8 @@ from typing import Annotated
 
 import numpy as np
 
-from curate.recipes import RecipeResult, recipe
-from curate.workspace import Workspace
+from curate.runtime.recipes import RecipeResult, recipe
+from curate.store.workspace import Workspace
 from recipes._common import assign, ingest_files
 
 
@@ -24,9 +24,9 @@ def cold_start(
     seed: Annotated[int, "Random seed."] = 0,
 ) -> RecipeResult:
     """Label a first, representative batch before any model exists: one record per embedding cluster."""
-    from curate.embeddings import Embedder
-    from curate.rounds import create_round
-    from curate.selection import candidates
+    from curate.runtime.embeddings import Embedder
+    from curate.rounds.tasks import create_round
+    from curate.rounds.selection import candidates
     from curate.selectors import centroid_seed
 
     ws = Workspace.open(workspace)

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from curate.errors import InputError, MissingDependencyError
-from curate.recipes import RecipeResult, recipe
-from curate.workspace import Workspace
+from curate.runtime.recipes import RecipeResult, recipe
+from curate.store.workspace import Workspace
 from recipes._common import assign, dedup, ingest_files, progress, select_round
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "demo"
@@ -58,8 +58,8 @@ def _mtbench_examples(folder: Path, limit: int | None = None) -> list[dict[str, 
 
 def _candidates(ws: Workspace, result: RecipeResult, rows: list[dict[str, Any]], n: int, tokens: int) -> Path:
     """SmolLM2's answer next to the reference answer for ``n`` MT-Bench prompts: pairs to rank."""
-    from curate.generate import GenerationOptions, generate_candidates
-    from curate.models import load_lm
+    from curate.rounds.generate import GenerationOptions, generate_candidates
+    from curate.runtime.models import load_lm
 
     with result.step(f"generate ({n} prompts)") as s:
         model, tokenizer = load_lm(None, cache_dir=ws.cache_dir)
@@ -78,7 +78,7 @@ def _candidates(ws: Workspace, result: RecipeResult, rows: list[dict[str, Any]],
 
 def _simulate(ws: Workspace, result: RecipeResult) -> None:
     """Answer the demo account's queue: prefer the longer response, accept rewrites (a transparent stand-in)."""
-    from curate import annotation
+    from curate.annotate import answers as annotation
 
     with result.step("simulate annotations") as s:
         counts: dict[str, int] = {}
@@ -99,9 +99,9 @@ def _simulate(ws: Workspace, result: RecipeResult) -> None:
 
 
 def _export_and_train(ws: Workspace, result: RecipeResult, steps: int) -> None:
-    from curate.export import export
+    from curate.export.writer import export
     from curate.train import train
-    from curate.train.common import TrainOptions
+    from curate.train.options import TrainOptions
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     outs = {}
@@ -158,8 +158,8 @@ def demo(
     dedup(ws, result)
     candidates = _candidates(ws, result, rows, n=2 if small else 6, tokens=24 if small else 96)
     ingest_files(ws, result, [candidates], mapping=None, pii="redact", kind="candidates")
-    from curate.accounts import add_user
-    from curate.assignment import add_label_schema
+    from curate.store.accounts import add_user
+    from curate.rounds.assignment import add_label_schema
 
     login = password or secrets.token_urlsafe(9)
     add_user(ws.store, DEMO_USER, "admin", login)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from curate.recipes import RecipeResult, recipe
-from curate.workspace import Workspace
+from curate.runtime.recipes import RecipeResult, recipe
+from curate.store.workspace import Workspace
 from recipes._common import ingest_files
 
 
@@ -31,8 +31,8 @@ def label_teach(
     seed: Annotated[int, "Random seed."] = 0,
 ) -> RecipeResult:
     """Teach a classifier: a diverse first batch, then the most uncertain texts, round after round."""
-    from curate.assignment import add_label_schema
-    from curate.loop import LoopConfig, run_loop
+    from curate.rounds.assignment import add_label_schema
+    from curate.loop.pool_loop import LoopConfig, run_loop
 
     ws = Workspace.open(workspace)
     result = RecipeResult("label-teach", str(ws.root))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from curate.recipes import RecipeResult, recipe
-from curate.workspace import Workspace
+from curate.runtime.recipes import RecipeResult, recipe
+from curate.store.workspace import Workspace
 from recipes._common import ingest_files
 
 
@@ -19,7 +19,7 @@ def pii_scrub(
     map_: Annotated[list[str] | None, "Column renames TARGET=SOURCE."] = None,
 ) -> RecipeResult:
     """Scrub PII and secrets: new files are redacted before they are stored; stored records are re-checked."""
-    from curate.filtering import run_pii
+    from curate.filters.dedup_workspace import run_pii
 
     ws = Workspace.open(workspace)
     result = RecipeResult("pii-scrub", str(ws.root))

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-from curate.recipes import RecipeResult, recipe
-from curate.workspace import Workspace
+from curate.runtime.recipes import RecipeResult, recipe
+from curate.store.workspace import Workspace
 from recipes._common import assign, ingest_files, select_round
 
 
@@ -27,11 +27,11 @@ def preference_rank(
     seed: Annotated[int, "Random seed (sampling and selection)."] = 0,
 ) -> RecipeResult:
     """Generate candidates with the current model, score reward uncertainty, and queue the pairs to rank."""
-    from curate.formats import parse_mapping
-    from curate.generate import GenerationOptions, generate_candidates
-    from curate.io import read_rows
-    from curate.models import load_lm
-    from curate.selection import labeled_records
+    from curate.ingest.formats import parse_mapping
+    from curate.rounds.generate import GenerationOptions, generate_candidates
+    from curate.ingest.readers import read_rows
+    from curate.runtime.models import load_lm
+    from curate.rounds.selection import labeled_records
 
     ws = Workspace.open(workspace)
     result = RecipeResult("preference-rank", str(ws.root))

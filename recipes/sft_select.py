@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from curate.recipes import RecipeResult, recipe
-from curate.workspace import Workspace
+from curate.runtime.recipes import RecipeResult, recipe
+from curate.store.workspace import Workspace
 from recipes._common import assign, dedup, ingest_files, select_round
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from curate.recipes import RecipeResult, recipe
-from curate.workspace import Workspace
+from curate.runtime.recipes import RecipeResult, recipe
+from curate.store.workspace import Workspace
 
 
 @recipe("stream-triage")
@@ -23,7 +23,7 @@ def stream_triage(
     name: Annotated[str, "Session name (a rerun continues it)."] = "stream-triage",
 ) -> RecipeResult:
     """Label-now or auto-accept each record as it arrives, within budget, and watch for drift."""
-    from curate.stream import StreamConfig, run_stream
+    from curate.loop.stream import StreamConfig, run_stream
 
     ws = Workspace.open(workspace)
     result = RecipeResult("stream-triage", str(ws.root))

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.accounts import add_user
-from curate.assignment import add_label_schema, assign_round, set_suggestions
-from curate.ingest import ingest
-from curate.rounds import create_round
-from curate.workspace import Workspace
+from curate.store.accounts import add_user
+from curate.rounds.assignment import add_label_schema, assign_round, set_suggestions
+from curate.ingest.sources import ingest
+from curate.rounds.tasks import create_round
+from curate.store.workspace import Workspace
 
 PASSWORD = "correct-horse-42"
 USERS = {"ann": "annotator", "bob": "annotator", "rita": "reviewer", "ada": "admin"}
@@ -74,7 +74,7 @@ def seed(ws: Workspace, tmp_path: Path, *, overlap_rank: bool = True) -> Seeded:
                      copies=2 if overlap else 2, schema=schema)
         from sqlalchemy import select
 
-        from curate.schema import Task
+        from curate.store.schema import Task
 
         with ws.store.read() as conn:
             ids = [int(t) for t in conn.scalars(select(Task.id).where(Task.round_id == report.round_id)

@@ -65,7 +65,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path):
 @pytest.fixture
 def workspace(tmp_path: Path, db_url: str):
     """A new, empty workspace in a temporary folder, on SQLite and on PostgreSQL."""
-    from curate.workspace import Workspace
+    from curate.store.workspace import Workspace
 
     ws = Workspace.open(tmp_path / "ws", db_url)
     yield ws

@@ -37,7 +37,7 @@ from typing import Any, Literal
 import numpy as np
 
 from curate.bench.dedup_variants import KINDS, make_split, score_clusters
-from curate.embeddings import Embedder
+from curate.runtime.embeddings import Embedder
 from curate.errors import InputError, SourceNotFoundError
 from curate.filters.dedup import MinHashParams, clusters_from_pairs, exact_clusters, normalise_for_dedup
 from curate.filters.dedup_minhash import ShingleKind, lsh_pairs, signatures

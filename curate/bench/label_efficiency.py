@@ -180,7 +180,7 @@ class _MiniLM:
     name: str = "minilm"
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        from curate.embeddings import Embedder
+        from curate.runtime.embeddings import Embedder
 
         def show(done: int) -> None:
             if self.progress is not None:

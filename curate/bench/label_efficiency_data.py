@@ -1,8 +1,8 @@
 """Data for the label-efficiency benchmark: labelled files in, a frozen pool / test / calibration split out.
 
-Any source :func:`curate.io.read_rows` reads (CSV, TSV, JSONL, JSON, Parquet, ``.gz``) works, with columns
+Any source :func:`curate.ingest.readers.read_rows` reads (CSV, TSV, JSONL, JSON, Parquet, ``.gz``) works, with columns
 renamed by ``--map target=source`` as in ``curate ingest``. Rows become records through
-:func:`curate.formats.row_to_record`, so HH-RLHF transcripts are split into prompt + responses and pairs whose
+:func:`curate.ingest.formats.row_to_record`, so HH-RLHF transcripts are split into prompt + responses and pairs whose
 implicit prompt differs between chosen and rejected are dropped (and counted) like any unreadable row.
 
 * ``classify`` needs ``text`` and ``label``; ``preference`` needs ``chosen`` and ``rejected`` (``prompt`` is
@@ -25,9 +25,9 @@ import numpy as np
 import numpy.typing as npt
 
 from curate.errors import InputError, RecordError
-from curate.formats import row_to_record
-from curate.io import read_rows
-from curate.records import as_text
+from curate.ingest.formats import row_to_record
+from curate.ingest.readers import read_rows
+from curate.ingest.records import as_text
 
 IntArray = npt.NDArray[np.intp]
 TASKS = ("classify", "preference")

@@ -1,7 +1,7 @@
 """Features for the label-efficiency benchmark, computed once and cached on disk.
 
 * Texts (``classify``): any ``featurize(texts) -> (n, d)``; the default is curate's cached MiniLM
-  :class:`~curate.embeddings.Embedder` (unit rows, 384 dimensions).
+  :class:`~curate.runtime.embeddings.Embedder` (unit rows, 384 dimensions).
 * Pairs (``preference``): a :data:`PairFeaturizer` ``(prompts, responses) -> (n, d)``, one row per response
   in its prompt's context, so a Bradley-Terry head scores ``w . (phi(prompt, chosen) - phi(prompt, rejected))``.
 
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from curate.embeddings import EmbeddingCache, text_hash
+from curate.runtime.embeddings import EmbeddingCache, text_hash
 
 Vectors = npt.NDArray[np.float32]
 TextFeaturizer = Callable[[Sequence[str]], npt.NDArray[Any]]
@@ -124,7 +124,7 @@ class LMHiddenStateFeaturizer:
 
     def _load(self) -> tuple[Any, Any]:
         if self._loaded is None:
-            from curate.models import load_lm
+            from curate.runtime.models import load_lm
 
             self._loaded = load_lm(self.model, cache_dir=self.cache_dir)
         return self._loaded

@@ -4,7 +4,7 @@ Three methods find duplicate pairs; their pairs are merged with union-find (conn
 duplication is transitive within a call:
 
 - ``"exact"``: equal BLAKE2b hashes of :func:`normalise_for_dedup` (NFC, case-folded, punctuation deleted,
-  whitespace collapsed; see :mod:`curate.filters.dedup_common`);
+  whitespace collapsed; see :mod:`curate.filters.dedup_pairs`);
 - ``"minhash"``: MinHash LSH over shingles with estimated Jaccard ``>= threshold``
   (:mod:`curate.filters.dedup_minhash`, settings in :class:`MinHashParams`);
 - ``"semantic"``: embedding cosine ``>= threshold`` (:mod:`curate.filters.dedup_semantic`).
@@ -33,9 +33,9 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from curate.embeddings import record_text
+from curate.runtime.embeddings import record_text
 from curate.errors import InputError
-from curate.filters.dedup_common import (
+from curate.filters.dedup_pairs import (
     Labels,
     Pairs,
     as_pairs,
@@ -47,7 +47,7 @@ from curate.filters.dedup_common import (
 )
 from curate.filters.dedup_minhash import MinHashParams, minhash_cross, minhash_pairs
 from curate.filters.dedup_semantic import Backend, semantic_cross, semantic_pairs, unit_embeddings
-from curate.records import Record
+from curate.ingest.records import Record
 
 Method = Literal["exact", "minhash", "semantic"]
 KeepPolicy = Literal["first", "longest", "highest_score"]
@@ -62,7 +62,7 @@ __all__ = [
 
 
 class TextEmbedder(Protocol):
-    """Anything that embeds texts, such as :class:`curate.embeddings.Embedder`."""
+    """Anything that embeds texts, such as :class:`curate.runtime.embeddings.Embedder`."""
 
     def embed_texts(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...
 
@@ -202,7 +202,7 @@ def _embeddings(texts: list[str], embeddings: Any, embedder: TextEmbedder | None
         return unit_embeddings(embeddings, len(texts), what)
     if embedder is None:
         raise InputError(f"semantic dedup needs {what} (shape (n, d)) or an embedder "
-                         f"(for example curate.embeddings.Embedder('minilm'))")
+                         f"(for example curate.runtime.embeddings.Embedder('minilm'))")
     if not texts:
         return np.zeros((0, 1), dtype=np.float32)
     return unit_embeddings(embedder.embed_texts(texts), len(texts), what)
@@ -318,10 +318,10 @@ def cross_set_flags(pool: Sequence[str], reference: Sequence[str], *,
 
 
 def dedup_records(records: Sequence[Record], **kwargs: Any) -> DedupResult:
-    """:func:`dedup` over :func:`curate.embeddings.record_text` of each record; ``kwargs`` as for :func:`dedup`."""
+    """:func:`dedup` over :func:`curate.runtime.embeddings.record_text` of each record; ``kwargs`` as for :func:`dedup`."""
     return dedup([record_text(r) for r in records], **kwargs)
 
 
 def cross_set_records(pool: Sequence[Record], reference: Sequence[Record], **kwargs: Any) -> CrossSetResult:
-    """:func:`cross_set_flags` over :func:`curate.embeddings.record_text`; ``kwargs`` as for it."""
+    """:func:`cross_set_flags` over :func:`curate.runtime.embeddings.record_text`; ``kwargs`` as for it."""
     return cross_set_flags([record_text(r) for r in pool], [record_text(r) for r in reference], **kwargs)

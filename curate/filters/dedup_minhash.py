@@ -1,6 +1,6 @@
 """Near-duplicate candidates with MinHash LSH (``datasketch``).
 
-Each text is normalised (:func:`~curate.filters.dedup_common.normalise_for_dedup`, unless ``normalise=False``),
+Each text is normalised (:func:`~curate.filters.dedup_pairs.normalise_for_dedup`, unless ``normalise=False``),
 cut into shingles (character ``k``-grams, or ``k``-word windows), and summarised by a MinHash signature of
 ``num_perm`` permutations seeded with ``seed``. ``datasketch.MinHashLSH`` at the Jaccard ``threshold`` proposes
 candidate pairs (texts that share at least one LSH band); with ``verify=True`` (default) a candidate is kept only
@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from curate.errors import InputError, MissingDependencyError
-from curate.filters.dedup_common import Pairs, as_pairs, check_threshold, empty_pairs, normalise_for_dedup
+from curate.filters.dedup_pairs import Pairs, as_pairs, check_threshold, empty_pairs, normalise_for_dedup
 
 ShingleKind = Literal["char", "word"]
 Signatures = npt.NDArray[np.unsignedinteger[Any]]

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from curate.errors import InputError, MissingDependencyError
-from curate.filters.dedup_common import Pairs, as_pairs, check_threshold, empty_pairs
+from curate.filters.dedup_pairs import Pairs, as_pairs, check_threshold, empty_pairs
 
 Backend = Literal["auto", "numpy", "faiss"]
 FloatMatrix = npt.NDArray[np.floating[Any]]

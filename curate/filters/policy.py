@@ -14,7 +14,7 @@ from typing import Any, Final, Literal
 
 from curate.errors import InputError
 from curate.filters.pii import DEFAULT_ENTITIES, DEFAULT_THRESHOLD, Finding, Placeholders, detect, redact
-from curate.records import Record, record_id
+from curate.ingest.records import Record, record_id
 
 Action = Literal["redact", "drop", "flag"]
 ACTIONS: Final[tuple[str, ...]] = ("redact", "drop", "flag")

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from curate.records import Record
+from curate.ingest.records import Record
 
 Scores = npt.NDArray[np.float64]
 

@@ -11,7 +11,7 @@ Records become a prompt and a completion (:func:`prompt_and_completion`), then t
 * **Plain format** (``"plain"``, or ``"auto"`` without a chat template): the prompt text tokenized with the
   tokenizer's special tokens (e.g. BOS), followed by the completion text tokenized without them. The two are
   tokenized separately, so the seam between them is always a token boundary. Messages are joined with
-  blank lines (:func:`curate.records.as_text`).
+  blank lines (:func:`curate.ingest.records.as_text`).
 * **Unconditional context**, for "the completion without the prompt": in chat format the template's assistant
   header alone (plus BOS if the template starts with one); in plain format what the tokenizer adds to an
   empty string, else its BOS, else its EOS token. The same completion tokens are scored in both passes.
@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from curate.errors import InputError
-from curate.models import DEFAULT_LM
-from curate.records import Record, as_text, is_conversational
+from curate.runtime.models import DEFAULT_LM
+from curate.ingest.records import Record, as_text, is_conversational
 from curate.scorers.base import BaseScorer
 
 Template = Literal["auto", "chat", "plain"]
@@ -226,7 +226,7 @@ def file_digest(path: Path) -> str:
 
 def default_cache_dir() -> Path:
     """The cache folder of the default workspace (``$CURATE_WORKSPACE`` or ``./curate-workspace``)."""
-    from curate.workspace import DEFAULT_WORKSPACE
+    from curate.store.workspace import DEFAULT_WORKSPACE
 
     return Path(os.environ.get("CURATE_WORKSPACE") or DEFAULT_WORKSPACE) / "cache"
 
@@ -234,7 +234,7 @@ def default_cache_dir() -> Path:
 def _model_id(name: str) -> str:
     if name == DEFAULT_LM:
         from curate.errors import ModelError
-        from curate.models import packaged_gguf
+        from curate.runtime.models import packaged_gguf
 
         try:
             gguf = packaged_gguf()
@@ -278,7 +278,7 @@ class CausalLMScorer(BaseScorer):
         if self.lm is not None:
             return self.lm
         if "lm" not in self._state:
-            from curate.models import load_lm
+            from curate.runtime.models import load_lm
 
             self._state["lm"] = load_lm(self.model, cache_dir=self.cache_dir or default_cache_dir(),
                                         adapter=self.adapter)

@@ -32,7 +32,7 @@ import numpy.typing as npt
 from sklearn.linear_model import LogisticRegression
 
 from curate.errors import InputError
-from curate.records import Record, as_text
+from curate.ingest.records import Record, as_text
 from curate.scorers.base import BaseScorer, Scores
 from curate.scorers.uncertainty import COMMITTEE_METHODS, SINGLE_MODEL_METHODS, check_method, check_probs
 

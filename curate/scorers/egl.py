@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from curate.errors import InputError, MissingDependencyError, ModelError
-from curate.records import Record
+from curate.ingest.records import Record
 from curate.scorers.base import Scores, as_scores
 from curate.scorers.causal_lm import TEMPLATES, CausalLMScorer, ProgressFn, RecordEncoder, progress_callback
 

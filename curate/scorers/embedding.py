@@ -1,6 +1,6 @@
 """Embedding scorers: novelty (far from what is labeled) and density (typical of the pool).
 
-Both work on unit-norm sentence embeddings (see :class:`curate.embeddings.Embedder`), so a dot product is a
+Both work on unit-norm sentence embeddings (see :class:`curate.runtime.embeddings.Embedder`), so a dot product is a
 cosine similarity. The maths is in pure functions over arrays; the scorers embed records and call them.
 """
 
@@ -14,9 +14,9 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from curate.embeddings import Embedder, Vectors
+from curate.runtime.embeddings import Embedder, Vectors
 from curate.errors import InputError
-from curate.records import Record
+from curate.ingest.records import Record
 from curate.scorers.base import BaseScorer, Scores
 
 _CHUNK = 2048

@@ -24,9 +24,9 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from curate.embeddings import record_text
+from curate.runtime.embeddings import record_text
 from curate.errors import InputError
-from curate.records import Record
+from curate.ingest.records import Record
 from curate.scorers.base import Scorer, Scores, as_scores
 from curate.scorers.classifier import Featurizer, featurize_checked
 
@@ -97,7 +97,7 @@ class FeedbackScorer:
 
     Build it with :meth:`from_records`. Attributes:
         base: the wrapped scorer.
-        featurize: ``texts -> (n, d)``; embeds :func:`~curate.embeddings.record_text` of each record.
+        featurize: ``texts -> (n, d)``; embeds :func:`~curate.runtime.embeddings.record_text` of each record.
         reference: ``(m, d)`` unit-norm embeddings of the answered items; ``overruled`` their ``(m,)`` flags.
         digest: :func:`overrule_digest` of their ids and flags.
         weight: the boost at an overrule rate of 1 (0 = no change).

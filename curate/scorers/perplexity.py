@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from curate.errors import InputError
-from curate.records import Record
+from curate.ingest.records import Record
 from curate.scorers.base import Scores, as_scores
 from curate.scorers.causal_lm import TEMPLATES, CausalLMScorer, ProgressFn, RecordEncoder, progress_callback
 
@@ -358,7 +358,7 @@ class _CompletionScorer(CausalLMScorer):
 
     def details(self, records: Sequence[Record], *, unconditional: bool = True) -> CompletionNLL:
         """The per-record NLLs behind the score (arrays of shape ``(n,)``)."""
-        from curate.fast import torch_threads
+        from curate.runtime.onnx_embedder import torch_threads
 
         model, tokenizer = self.load()
         with torch_threads(self.threads):

@@ -10,7 +10,7 @@ difference vectors ``phi(chosen) - phi(rejected)`` (no intercept: it would cance
 with ``c_i`` the bootstrap counts, minimised by L-BFGS from ``w = 0``, so a fixed ``rng`` gives the same heads.
 
 Features: ``phi(prompt, response) = featurize(prompt_text + "\\n\\n" + response_text)`` (just the response text
-if the prompt is empty; conversational fields are flattened with :func:`curate.records.as_text`). A later
+if the prompt is empty; conversational fields are flattened with :func:`curate.ingest.records.as_text`). A later
 version may use the language model's pooled hidden state instead.
 
 In the pool nobody has said which response is better, so a ``preference`` record's ``chosen`` / ``rejected``
@@ -38,7 +38,7 @@ from scipy.optimize import minimize
 from scipy.special import expit
 
 from curate.errors import InputError
-from curate.records import Record, as_text
+from curate.ingest.records import Record, as_text
 from curate.scorers.base import BaseScorer, Scores
 from curate.scorers.classifier import Featurizer, featurize_checked, featurizer_id
 from curate.scorers.uncertainty import PAIRWISE_METHODS, check_method

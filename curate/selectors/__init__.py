@@ -9,7 +9,7 @@ dataclass with ``name`` and ``key()`` over a pure function (``TopK`` / :func:`to
 from curate.selectors.badge import BADGE, kmeanspp_select
 from curate.selectors.base import EmptyPoolError, Indices, Selector, validate
 from curate.selectors.cluster import ClusterPick, cluster_pick
-from curate.selectors.coldstart import (
+from curate.rounds.coldstart import (
     ClassRules,
     RuleSeed,
     SeedModelReport,
@@ -31,8 +31,8 @@ from curate.selectors.mix import (
     quota_origin,
     select_tagged,
 )
-from curate.selectors.stopping import StoppingReport, marginal_gain, prediction_agreement, stopping_report
-from curate.selectors.stream import StreamGate
+from curate.loop.stopping import StoppingReport, marginal_gain, prediction_agreement, stopping_report
+from curate.selectors.stream_gate import StreamGate
 from curate.selectors.topk import TopK, top_k
 
 __all__ = [

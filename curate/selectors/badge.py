@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from curate.errors import InputError
-from curate.selectors._common import (
+from curate.selectors.arrays import (
     BaseSelector,
     as_embeddings,
     as_indices,

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from curate.errors import InputError, MissingDependencyError
-from curate.selectors._common import (
+from curate.selectors.arrays import (
     BaseSelector,
     as_embeddings,
     check_metric,

@@ -12,7 +12,7 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from curate.selectors._common import BaseSelector, check_rng, rank_desc, scorable
+from curate.selectors.arrays import BaseSelector, check_rng, rank_desc, scorable
 from curate.selectors.base import FloatArray, Indices, validate
 
 

@@ -1,6 +1,6 @@
 """LoRA training on curate's exports, registered as model versions: ``curate train sft|dpo|reward``.
 
-One run: read an export (:func:`~curate.train.common.load_export`), load the base model (``smollm2`` by default,
+One run: read an export (:func:`~curate.train.options.load_export`), load the base model (``smollm2`` by default,
 else a local folder or a Hub id), start a fresh LoRA adapter or continue the previous round's (warm start: the
 latest version trained with the same method on the same base, or ``from_version``), train it with TRL's
 trainer for the method (:mod:`curate.train.sft`, :mod:`curate.train.preference`), save the adapter (and,
@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from curate.store import Store
-    from curate.train.common import ProgressFn, TrainOptions
+    from curate.store.database import Store
+    from curate.train.options import ProgressFn, TrainOptions
     from curate.train.registry import VersionInfo
-    from curate.workspace import Workspace
+    from curate.store.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def _out_dir(ws: Workspace, out: Path | None, name: str) -> Path:
 
 
 def _eval_dataset(data: Path, options: TrainOptions) -> Any | None:
-    from curate.train.common import export_splits, load_export
+    from curate.train.options import export_splits, load_export
 
     if not options.eval_split or options.eval_split not in export_splits(data):
         return None
@@ -124,7 +124,7 @@ def _merge(method: str, base_path: str, adapter_dir: Path, tokenizer: Any) -> Pa
     """Base + adapter merged into plain weights, saved with the tokenizer in ``adapter_dir/merged``."""
     from peft import PeftModel
 
-    from curate.train.common import load_base, quiet_transformers
+    from curate.train.options import load_base, quiet_transformers
 
     model, _ = load_base(base_path, method)
     with quiet_transformers():
@@ -162,7 +162,7 @@ def train_model(
     from transformers import set_seed
 
     from curate.errors import InputError
-    from curate.train import common
+    from curate.train import options as common
     from curate.train.registry import check_name_free, next_version_name, register_model_version
 
     options = options or common.TrainOptions()
@@ -242,11 +242,11 @@ def train(
     Args:
         ws: the workspace (its database gets the version and a ``train`` audit event; its cache holds the
             converted default model).
-        data: the export folder or file (see :func:`curate.train.common.load_export`); its ``test`` split, when
+        data: the export folder or file (see :func:`curate.train.options.load_export`); its ``test`` split, when
             present, gives ``eval_loss``.
         base: the base model (default ``smollm2``); warm starts need the same base.
         out: folder for the adapter (must be new or empty; default ``WORKSPACE/adapters/VERSION``).
-        options: hyperparameters, warm start, merge and name (:class:`~curate.train.common.TrainOptions`).
+        options: hyperparameters, warm start, merge and name (:class:`~curate.train.options.TrainOptions`).
 
     Raises:
         InputError: missing or empty export, columns that do not fit ``method``, an unknown or incompatible
@@ -257,8 +257,8 @@ def train(
 
 
 _LAZY = {
-    "TrainOptions": "common", "METHODS": "common", "load_export": "common", "export_hash": "common",
-    "adapter_hash": "common", "resolve_model_version": "registry", "register_model_version": "registry",
+    "TrainOptions": "options", "METHODS": "options", "load_export": "options", "export_hash": "options",
+    "adapter_hash": "options", "resolve_model_version": "registry", "register_model_version": "registry",
     "latest_version": "registry", "get_version": "registry", "list_versions": "registry", "VersionInfo": "registry",
     "train_sft": "sft", "train_dpo": "preference", "train_reward": "preference",
 }

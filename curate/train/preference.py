@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from curate.train.common import ProgressFn, TrainOptions, finish_trainer, trainer_kwargs
+from curate.train.options import ProgressFn, TrainOptions, finish_trainer, trainer_kwargs
 
 
 def build_dpo_trainer(
@@ -56,7 +56,7 @@ def build_reward_trainer(
     callbacks: tuple[Any, ...] = (),
     on_progress: ProgressFn | None = None,
 ) -> Any:
-    """A ``RewardTrainer`` over a one-output sequence classifier (see :func:`curate.train.common.load_base`)."""
+    """A ``RewardTrainer`` over a one-output sequence classifier (see :func:`curate.train.options.load_base`)."""
     from trl.trainer.reward_config import RewardConfig
     from trl.trainer.reward_trainer import RewardTrainer
 

@@ -3,7 +3,7 @@
 A version is a base model (``smollm2``, a local folder or a Hub id, exactly what ``--model`` takes) plus a LoRA
 adapter folder, with the adapter's and the training data's SHA-256, the version it was warm-started from
 (``parent_id``) and its metrics as JSON. The training method (``sft``, ``dpo`` or ``reward``) is kept in the
-metrics under ``"method"``. Rows that :func:`curate.rounds.model_version_id` registers for plain base models (no
+metrics under ``"method"``. Rows that :func:`curate.rounds.tasks.model_version_id` registers for plain base models (no
 adapter, no method) are versions too: :func:`resolve_model_version` finds them, :func:`latest_version` never
 picks them as a warm start.
 """
@@ -18,10 +18,10 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, insert, select
 
-from curate import audit
+from curate.store import audit
 from curate.errors import InputError
-from curate.schema import ModelVersion
-from curate.store import Store
+from curate.store.schema import ModelVersion
+from curate.store.database import Store
 
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 

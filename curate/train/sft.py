@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from curate.train.common import ProgressFn, TrainOptions, finish_trainer, trainer_kwargs
+from curate.train.options import ProgressFn, TrainOptions, finish_trainer, trainer_kwargs
 
 
 def build_trainer(

@@ -14,7 +14,7 @@ pytest.importorskip("gradio_client", reason="the app tests need gradio_client")
 
 from gradio_client import Client  # noqa: E402
 
-from curate.workspace import Workspace  # noqa: E402
+from curate.store.workspace import Workspace  # noqa: E402
 from tests.annotation_setup import PASSWORD, Seeded, seed  # noqa: E402
 
 

@@ -15,12 +15,12 @@ from sqlalchemy import select
 
 from apps.annotate import launch_app, newest_learning_curve
 from apps.annotate_views import diff_html, restore
-from curate import audit
-from curate.annotation import final_annotations
+from curate.store import audit
+from curate.annotate.answers import final_annotations
 from curate.errors import AccessError
-from curate.schema import Annotation, LabelSchema, Task
-from curate.task_views import display_order
-from curate.workspace import Workspace
+from curate.store.schema import Annotation, LabelSchema, Task
+from curate.annotate.task_views import display_order
+from curate.store.workspace import Workspace
 from tests.annotation_setup import PASSWORD, seed
 from tests.app.conftest import RunningApp, free_port
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from curate.workspace import Workspace
+from curate.store.workspace import Workspace
 from tests.annotation_setup import PASSWORD, Seeded, seed
 
 if TYPE_CHECKING:

@@ -10,9 +10,9 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from curate import audit
-from curate.schema import Annotation
-from curate.task_views import display_order
+from curate.store import audit
+from curate.store.schema import Annotation
+from curate.annotate.task_views import display_order
 from tests.e2e.conftest import CHROMIUM, Served, login, save_screenshot
 
 if not CHROMIUM.exists():
@@ -176,7 +176,7 @@ def test_annotate_and_adjudicate(served: Served, open_page: Callable[..., Page])
 
 
 def test_admin_hides_suggestions(served: Served, open_page: Callable[..., Page]) -> None:
-    from curate.annotation import get_task
+    from curate.annotate.answers import get_task
 
     label_round = get_task(served.ws.store, "ann", served.seeded.label[2]).round_number
     page = login(open_page(), served.url, "ada")

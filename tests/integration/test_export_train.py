@@ -7,14 +7,14 @@ import json
 
 import pytest
 
-from curate import annotation as A
-from curate.accounts import add_user
-from curate.assignment import assign_round
-from curate.export import export
-from curate.ingest import ingest
-from curate.rounds import create_round
+from curate.annotate import answers as A
+from curate.store.accounts import add_user
+from curate.rounds.assignment import assign_round
+from curate.export.writer import export
+from curate.ingest.sources import ingest
+from curate.rounds.tasks import create_round
 from curate.train import train
-from curate.train.common import TrainOptions
+from curate.train.options import TrainOptions
 from curate.train.registry import resolve_model_version
 from tests.tiny_lm import QA_PAIRS, build_tiny_lm
 from tests.unit.test_export import _answered
@@ -39,7 +39,7 @@ def test_each_export_trains_without_conversion_and_drives_the_next_scorer(worksp
         assert result.metrics["steps"] == 1 and result.adapter_path.is_dir()
         versions[method] = result.version
     from curate.scorers.perplexity import PerplexityScorer
-    from curate.scoring import score_records
+    from curate.scorers.cache import score_records
 
     base, adapter = resolve_model_version(workspace.store, versions["sft"])
     assert (base, adapter is not None) == (tiny, True)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from curate import models
-from curate.cli import app
+from curate.runtime import models
+from curate.cli.main import app
 
 pytestmark = pytest.mark.models
 

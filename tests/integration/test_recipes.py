@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from curate import annotation as A
-from curate.accounts import add_user
-from curate.audit import verify
-from curate.cli import app
-from curate.schema import Annotation, Assignment, ModelVersion, RecordRow, Round, Task
-from curate.workspace import Workspace
+from curate.annotate import answers as A
+from curate.store.accounts import add_user
+from curate.store.audit import verify
+from curate.cli.main import app
+from curate.store.schema import Annotation, Assignment, ModelVersion, RecordRow, Round, Task
+from curate.store.workspace import Workspace
 from tests.tiny_lm import build_tiny_lm
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,7 +142,7 @@ def test_stream_triage_labels_at_the_target_rate(tmp_path):
 @pytest.mark.models
 def test_demo_without_the_app(tmp_path, smollm2_cache):
     """`make demo ARGS=--no-app`, reduced: scrub, dedup, IFD, rank and rewrite, simulated answers, export, train."""
-    from curate.models import CONVERTED_NAME, lm_path
+    from curate.runtime.models import CONVERTED_NAME, lm_path
 
     lm_path(None, smollm2_cache)  # convert once per test session; the demo workspace reuses it
     ws_dir = tmp_path / "demo"

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from curate.ingest import ingest
+from curate.ingest.sources import ingest
 from tests.conftest import shared_file
 
 pytestmark = pytest.mark.shared_data

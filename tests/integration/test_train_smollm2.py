@@ -10,7 +10,7 @@ from datasets import Dataset, DatasetDict
 
 from curate.train import TrainOptions, train
 from curate.train.registry import get_version
-from curate.workspace import Workspace
+from curate.store.workspace import Workspace
 from tests.conftest import shared_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.models, pytest.mark.shared_data]

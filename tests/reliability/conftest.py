@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from curate.workspace import Workspace
+from curate.store.workspace import Workspace
 from tests.annotation_setup import PASSWORD
 
 APP_EXTRA = "the annotation app needs the [app] extra (gradio, gradio_client)"

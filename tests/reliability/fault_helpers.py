@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from curate.audit import verify
-from curate.faults import ENV as FAULT_ENV
-from curate.workspace import Workspace
+from curate.store.audit import verify
+from curate.runtime.faults import ENV as FAULT_ENV
+from curate.store.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 180  # seconds a child may take before the test gives up on it (the machine may be busy)
@@ -25,8 +25,8 @@ TIMEOUT = 180  # seconds a child may take before the test gives up on it (the ma
 # A child that submits one answer and prints "ack <annotation id>" once submit() returned (what the app shows).
 SUBMIT_CHILD = """
 import json, sys
-from curate.annotation import submit
-from curate.workspace import Workspace
+from curate.annotate.answers import submit
+from curate.store.workspace import Workspace
 ws = Workspace.open(sys.argv[1], sys.argv[2])
 done = submit(ws.store, sys.argv[3], int(sys.argv[4]), json.loads(sys.argv[5]))
 print("ack", done.annotation_id, flush=True)

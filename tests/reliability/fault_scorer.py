@@ -17,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 import orjson
 
-from curate.records import Record
+from curate.ingest.records import Record
 from curate.scorers.base import BaseScorer, Scores
 
 LOG_ENV = "CURATE_TEST_SCORER_LOG"

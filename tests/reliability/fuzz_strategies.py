@@ -1,7 +1,7 @@
 """Hypothesis strategies for the fuzz tests: valid rows (with the record each must become) and malformed input.
 
 Valid rows come with the record id curate must store for them, computed independently of the reader with
-:func:`curate.records.record_id` on the expected fields. Garbage comes in kinds that are bad by construction
+:func:`curate.ingest.records.record_id` on the expected fields. Garbage comes in kinds that are bad by construction
 (broken JSON, wrong types, huge numbers, deep nesting, NUL bytes, invalid UTF-8, overlong lines, unbalanced
 quotes, ragged rows ...), each tagged so a failure says which kind broke.
 """
@@ -16,8 +16,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from curate.formats import TARGET_FIELDS
-from curate.records import normalise_value, record_id
+from curate.ingest.formats import TARGET_FIELDS
+from curate.ingest.records import normalise_value, record_id
 
 BOM = "\ufeff"
 CLASSES = ("billing", "bug", "praise")

@@ -5,7 +5,7 @@ export looks complete.
 Each scenario runs the real command in a subprocess (``python -m curate ...`` or a short ``python -c``) on the
 test's database (a SQLite file, or a PostgreSQL server with ``CURATE_TEST_PG_URL``) and kills it with SIGKILL
 at a controlled point: from outside, once the database shows the state to kill in, or from inside with the
-test-only hook ``CURATE_FAULT=SITE:N`` (:mod:`curate.faults`) where the window is too short to hit from outside.
+test-only hook ``CURATE_FAULT=SITE:N`` (:mod:`curate.runtime.faults`) where the window is too short to hit from outside.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from curate.annotation import get_task, submit
+from curate.annotate.answers import get_task, submit
 from curate.errors import TaskStateError
-from curate.export import export, remove_stale_temp
-from curate.ingest import ingest
-from curate.schema import Annotation, Assignment, AuditEvent, ModelVersion, Round, ScoreRow, Task
-from curate.scoring import DEFAULT_BATCH
-from curate.workspace import Workspace
+from curate.export.writer import export, remove_stale_temp
+from curate.ingest.sources import ingest
+from curate.store.schema import Annotation, Assignment, AuditEvent, ModelVersion, Round, ScoreRow, Task
+from curate.scorers.cache import DEFAULT_BATCH
+from curate.store.workspace import Workspace
 from tests.annotation_setup import seed
 from tests.reliability.fault_helpers import (
     SUBMIT_CHILD,
@@ -277,7 +277,7 @@ def test_stale_temp_clean_up_removes_only_old_temp_folders_of_that_export(tmp_pa
 
 
 def test_a_fault_fires_at_the_nth_arrival_only():
-    code = "from curate.faults import maybe_crash\nfor i in range(3):\n    maybe_crash('demo'); print(i, flush=True)"
+    code = "from curate.runtime.faults import maybe_crash\nfor i in range(3):\n    maybe_crash('demo'); print(i, flush=True)"
     killed = run_python(code, fault="other:1,demo:2")
     assert_killed(killed)
     assert killed.stdout.split() == ["0"]

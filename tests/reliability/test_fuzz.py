@@ -36,14 +36,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from curate import audit
-from curate.annotation import PAIR_CHOICES
+from curate.store import audit
+from curate.annotate.answers import PAIR_CHOICES
 from curate.errors import CurateError, InputError, RecordError, UnsupportedFormatError
-from curate.formats import TARGET_FIELDS, parse_mapping, row_to_record
-from curate.ingest import ingest
-from curate.io import EXCERPT_CHARS, RawRow, read_rows
-from curate.records import normalise_value, record_id
-from curate.workspace import Workspace
+from curate.ingest.formats import TARGET_FIELDS, parse_mapping, row_to_record
+from curate.ingest.sources import ingest
+from curate.ingest.readers import EXCERPT_CHARS, RawRow, read_rows
+from curate.ingest.records import normalise_value, record_id
+from curate.store.workspace import Workspace
 from tests.reliability.fuzz_strategies import (
     CLASSES,
     CSV_TEXT,
@@ -749,7 +749,7 @@ def seeded_workspace(tmp: Path) -> tuple[Workspace, Any]:
 
 def check_consistent(ws: Workspace, ledger: Ledger) -> None:
     """After the fuzzing: only accepted answers were stored, each in its normal form; drafts are objects."""
-    from curate.schema import Annotation, Draft
+    from curate.store.schema import Annotation, Draft
 
     with ws.store.read() as conn:
         rows = conn.execute(select(Annotation)).all()
@@ -792,7 +792,7 @@ def service_calls(draw: st.DrawFn, seeded: Any) -> tuple[str, str | None, Any, A
 
 
 def call_service(store: Any, ledger: Ledger, case: tuple[str, str | None, Any, Any, Any]) -> None:
-    from curate import annotation as A
+    from curate.annotate import answers as A
 
     action, user, task_id, value, seconds = case
     try:
@@ -1032,7 +1032,7 @@ def test_regression_max_row_bytes_must_be_positive(tmp_path: Path) -> None:
 
 
 def test_regression_service_rejects_odd_ids_values_and_seconds(tmp_path: Path) -> None:
-    from curate import annotation as A
+    from curate.annotate import answers as A
 
     ws, s = seeded_workspace(tmp_path)
     store = ws.store

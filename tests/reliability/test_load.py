@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.bench_load import annotator_names, build_workspace, check_stored, run_load
-from curate import audit
-from curate.workspace import Workspace
+from curate.store import audit
+from curate.store.workspace import Workspace
 
 
 def _load(workspace: Workspace, tmp_path: Path, serve, annotators: int, per_annotator: int) -> None:
@@ -44,7 +44,7 @@ def test_the_check_catches_a_double_store(workspace: Workspace, tmp_path: Path) 
     from sqlalchemy import text
 
     from benchmarks.bench_load import expected_label
-    from curate import annotation
+    from curate.annotate import answers as annotation
 
     expected = build_workspace(workspace, tmp_path, annotators=2, per_annotator=2)
     (a, b), store = annotator_names(2), workspace.store

@@ -3,7 +3,7 @@ dropped first, as an attacker with database access would) make ``curate audit ve
 
 The workspace first sees real activity through the library the app calls: answers from two annotators, a
 disagreement, an undo and a new answer, and a reviewer's adjudication (the last event). The hash chain catches
-edits to the audit log itself; the annotation cross-check (:mod:`curate.audit_links`) catches edits to the
+edits to the audit log itself; the annotation cross-check (:mod:`curate.store.audit_links`) catches edits to the
 annotations table, which the chain alone cannot see, and a deleted last event, whose annotation is left without
 one.
 """
@@ -23,13 +23,13 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
-from curate import annotation as A
-from curate import audit
-from curate.assignment import add_label_schema
-from curate.cli import app
-from curate.relabel import migrate_schema
-from curate.schema import Annotation, AuditEvent
-from curate.workspace import Workspace
+from curate.annotate import answers as A
+from curate.store import audit
+from curate.rounds.assignment import add_label_schema
+from curate.cli.main import app
+from curate.annotate.relabel import migrate_schema
+from curate.store.schema import Annotation, AuditEvent
+from curate.store.workspace import Workspace
 from tests.annotation_setup import Seeded, seed
 from tests.conftest import PG_URL, drop_append_only_guards
 
@@ -268,7 +268,7 @@ def test_cross_check_reads_each_table_once(workspace: Workspace, tmp_path: Path)
     """One pass over the annotations and one over the annotation events, whatever their number."""
     from sqlalchemy import event
 
-    from curate.audit_links import verify_annotations
+    from curate.store.audit_links import verify_annotations
 
     _activity(workspace, tmp_path)
     statements: list[str] = []

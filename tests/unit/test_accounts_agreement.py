@@ -13,15 +13,15 @@ from sklearn.metrics import cohen_kappa_score
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from curate import annotation as A
-from curate.accounts import add_user, authenticate, require, verify_password
-from curate.agreement import agreement_report, kappa_and_alpha
-from curate.assignment import add_label_schema, assign_round
-from curate.cli import app
+from curate.annotate import answers as A
+from curate.store.accounts import add_user, authenticate, require, verify_password
+from curate.annotate.agreement import agreement_report, kappa_and_alpha
+from curate.rounds.assignment import add_label_schema, assign_round
+from curate.cli.main import app
 from curate.errors import AccessError, InputError
-from curate.rounds import create_round
-from curate.schema import SCHEMA_VERSION, Meta, User
-from curate.store import Store
+from curate.rounds.tasks import create_round
+from curate.store.schema import SCHEMA_VERSION, Meta, User
+from curate.store.database import Store
 from tests.annotation_setup import PASSWORD, seed
 
 

@@ -6,13 +6,13 @@ import orjson
 import pytest
 from sqlalchemy import select, update
 
-from curate import annotation as A
-from curate.accounts import add_user
-from curate.assignment import assign_round, set_hide_suggestions
-from curate.audit import verify
+from curate.annotate import answers as A
+from curate.store.accounts import add_user
+from curate.rounds.assignment import assign_round, set_hide_suggestions
+from curate.store.audit import verify
 from curate.errors import AccessError, InputError, TaskStateError
-from curate.schema import Annotation, Assignment, Task
-from curate.task_views import display_order
+from curate.store.schema import Annotation, Assignment, Task
+from curate.annotate.task_views import display_order
 from tests.annotation_setup import PASSWORD, seed
 
 
@@ -193,7 +193,7 @@ def test_assignment_overlap_and_balance(workspace, tmp_path):
     assert sorted(rank) == ["ann", "ann", "bob", "bob"]  # no overlap: each task once, balanced
     for name in ("cy", "dee", "eve"):
         add_user(workspace.store, name, "annotator", PASSWORD)
-    from curate.rounds import create_round
+    from curate.rounds.tasks import create_round
 
     records = list(workspace.store.iter_records(kind="text"))
     import numpy as np

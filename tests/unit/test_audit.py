@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from curate import audit
+from curate.store import audit
 from curate.errors import AuditError
 from tests.conftest import drop_append_only_guards
 

@@ -8,13 +8,13 @@ import sys
 
 from typer.testing import CliRunner
 
-from curate.cli import app
+from curate.cli.main import app
 
 runner = CliRunner()
 
 
 def _curate(*args: str, cwd=None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "curate.cli", *args], capture_output=True, text=True, cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "curate.cli.main", *args], capture_output=True, text=True, cwd=cwd,
                           timeout=120)
 
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from curate.drift import DriftMonitor, median_bandwidth, mmd_test
+from curate.loop.drift import DriftMonitor, median_bandwidth, mmd_test
 from curate.errors import InputError
 
 
@@ -75,8 +75,8 @@ def test_monitor_state_round_trips_through_json():
 
 
 def test_stream_writes_a_drift_line_on_another_topic_only(workspace, tmp_path):
-    from curate.ingest import ingest
-    from curate.stream import MemoEmbedder, StreamConfig, run_stream
+    from curate.ingest.sources import ingest
+    from curate.loop.stream import MemoEmbedder, StreamConfig, run_stream
     from tests.unit.test_loop import bow_encode, text_rows, write_jsonl
     from tests.unit.test_stream import LengthScorer, topic_rows
 

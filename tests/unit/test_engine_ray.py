@@ -17,13 +17,13 @@ import pytest
 
 pytest.importorskip("ray.data", reason="the Ray engine needs ray[data]: pip install 'curate[scale]'")
 
-from curate.catalog import BuildContext  # noqa: E402
-from curate.embeddings import record_text  # noqa: E402
-from curate.engine import get_engine  # noqa: E402
+from curate.runtime.catalog import BuildContext  # noqa: E402
+from curate.runtime.embeddings import record_text  # noqa: E402
+from curate.runtime.engine import get_engine  # noqa: E402
 from curate.filters.dedup_minhash import MinHashParams  # noqa: E402
-from curate.ingest import ingest  # noqa: E402
-from curate.scoring import cache_key, load_cached  # noqa: E402
-from curate.workspace import Workspace  # noqa: E402
+from curate.ingest.sources import ingest  # noqa: E402
+from curate.scorers.cache import cache_key, load_cached  # noqa: E402
+from curate.store.workspace import Workspace  # noqa: E402
 from tests.tiny_lm import build_tiny_lm  # noqa: E402
 
 PROMPTS = [
@@ -87,7 +87,7 @@ def _tiny_sentence_model(folder: Path) -> str:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A local Ray cluster for the module: 2 actors plus one logical CPU for Ray Data's reads and writes."""
-    from curate.engine_ray import ray_session
+    from curate.runtime.engine_ray import ray_session
 
     ws = Workspace.open(tmp_path_factory.mktemp("ray-session") / "ws")
     started = time.perf_counter()
@@ -173,7 +173,7 @@ def test_pii_findings_and_filter_are_identical(cluster, tmp_path, monkeypatch):
     pytest.importorskip("presidio_analyzer", reason="PII detection needs the pii extra")
     from sqlalchemy import select
 
-    from curate.schema import PiiFinding
+    from curate.store.schema import PiiFinding
 
     local_ws, ray_ws = _workspace(tmp_path, "local"), _workspace(tmp_path, "ray")
     seen = _spy(monkeypatch, cluster, "pii")
@@ -217,7 +217,7 @@ def test_embedding_scorers_embed_on_ray_identically(cluster, models, tmp_path):
 def test_cli_score_with_the_ray_engine(cluster, models, tmp_path):
     from typer.testing import CliRunner
 
-    from curate.cli import app
+    from curate.cli.main import app
 
     runner = CliRunner()
     (tmp_path / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _rows()))
@@ -242,8 +242,8 @@ def test_engine_selection_errors():
 
 
 def test_precomputed_scores_keep_the_scorers_cache_key(models, tmp_path):
-    from curate.catalog import build_scorer
-    from curate.engine import PrecomputedScorer
+    from curate.runtime.catalog import build_scorer
+    from curate.runtime.engine import PrecomputedScorer
 
     ws = _workspace(tmp_path, "ws")
     pool = list(ws.store.iter_records())

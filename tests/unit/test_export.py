@@ -11,16 +11,16 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from curate import annotation as A
-from curate.assignment import add_label_schema, assign_round
-from curate.audit import verify
+from curate.annotate import answers as A
+from curate.rounds.assignment import add_label_schema, assign_round
+from curate.store.audit import verify
 from curate.errors import InputError
-from curate.export import export
-from curate.export_rows import RowOptions, training_rows
-from curate.ingest import ingest
-from curate.relabel import migrate_schema
-from curate.rounds import create_round
-from curate.schema import Annotation, AuditEvent
+from curate.export.writer import export
+from curate.export.rows import RowOptions, training_rows
+from curate.ingest.sources import ingest
+from curate.annotate.relabel import migrate_schema
+from curate.rounds.tasks import create_round
+from curate.store.schema import Annotation, AuditEvent
 from tests.annotation_setup import seed
 
 TEST_PAIR = {"prompt": "Where is the invoice archive kept for the finance team this year?",

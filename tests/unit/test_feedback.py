@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from curate.errors import InputError
-from curate.formats import row_to_record
+from curate.ingest.formats import row_to_record
 from curate.scorers.base import BaseScorer
 from curate.scorers.feedback import FeedbackScorer, overrule_rate
 from tests.unit.test_loop import bow_encode
@@ -83,8 +83,8 @@ def test_feedback_key_follows_weight_and_overrule_set():
 
 
 def test_overrules_come_from_suggestions_and_rewrites(workspace, tmp_path):
-    from curate.annotation import submit
-    from curate.loop_eval import answered_tasks, overrules
+    from curate.annotate.answers import submit
+    from curate.loop.evaluation import answered_tasks, overrules
     from tests.annotation_setup import seed
 
     seeded = seed(workspace, tmp_path)

@@ -8,13 +8,13 @@ import pytest
 from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
-from curate.audit import verify
-from curate.cli import app
+from curate.store.audit import verify
+from curate.cli.main import app
 from curate.errors import InputError
-from curate.filtering import run_dedup
-from curate.ingest import ingest
-from curate.schema import RecordCluster, RecordRow, ScoreRow
-from curate.selection import candidates
+from curate.filters.dedup_workspace import run_dedup
+from curate.ingest.sources import ingest
+from curate.store.schema import RecordCluster, RecordRow, ScoreRow
+from curate.rounds.selection import candidates
 
 
 def _rows(path, rows):
@@ -138,7 +138,7 @@ def test_filter_dedup_command_keep_highest_score(tmp_path):
     ws = str(tmp_path / "ws")
     _rows(tmp_path / "t.jsonl", [{"text": "Refund, please!"}, {"text": "refund please"}, {"text": "crash on start"}])
     assert runner_invoke(["ingest", str(tmp_path / "t.jsonl"), "-w", ws]).exit_code == 0
-    from curate.workspace import Workspace
+    from curate.store.workspace import Workspace
 
     workspace = Workspace.open(ws)
     ids = {r.fields["text"]: r.id for r in workspace.store.iter_records()}

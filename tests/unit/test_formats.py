@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from curate.errors import ColumnMappingError, RecordError
-from curate.formats import parse_mapping, parse_transcript, row_to_record, split_implicit_prompt
+from curate.ingest.formats import parse_mapping, parse_transcript, row_to_record, split_implicit_prompt
 
 USER = {"role": "user", "content": "Hi?"}
 BOT = {"role": "assistant", "content": "Hello."}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from curate.errors import InputError
-from curate.generate import GenerationOptions, generate_candidates, render_prompt
+from curate.rounds.generate import GenerationOptions, generate_candidates, render_prompt
 from tests.tiny_lm import build_tiny_lm, load_tiny_lm
 
 

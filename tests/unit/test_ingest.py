@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from curate.audit import verify
+from curate.store.audit import verify
 from curate.errors import InputError
-from curate.ingest import ingest
+from curate.ingest.sources import ingest
 
 FIXTURE_KINDS = {
     "sft.jsonl": {"example": 3},
@@ -99,7 +99,7 @@ def test_ingest_writes_one_audit_event_without_record_text(workspace, fixtures):
     assert report.ok and report.n_events == 1
     from sqlalchemy import select
 
-    from curate.schema import AuditEvent
+    from curate.store.schema import AuditEvent
 
     with workspace.store.read() as conn:
         ev = conn.execute(select(AuditEvent)).one()

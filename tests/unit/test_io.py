@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from curate.errors import SourceNotFoundError, UnsupportedFormatError
-from curate.io import detect_format, read_csv, read_json, read_jsonl, read_rows
+from curate.ingest.readers import detect_format, read_csv, read_json, read_jsonl, read_rows
 
 
 def _write(path: Path, data: bytes) -> Path:

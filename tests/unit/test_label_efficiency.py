@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import curate.cli_bench_le  # noqa: F401  (registers `bench label-efficiency`)
+import curate.cli.bench  # noqa: F401  (registers `bench label-efficiency`)
 from curate.bench.label_efficiency import BenchConfig, budget_steps, run_benchmark
 from curate.bench.label_efficiency_data import (
     load_labelled,
@@ -23,7 +23,7 @@ from curate.bench.label_efficiency_data import (
 )
 from curate.bench.label_efficiency_features import HashingFeaturizer, TextPairFeaturizer, pair_text
 from curate.bench.label_efficiency_metrics import efficiency_ratio, expected_calibration_error, labels_to_reach
-from curate.cli import app
+from curate.cli.main import app
 from curate.errors import InputError
 
 runner = CliRunner()
@@ -215,7 +215,7 @@ def test_pair_text_keeps_the_response_in_the_window():
 
 
 def _curate(*args: str) -> subprocess.CompletedProcess[str]:
-    code = "import sys, curate.cli_bench_le; from curate.cli import main; main()"
+    code = "import sys, curate.cli.bench; from curate.cli.main import main; main()"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
 
 

@@ -16,11 +16,11 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from curate.embeddings import Embedder
+from curate.runtime.embeddings import Embedder
 from curate.errors import InputError
-from curate.ingest import ingest
-from curate.loop import LoopConfig, history, loop_rounds, loop_status, run_loop, state_path
-from curate.schema import Annotation, AuditEvent, Task
+from curate.ingest.sources import ingest
+from curate.loop.pool_loop import LoopConfig, history, loop_rounds, loop_status, run_loop, state_path
+from curate.store.schema import Annotation, AuditEvent, Task
 
 ROOT = Path(__file__).resolve().parents[2]
 CLASSES = {"billing": "invoice charge refund payment card price bill paid fee account".split(),
@@ -112,7 +112,7 @@ def test_loop_stops_when_the_gain_per_label_runs_out(workspace, tmp_path):
     result = run_loop(workspace, config, embedder=bow())
     assert result.stop_reason == "gain"
     assert 3 <= len(result.history) < 10 and result.history[-1]["tasks"] < 150
-    from curate.selectors.stopping import marginal_gain
+    from curate.loop.stopping import marginal_gain
 
     accuracy = [h["metrics"]["accuracy"] for h in result.history]
     labels = [h["labels"] for h in result.history]
@@ -121,9 +121,9 @@ def test_loop_stops_when_the_gain_per_label_runs_out(workspace, tmp_path):
 
 
 def test_loop_waits_for_the_app_then_continues(workspace, tmp_path):
-    from curate.accounts import add_user
-    from curate.annotation import get_task, submit
-    from curate.assignment import add_label_schema
+    from curate.store.accounts import add_user
+    from curate.annotate.answers import get_task, submit
+    from curate.rounds.assignment import add_label_schema
 
     seed_texts(workspace, tmp_path)
     add_user(workspace.store, "ann", "annotator", "correct-horse-42")
@@ -172,7 +172,7 @@ def preference_rows(n: int, seed: int) -> list[dict]:
 
 
 def test_preference_loop_with_the_oracle(workspace, tmp_path):
-    from curate.loop_eval import training_records
+    from curate.loop.evaluation import training_records
 
     for name, n, seed, split in (("pool", 60, 1, "pool"), ("test", 30, 2, "test"), ("cal", 20, 3, "calibration")):
         ingest(workspace, write_jsonl(tmp_path / f"p-{name}.jsonl", preference_rows(n, seed)), split=split)
@@ -187,13 +187,13 @@ def test_preference_loop_with_the_oracle(workspace, tmp_path):
 
 
 def _cli(ws_dir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    code = "import curate.cli_loop; from curate.cli import main; main()"
+    code = "import curate.cli.loop; from curate.cli.main import main; main()"
     return subprocess.run([sys.executable, "-c", code, *args, "-w", str(ws_dir)], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, env={**os.environ, **(env or {})})
 
 
 def test_kill_9_mid_round_resumes_without_repeating_or_losing_answers(tmp_path):
-    from curate.workspace import Workspace
+    from curate.store.workspace import Workspace
 
     ws_dir = tmp_path / "ws"
     ws = Workspace.open(ws_dir)

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from curate.audit import verify
-from curate.cli import app
-from curate.schema import PiiFinding
-from curate.workspace import Workspace
+from curate.store.audit import verify
+from curate.cli.main import app
+from curate.store.schema import PiiFinding
+from curate.store.workspace import Workspace
 
 PLANTED = {
     "EMAIL": "maria.kovalenko@example-mail.com",
@@ -92,9 +92,9 @@ def test_filter_pii_after_ingest_purges_clear_values_from_the_database(tmp_path,
 
 def _annotate_and_export(ws: Path, runner: CliRunner) -> dict:
     """Assign the selected rewrite tasks, answer them through the service, and export SFT and DPO into ws."""
-    from curate import annotation as A
-    from curate.accounts import add_user
-    from curate.assignment import assign_round
+    from curate.annotate import answers as A
+    from curate.store.accounts import add_user
+    from curate.rounds.assignment import assign_round
 
     workspace = Workspace.open(ws)
     add_user(workspace.store, "ann", "annotator", "correct-horse-42")
@@ -132,9 +132,9 @@ def test_flagged_records_are_redacted_on_the_way_to_the_screen(tmp_path):
     assert runner.invoke(app, ["ingest", str(_planted_file(tmp_path / "t.jsonl")), "-w", str(ws)]).exit_code == 0
     assert runner.invoke(app, ["filter", "pii", "--action", "flag", "-w", str(ws)]).exit_code == 0
     assert runner.invoke(app, ["select", "--scorer", "density", "-k", "3", "-w", str(ws)]).exit_code == 0
-    from curate import annotation as A
-    from curate.accounts import add_user
-    from curate.assignment import assign_round
+    from curate.annotate import answers as A
+    from curate.store.accounts import add_user
+    from curate.rounds.assignment import assign_round
 
     workspace = Workspace.open(ws)
     add_user(workspace.store, "ann", "annotator", "correct-horse-42")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from curate.records import as_text, normalise_text, record_id
+from curate.ingest.records import as_text, normalise_text, record_id
 
 
 def test_id_is_stable_32_hex_and_ignores_surrounding_whitespace_and_line_ends():

@@ -140,7 +140,7 @@ def tiny(tmp_path_factory):
 
 
 def test_the_thread_count_is_a_speed_setting_outside_the_key(tiny) -> None:
-    from curate.records import Record
+    from curate.ingest.records import Record
     from curate.scorers.perplexity import IFDScorer, PerplexityScorer
 
     model, tokenizer = tiny
@@ -157,7 +157,7 @@ def test_the_thread_count_is_a_speed_setting_outside_the_key(tiny) -> None:
 def test_torch_threads_sets_and_restores() -> None:
     import torch
 
-    from curate.fast import torch_threads
+    from curate.runtime.onnx_embedder import torch_threads
 
     before = torch.get_num_threads()
     with torch_threads(1):
@@ -170,7 +170,7 @@ def test_torch_threads_sets_and_restores() -> None:
 
 
 def test_onnx_embedder_backend_is_validated_and_cached_apart(tmp_path) -> None:
-    from curate.embeddings import Embedder
+    from curate.runtime.embeddings import Embedder
 
     onnx = Embedder("minilm", cache_dir=tmp_path, backend="onnx")
     exact = Embedder("minilm", cache_dir=tmp_path)
@@ -187,8 +187,8 @@ def test_onnx_export_of_a_tiny_sentence_transformer_matches_it(tmp_path, monkeyp
     from sentence_transformers import SentenceTransformer, models
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
-    import curate.models
-    from curate.embeddings import Embedder
+    import curate.runtime.models
+    from curate.runtime.embeddings import Embedder
 
     folder = tmp_path / "tiny-bert"
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyz", "the", "cat", "dog"]
@@ -200,7 +200,7 @@ def test_onnx_export_of_a_tiny_sentence_transformer_matches_it(tmp_path, monkeyp
     word = models.Transformer(str(folder), max_seq_length=32)
     st = SentenceTransformer(modules=[word, models.Pooling(32, pooling_mode="mean")], device="cpu")
     st.save(str(tmp_path / "st"))
-    monkeypatch.setattr(curate.models, "embedder_path", lambda name=None: str(name))
+    monkeypatch.setattr(curate.runtime.models, "embedder_path", lambda name=None: str(name))
     texts = ["the cat", "a dog", "the dog and the cat sat", "zzz", "c a t"]
     exact = Embedder(str(tmp_path / "st"), cache_dir=None).embed_texts(texts)
     fast = Embedder(str(tmp_path / "st"), cache_dir=tmp_path / "cache", backend="onnx").embed_texts(texts)

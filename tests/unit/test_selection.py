@@ -9,13 +9,13 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from curate.catalog import BuildContext, build_scorer, build_selector
-from curate.cli import app
-from curate.embeddings import Embedder
+from curate.runtime.catalog import BuildContext, build_scorer, build_selector
+from curate.cli.main import app
+from curate.runtime.embeddings import Embedder
 from curate.errors import InputError
-from curate.ingest import ingest
-from curate.schema import Task
-from curate.selection import Strategy, candidates, group_of, run_round
+from curate.ingest.sources import ingest
+from curate.store.schema import Task
+from curate.rounds.selection import Strategy, candidates, group_of, run_round
 from curate.selectors import TopK
 from tests.unit.test_embeddings import fake_encode
 from tests.unit.test_scoring_and_rounds import LengthScorer
@@ -76,7 +76,7 @@ def test_batch_near_duplicates_are_skipped(workspace, tmp_path):
 
 
 def test_group_of_reads_label_kind_and_meta():
-    from curate.formats import row_to_record
+    from curate.ingest.formats import row_to_record
 
     rec = row_to_record({"text": "x", "label": "billing", "lang": "de"})
     assert (group_of(rec, "label"), group_of(rec, "kind"), group_of(rec, "meta.lang")) == ("billing", "text", "de")

@@ -4,9 +4,9 @@ import pytest
 from sqlalchemy import text
 
 from curate.errors import StoreError
-from curate.ingest import ingest
-from curate.store import Store
-from curate.workspace import Workspace
+from curate.ingest.sources import ingest
+from curate.store.database import Store
+from curate.store.workspace import Workspace
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(workspace):

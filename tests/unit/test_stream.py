@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-import curate.cli_loop  # noqa: F401  (adds `loop` and `stream` to the app)
-from curate.cli import app
-from curate.schema import Task
+import curate.cli.loop  # noqa: F401  (adds `loop` and `stream` to the app)
+from curate.cli.main import app
+from curate.store.schema import Task
 from curate.scorers.base import BaseScorer
 from tests.unit.test_loop import CLASSES, NOISE, bow_encode, write_jsonl
 
@@ -45,10 +45,10 @@ def read_lines(path):
 
 
 def test_stream_cli_keeps_the_rate_and_queues_tasks(workspace, tmp_path):
-    from curate.accounts import add_user
-    from curate.annotation import get_task
-    from curate.assignment import add_label_schema
-    from curate.ingest import ingest
+    from curate.store.accounts import add_user
+    from curate.annotate.answers import get_task
+    from curate.rounds.assignment import add_label_schema
+    from curate.ingest.sources import ingest
 
     ingest(workspace, write_jsonl(tmp_path / "pool.jsonl", topic_rows(sorted(CLASSES), 120, 1)))
     add_user(workspace.store, "ann", "annotator", "correct-horse-42")
@@ -81,7 +81,7 @@ def test_stream_cli_keeps_the_rate_and_queues_tasks(workspace, tmp_path):
 
 
 def _run(ws, source, out, *, name="s", crash_at=None, **config):
-    from curate.stream import MemoEmbedder, StreamConfig, run_stream
+    from curate.loop.stream import MemoEmbedder, StreamConfig, run_stream
 
     def crash(item):
         if crash_at is not None and item.get("line") == crash_at:
@@ -93,8 +93,8 @@ def _run(ws, source, out, *, name="s", crash_at=None, **config):
 
 
 def test_stream_resumes_where_it_stopped_and_replays_after_a_crash(workspace, tmp_path):
-    from curate.ingest import ingest
-    from curate.workspace import Workspace
+    from curate.ingest.sources import ingest
+    from curate.store.workspace import Workspace
 
     rows = topic_rows(sorted(CLASSES), 700, 3)
     for ws in (workspace, Workspace.open(tmp_path / "reference")):
@@ -123,7 +123,7 @@ def test_stream_follows_a_growing_file_and_reads_stdin(workspace, tmp_path):
     import threading
     import time
 
-    from curate.stream import MemoEmbedder, StreamConfig, run_stream
+    from curate.loop.stream import MemoEmbedder, StreamConfig, run_stream
 
     rows = topic_rows(sorted(CLASSES), 60, 5)
     source = write_jsonl(tmp_path / "grow.jsonl", rows[:30])

@@ -24,9 +24,9 @@ from transformers import (
 
 from curate.errors import InputError
 from curate.train import TrainOptions, train, train_model
-from curate.train.common import adapter_hash, export_hash, export_splits, load_export
+from curate.train.options import adapter_hash, export_hash, export_splits, load_export
 from curate.train.registry import get_version, latest_version, resolve_model_version
-from curate.workspace import Workspace
+from curate.store.workspace import Workspace
 from tests.tiny_lm import QA_PAIRS, build_tiny_lm
 
 FAST = {"max_steps": 2, "batch_size": 2, "max_length": 64, "logging_steps": 1}
@@ -216,7 +216,7 @@ def test_each_method_trains_only_the_lora_weights_and_the_adapter_reloads_exactl
 
 
 def test_versions_are_registered_audited_and_warm_started(workspace, lm, exports):
-    from curate import audit
+    from curate.store import audit
 
     first = train(workspace, "sft", exports["sft-hf"], base=str(lm), options=TrainOptions(**FAST))
     info = get_version(workspace.store, first.version)
@@ -243,7 +243,7 @@ def test_versions_are_registered_audited_and_warm_started(workspace, lm, exports
     with workspace.store.read() as conn:
         from sqlalchemy import select
 
-        from curate.schema import AuditEvent
+        from curate.store.schema import AuditEvent
 
         events = conn.execute(select(AuditEvent).where(AuditEvent.action == "train")).all()
     assert [e.model_version for e in events] == [first.version, second.version, "round-3", fresh.version]
@@ -289,10 +289,10 @@ def test_merge_writes_a_full_model_with_the_adapters_logits(ws, lm, exports):
 
 
 def test_the_next_rounds_scorer_uses_the_new_version(tmp_path, ws, lm, exports):
-    from curate.ingest import ingest
+    from curate.ingest.sources import ingest
     from curate.scorers import PerplexityScorer
-    from curate.scoring import score_records
-    from curate.selection import candidates
+    from curate.scorers.cache import score_records
+    from curate.rounds.selection import candidates
 
     result = train(ws, "sft", exports["sft-hf"], base=str(lm), options=TrainOptions(**FAST, learning_rate=1e-2))
     base, adapter = resolve_model_version(ws.store, result.version)
@@ -328,8 +328,8 @@ def test_unknown_or_missing_versions_name_the_known_ones(ws, lm, exports):
 def test_cli_train_then_score_with_the_model_version(tmp_path, lm, exports):
     from typer.testing import CliRunner
 
-    import curate.cli_train  # noqa: F401  (registers `train`)
-    from curate.cli import app
+    import curate.cli.train  # noqa: F401  (registers `train`)
+    from curate.cli.main import app
 
     runner = CliRunner()
     ws = str(tmp_path / "ws")

@@ -7,7 +7,7 @@ import json
 from typer.testing import CliRunner
 
 from curate.bench.pii import evaluate, load_presidio
-from curate.cli import app
+from curate.cli.main import app
 
 
 def _write(path, records):

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curate.embeddings import Embedder
+from curate.runtime.embeddings import Embedder
 from curate.errors import InputError
 from curate.filters.dedup import (
     MinHashParams,
@@ -24,7 +24,7 @@ from curate.filters.dedup import (
     semantic_pairs,
 )
 from curate.filters.dedup_semantic import semantic_cross
-from curate.records import Record, record_id
+from curate.ingest.records import Record, record_id
 
 ORIGINAL = ("Explain the difference between supervised and unsupervised learning, with one example of each "
             "and a short note on when to prefer which approach.")

@@ -10,7 +10,7 @@ pytest.importorskip("presidio_analyzer")
 
 from curate.filters import PiiPolicy, apply_policy, detect, iban_valid, luhn_valid, redact  # noqa: E402
 from curate.filters.pii import build_analyzer  # noqa: E402
-from curate.records import Record, record_id  # noqa: E402
+from curate.ingest.records import Record, record_id  # noqa: E402
 
 SALT = b"test-salt-0123456789abcdef"
 

@@ -6,7 +6,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from curate.errors import InputError
-from curate.records import Record
+from curate.ingest.records import Record
 from curate.scorers.causal_lm import (
     CausalLMScorer,
     RecordEncoder,

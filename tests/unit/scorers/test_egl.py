@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from curate.errors import InputError
-from curate.records import Record
+from curate.ingest.records import Record
 from curate.scorers.causal_lm import RecordEncoder
 from curate.scorers.egl import (
     ExpectedGradientLengthScorer,

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from curate.errors import InputError
-from curate.records import Record
+from curate.ingest.records import Record
 from curate.scorers.base import Scorer
 from curate.scorers.causal_lm import RecordEncoder
 from curate.scorers.perplexity import (
@@ -150,7 +150,7 @@ def test_scorers_return_n_float64_and_keys_name_their_config(tiny_lm):
 def test_scorer_loads_a_model_folder_once_and_applies_an_adapter(tiny_lm, tmp_path, monkeypatch):
     from peft import LoraConfig, get_peft_model
 
-    from curate import models
+    from curate.runtime import models
 
     model, tok, folder = tiny_lm
     calls = []

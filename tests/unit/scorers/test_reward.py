@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from curate.errors import InputError
-from curate.records import Record, record_id
+from curate.ingest.records import Record, record_id
 from curate.scorers.reward import (
     BradleyTerryEnsemble,
     RewardUncertaintyScorer,

@@ -1,0 +1,1 @@
+"""Annotating: what a person sees for a task, how answers are stored, agreement, adjudication, relabelling."""

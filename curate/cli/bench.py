@@ -1,0 +1,127 @@
+"""``curate bench label-efficiency``: do curate's strategies need fewer labels than random sampling?"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from curate.cli.main import JsonOpt, console, write_json
+from curate.cli.filter import bench_app
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _ci(stats: dict[str, Any]) -> str:
+    if stats.get("mean") is None:
+        return "n/a"
+    ci = stats.get("ci95")
+    return f"{stats['mean']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    runs = report["runs"]
+    table = Table("strategy", *[f"ratio @ {k.replace('_', ' ')}" for k in runs],
+                  "final accuracy (mean [95% CI])", "ECE (calibration slice)", title=report["metric"])
+    first = next(iter(runs.values()))
+    for name in first["curves"]:
+        ratios = []
+        for run in runs.values():
+            r = run["ratios"].get(name)
+            if r is None:
+                ratios.append("baseline")
+            else:
+                ci = r["per_seed_ci"].get("ci95")
+                text = ("~" if r["extrapolated"] else "") + _fmt(r["ratio"], 2)
+                ratios.append(text + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""))
+        ece = first["final"][name].get("ece_calibration", {})
+        table.add_row(name, *ratios, _ci(first["final_accuracy"][name]), _ci(ece) if ece else "n/a")
+    console.print(table)
+    verdict = report["verdict"]
+    for key, v in verdict.items():
+        if isinstance(v, dict) and "best_ratio" in v:
+            met = "[green]met[/]" if v["target_met"] else "[red]not met[/]"
+            why = [] if v["target_met_point_estimate"] else ["ratio below target"]
+            why += [] if v["ci_above_1"] else ["per-seed 95% CI not above 1"]
+            why += ["random's curve is flat (ratio not meaningful)"] if v["random_curve_flat"] else []
+            console.print(f"{key.replace('_', ' ')}: best {v['best_strategy']} ratio {_fmt(v['best_ratio'], 2)} "
+                          f"(target >= {verdict['target_ratio']}): {met}" + (f" ({'; '.join(why)})" if why else ""))
+    for note in verdict.get("why_not", []):
+        console.print(f"  - {note}", highlight=False)
+    console.print(f"whole pool labelled: {first['full_pool_accuracy']:.3f}; features {report['features']['name']} "
+                  f"({report['features']['seconds']} s); total {report['seconds']} s", highlight=False)
+
+
+@bench_app.command("label-efficiency")
+def label_efficiency_cmd(
+    task: Annotated[str, typer.Option(help="classify (text + label) or preference (chosen + rejected, optional "
+                                           "prompt).")],
+    data: Annotated[Path, typer.Option(help="Labelled pool file: CSV, TSV, JSONL, JSON, Parquet (.gz ok).")],
+    test: Annotated[Path | None, typer.Option(help="A separate, frozen test file (default: a seeded split of "
+                                                   "--data).")] = None,
+    map_: Annotated[list[str] | None, typer.Option(
+        "--map", help="Rename a column: TARGET=SOURCE (repeatable), e.g. --map label=category.")] = None,
+    seeds: Annotated[int | None, typer.Option(help="Seeds per strategy (default: classify 3, preference 5).")] = None,
+    strategies: Annotated[str | None, typer.Option(
+        help="Comma list, must include random. classify: random, margin, entropy, least_confidence, "
+             "cluster-margin, cluster-entropy, badge, prefilter-cluster-margin, rr-cluster-margin (default: random, "
+             "margin, entropy, cluster-margin); "
+             "preference: random, disagreement, bald, entropy (default: all four).")] = None,
+    start_per_class: Annotated[int | None, typer.Option(
+        "--start-per-class", "--start", help="Seed set: labels per class (classify, default 2) or random "
+                                             "pairs (preference, default 50).")] = None,
+    batch: Annotated[int | None, typer.Option(help="Labels per round (default: classify 100, preference 50).")] = None,
+    budget: Annotated[int | None, typer.Option(help="Last label budget (default: classify 1500, preference "
+                                                    "1000).")] = None,
+    random_mix: Annotated[float, typer.Option(help="Share of every strategy batch drawn at random.")] = 0.1,
+    oracle_noise: Annotated[float, typer.Option(help="Fraction of simulated answers flipped (classify: another "
+                                                     "class; preference: swapped); run at 0 and at this level.")]
+    = 0.0,
+    features: Annotated[str, typer.Option(help="minilm, smollm2 (preference: LM hidden states) or hashing "
+                                               "(no model; quick dry runs).")] = "minilm",
+    clusters_per_pick: Annotated[float, typer.Option(help="Cluster strategies: k-means clusters per label "
+                                                          "picked.")] = 2.0,
+    c_reg: Annotated[float, typer.Option("--C", help="classify: inverse L2 strength of the logistic "
+                                                     "regression.")] = 10.0,
+    l2: Annotated[float, typer.Option(help="preference: L2 penalty of the Bradley-Terry heads.")] = 1e-2,
+    test_size: Annotated[float | None, typer.Option(help="Without --test: held-out fraction (< 1) or count "
+                                                         "(default: classify 0.2, preference 500 pairs, split by "
+                                                         "prompt).")] = None,
+    calibration_size: Annotated[float | None, typer.Option(help="Calibration slice from the pool: fraction of the "
+                                                                "test size (< 1) or count (default 0.1).")] = None,
+    pool_limit: Annotated[int | None, typer.Option(help="Keep a seeded random subset of this many pool records "
+                                                         "(for slow features such as smollm2).")] = None,
+    cache_dir: Annotated[Path, typer.Option(help="Where embeddings / LM features are cached.")] = Path(".bench-cache"),
+    out_dir: Annotated[Path, typer.Option(help="Folder for label_efficiency_<task>[_<features>].json and .png.")]
+    = Path("benchmarks/results"),
+    json_out: JsonOpt = None,
+) -> None:
+    """Learning curves of curate's strategies vs random sampling, with simulated (optionally noisy) annotators."""
+    from curate.bench.label_efficiency import BenchConfig, rich_progress, run_benchmark
+    from curate.bench.label_efficiency_plot import plot_report
+    from curate.cli.filter import _names
+    from curate.ingest.formats import parse_mapping
+
+    mapping = parse_mapping(map_)
+    cfg = BenchConfig(task=task, seeds=seeds, strategies=tuple(_names(strategies, "--strategies")) if strategies
+                      else None, start=start_per_class, batch=batch, budget=budget, random_mix=random_mix,
+                      oracle_noise=oracle_noise, features=features, clusters_per_pick=clusters_per_pick, C=c_reg,
+                      l2=l2, test_size=test_size, calibration_size=calibration_size,
+                      pool_limit=pool_limit).resolved()
+    with rich_progress(transient=True) as progress:
+        report = run_benchmark(cfg, data, test_path=test, mapping=mapping, cache_dir=cache_dir, progress=progress)
+    if sys.argv and "label-efficiency" in sys.argv:
+        report["command"] = "curate " + shlex.join(sys.argv[sys.argv.index("bench"):] if "bench" in sys.argv
+                                                   else sys.argv[1:])
+    stem = out_dir / (f"label_efficiency_{cfg.task}" + ("" if cfg.features == "minilm" else f"_{cfg.features}"))
+    report["plot"] = str(plot_report(report, stem.with_suffix(".png")))
+    write_json(stem.with_suffix(".json"), report)
+    _print_report(report)
+    console.print(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.png')}", highlight=False)
+    write_json(json_out, report)

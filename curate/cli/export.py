@@ -1,0 +1,44 @@
+"""``curate export``: final annotations as TRL datasets, with the held-out splits, provenance and a card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from curate.cli.main import DbOpt, JsonOpt, WorkspaceOpt, app, console, write_json
+from curate.store.workspace import Workspace
+
+
+@app.command("export")
+def export_cmd(
+    fmt: Annotated[str, typer.Option("--format", help="sft, dpo, reward, kto or classification.")],
+    out: Annotated[Path, typer.Option(help="Output folder (written atomically).")],
+    to: Annotated[str, typer.Option(help="hf (datasets.load_from_disk), jsonl or parquet.")] = "hf",
+    ties: Annotated[str, typer.Option(help="Rank ties: drop, or keep (in the data's own order).")] = "drop",
+    pairs: Annotated[str, typer.Option(help="An ordering of candidates becomes all pairs or best-worst.")] = "all",
+    schema: Annotated[str | None, typer.Option(help="Only this label schema: NAME or NAME@VERSION.")] = None,
+    license_: Annotated[str, typer.Option("--license", help="Licence named in the dataset card.")] = "unknown",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out folder.")] = False,
+    workspace: WorkspaceOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = None,
+) -> None:
+    """Export final annotations in TRL's columns; test and calibration records go to their own splits."""
+    from curate.cli.annotate import _actor
+    from curate.export.writer import export
+    from curate.export.rows import RowOptions
+
+    ws = Workspace.open(workspace, db)
+    with console.status(f"exporting {fmt}"):
+        report = export(ws, fmt, out, to=to, options=RowOptions(ties=ties, pairs=pairs), schema=schema,
+                        license=license_, actor=_actor(), overwrite=overwrite)
+    table = Table("split", "rows")
+    for split, n in report.counts.items():
+        table.add_row(split, f"{n:,}")
+    console.print(table)
+    dropped = ", ".join(f"{k} {v}" for k, v in report.dropped.items() if v) or "none"
+    console.print(f"{fmt} export in {out} ({to}); dropped: {dropped}; {report.content_hash}")
+    write_json(json_out, vars(report))

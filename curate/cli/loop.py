@@ -1,0 +1,197 @@
+"""``curate loop`` (the pool-based active-learning loop) and ``curate stream`` (one record at a time)."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from curate.cli.main import DbOpt, JsonOpt, WorkspaceOpt, app, console, err_console, write_json
+from curate.errors import InputError
+from curate.loop.stopping import MIN_GAIN_PER_LABEL
+from curate.store.workspace import Workspace
+
+EmbedderOpt = Annotated[str, typer.Option(
+    help="Sentence embedder: minilm, a folder, a Hub id, or package.module:function (texts -> (n, d) array).")]
+KindOpt = Annotated[str, typer.Option(help="text (label tasks, classifier) or preference (rank tasks, reward "
+                                           "ensemble).")]
+AnnotatorsOpt = Annotated[str | None, typer.Option(help="Comma-separated accounts whose queues get the tasks.")]
+SchemaOpt = Annotated[str | None, typer.Option(help="Label schema of text tasks (curate schema add).")]
+
+
+def _split(names: str | None) -> tuple[str, ...]:
+    return tuple(n.strip() for n in (names or "").split(",") if n.strip())
+
+
+def _embedder(spec: str, ws: Workspace, *, memo: bool = False) -> Any:
+    """An embedder for ``spec``: a model name/folder, or ``package.module:function`` as the encoder."""
+    from curate.runtime.embeddings import Embedder
+    from curate.loop.stream import MemoEmbedder
+
+    encode = None
+    if ":" in spec:
+        module, _, attr = spec.partition(":")
+        try:
+            encode = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise InputError(f"--embedder {spec}: cannot import it ({exc}); give minilm, a model folder, or "
+                             "package.module:function of an installed module") from exc
+    if memo:
+        return MemoEmbedder(spec, encode=encode)
+    return Embedder(spec, cache_dir=None if encode else ws.cache_dir, encode=encode)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _progress_line(event: str, p: dict[str, Any]) -> str | None:
+    if event == "select":
+        return f"round {p['loop_round']}: scoring {p['candidates']:,} candidates, selecting {p['k']}"
+    if event == "round":
+        return f"round {p['loop_round']}: {p['tasks']} task(s) in round #{p['round']} ({p['suggestions']} with a " \
+               "model suggestion)"
+    if event == "answered":
+        return f"round {p['loop_round']}: the oracle answered {p['answered']} task(s)"
+    if event == "eval":
+        m = p["metrics"]
+        return (f"round {p['loop_round']}: {p['labels']} labels -> test accuracy {_fmt(m.get('accuracy'))}, "
+                f"calibration accuracy {_fmt(m.get('calibration_accuracy'))} / ECE {_fmt(m.get('calibration_ece'))}"
+                f" ({p['overrules']} overrule(s))")
+    if event == "stop":
+        return f"[bold]stop[/]: {p['reason']} after {p['rounds']} round(s), {p['labels']} labels"
+    if event == "waiting":
+        return f"round {p['loop_round']} (#{p['round']}): waiting for {p['open']} answer(s) from the app"
+    return None
+
+
+def _table(result: Any) -> Table:
+    table = Table("round", "labels", "test accuracy", "macro-F1", "calibration acc", "calibration ECE", "stop",
+                  title=f"loop {result.name}: {result.status}", title_justify="left")
+    for i, h in enumerate(result.history):
+        m = h["metrics"]
+        last = i == len(result.history) - 1
+        table.add_row(str(h["loop_round"]), str(h["labels"]), _fmt(m.get("accuracy")), _fmt(m.get("macro_f1")),
+                      _fmt(m.get("calibration_accuracy")), _fmt(m.get("calibration_ece")),
+                      (result.stop_reason or "") if last else "")
+    return table
+
+
+@app.command("loop")
+def loop_cmd(
+    name: Annotated[str, typer.Option(help="The loop's name; run again with the same settings to resume.")] = "loop",
+    kind: KindOpt = "text",
+    rounds: Annotated[int, typer.Option(help="At most this many rounds.")] = 10,
+    budget: Annotated[int, typer.Option(help="At most this many tasks (labels) in all.")] = 200,
+    batch: Annotated[int, typer.Option(help="Tasks per round.")] = 20,
+    scorer: Annotated[str | None, typer.Option(help="Scorer (as curate select); default margin for text, "
+                                                    "disagreement for preference.")] = None,
+    selector: Annotated[str, typer.Option(help="topk, kcenter, cluster, badge, deita, or package.module:Class.")]
+    = "topk",
+    random_mix: Annotated[float, typer.Option(help="Fraction of each batch drawn at random.")] = 0.1,
+    target: Annotated[str | None, typer.Option(help="Stop when reached: METRIC=VALUE, e.g. accuracy=0.85 (metrics: "
+                                                    "accuracy, macro_f1, calibration_accuracy, calibration_ece).")]
+    = None,
+    min_gain_per_label: Annotated[float, typer.Option(help="Stop when the test metric gains less than this per "
+                                                           "label over the last rounds (0: never).")]
+    = MIN_GAIN_PER_LABEL,
+    gain_window: Annotated[int, typer.Option(help="Rounds the marginal gain is measured over.")] = 3,
+    oracle: Annotated[str | None, typer.Option(help="Simulate: answer from this gold column (label, a source "
+                                                    "column, or chosen for preference pairs).")] = None,
+    gold: Annotated[str | None, typer.Option(help="Gold column of the test/calibration splits (default: --oracle, "
+                                                  "else label / chosen).")] = None,
+    annotators: AnnotatorsOpt = None,
+    schema: SchemaOpt = None,
+    feedback_weight: Annotated[float, typer.Option(help="Boost candidates near items experts overruled (0: off).")]
+    = 1.0,
+    use_ingest_labels: Annotated[bool, typer.Option(help="Also train on labels given at ingest (otherwise they "
+                                                         "are hidden, as gold for the oracle).")] = False,
+    dedup: Annotated[float, typer.Option(help="Cosine similarity above which batch members count as "
+                                              "near-duplicates (1 turns it off).")] = 0.95,
+    embedder: EmbedderOpt = "minilm",
+    seed: Annotated[int, typer.Option(help="Seed of the model fits and selections.")] = 0,
+    wait: Annotated[bool, typer.Option(help="Wait for the app's answers (poll) instead of exiting.")] = False,
+    poll: Annotated[float, typer.Option(help="Seconds between polls with --wait.")] = 5.0,
+    max_wait: Annotated[float | None, typer.Option(help="Give up waiting after this many seconds.")] = None,
+    workspace: WorkspaceOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = None,
+) -> None:
+    """Run (or resume) an active-learning loop: update the model, score, select, get answers, evaluate, repeat;
+    stop at the budget, the target, or when the gain per label runs out."""
+    from curate.loop.pool_loop import LoopConfig, run_loop
+
+    config = LoopConfig(name=name, kind=kind, rounds=rounds, budget=budget, batch=batch, scorer=scorer or "",
+                        selector=selector, random_mix=random_mix, target=target,
+                        min_gain_per_label=min_gain_per_label, gain_window=gain_window, oracle=oracle, gold=gold,
+                        annotators=_split(annotators), schema=schema, feedback_weight=feedback_weight,
+                        use_ingest_labels=use_ingest_labels, dedup=None if dedup >= 1 else dedup, embedder=embedder,
+                        seed=seed)
+    ws = Workspace.open(workspace, db)
+    with console.status(f"loop {name}") as status:
+        def show(event: str, payload: dict[str, Any]) -> None:
+            line = _progress_line(event, payload)
+            if line:
+                console.print(line)
+                status.update(f"loop {name}: {line}")
+
+        result = run_loop(ws, config, embedder=_embedder(embedder, ws), wait=wait, poll_seconds=poll,
+                          max_wait=max_wait, on_event=show)
+    console.print(_table(result))
+    if result.status == "waiting":
+        console.print(f"waiting for {result.waiting_for} answer(s) in the app; run the same command again (or add "
+                      "--wait) to continue.")
+    write_json(json_out, {"config": config.to_dict(), **result.as_dict()})
+
+
+@app.command("stream")
+def stream_cmd(
+    input_: Annotated[str, typer.Option("--input", help="JSONL file of records, or - for stdin.")] = "-",
+    out: Annotated[str, typer.Option(help="Where the decisions go, one JSON line each (- = stdout).")] = "-",
+    follow: Annotated[bool, typer.Option(help="Keep reading a growing file (Ctrl-C stops and saves).")] = False,
+    idle_exit: Annotated[float | None, typer.Option(help="With --follow: stop after this many idle seconds.")]
+    = None,
+    target_rate: Annotated[float, typer.Option(help="Share of records to label now, in (0, 1].")] = 0.1,
+    kind: Annotated[str, typer.Option(help="Record kind of the stream.")] = "text",
+    scorer: Annotated[str, typer.Option(help="Scorer (as curate score) or package.module:Class.")] = "novelty",
+    drift_window: Annotated[int, typer.Option(help="Stream records the drift test compares (0: no drift "
+                                                   "monitor).")] = 200,
+    drift_alpha: Annotated[float, typer.Option(help="Level of each drift test.")] = 0.01,
+    drift_reference: Annotated[int, typer.Option(help="Size of the pool sample the stream is compared with.")]
+    = 300,
+    annotators: AnnotatorsOpt = None,
+    schema: SchemaOpt = None,
+    name: Annotated[str, typer.Option(help="Session name; run again with it to continue the session.")] = "stream",
+    embedder: EmbedderOpt = "minilm",
+    seed: Annotated[int, typer.Option(help="Seed of the pool sample and the drift tests.")] = 0,
+    workspace: WorkspaceOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = None,
+) -> None:
+    """Decide label-now or auto-accept for each incoming record at a target rate; label-now records become tasks
+    in the app at once; a drift monitor says when the stream has moved away from the pool."""
+    from curate.loop.stream import StreamConfig, run_stream
+
+    config = StreamConfig(name=name, kind=kind, target_rate=target_rate, scorer=scorer,
+                          annotators=_split(annotators), schema=schema, drift_window=drift_window,
+                          drift_alpha=drift_alpha, drift_reference=drift_reference, embedder=embedder, seed=seed)
+    ws = Workspace.open(workspace, db)
+    report_console = err_console if out == "-" else console
+
+    def show(item: dict[str, Any]) -> None:
+        if item["type"] == "drift":
+            err_console.print(f"[yellow]drift[/] at record {item['at']}: MMD² {item['mmd2']:.4f}, p = "
+                              f"{item['p_value']:.4f} < {item['alpha']}: {item['advice']}")
+
+    summary = run_stream(ws, config, None if input_ == "-" else Path(input_), None if out == "-" else Path(out),
+                         follow=follow, idle_exit=idle_exit, embedder=_embedder(embedder, ws, memo=True),
+                         on_line=show)
+    drift = summary.drift or {}
+    report_console.print(f"stream {name}: {summary.records:,} records, {summary.labelled:,} to label "
+                         f"({summary.rate:.1%}, target {summary.target_rate:.1%}), {summary.accepted:,} auto-accepted, "
+                         f"{summary.errors:,} bad line(s); {summary.tasks:,} task(s) in round #{summary.round}; "
+                         f"drift: {len(drift.get('events', []))} event(s) in {drift.get('tests', 0)} test(s)")
+    write_json(json_out, summary.as_dict())

@@ -1,0 +1,244 @@
+"""``curate score`` and ``curate select``: score the pool (cached) and put a batch in front of people."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from curate.cli.main import DbOpt, JsonOpt, WorkspaceOpt, app, console, err_console, write_json
+from curate.store.workspace import Workspace
+
+ScorerOpt = Annotated[str, typer.Option(
+    "--scorer", help="novelty, density, perplexity, ifd, egl, least_confidence, margin, entropy, vote_entropy, "
+                     "kl_to_mean, disagreement, bald, bt_entropy, or package.module:ClassName.")]
+KindOpt = Annotated[str | None, typer.Option(help="Only records of this kind: example, preference, candidates, text.")]
+ModelOpt = Annotated[str, typer.Option(help="Causal LM for perplexity/IFD/EGL: smollm2, a folder or a Hub id.")]
+AdapterOpt = Annotated[str | None, typer.Option(help="A LoRA adapter folder on top of --model.")]
+ModelVersionOpt = Annotated[str | None, typer.Option(
+    "--model-version", help="A model version registered by `curate train`: sets --model and --adapter from the "
+                            "workspace registry.")]
+EmbedderOpt = Annotated[str, typer.Option(help="Sentence embedder: minilm, a folder or a Hub id.")]
+EngineOpt = Annotated[str, typer.Option(help="Where the heavy pass runs: local (this process) or ray (ray.data "
+                                             "actor pools; a local Ray cluster unless --address is given).")]
+AddressOpt = Annotated[str | None, typer.Option(help="With --engine ray: an existing Ray cluster (auto on its head "
+                                                     "node, HOST:6379, or ray://HOST:10001).")]
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err_console, transient=True)
+
+
+def _warn_seed_model(name: str, ctx: Any) -> None:
+    from curate.runtime.catalog import CLASSIFIER_SCORERS, seed_model_check
+
+    if name not in CLASSIFIER_SCORERS:
+        return
+    report = seed_model_check(ctx)
+    if report is not None:
+        console.print(f"seed model: {report.n_samples} labeled records, cross-validated accuracy "
+                      f"{report.cv_accuracy_mean:.2f} (chance {report.chance_accuracy:.2f})")
+        for warning in report.warnings:
+            err_console.print(f"[yellow]warning:[/] {warning}")
+
+
+def _candidates_or_fail(ws: Workspace, kind: str | None) -> list[Any]:
+    from curate.errors import InputError
+    from curate.rounds.selection import candidates
+
+    pool = candidates(ws, kind=kind)
+    if not pool:
+        raise InputError("no candidate records" + (f" of kind {kind}" if kind else "") + ": every pool record "
+                         "already has a task or a label. Ingest more records, or choose another --kind.")
+    return pool
+
+
+def _from_version(ws: Workspace, version: str | None, scorer: str, model: str, adapter: str | None
+                  ) -> tuple[str, str | None]:
+    """``(model, adapter)``: as given, or the base and adapter of the registered ``version``."""
+    if version is None:
+        return model, adapter
+    from curate.runtime.catalog import LM_SCORERS
+    from curate.errors import InputError
+    from curate.train.registry import get_version, resolve_model_version
+
+    if adapter:
+        raise InputError("--model-version sets the adapter from the registry: drop --adapter, or --model-version.")
+    base, adapter_path = resolve_model_version(ws.store, version)
+    method = get_version(ws.store, version).method
+    if method == "reward" and scorer in LM_SCORERS:
+        raise InputError(f"{version!r} is a reward model (a sequence classifier); the {scorer} scorer needs a causal "
+                         "LM: pick an sft or dpo version.")
+    return base, adapter_path
+
+
+def _context(ws: Workspace, *, kind: str | None, model: str, adapter: str | None, embedder: str, seed: int) -> Any:
+    from curate.runtime.catalog import BuildContext
+    from curate.rounds.selection import labeled_records
+
+    return BuildContext(cache_dir=ws.cache_dir, labeled=labeled_records(ws, kind=kind), embedder=embedder,
+                        model=model, adapter=adapter, seed=seed)
+
+
+@app.command()
+def score(
+    scorer: ScorerOpt,
+    kind: KindOpt = None,
+    model: ModelOpt = "smollm2",
+    adapter: AdapterOpt = None,
+    model_version: ModelVersionOpt = None,
+    embedder: EmbedderOpt = "minilm",
+    seed: Annotated[int, typer.Option(help="Seed for committees and ensembles.")] = 0,
+    top: Annotated[int, typer.Option(help="Show the N highest-scoring records.")] = 5,
+    engine: EngineOpt = "local",
+    address: AddressOpt = None,
+    workspace: WorkspaceOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = None,
+) -> None:
+    """Score the candidate pool (higher = more worth an expert's time); scores are cached per model version."""
+    from curate.runtime.catalog import build_scorer
+    from curate.runtime.embeddings import record_text
+    from curate.runtime.engine import get_engine
+    from curate.scorers.cache import score_records
+
+    runner = get_engine(engine, address=address)
+    ws = Workspace.open(workspace, db)
+    model, adapter = _from_version(ws, model_version, scorer, model, adapter)
+    pool = _candidates_or_fail(ws, kind)
+    ctx = _context(ws, kind=kind, model=model, adapter=adapter, embedder=embedder, seed=seed)
+    _warn_seed_model(scorer, ctx)
+    built = build_scorer(scorer, ctx)
+    with _progress() as progress:
+        task = progress.add_task(f"score {built.key()[:60]}", total=len(pool))
+        on_progress = lambda done, total: progress.update(task, completed=done)  # noqa: E731
+        if runner.name == "local":
+            values, report = score_records(ws.store, built, pool, on_progress=on_progress)
+        else:  # the same batches, scores and cache entries, computed by the engine's workers
+            values, report = runner.score(ws, scorer, ctx, pool, on_progress=on_progress)
+    console.print(f"scored {report.records:,} records with [bold]{report.scorer_key}[/]: {report.computed:,} "
+                  f"computed, {report.cached:,} from the cache, {report.nan:,} unscorable, {report.seconds:.2f} s")
+    order = [int(i) for i in np.argsort(-np.nan_to_num(values, nan=-np.inf))[:top]]
+    table = Table("score", "kind", "record", "text")
+    for i in order:
+        table.add_row(f"{values[i]:.4g}", pool[i].kind, pool[i].id[:10], record_text(pool[i])[:70].replace("\n", " "))
+    console.print(table)
+    write_json(json_out, {**vars(report), "top": [{"id": pool[i].id, "score": float(values[i])} for i in order]})
+
+
+@app.command("select")
+def select_cmd(
+    scorer: ScorerOpt,
+    k: Annotated[int, typer.Option("-k", help="Batch size: how many tasks to create.")] = 50,
+    selector: Annotated[str, typer.Option(help="topk, kcenter, cluster, badge, deita, or package.module:Class.")]
+    = "topk",
+    kind: KindOpt = None,
+    task_type: Annotated[str | None, typer.Option(help="rank, rewrite or label (default: by record kind).")] = None,
+    random_mix: Annotated[float, typer.Option(help="Fraction of the batch drawn at random (tagged).")] = 0.1,
+    quota_field: Annotated[str | None, typer.Option(help="Quotas by label, kind or meta.<column>.")] = None,
+    min_per_group: Annotated[int, typer.Option(help="Least records per quota group.")] = 1,
+    dedup: Annotated[float, typer.Option(help="Cosine similarity above which batch members count as "
+                                              "near-duplicates (1 turns it off).")] = 0.95,
+    model: ModelOpt = "smollm2",
+    adapter: AdapterOpt = None,
+    model_version: ModelVersionOpt = None,
+    embedder: EmbedderOpt = "minilm",
+    seed: Annotated[int, typer.Option(help="Seed of the selection's random generator.")] = 0,
+    workspace: WorkspaceOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = None,
+) -> None:
+    """Score, select a batch and create a round of tasks; prints how many came from the strategy, the random
+    mix and each quota."""
+    from curate.runtime.catalog import build_scorer, build_selector
+    from curate.runtime.embeddings import Embedder
+    from curate.rounds.selection import Strategy, candidates, run_round
+
+    ws = Workspace.open(workspace, db)
+    model, adapter = _from_version(ws, model_version, scorer, model, adapter)
+    ctx = _context(ws, kind=kind, model=model, adapter=adapter, embedder=embedder, seed=seed)
+    _warn_seed_model(scorer, ctx)
+    strategy = Strategy(build_scorer(scorer, ctx), build_selector(selector), random_mix=random_mix,
+                        quota_field=quota_field, min_per_group=min_per_group if quota_field else 0,
+                        dedup_threshold=None if dedup >= 1 else dedup)
+    pool = candidates(ws, kind=kind)
+    with _progress() as progress:
+        task = progress.add_task("score", total=len(pool))
+        report = run_round(ws, strategy, k, pool=pool, rng=np.random.default_rng(seed),
+                           embedder=Embedder(embedder, cache_dir=ws.cache_dir), task_type=task_type,
+                           model_version=None if scorer in ("novelty", "density") else model_version or model,
+                           on_progress=lambda done, total: progress.update(task, completed=done))
+    r = report.round
+    console.print(f"round {r.number}: {r.tasks} task(s) from {report.candidates:,} candidates "
+                  f"({report.scoring.computed:,} scored, {report.scoring.cached:,} cached) in {report.seconds:.1f} s")
+    table = Table("origin", "tasks")
+    for origin, n in sorted(report.origins.items()):
+        table.add_row(origin, str(n))
+    console.print(table)
+    console.print(f"strategy: {r.strategy_key}")
+    write_json(json_out, {"round_id": r.round_id, "round": r.number, "tasks": r.tasks, "by_origin": r.by_origin,
+                          "by_type": r.by_type, "strategy_key": r.strategy_key, "candidates": report.candidates,
+                          "scoring": vars(report.scoring), "seconds": report.seconds})
+
+
+__all__ = ["Path", "score", "select_cmd"]
+
+
+@app.command()
+def seed(
+    method: Annotated[str, typer.Option(help="centroids (k-means on embeddings), rules (a rules file of keywords/"
+                                             "regexes per class) or stratified (random per group of --by).")]
+    = "centroids",
+    k: Annotated[int, typer.Option("-k", help="Seed size.")] = 20,
+    rules: Annotated[Path | None, typer.Option(help="Rules file (TOML or JSON) for --method rules.")] = None,
+    by: Annotated[str, typer.Option(help="Group field for --method stratified: label, kind or meta.<column>.")]
+    = "label",
+    kind: KindOpt = None,
+    task_type: Annotated[str | None, typer.Option(help="rank, rewrite or label (default: by record kind).")] = None,
+    embedder: EmbedderOpt = "minilm",
+    seed_: Annotated[int, typer.Option("--seed", help="Seed of the random generator.")] = 0,
+    workspace: WorkspaceOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = None,
+) -> None:
+    """Cold start: a first round chosen without any model (cluster centroids, rules, or stratified random)."""
+    from curate.runtime.embeddings import Embedder, record_text
+    from curate.errors import InputError
+    from curate.rounds.tasks import create_round
+    from curate.rounds.selection import group_of
+    from curate.selectors import centroid_seed, rule_seed, stratified_seed
+
+    ws = Workspace.open(workspace, db)
+    pool = _candidates_or_fail(ws, kind)
+    rng = np.random.default_rng(seed_)
+    extra: dict[str, Any] = {}
+    if method == "centroids":
+        vectors = Embedder(embedder, cache_dir=ws.cache_dir).embed_records(pool)
+        indices = centroid_seed(vectors, k, rng=rng, metric="cosine")
+        origins = ["cold-start:centroid"] * len(indices)
+    elif method == "rules":
+        if rules is None:
+            raise InputError("--method rules needs --rules FILE (TOML or JSON: keywords and patterns per class).")
+        picked = rule_seed([record_text(r) for r in pool], rules, k, rng=rng)
+        indices, origins = picked.indices, [f"cold-start:rule:{lab}" for lab in picked.labels]
+        extra["rule_matches"] = picked.candidates
+    elif method == "stratified":
+        groups = [group_of(r, by) for r in pool]
+        indices = stratified_seed(groups, k, rng=rng)
+        origins = [f"cold-start:{groups[int(i)]}" for i in indices]
+    else:
+        raise InputError(f"--method must be centroids, rules or stratified; got {method!r}.")
+    report = create_round(ws.store, pool, indices, scores=np.full(len(pool), np.nan), origins=origins,
+                          strategy_key=f"cold-start:{method}", task_type=task_type,
+                          params={"k": k, "method": method, **({"rules": str(rules)} if rules else {})})
+    console.print(f"round {report.number}: {report.tasks} cold-start task(s) by {method} from {len(pool):,} "
+                  f"candidates")
+    if "rule_matches" in extra:
+        console.print("rule matches per class: " + ", ".join(f"{c}: {n}" for c, n in extra["rule_matches"].items()))
+    write_json(json_out, {"round": report.number, "round_id": report.round_id, "tasks": report.tasks,
+                          "by_origin": report.by_origin, "method": method, **extra})

@@ -1,0 +1,101 @@
+"""``curate train sft|dpo|reward``: train a LoRA adapter on an export and register it as a model version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from curate.cli.main import DbOpt, JsonOpt, WorkspaceOpt, app, console, err_console, write_json
+from curate.train.options import TrainOptions
+from curate.store.workspace import Workspace
+
+_h = TrainOptions.help
+
+
+@app.command("train")
+def train_cmd(
+    method: Annotated[str, typer.Argument(help="sft (prompt/completion), dpo or reward (prompt/chosen/rejected).")],
+    data: Annotated[Path, typer.Option("--data", help="Export folder or file written by `curate export` (its test "
+                                                      "split, if any, gives eval_loss).")],
+    base: Annotated[str | None, typer.Option(help="Base model: smollm2 (default, the packaged SmolLM2), a local "
+                                                  "folder or a Hub id.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Adapter folder, new or empty (default: WORKSPACE/adapters/"
+                                                  "VERSION).")] = None,
+    name: Annotated[str | None, typer.Option(help=_h("name"))] = None,
+    rank: Annotated[int, typer.Option(help=_h("rank"))] = 8,
+    alpha: Annotated[int, typer.Option(help=_h("alpha"))] = 16,
+    dropout: Annotated[float, typer.Option(help=_h("dropout"))] = 0.05,
+    target_modules: Annotated[str | None, typer.Option(help=_h("target_modules"))] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help=_h("learning_rate"))] = None,
+    epochs: Annotated[float, typer.Option(help=_h("epochs"))] = 1.0,
+    max_steps: Annotated[int | None, typer.Option(help=_h("max_steps"))] = None,
+    batch_size: Annotated[int, typer.Option(help=_h("batch_size"))] = 4,
+    grad_accum: Annotated[int, typer.Option(help=_h("grad_accum"))] = 1,
+    max_length: Annotated[int, typer.Option(help=_h("max_length"))] = 512,
+    seed: Annotated[int, typer.Option(help=_h("seed"))] = 0,
+    beta: Annotated[float, typer.Option(help=_h("beta"))] = 0.1,
+    eval_split: Annotated[str, typer.Option(help=_h("eval_split") + " Empty: no evaluation.")] = "test",
+    eval_before: Annotated[bool, typer.Option(help=_h("eval_before"))] = False,
+    warm_start: Annotated[bool, typer.Option(help=_h("warm_start"))] = True,
+    from_version: Annotated[str | None, typer.Option(help=_h("from_version"))] = None,
+    merge: Annotated[bool, typer.Option(help=_h("merge"))] = False,
+    workspace: WorkspaceOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = None,
+) -> None:
+    """Train a LoRA adapter (SFT, DPO or reward model) on an export, warm-starting from the previous round's
+    adapter, and register it as a model version that `curate score --model-version` can use."""
+    from curate.train import train
+    from curate.train.options import check_method
+
+    check_method(method)
+    targets = tuple(t.strip() for t in target_modules.split(",") if t.strip()) if target_modules else None
+    options = TrainOptions(
+        rank=rank, alpha=alpha, dropout=dropout, target_modules=targets or None, learning_rate=lr, epochs=epochs,
+        max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, max_length=max_length, seed=seed,
+        beta=beta, eval_split=eval_split or None, eval_before=eval_before, warm_start=warm_start,
+        from_version=from_version, merge=merge, name=name,
+    )
+    ws = Workspace.open(workspace, db)
+    _quiet_datasets()
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err_console, transient=True) as progress:
+        task = progress.add_task(f"train {method}", total=None)
+
+        def show(step: int, total: int) -> None:
+            progress.update(task, completed=step, total=total or None)
+
+        result = train(ws, method, data, base=base, out=out, options=options, on_progress=show)
+    m = result.metrics
+    table = Table(title=f"model version {result.version}", show_header=False, title_justify="left")
+    table.add_row("method / base", f"{result.method} on {result.base}")
+    table.add_row("warm start", result.parent or "none (fresh adapter)")
+    table.add_row("adapter", f"{result.adapter_path}  (sha256 {result.adapter_hash[:16]})")
+    table.add_row("data", f"{data}  (sha256 {result.data_hash[:16]}, {m['train_rows']:,} train rows)")
+    losses = f"train {m['train_loss']:.4f}"
+    if "eval_loss" in m:
+        before = f"{m['eval_loss_before']:.4f} -> " if "eval_loss_before" in m else ""
+        losses += f", eval {before}{m['eval_loss']:.4f} ({m['eval_rows']:,} rows)"
+    table.add_row("loss", losses)
+    table.add_row("steps / time", f"{m['steps']:,} steps in {m['seconds']:.1f} s")
+    if result.merged_path:
+        table.add_row("merged model", str(result.merged_path))
+    console.print(table)
+    console.print(f"score the next round with it: curate score --scorer perplexity --model-version {result.version}")
+    write_json(json_out, result.as_dict())
+
+
+def _quiet_datasets() -> None:
+    try:
+        from datasets.utils.logging import disable_progress_bar
+
+        disable_progress_bar()
+    except ImportError:  # pragma: no cover - datasets comes with the train extra
+        pass
+
+
+__all__ = ["train_cmd"]

@@ -1,0 +1,1 @@
+"""Export: final annotations as TRL's dataset formats, with provenance and a dataset card."""

@@ -1,0 +1,154 @@
+"""Who labels what: per-annotator queues, overlap for agreement, label schemas and per-round settings.
+
+:func:`assign_round` spreads a round's tasks over annotators in selection order (round-robin, so everybody's
+queue starts with the most valuable tasks); a fraction ``overlap`` of the tasks goes to ``copies`` annotators so
+their agreement can be measured. Nobody sees another's answer: queues hold tasks, never other people's values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from curate.store import audit
+from curate.store.accounts import get_account
+from curate.errors import InputError
+from curate.store.schema import Assignment, LabelSchema, Round, Suggestion, Task
+from curate.store.database import Store
+
+
+def add_label_schema(store: Store, name: str, classes: Sequence[str] = (), guidelines: str = "", *,
+                     actor: str | None = None) -> tuple[int, int]:
+    """Store a new version of the label schema ``name``; returns ``(schema id, version)``.
+
+    Raises:
+        InputError: duplicate or empty class names.
+    """
+    cleaned = [c.strip() for c in classes]
+    if any(not c for c in cleaned) or len(set(cleaned)) != len(cleaned):
+        raise InputError(f"label schema {name!r}: classes must be distinct and non-empty; got {list(classes)}")
+    with store.write() as conn:
+        version = int(conn.scalar(select(func.coalesce(func.max(LabelSchema.version), 0))
+                                  .where(LabelSchema.name == name)) or 0) + 1
+        schema_id = int(conn.execute(insert(LabelSchema).values(
+            name=name, version=version, classes=orjson.dumps(cleaned).decode(), guidelines=guidelines,
+        ).returning(LabelSchema.id)).scalar_one())
+        audit.append(conn, "schema.add", {"name": name, "version": version, "classes": cleaned}, actor=actor)
+    return schema_id, version
+
+
+def label_schema_id(conn: Connection, name: str, version: int | None = None) -> int:
+    """Id of schema ``name`` at ``version`` (default: the latest); raises InputError if there is none."""
+    stmt = select(LabelSchema.id).where(LabelSchema.name == name)
+    if version is not None:
+        stmt = stmt.where(LabelSchema.version == version)
+    found = conn.scalar(stmt.order_by(LabelSchema.version.desc()).limit(1))
+    if found is None:
+        raise InputError(f"no label schema called {name!r}" + (f" at version {version}" if version else "")
+                         + "; create it with: curate schema add NAME --classes a,b,c")
+    return int(found)
+
+
+def round_id_of(conn: Connection, number: int | None) -> int:
+    """Id of round ``number`` (default: the latest); raises InputError if there is none."""
+    stmt = select(Round.id)
+    stmt = stmt.where(Round.number == number) if number is not None else stmt.order_by(Round.number.desc())
+    found = conn.scalar(stmt.limit(1))
+    if found is None:
+        raise InputError("no rounds yet: create one with curate select" if number is None
+                         else f"no round number {number}")
+    return int(found)
+
+
+def assign_round(store: Store, annotators: Sequence[str], *, round_number: int | None = None,
+                 overlap: float = 0.0, copies: int = 2, schema: str | None = None, seed: int = 0,
+                 actor: str | None = None) -> dict[str, Any]:
+    """Put the round's unassigned tasks into the annotators' queues.
+
+    Args:
+        annotators: account names (each must exist); queues are filled round-robin in selection order.
+        overlap: fraction of tasks (chosen at random with ``seed``) given to ``copies`` annotators.
+        schema: label schema name whose latest version the tasks use (guidelines, classes).
+
+    Returns:
+        ``{"round": number, "tasks": n, "assignments": m, "overlapping_tasks": k, "per_annotator": {...}}``.
+    """
+    names = list(dict.fromkeys(annotators))
+    if not names:
+        raise InputError("give at least one annotator (--annotators a,b)")
+    for name in names:
+        get_account(store, name)
+    if not 0.0 <= overlap <= 1.0:
+        raise InputError(f"--overlap must be a fraction in [0, 1]; got {overlap}")
+    if overlap > 0 and not 2 <= copies <= len(names):
+        raise InputError(f"--copies must be between 2 and the number of annotators ({len(names)}); got {copies}")
+    with store.write() as conn:
+        rid = round_id_of(conn, round_number)
+        number = int(conn.scalar(select(Round.number).where(Round.id == rid)) or 0)
+        schema_id = label_schema_id(conn, schema) if schema else None
+        assigned = select(Assignment.task_id)
+        tasks = [int(t) for t in conn.scalars(select(Task.id).where(Task.round_id == rid, Task.id.not_in(assigned))
+                                              .order_by(Task.id))]
+        if schema_id is not None:
+            conn.execute(update(Task).where(Task.round_id == rid).values(label_schema_id=schema_id))
+        rng = np.random.default_rng(seed)
+        n_overlap = int(round(overlap * len(tasks)))
+        overlapping = set(rng.choice(len(tasks), size=n_overlap, replace=False).tolist()) if n_overlap else set()
+        next_pos = {n: int(conn.scalar(select(func.coalesce(func.max(Assignment.position), 0))
+                                       .where(Assignment.annotator == n)) or 0) for n in names}
+        load = dict.fromkeys(names, 0)
+        rows = []
+        for i, task_id in enumerate(tasks):
+            k = copies if i in overlapping else 1
+            chosen = sorted(names, key=lambda n: (load[n], names.index(n)))[:k]
+            for name in chosen:
+                load[name] += 1
+                next_pos[name] += 1
+                rows.append({"task_id": task_id, "annotator": name, "position": next_pos[name], "status": "open"})
+        if rows:
+            conn.execute(insert(Assignment), rows)
+        report = {"round": number, "tasks": len(tasks), "assignments": len(rows), "overlapping_tasks": n_overlap,
+                  "per_annotator": load}
+        audit.append(conn, "assign", {**report, "overlap": overlap, "copies": copies, "schema": schema}, actor=actor)
+    return report
+
+
+def round_settings(conn: Connection, round_id: int) -> dict[str, Any]:
+    """The round's ``params`` (selection parameters plus app settings such as ``hide_suggestions``)."""
+    raw = conn.scalar(select(Round.params).where(Round.id == round_id))
+    value = orjson.loads(raw) if raw else {}
+    return value if isinstance(value, dict) else {}
+
+
+def set_hide_suggestions(store: Store, hide: bool, *, round_number: int | None = None,
+                         actor: str | None = None) -> int:
+    """Hide (or show) the model's suggestions in the app for one round (default: the latest); returns its number."""
+    with store.write() as conn:
+        rid = round_id_of(conn, round_number)
+        params = round_settings(conn, rid)
+        params["hide_suggestions"] = bool(hide)
+        conn.execute(update(Round).where(Round.id == rid).values(params=orjson.dumps(params).decode()))
+        number = int(conn.scalar(select(Round.number).where(Round.id == rid)) or 0)
+        audit.append(conn, "round.settings", {"round": number, "hide_suggestions": bool(hide)}, actor=actor)
+    return number
+
+
+def set_suggestions(store: Store, suggestions: Sequence[tuple[int, Any, float | None]], *,
+                    model_version_id: int | None = None) -> int:
+    """Store the model's suggestion ``(task id, value, confidence in [0, 1])`` per task; returns how many."""
+    rows = []
+    for task_id, value, confidence in suggestions:
+        if confidence is not None and not 0.0 <= confidence <= 1.0:
+            raise InputError(f"suggestion confidence must be in [0, 1]; got {confidence} for task {task_id}")
+        rows.append({"task_id": int(task_id), "value": orjson.dumps(value).decode(), "confidence": confidence,
+                     "model_version_id": model_version_id})
+    with store.write() as conn:
+        ids = [r["task_id"] for r in rows]
+        if ids:
+            conn.execute(delete(Suggestion).where(Suggestion.task_id.in_(ids)))
+            conn.execute(insert(Suggestion), rows)
+    return len(rows)

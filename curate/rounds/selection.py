@@ -1,0 +1,156 @@
+"""One round of active learning from the pool: candidates, cached scores, a tagged selection, a round of tasks.
+
+``Strategy`` composes a scorer and a selector with the random-mix fraction and quotas (modAL's
+``make_query_strategy``, as data). ``run_round`` applies it to the workspace pool.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from curate.runtime.embeddings import Embedder
+from curate.errors import InputError
+from curate.ingest.records import Record
+from curate.rounds.tasks import RoundReport, create_round, selected_record_ids
+from curate.store.schema import Task
+from curate.scorers.base import Scorer
+from curate.scorers.cache import ScoreReport, score_records
+from curate.selectors.base import Selector
+from curate.selectors.mix import NoNearDuplicates, Quota, RandomMix, select_tagged
+from curate.store.workspace import Workspace
+
+EMBEDDING_SELECTORS = frozenset({"kcenter", "cluster", "badge", "deita"})
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A scorer and a selector, plus the random-mix fraction and optional quotas per group.
+
+    Attributes:
+        random_mix: fraction of every batch drawn uniformly at random (tagged ``random`` on its tasks).
+        quota_field: ``label``, ``kind`` or ``meta.<column>``: the group of each record for quotas.
+        min_per_group: the least number of records each group gets in a batch (when it has that many).
+        dedup_threshold: cosine similarity above which two records of one batch count as near-duplicates.
+    """
+
+    scorer: Scorer
+    selector: Selector
+    random_mix: float = 0.1
+    quota_field: str | None = None
+    min_per_group: int = 0
+    dedup_threshold: float | None = 0.95
+
+    def composed_selector(self) -> Selector:
+        """The selector wrapped, inside out, in batch de-duplication, quotas and the random mix."""
+        selector: Selector = self.selector
+        if self.dedup_threshold is not None:
+            selector = NoNearDuplicates(base=selector, threshold=self.dedup_threshold)
+        if self.quota_field:
+            selector = Quota(base=selector, minimum=self.min_per_group)
+        if self.random_mix > 0:
+            selector = RandomMix(base=selector, fraction=self.random_mix)
+        return selector
+
+    def key(self) -> str:
+        """``scorer key + composed selector key`` (plus the quota field), as stored on rounds and tasks."""
+        key = f"{self.scorer.key()} + {self.composed_selector().key()}"
+        return f"{key} [quota by {self.quota_field}]" if self.quota_field else key
+
+
+def make_strategy(scorer: Scorer, selector: Selector, **options: Any) -> Strategy:
+    """Compose a scorer and a selector (options as in :class:`Strategy`)."""
+    return Strategy(scorer, selector, **options)
+
+
+def group_of(record: Record, field_name: str) -> str:
+    """The quota group of a record: its label, kind, or a ``meta.<column>`` value (``"(none)"`` if absent)."""
+    if field_name == "label":
+        value: Any = record.label
+    elif field_name == "kind":
+        value = record.kind
+    elif field_name.startswith("meta."):
+        value = record.meta.get(field_name[5:])
+    else:
+        raise InputError(f"quota field must be label, kind or meta.<column>; got {field_name!r}")
+    return "(none)" if value is None else str(value)
+
+
+def candidates(ws: Workspace, *, kind: str | None = None, include_labeled: bool = False) -> list[Record]:
+    """Pool records that can still be chosen: active, in the pool split, no task yet, not already labeled.
+
+    With ``include_labeled`` text records labeled at ingest are candidates too (their label is hidden from the
+    model, e.g. a gold column an oracle answers from in a simulated loop).
+    """
+    taken = selected_record_ids(ws.store)
+    return [r for r in ws.store.iter_records(kind=kind)
+            if r.id not in taken and (include_labeled or not (r.kind == "text" and r.label))]
+
+
+def labeled_records(ws: Workspace, *, kind: str | None = None) -> list[Record]:
+    """Records whose answer is known: text records with a label (annotation-backed labels join in later)."""
+    return [r for r in ws.store.iter_records(kind=kind) if r.kind == "text" and r.label is not None]
+
+
+@dataclass
+class SelectionReport:
+    """The outcome of :func:`run_round`."""
+
+    round: RoundReport
+    scoring: ScoreReport
+    candidates: int
+    seconds: float
+    origins: dict[str, int] = field(default_factory=dict)
+
+
+def run_round(
+    ws: Workspace,
+    strategy: Strategy,
+    k: int,
+    *,
+    pool: Sequence[Record],
+    rng: np.random.Generator,
+    embedder: Embedder | None = None,
+    task_type: str | None = None,
+    model_version: str | None = None,
+    actor: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    params: dict[str, Any] | None = None,
+) -> SelectionReport:
+    """Score ``pool`` (cached), select ``k`` with the strategy, and create a round of tasks.
+
+    Embeddings are computed (and cached) when the selector needs them or the batch is de-duplicated.
+    ``params`` are extra round parameters stored with the round (e.g. the loop that asked for it).
+    """
+    started = time.perf_counter()
+    if not pool:
+        raise InputError("no candidate records: every pool record of this kind already has a task or a label. "
+                         "Ingest more records, or choose another --kind.")
+    scores, score_report = score_records(ws.store, strategy.scorer, pool, actor=actor, on_progress=on_progress)
+    embeddings = None
+    if strategy.selector.name in EMBEDDING_SELECTORS or strategy.dedup_threshold is not None:
+        embeddings = (embedder or Embedder(cache_dir=ws.cache_dir)).embed_records(pool)
+    groups = np.array([group_of(r, strategy.quota_field) for r in pool]) if strategy.quota_field else None
+    tagged = select_tagged(strategy.composed_selector(), scores, k, embeddings=embeddings, rng=rng, groups=groups)
+    origins = [str(o) for o in tagged.origin]
+    round_report = create_round(
+        ws.store, pool, tagged.indices, scores=scores, origins=origins, strategy_key=strategy.key(),
+        model_version=model_version, task_type=task_type, actor=actor,
+        params={"k": k, "random_mix": strategy.random_mix, "quota_field": strategy.quota_field, **(params or {})},
+    )
+    return SelectionReport(round_report, score_report, len(pool), time.perf_counter() - started,
+                           dict(round_report.by_origin))
+
+
+def open_tasks(ws: Workspace, round_id: int | None = None) -> list[Any]:
+    """Open tasks (of one round, or all), oldest first."""
+    stmt = select(Task).where(Task.status == "open")
+    if round_id is not None:
+        stmt = stmt.where(Task.round_id == round_id)
+    with ws.store.read() as conn:
+        return list(conn.execute(stmt.order_by(Task.id)).all())

@@ -1,0 +1,1 @@
+"""The workspace's state: database schema and access, the workspace folder, the audit chain, accounts."""
