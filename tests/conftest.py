@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -48,18 +49,28 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path):
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     yield admin_url.set(database=name).render_as_string(hide_password=False)
+    admin_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def admin_execute(admin: Any, sql: str, params: dict[str, Any] | None = None, attempts: int = 10) -> None:
+    """Run one administrative statement (CREATE ... TEMPLATE, DROP ... FORCE), retrying for up to ``attempts`` s.
+
+    An autovacuum worker (a superuser's session) may hold a database for a moment; a non-superuser can neither
+    end it nor copy or drop the database meanwhile, so wait and try again.
+    """
+    from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
-    for attempt in range(10):  # an autovacuum worker (a superuser's) may hold the database for a moment: FORCE
-        try:                   # cannot end it for a non-superuser, so wait and try again
+    for attempt in range(attempts):
+        try:
             with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            break
+                conn.execute(text(sql), params or {})
+            return
         except DBAPIError:
-            if attempt == 9:
+            if attempt == attempts - 1:
                 raise
             time.sleep(1.0)
-    admin.dispose()
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from curate.annotate.relabel import migrate_schema
 from curate.store.schema import Annotation, AuditEvent
 from curate.store.workspace import Workspace
 from tests.annotation_setup import Seeded, seed
-from tests.conftest import PG_URL, drop_append_only_guards
+from tests.conftest import PG_URL, admin_execute, drop_append_only_guards
 
 
 @dataclass
@@ -93,8 +93,7 @@ def base(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     ws.store.dispose()  # a template must have no open connections
     yield Base(request.param, url, act, report.head_hash)
     if admin is not None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+        admin_execute(admin, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
         admin.dispose()
 
 
@@ -110,17 +109,16 @@ def copied(base: Base, tmp_path: Path) -> Iterator[Workspace]:
     else:
         admin = create_engine(make_url(base.url).set(database="postgres"), isolation_level="AUTOCOMMIT")
         name, template = f"curate_tamper_{uuid.uuid4().hex[:12]}", make_url(base.url).database
-        with admin.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db"),
-                         {"db": template})  # a template must have no other sessions
-            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        # a template must have no other sessions: end ours (a superuser's autovacuum worker is waited out)
+        admin_execute(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db "
+                             "AND usename = current_user AND pid <> pg_backend_pid()", {"db": template})
+        admin_execute(admin, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         url = make_url(base.url).set(database=name).render_as_string(hide_password=False)
     ws = Workspace.open(tmp_path / "ws", url)
     yield ws
     ws.store.dispose()
     if admin is not None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin_execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
 
 
