@@ -1,6 +1,7 @@
 """The annotation app: experts rank, rewrite and label; reviewers adjudicate and watch agreement.
 
-A thin Gradio shell over :mod:`curate.annotate.answers`, :mod:`curate.annotate.agreement` and :mod:`curate.rounds.assignment`.
+A thin Gradio shell over :mod:`curate.annotate.answers`, :mod:`curate.annotate.agreement` and
+:mod:`curate.rounds.assignment`.
 Every handler passes the logged-in name (``request.username``, set by Gradio's login from
 :func:`curate.store.accounts.authenticate`) to the library, which checks roles and queues on the server; a
 :class:`~curate.errors.CurateError` becomes a ``gr.Error`` (a toast in the browser, an error for API callers).
@@ -24,10 +25,10 @@ from apps.annotate_js import CSS, HEAD
 from apps.annotate_views import TaskPanel, changes_html, esc, service_errors, user_of, wire_adjudicate
 from apps.sessions import DEFAULT_SESSION_TTL, Sessions, account_checker, login_checker
 from curate.annotate import answers as annotation
-from curate.store.accounts import get_account, has_users, require
 from curate.annotate.agreement import agreement_report
-from curate.rounds.assignment import set_hide_suggestions
 from curate.errors import AccessError, InputError
+from curate.rounds.assignment import set_hide_suggestions
+from curate.store.accounts import get_account, has_users, require
 from curate.store.workspace import Workspace
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})

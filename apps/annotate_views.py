@@ -19,8 +19,8 @@ import gradio as gr
 
 from curate.annotate import answers as annotation
 from curate.annotate.answers import PAIR_CHOICES
-from curate.errors import CurateError
 from curate.annotate.task_views import display_order
+from curate.errors import CurateError
 from curate.store.workspace import Workspace
 
 MAX_CHOICES = 20  # class / candidate buttons; keys 1-9 press the first nine

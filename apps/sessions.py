@@ -32,8 +32,8 @@ import gradio as gr
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from curate.store.accounts import authenticate, get_account
 from curate.errors import AccessError, InputError
+from curate.store.accounts import authenticate, get_account
 from curate.store.database import Store
 
 DEFAULT_SESSION_TTL = 12 * 3600.0

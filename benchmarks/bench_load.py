@@ -48,13 +48,13 @@ import numpy as np  # noqa: E402
 import orjson  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
+from curate.ingest.sources import ingest  # noqa: E402
+from curate.rounds.assignment import add_label_schema, assign_round  # noqa: E402
+from curate.rounds.tasks import create_round  # noqa: E402
 from curate.store import audit  # noqa: E402
 from curate.store.accounts import add_user  # noqa: E402
-from curate.rounds.assignment import add_label_schema, assign_round  # noqa: E402
-from curate.ingest.sources import ingest  # noqa: E402
-from curate.rounds.tasks import create_round  # noqa: E402
-from curate.store.schema import Annotation, Assignment, Task  # noqa: E402
 from curate.store.database import Store  # noqa: E402
+from curate.store.schema import Annotation, Assignment, Task  # noqa: E402
 from curate.store.workspace import Workspace  # noqa: E402
 
 PASSWORD = "load-test-password-42"

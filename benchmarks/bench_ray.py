@@ -73,9 +73,9 @@ def _perplexity(args: argparse.Namespace, local_ws: Any, ray_ws: Any, ray: Any) 
     import numpy as np
     import torch
 
+    from curate.ingest.sources import ingest
     from curate.runtime.catalog import BuildContext, build_scorer
     from curate.runtime.engine import get_engine
-    from curate.ingest.sources import ingest
 
     for ws in (local_ws, ray_ws):
         ingest(ws, args.data)
@@ -101,8 +101,8 @@ def _perplexity(args: argparse.Namespace, local_ws: Any, ray_ws: Any, ray: Any) 
 
 
 def _minhash(args: argparse.Namespace, texts: list[str], local_ws: Any, ray_ws: Any, ray: Any) -> dict[str, Any]:
-    from curate.runtime.engine import get_engine
     from curate.filters.dedup_minhash import MinHashParams
+    from curate.runtime.engine import get_engine
 
     params = MinHashParams()
     (a, local_s) = _timed(lambda: get_engine("local").minhash(local_ws, texts, params))

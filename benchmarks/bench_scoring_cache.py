@@ -17,9 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from curate.runtime.catalog import BuildContext, build_scorer  # noqa: E402
 from curate.ingest.formats import parse_mapping  # noqa: E402
 from curate.ingest.sources import ingest  # noqa: E402
+from curate.runtime.catalog import BuildContext, build_scorer  # noqa: E402
 from curate.scorers.cache import score_records  # noqa: E402
 from curate.store.workspace import Workspace  # noqa: E402
 

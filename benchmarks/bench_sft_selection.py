@@ -62,14 +62,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import torch
 
-    from curate.runtime.embeddings import Embedder
     from curate.ingest.formats import row_to_record
+    from curate.runtime.embeddings import Embedder
     from curate.runtime.models import lm_path
     from curate.scorers.perplexity import IFDScorer
     from curate.selectors import KCenterGreedy
+    from curate.store.workspace import Workspace
     from curate.train import train
     from curate.train.options import TrainOptions
-    from curate.store.workspace import Workspace
 
     torch.set_num_threads(2)
     started = time.perf_counter()

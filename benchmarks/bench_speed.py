@@ -97,8 +97,8 @@ def bench_lm(args: argparse.Namespace, records: list[Any], timer: Timer) -> dict
     import torch
     from int8_experiment import quantize_int8
 
-    from curate.runtime.onnx_embedder import torch_threads
     from curate.runtime.models import load_lm
+    from curate.runtime.onnx_embedder import torch_threads
     from curate.scorers.causal_lm import RecordEncoder, default_cache_dir
     from curate.scorers.perplexity import length_batches, sequence_nll
 
@@ -184,8 +184,8 @@ def top_overlap(a: np.ndarray, b: np.ndarray, fraction: float) -> float:
 
 
 def bench_embedder(args: argparse.Namespace, texts: list[str], timer: Timer) -> dict[str, Any]:
-    from curate.runtime.onnx_embedder import OnnxEncoder
     from curate.runtime.models import load_embedder
+    from curate.runtime.onnx_embedder import OnnxEncoder
     from curate.scorers.causal_lm import default_cache_dir
     from curate.scorers.embedding import novelty
 
@@ -258,8 +258,8 @@ def main() -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
 
-    from curate.runtime.embeddings import record_text
     from curate.ingest.formats import parse_mapping
+    from curate.runtime.embeddings import record_text
 
     torch.set_num_threads(args.threads)
     records, skipped = load_records(args.data, max(args.n, args.embed_n), parse_mapping(args.map))

@@ -58,9 +58,9 @@ def select_round(ws: Workspace, result: RecipeResult, *, scorer: str, selector: 
                  task_type: str | None, model: str = "smollm2", random_mix: float = 0.1, seed: int = 0,
                  labeled: Any = None) -> int:
     """Score the candidates, select ``k`` and create a round; returns the round number."""
+    from curate.rounds.selection import Strategy, candidates, labeled_records, run_round
     from curate.runtime.catalog import BuildContext, build_scorer, build_selector
     from curate.runtime.embeddings import Embedder
-    from curate.rounds.selection import Strategy, candidates, labeled_records, run_round
 
     with result.step(f"score + select ({scorer} / {selector})") as s:
         ctx = BuildContext(cache_dir=ws.cache_dir, labeled=labeled if labeled is not None

@@ -158,8 +158,8 @@ def demo(
     dedup(ws, result)
     candidates = _candidates(ws, result, rows, n=2 if small else 6, tokens=24 if small else 96)
     ingest_files(ws, result, [candidates], mapping=None, pii="redact", kind="candidates")
-    from curate.store.accounts import add_user
     from curate.rounds.assignment import add_label_schema
+    from curate.store.accounts import add_user
 
     login = password or secrets.token_urlsafe(9)
     add_user(ws.store, DEMO_USER, "admin", login)

@@ -31,8 +31,8 @@ def label_teach(
     seed: Annotated[int, "Random seed."] = 0,
 ) -> RecipeResult:
     """Teach a classifier: a diverse first batch, then the most uncertain texts, round after round."""
-    from curate.rounds.assignment import add_label_schema
     from curate.loop.pool_loop import LoopConfig, run_loop
+    from curate.rounds.assignment import add_label_schema
 
     ws = Workspace.open(workspace)
     result = RecipeResult("label-teach", str(ws.root))

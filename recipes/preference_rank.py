@@ -28,10 +28,10 @@ def preference_rank(
 ) -> RecipeResult:
     """Generate candidates with the current model, score reward uncertainty, and queue the pairs to rank."""
     from curate.ingest.formats import parse_mapping
-    from curate.rounds.generate import GenerationOptions, generate_candidates
     from curate.ingest.readers import read_rows
-    from curate.runtime.models import load_lm
+    from curate.rounds.generate import GenerationOptions, generate_candidates
     from curate.rounds.selection import labeled_records
+    from curate.runtime.models import load_lm
 
     ws = Workspace.open(workspace)
     result = RecipeResult("preference-rank", str(ws.root))

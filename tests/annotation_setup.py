@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.store.accounts import add_user
-from curate.rounds.assignment import add_label_schema, assign_round, set_suggestions
 from curate.ingest.sources import ingest
+from curate.rounds.assignment import add_label_schema, assign_round, set_suggestions
 from curate.rounds.tasks import create_round
+from curate.store.accounts import add_user
 from curate.store.workspace import Workspace
 
 PASSWORD = "correct-horse-42"

@@ -17,8 +17,8 @@ import orjson
 from sqlalchemy import Connection, case, func, select
 
 from curate.annotate.answers import agreement_key
-from curate.store.schema import Annotation, Assignment, Round, Task
 from curate.store.database import Store
+from curate.store.schema import Annotation, Assignment, Round, Task
 
 
 def kappa_and_alpha(items: dict[Any, dict[str, str]]) -> dict[str, Any]:

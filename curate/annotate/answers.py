@@ -24,13 +24,13 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, delete, insert, select, update
 
-from curate.store import audit
-from curate.store.accounts import get_account, require
+from curate.annotate.task_views import TaskView, build_view, display_order
 from curate.errors import AccessError, InputError, TaskStateError
 from curate.runtime.faults import maybe_crash
-from curate.store.schema import Annotation, Assignment, Draft, Task, utcnow
+from curate.store import audit
+from curate.store.accounts import get_account, require
 from curate.store.database import Store
-from curate.annotate.task_views import TaskView, build_view, display_order
+from curate.store.schema import Annotation, Assignment, Draft, Task, utcnow
 
 PAIR_CHOICES = ("A", "B", "tie", "both_bad")
 MAX_NOTE_CHARS = 2000

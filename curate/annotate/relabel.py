@@ -15,11 +15,11 @@ from typing import Any
 import orjson
 from sqlalchemy import insert, select, update
 
-from curate.store import audit
 from curate.annotate.answers import current_answers
 from curate.errors import InputError
-from curate.store.schema import Annotation, Assignment, LabelSchema, Task, utcnow
+from curate.store import audit
 from curate.store.database import Store
+from curate.store.schema import Annotation, Assignment, LabelSchema, Task, utcnow
 
 
 def _copy(row: Any, **changes: Any) -> dict[str, Any]:

@@ -16,8 +16,8 @@ import numpy as np
 import orjson
 from sqlalchemy import Connection, select
 
-from curate.rounds.assignment import round_settings
 from curate.ingest.records import as_text, is_conversational
+from curate.rounds.assignment import round_settings
 from curate.store.schema import LabelSchema, RecordRow, Round, Suggestion
 
 

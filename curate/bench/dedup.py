@@ -37,11 +37,11 @@ from typing import Any, Literal
 import numpy as np
 
 from curate.bench.dedup_variants import KINDS, make_split, score_clusters
-from curate.runtime.embeddings import Embedder
 from curate.errors import InputError, SourceNotFoundError
 from curate.filters.dedup import MinHashParams, clusters_from_pairs, exact_clusters, normalise_for_dedup
 from curate.filters.dedup_minhash import ShingleKind, lsh_pairs, signatures
 from curate.filters.dedup_semantic import semantic_pairs
+from curate.runtime.embeddings import Embedder
 
 Say = Callable[[str], None]
 DEFAULT_MINHASH_FIELDS = ("instruction", "input", "output")

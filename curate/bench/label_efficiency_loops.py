@@ -45,8 +45,8 @@ from curate.scorers.classifier import ClassifierModel, badge_embeddings, fit_cla
 from curate.scorers.reward import BradleyTerryEnsemble, pair_uncertainty
 from curate.scorers.uncertainty import SINGLE_MODEL_METHODS
 from curate.selectors import RandomMix, TopK, cluster_pick, kmeanspp_select
-from curate.selectors.arrays import rank_desc, scorable
 from curate.selectors._geometry import unit_rows
+from curate.selectors.arrays import rank_desc, scorable
 from curate.selectors.base import Indices, Selector
 from curate.selectors.cluster import kmeans_labels, round_robin_pick
 

@@ -1,1 +1,1 @@
-"""The ``curate`` command line: one module per area, each with a ``register(app)``; :mod:`curate.cli.main` is the entry."""
+"""The ``curate`` command line: one module per area, each with a ``register(app)``; the entry is ``main``."""

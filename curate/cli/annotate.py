@@ -1,34 +1,25 @@
-"""``curate users``, ``schema``, ``assign``, ``round``, ``agreement`` and ``app``: people and their queues."""
+"""``curate users``, ``schema``, ``assign``, ``round`` and ``agreement``: people and their queues."""
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from curate.cli.main import DbOpt, JsonOpt, WorkspaceOpt, app, console, err_console, write_json
-from curate.errors import InputError, MissingDependencyError
+from curate.cli.options import DbOpt, JsonOpt, WorkspaceOpt
+from curate.cli.output import actor, console, write_json
+from curate.errors import InputError
 from curate.store.workspace import Workspace
 
 users_app = typer.Typer(help="Accounts for the annotation app (annotator, reviewer, admin).", no_args_is_help=True)
 schema_app = typer.Typer(help="Label schemas: classes and guidelines, versioned.", no_args_is_help=True)
 round_app = typer.Typer(help="Round settings.", no_args_is_help=True)
-app.add_typer(users_app, name="users")
-app.add_typer(schema_app, name="schema")
-app.add_typer(round_app, name="round")
 
 PASSWORD_ENV = "CURATE_PASSWORD"
-
-
-def _actor() -> str:
-    return os.environ.get("CURATE_ACTOR") or os.environ.get("USER") or "cli"
 
 
 def _read_password(name: str, from_stdin: bool) -> str:
@@ -57,7 +48,7 @@ def users_add(
 
     check_role(role)
     password = _read_password(name, password_stdin)
-    account = add_user(Workspace.open(workspace, db).store, name, role, password, actor=_actor(), replace=replace)
+    account = add_user(Workspace.open(workspace, db).store, name, role, password, actor=actor(), replace=replace)
     console.print(f"user {account.name} ({account.role}) {'updated' if replace else 'added'}")
 
 
@@ -79,7 +70,7 @@ def users_disable(name: str, workspace: WorkspaceOpt = None, db: DbOpt = None) -
     """Disable an account (its annotations stay)."""
     from curate.store.accounts import deactivate_user
 
-    deactivate_user(Workspace.open(workspace, db).store, name, actor=_actor())
+    deactivate_user(Workspace.open(workspace, db).store, name, actor=actor())
     console.print(f"user {name} disabled")
 
 
@@ -101,7 +92,7 @@ def schema_add(
             raise InputError(f"--guidelines {guidelines}: no such file {path}")
         text = path.read_text(encoding="utf-8")
     parts = [c for c in (x.strip() for x in classes.split(",")) if c]
-    _, version = add_label_schema(Workspace.open(workspace, db).store, name, parts, text, actor=_actor())
+    _, version = add_label_schema(Workspace.open(workspace, db).store, name, parts, text, actor=actor())
     console.print(f"label schema {name} v{version}: {', '.join(parts) or '(no classes)'}")
 
 
@@ -123,13 +114,12 @@ def schema_migrate(
         if not sep or not old.strip() or not new.strip():
             raise InputError(f"--map {item!r}: expected OLD=NEW")
         mapping[old.strip()] = new.strip()
-    report = migrate_schema(Workspace.open(workspace, db).store, name, mapping, actor=_actor())
+    report = migrate_schema(Workspace.open(workspace, db).store, name, mapping, actor=actor())
     console.print(f"{name} -> v{report['to_version']}: {report['migrated']} answer(s) carried over, "
                   f"{report['relabel']} sent back to be relabelled, over {report['tasks']} task(s)")
     write_json(json_out, report)
 
 
-@app.command("assign")
 def assign_cmd(
     annotators: Annotated[str, typer.Option(help="Comma-separated account names.")],
     round_number: Annotated[int | None, typer.Option("--round", help="Round number (default: the latest).")] = None,
@@ -147,7 +137,7 @@ def assign_cmd(
 
     report = assign_round(Workspace.open(workspace, db).store, [a.strip() for a in annotators.split(",") if a.strip()],
                           round_number=round_number, overlap=overlap, copies=copies, schema=schema, seed=seed,
-                          actor=_actor())
+                          actor=actor())
     console.print(f"round {report['round']}: {report['tasks']} task(s), {report['assignments']} assignment(s), "
                   f"{report['overlapping_tasks']} overlapping; per annotator: "
                   + ", ".join(f"{k} {v}" for k, v in report["per_annotator"].items()))
@@ -165,11 +155,10 @@ def round_suggestions(
     from curate.rounds.assignment import set_hide_suggestions
 
     number = set_hide_suggestions(Workspace.open(workspace, db).store, hide, round_number=round_number,
-                                  actor=_actor())
+                                  actor=actor())
     console.print(f"round {number}: suggestions {'hidden' if hide else 'shown'}")
 
 
-@app.command("agreement")
 def agreement_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON instead of tables.")] = False,
     out: Annotated[Path | None, typer.Option(help="Also write the figures to this JSON file.")] = None,
@@ -196,28 +185,10 @@ def agreement_cmd(
     write_json(out, report)
 
 
-@app.command("app")
-def app_cmd(
-    host: Annotated[str, typer.Option(help="Interface to bind; anything but loopback needs accounts.")]
-    = "127.0.0.1",
-    port: Annotated[int | None, typer.Option(help="Port (default: the first free one from 7860).")] = None,
-    session_ttl: Annotated[float, typer.Option("--session-ttl", help="Seconds a login lasts before the person "
-                                                                     "must log in again (default: 12 hours).")]
-    = 12 * 3600.0,
-    workspace: WorkspaceOpt = None,
-    db: DbOpt = None,
-) -> None:
-    """Start the annotation app (log in with an account from curate users add)."""
-    if importlib.util.find_spec("gradio") is None:
-        raise MissingDependencyError("gradio", "app", "the annotation app")
-    if not session_ttl > 0:
-        raise InputError(f"--session-ttl must be a positive number of seconds; got {session_ttl}")
-    module = importlib.import_module("apps.annotate")
-    ws = Workspace.open(workspace, db)
-    _, url = module.launch_app(ws, host=host, port=port, prevent_thread_lock=True, session_ttl=session_ttl)
-    console.print(f"annotation app on {url} (Ctrl+C to stop)")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        err_console.print("stopped; every submitted annotation is stored.")
+def register(app: typer.Typer) -> None:
+    """Add ``users``, ``schema``, ``round``, ``assign`` and ``agreement`` to ``app``."""
+    app.add_typer(users_app, name="users")
+    app.add_typer(schema_app, name="schema")
+    app.add_typer(round_app, name="round")
+    app.command("assign")(assign_cmd)
+    app.command("agreement")(agreement_cmd)

@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from curate.cli.main import DbOpt, JsonOpt, WorkspaceOpt, app, console, write_json
+from curate.cli.options import DbOpt, JsonOpt, WorkspaceOpt
+from curate.cli.output import actor, console, write_json
 from curate.store.workspace import Workspace
 
 
-@app.command("export")
 def export_cmd(
     fmt: Annotated[str, typer.Option("--format", help="sft, dpo, reward, kto or classification.")],
     out: Annotated[Path, typer.Option(help="Output folder (written atomically).")],
@@ -27,14 +27,13 @@ def export_cmd(
     json_out: JsonOpt = None,
 ) -> None:
     """Export final annotations in TRL's columns; test and calibration records go to their own splits."""
-    from curate.cli.annotate import _actor
-    from curate.export.writer import export
     from curate.export.rows import RowOptions
+    from curate.export.writer import export
 
     ws = Workspace.open(workspace, db)
     with console.status(f"exporting {fmt}"):
         report = export(ws, fmt, out, to=to, options=RowOptions(ties=ties, pairs=pairs), schema=schema,
-                        license=license_, actor=_actor(), overwrite=overwrite)
+                        license=license_, actor=actor(), overwrite=overwrite)
     table = Table("split", "rows")
     for split, n in report.counts.items():
         table.add_row(split, f"{n:,}")
@@ -42,3 +41,8 @@ def export_cmd(
     dropped = ", ".join(f"{k} {v}" for k, v in report.dropped.items() if v) or "none"
     console.print(f"{fmt} export in {out} ({to}); dropped: {dropped}; {report.content_hash}")
     write_json(json_out, vars(report))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``curate export`` to ``app``."""
+    app.command("export")(export_cmd)

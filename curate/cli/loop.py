@@ -9,27 +9,23 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from curate.cli.main import DbOpt, JsonOpt, WorkspaceOpt, app, console, err_console, write_json
+from curate.cli.options import DbOpt, JsonOpt, WorkspaceOpt, with_config_options
+from curate.cli.output import console, err_console, write_json
 from curate.errors import InputError
-from curate.loop.stopping import MIN_GAIN_PER_LABEL
+from curate.loop.state import LoopConfig
+from curate.runtime.config import comma_tuple
 from curate.store.workspace import Workspace
 
 EmbedderOpt = Annotated[str, typer.Option(
     help="Sentence embedder: minilm, a folder, a Hub id, or package.module:function (texts -> (n, d) array).")]
-KindOpt = Annotated[str, typer.Option(help="text (label tasks, classifier) or preference (rank tasks, reward "
-                                           "ensemble).")]
 AnnotatorsOpt = Annotated[str | None, typer.Option(help="Comma-separated accounts whose queues get the tasks.")]
 SchemaOpt = Annotated[str | None, typer.Option(help="Label schema of text tasks (curate schema add).")]
 
 
-def _split(names: str | None) -> tuple[str, ...]:
-    return tuple(n.strip() for n in (names or "").split(",") if n.strip())
-
-
 def _embedder(spec: str, ws: Workspace, *, memo: bool = False) -> Any:
     """An embedder for ``spec``: a model name/folder, or ``package.module:function`` as the encoder."""
-    from curate.runtime.embeddings import Embedder
     from curate.loop.stream import MemoEmbedder
+    from curate.runtime.embeddings import Embedder
 
     encode = None
     if ":" in spec:
@@ -80,56 +76,22 @@ def _table(result: Any) -> Table:
     return table
 
 
-@app.command("loop")
+@with_config_options(LoopConfig, before="wait")
 def loop_cmd(
-    name: Annotated[str, typer.Option(help="The loop's name; run again with the same settings to resume.")] = "loop",
-    kind: KindOpt = "text",
-    rounds: Annotated[int, typer.Option(help="At most this many rounds.")] = 10,
-    budget: Annotated[int, typer.Option(help="At most this many tasks (labels) in all.")] = 200,
-    batch: Annotated[int, typer.Option(help="Tasks per round.")] = 20,
-    scorer: Annotated[str | None, typer.Option(help="Scorer (as curate select); default margin for text, "
-                                                    "disagreement for preference.")] = None,
-    selector: Annotated[str, typer.Option(help="topk, kcenter, cluster, badge, deita, or package.module:Class.")]
-    = "topk",
-    random_mix: Annotated[float, typer.Option(help="Fraction of each batch drawn at random.")] = 0.1,
-    target: Annotated[str | None, typer.Option(help="Stop when reached: METRIC=VALUE, e.g. accuracy=0.85 (metrics: "
-                                                    "accuracy, macro_f1, calibration_accuracy, calibration_ece).")]
-    = None,
-    min_gain_per_label: Annotated[float, typer.Option(help="Stop when the test metric gains less than this per "
-                                                           "label over the last rounds (0: never).")]
-    = MIN_GAIN_PER_LABEL,
-    gain_window: Annotated[int, typer.Option(help="Rounds the marginal gain is measured over.")] = 3,
-    oracle: Annotated[str | None, typer.Option(help="Simulate: answer from this gold column (label, a source "
-                                                    "column, or chosen for preference pairs).")] = None,
-    gold: Annotated[str | None, typer.Option(help="Gold column of the test/calibration splits (default: --oracle, "
-                                                  "else label / chosen).")] = None,
-    annotators: AnnotatorsOpt = None,
-    schema: SchemaOpt = None,
-    feedback_weight: Annotated[float, typer.Option(help="Boost candidates near items experts overruled (0: off).")]
-    = 1.0,
-    use_ingest_labels: Annotated[bool, typer.Option(help="Also train on labels given at ingest (otherwise they "
-                                                         "are hidden, as gold for the oracle).")] = False,
-    dedup: Annotated[float, typer.Option(help="Cosine similarity above which batch members count as "
-                                              "near-duplicates (1 turns it off).")] = 0.95,
-    embedder: EmbedderOpt = "minilm",
-    seed: Annotated[int, typer.Option(help="Seed of the model fits and selections.")] = 0,
     wait: Annotated[bool, typer.Option(help="Wait for the app's answers (poll) instead of exiting.")] = False,
     poll: Annotated[float, typer.Option(help="Seconds between polls with --wait.")] = 5.0,
     max_wait: Annotated[float | None, typer.Option(help="Give up waiting after this many seconds.")] = None,
     workspace: WorkspaceOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = None,
+    **settings: Any,
 ) -> None:
     """Run (or resume) an active-learning loop: update the model, score, select, get answers, evaluate, repeat;
     stop at the budget, the target, or when the gain per label runs out."""
-    from curate.loop.pool_loop import LoopConfig, run_loop
+    from curate.loop.pool_loop import run_loop
 
-    config = LoopConfig(name=name, kind=kind, rounds=rounds, budget=budget, batch=batch, scorer=scorer or "",
-                        selector=selector, random_mix=random_mix, target=target,
-                        min_gain_per_label=min_gain_per_label, gain_window=gain_window, oracle=oracle, gold=gold,
-                        annotators=_split(annotators), schema=schema, feedback_weight=feedback_weight,
-                        use_ingest_labels=use_ingest_labels, dedup=None if dedup >= 1 else dedup, embedder=embedder,
-                        seed=seed)
+    config = LoopConfig(**settings)
+    name, embedder = config.name, config.embedder
     ws = Workspace.open(workspace, db)
     with console.status(f"loop {name}") as status:
         def show(event: str, payload: dict[str, Any]) -> None:
@@ -147,7 +109,6 @@ def loop_cmd(
     write_json(json_out, {"config": config.to_dict(), **result.as_dict()})
 
 
-@app.command("stream")
 def stream_cmd(
     input_: Annotated[str, typer.Option("--input", help="JSONL file of records, or - for stdin.")] = "-",
     out: Annotated[str, typer.Option(help="Where the decisions go, one JSON line each (- = stdout).")] = "-",
@@ -176,7 +137,7 @@ def stream_cmd(
     from curate.loop.stream import StreamConfig, run_stream
 
     config = StreamConfig(name=name, kind=kind, target_rate=target_rate, scorer=scorer,
-                          annotators=_split(annotators), schema=schema, drift_window=drift_window,
+                          annotators=comma_tuple(annotators), schema=schema, drift_window=drift_window,
                           drift_alpha=drift_alpha, drift_reference=drift_reference, embedder=embedder, seed=seed)
     ws = Workspace.open(workspace, db)
     report_console = err_console if out == "-" else console
@@ -195,3 +156,9 @@ def stream_cmd(
                          f"{summary.errors:,} bad line(s); {summary.tasks:,} task(s) in round #{summary.round}; "
                          f"drift: {len(drift.get('events', []))} event(s) in {drift.get('tests', 0)} test(s)")
     write_json(json_out, summary.as_dict())
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``curate loop`` and ``curate stream`` to ``app``."""
+    app.command("loop")(loop_cmd)
+    app.command("stream")(stream_cmd)

@@ -7,10 +7,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from curate.cli.main import app, console, write_json
+from curate.cli.output import console, write_json
 
 
-@app.command("recipes")
 def recipes_cmd() -> None:
     """List the recipes shipped with curate (curate run NAME --help shows a recipe's options)."""
     from curate.runtime.recipes import discover
@@ -21,8 +20,6 @@ def recipes_cmd() -> None:
     console.print(table)
 
 
-@app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
-                                      "help_option_names": []})
 def run_cmd(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Recipe name (see curate recipes) or a path to a .py recipe file.")],
@@ -46,3 +43,10 @@ def run_cmd(
     for line in result.next_steps:
         console.print(f"next: {line}")
     write_json(Path(result.workspace) / "reports" / f"recipe-{info.name}.json", result.as_dict())
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``curate recipes`` and ``curate run`` to ``app``."""
+    app.command("recipes")(recipes_cmd)
+    app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                                      "help_option_names": []})(run_cmd)

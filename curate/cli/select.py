@@ -1,4 +1,4 @@
-"""``curate score`` and ``curate select``: score the pool (cached) and put a batch in front of people."""
+"""``curate score``, ``select`` and ``seed``: score the pool (cached) and put a batch in front of people."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 import numpy as np
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from curate.cli.main import DbOpt, JsonOpt, WorkspaceOpt, app, console, err_console, write_json
+from curate.cli.options import AddressOpt, DbOpt, EngineOpt, JsonOpt, WorkspaceOpt
+from curate.cli.output import bar_progress, console, err_console, write_json
 from curate.store.workspace import Workspace
 
 ScorerOpt = Annotated[str, typer.Option(
@@ -23,15 +23,6 @@ ModelVersionOpt = Annotated[str | None, typer.Option(
     "--model-version", help="A model version registered by `curate train`: sets --model and --adapter from the "
                             "workspace registry.")]
 EmbedderOpt = Annotated[str, typer.Option(help="Sentence embedder: minilm, a folder or a Hub id.")]
-EngineOpt = Annotated[str, typer.Option(help="Where the heavy pass runs: local (this process) or ray (ray.data "
-                                             "actor pools; a local Ray cluster unless --address is given).")]
-AddressOpt = Annotated[str | None, typer.Option(help="With --engine ray: an existing Ray cluster (auto on its head "
-                                                     "node, HOST:6379, or ray://HOST:10001).")]
-
-
-def _progress() -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err_console, transient=True)
 
 
 def _warn_seed_model(name: str, ctx: Any) -> None:
@@ -63,8 +54,8 @@ def _from_version(ws: Workspace, version: str | None, scorer: str, model: str, a
     """``(model, adapter)``: as given, or the base and adapter of the registered ``version``."""
     if version is None:
         return model, adapter
-    from curate.runtime.catalog import LM_SCORERS
     from curate.errors import InputError
+    from curate.runtime.catalog import LM_SCORERS
     from curate.train.registry import get_version, resolve_model_version
 
     if adapter:
@@ -78,14 +69,13 @@ def _from_version(ws: Workspace, version: str | None, scorer: str, model: str, a
 
 
 def _context(ws: Workspace, *, kind: str | None, model: str, adapter: str | None, embedder: str, seed: int) -> Any:
-    from curate.runtime.catalog import BuildContext
     from curate.rounds.selection import labeled_records
+    from curate.runtime.catalog import BuildContext
 
     return BuildContext(cache_dir=ws.cache_dir, labeled=labeled_records(ws, kind=kind), embedder=embedder,
                         model=model, adapter=adapter, seed=seed)
 
 
-@app.command()
 def score(
     scorer: ScorerOpt,
     kind: KindOpt = None,
@@ -114,7 +104,7 @@ def score(
     ctx = _context(ws, kind=kind, model=model, adapter=adapter, embedder=embedder, seed=seed)
     _warn_seed_model(scorer, ctx)
     built = build_scorer(scorer, ctx)
-    with _progress() as progress:
+    with bar_progress() as progress:
         task = progress.add_task(f"score {built.key()[:60]}", total=len(pool))
         on_progress = lambda done, total: progress.update(task, completed=done)  # noqa: E731
         if runner.name == "local":
@@ -131,7 +121,6 @@ def score(
     write_json(json_out, {**vars(report), "top": [{"id": pool[i].id, "score": float(values[i])} for i in order]})
 
 
-@app.command("select")
 def select_cmd(
     scorer: ScorerOpt,
     k: Annotated[int, typer.Option("-k", help="Batch size: how many tasks to create.")] = 50,
@@ -155,9 +144,9 @@ def select_cmd(
 ) -> None:
     """Score, select a batch and create a round of tasks; prints how many came from the strategy, the random
     mix and each quota."""
+    from curate.rounds.selection import Strategy, candidates, run_round
     from curate.runtime.catalog import build_scorer, build_selector
     from curate.runtime.embeddings import Embedder
-    from curate.rounds.selection import Strategy, candidates, run_round
 
     ws = Workspace.open(workspace, db)
     model, adapter = _from_version(ws, model_version, scorer, model, adapter)
@@ -167,7 +156,7 @@ def select_cmd(
                         quota_field=quota_field, min_per_group=min_per_group if quota_field else 0,
                         dedup_threshold=None if dedup >= 1 else dedup)
     pool = candidates(ws, kind=kind)
-    with _progress() as progress:
+    with bar_progress() as progress:
         task = progress.add_task("score", total=len(pool))
         report = run_round(ws, strategy, k, pool=pool, rng=np.random.default_rng(seed),
                            embedder=Embedder(embedder, cache_dir=ws.cache_dir), task_type=task_type,
@@ -186,10 +175,6 @@ def select_cmd(
                           "scoring": vars(report.scoring), "seconds": report.seconds})
 
 
-__all__ = ["Path", "score", "select_cmd"]
-
-
-@app.command()
 def seed(
     method: Annotated[str, typer.Option(help="centroids (k-means on embeddings), rules (a rules file of keywords/"
                                              "regexes per class) or stratified (random per group of --by).")]
@@ -207,38 +192,24 @@ def seed(
     json_out: JsonOpt = None,
 ) -> None:
     """Cold start: a first round chosen without any model (cluster centroids, rules, or stratified random)."""
-    from curate.runtime.embeddings import Embedder, record_text
-    from curate.errors import InputError
-    from curate.rounds.tasks import create_round
-    from curate.rounds.selection import group_of
-    from curate.selectors import centroid_seed, rule_seed, stratified_seed
+    from curate.rounds.seed import seed_round
 
     ws = Workspace.open(workspace, db)
     pool = _candidates_or_fail(ws, kind)
-    rng = np.random.default_rng(seed_)
-    extra: dict[str, Any] = {}
-    if method == "centroids":
-        vectors = Embedder(embedder, cache_dir=ws.cache_dir).embed_records(pool)
-        indices = centroid_seed(vectors, k, rng=rng, metric="cosine")
-        origins = ["cold-start:centroid"] * len(indices)
-    elif method == "rules":
-        if rules is None:
-            raise InputError("--method rules needs --rules FILE (TOML or JSON: keywords and patterns per class).")
-        picked = rule_seed([record_text(r) for r in pool], rules, k, rng=rng)
-        indices, origins = picked.indices, [f"cold-start:rule:{lab}" for lab in picked.labels]
-        extra["rule_matches"] = picked.candidates
-    elif method == "stratified":
-        groups = [group_of(r, by) for r in pool]
-        indices = stratified_seed(groups, k, rng=rng)
-        origins = [f"cold-start:{groups[int(i)]}" for i in indices]
-    else:
-        raise InputError(f"--method must be centroids, rules or stratified; got {method!r}.")
-    report = create_round(ws.store, pool, indices, scores=np.full(len(pool), np.nan), origins=origins,
-                          strategy_key=f"cold-start:{method}", task_type=task_type,
-                          params={"k": k, "method": method, **({"rules": str(rules)} if rules else {})})
+    seeded = seed_round(ws, pool, method, k, rng=np.random.default_rng(seed_), embedder=embedder, rules=rules, by=by,
+                        task_type=task_type)
+    report = seeded.round
     console.print(f"round {report.number}: {report.tasks} cold-start task(s) by {method} from {len(pool):,} "
                   f"candidates")
-    if "rule_matches" in extra:
-        console.print("rule matches per class: " + ", ".join(f"{c}: {n}" for c, n in extra["rule_matches"].items()))
+    if method == "rules":
+        console.print("rule matches per class: " + ", ".join(f"{c}: {n}" for c, n in seeded.rule_matches.items()))
+    extra = {"rule_matches": seeded.rule_matches} if method == "rules" else {}
     write_json(json_out, {"round": report.number, "round_id": report.round_id, "tasks": report.tasks,
                           "by_origin": report.by_origin, "method": method, **extra})
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``curate score``, ``curate select`` and ``curate seed`` to ``app``."""
+    app.command()(score)
+    app.command("select")(select_cmd)
+    app.command()(seed)

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from curate.cli.main import DbOpt, JsonOpt, WorkspaceOpt, app, console, err_console, write_json
-from curate.train.options import TrainOptions
+from curate.cli.options import DbOpt, JsonOpt, WorkspaceOpt, with_config_options
+from curate.cli.output import console, err_console, write_json
 from curate.store.workspace import Workspace
+from curate.train.options import TrainOptions
 
-_h = TrainOptions.help
 
-
-@app.command("train")
+@with_config_options(TrainOptions)
 def train_cmd(
     method: Annotated[str, typer.Argument(help="sft (prompt/completion), dpo or reward (prompt/chosen/rejected).")],
     data: Annotated[Path, typer.Option("--data", help="Export folder or file written by `curate export` (its test "
@@ -25,27 +24,10 @@ def train_cmd(
                                                   "folder or a Hub id.")] = None,
     out: Annotated[Path | None, typer.Option(help="Adapter folder, new or empty (default: WORKSPACE/adapters/"
                                                   "VERSION).")] = None,
-    name: Annotated[str | None, typer.Option(help=_h("name"))] = None,
-    rank: Annotated[int, typer.Option(help=_h("rank"))] = 8,
-    alpha: Annotated[int, typer.Option(help=_h("alpha"))] = 16,
-    dropout: Annotated[float, typer.Option(help=_h("dropout"))] = 0.05,
-    target_modules: Annotated[str | None, typer.Option(help=_h("target_modules"))] = None,
-    lr: Annotated[float | None, typer.Option("--lr", help=_h("learning_rate"))] = None,
-    epochs: Annotated[float, typer.Option(help=_h("epochs"))] = 1.0,
-    max_steps: Annotated[int | None, typer.Option(help=_h("max_steps"))] = None,
-    batch_size: Annotated[int, typer.Option(help=_h("batch_size"))] = 4,
-    grad_accum: Annotated[int, typer.Option(help=_h("grad_accum"))] = 1,
-    max_length: Annotated[int, typer.Option(help=_h("max_length"))] = 512,
-    seed: Annotated[int, typer.Option(help=_h("seed"))] = 0,
-    beta: Annotated[float, typer.Option(help=_h("beta"))] = 0.1,
-    eval_split: Annotated[str, typer.Option(help=_h("eval_split") + " Empty: no evaluation.")] = "test",
-    eval_before: Annotated[bool, typer.Option(help=_h("eval_before"))] = False,
-    warm_start: Annotated[bool, typer.Option(help=_h("warm_start"))] = True,
-    from_version: Annotated[str | None, typer.Option(help=_h("from_version"))] = None,
-    merge: Annotated[bool, typer.Option(help=_h("merge"))] = False,
     workspace: WorkspaceOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = None,
+    **settings: Any,
 ) -> None:
     """Train a LoRA adapter (SFT, DPO or reward model) on an export, warm-starting from the previous round's
     adapter, and register it as a model version that `curate score --model-version` can use."""
@@ -53,13 +35,7 @@ def train_cmd(
     from curate.train.options import check_method
 
     check_method(method)
-    targets = tuple(t.strip() for t in target_modules.split(",") if t.strip()) if target_modules else None
-    options = TrainOptions(
-        rank=rank, alpha=alpha, dropout=dropout, target_modules=targets or None, learning_rate=lr, epochs=epochs,
-        max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, max_length=max_length, seed=seed,
-        beta=beta, eval_split=eval_split or None, eval_before=eval_before, warm_start=warm_start,
-        from_version=from_version, merge=merge, name=name,
-    )
+    options = TrainOptions(**settings)
     ws = Workspace.open(workspace, db)
     _quiet_datasets()
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -98,4 +74,6 @@ def _quiet_datasets() -> None:
         pass
 
 
-__all__ = ["train_cmd"]
+def register(app: typer.Typer) -> None:
+    """Add ``curate train`` to ``app``."""
+    app.command("train")(train_cmd)

@@ -35,13 +35,13 @@ from typing import Any
 import orjson
 from sqlalchemy import select
 
-from curate.store import audit
 from curate.annotate.answers import final_annotations
 from curate.errors import InputError
 from curate.export.card import dataset_card, pseudonym
 from curate.export.rows import COLUMNS, FORMATS, RowOptions, heldout_rows, training_rows
-from curate.runtime.faults import maybe_crash
 from curate.ingest.records import Record, as_text, is_conversational
+from curate.runtime.faults import maybe_crash
+from curate.store import audit
 from curate.store.schema import LabelSchema, Round, Task
 from curate.store.workspace import Workspace
 
@@ -157,8 +157,8 @@ def drop_leaks(rows: list[dict[str, Any]], prov: list[dict[str, Any]],
     """Rows (and provenance) minus those whose text is an exact or MinHash near-copy of a held-out record."""
     if not rows or not reference:
         return rows, prov, 0
-    from curate.runtime.embeddings import record_text
     from curate.filters.dedup import cross_set_flags
+    from curate.runtime.embeddings import record_text
 
     flags = cross_set_flags([_row_text(r) for r in rows], [record_text(r) for r in reference]).flagged
     keep = [i for i in range(len(rows)) if not flags[i]]

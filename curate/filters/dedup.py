@@ -33,8 +33,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from curate.runtime.embeddings import record_text
 from curate.errors import InputError
+from curate.filters.dedup_minhash import MinHashParams, minhash_cross, minhash_pairs
 from curate.filters.dedup_pairs import (
     Labels,
     Pairs,
@@ -45,9 +45,9 @@ from curate.filters.dedup_pairs import (
     empty_pairs,
     normalise_for_dedup,
 )
-from curate.filters.dedup_minhash import MinHashParams, minhash_cross, minhash_pairs
 from curate.filters.dedup_semantic import Backend, semantic_cross, semantic_pairs, unit_embeddings
 from curate.ingest.records import Record
+from curate.runtime.embeddings import record_text
 
 Method = Literal["exact", "minhash", "semantic"]
 KeepPolicy = Literal["first", "longest", "highest_score"]
@@ -318,7 +318,8 @@ def cross_set_flags(pool: Sequence[str], reference: Sequence[str], *,
 
 
 def dedup_records(records: Sequence[Record], **kwargs: Any) -> DedupResult:
-    """:func:`dedup` over :func:`curate.runtime.embeddings.record_text` of each record; ``kwargs`` as for :func:`dedup`."""
+    """:func:`dedup` over :func:`curate.runtime.embeddings.record_text` of each record; ``kwargs`` as for
+    :func:`dedup`."""
     return dedup([record_text(r) for r in records], **kwargs)
 
 

@@ -16,10 +16,10 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import delete, insert, select, update
 
-from curate.store import audit
-from curate.runtime.embeddings import Embedder
 from curate.errors import InputError
 from curate.ingest.records import Record
+from curate.runtime.embeddings import Embedder
+from curate.store import audit
 from curate.store.schema import RecordCluster, RecordRow, ScoreRow
 from curate.store.workspace import Workspace
 

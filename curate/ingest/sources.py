@@ -18,11 +18,11 @@ from typing import IO, Any
 import orjson
 from sqlalchemy import insert, update
 
-from curate.store import audit
 from curate.errors import InputError, RecordError
 from curate.ingest.formats import row_to_record
 from curate.ingest.readers import DEFAULT_MAX_ROW_BYTES, RawRow, detect_format, read_rows
 from curate.ingest.records import Record
+from curate.store import audit
 from curate.store.schema import Source
 from curate.store.workspace import Workspace
 

@@ -24,10 +24,8 @@ import numpy as np
 import orjson
 from sqlalchemy import select
 
-from curate.store import audit
-from curate.runtime.catalog import CLASSIFIER_SCORERS, BuildContext
-from curate.runtime.embeddings import Embedder
 from curate.errors import InputError
+from curate.ingest.records import Record
 from curate.loop.evaluation import (
     LOWER_IS_BETTER,
     ORACLE_USER,
@@ -48,10 +46,12 @@ from curate.loop.state import (
     loop_rounds,
     state_path,
 )
-from curate.ingest.records import Record
+from curate.loop.stopping import stopping_report
+from curate.runtime.catalog import CLASSIFIER_SCORERS, BuildContext
+from curate.runtime.embeddings import Embedder
 from curate.scorers.base import BaseScorer, Scorer, Scores
 from curate.selectors.base import Selector
-from curate.loop.stopping import stopping_report
+from curate.store import audit
 from curate.store.workspace import Workspace
 
 
@@ -174,8 +174,8 @@ class _Runner:
 
     def _prepare(self, rnd: dict[str, Any], model: LoopModel, scorer_key: str = "") -> None:
         """Assign the round's tasks, store the model's suggestions, and mark the round ready (``loop.round``)."""
-        from curate.rounds.assignment import assign_round, set_suggestions
         from curate.loop.evaluation import suggestions
+        from curate.rounds.assignment import assign_round, set_suggestions
         from curate.store.schema import Task
 
         people = [ORACLE_USER] if self.config.oracle else list(self.config.annotators)

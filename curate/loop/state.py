@@ -19,9 +19,10 @@ import numpy as np
 import orjson
 from sqlalchemy import select
 
-from curate.runtime.catalog import CLASSIFIER_SCORERS, REWARD_SCORERS
 from curate.errors import InputError
 from curate.loop.stopping import MIN_GAIN_PER_LABEL
+from curate.runtime.catalog import CLASSIFIER_SCORERS, REWARD_SCORERS
+from curate.runtime.config import comma_tuple, opt
 from curate.store.workspace import Workspace
 
 DEFAULT_SCORER = {"text": "margin", "preference": "disagreement"}
@@ -51,27 +52,36 @@ class LoopConfig:
         use_ingest_labels: train on labels given at ingest too (otherwise they are hidden, as gold).
     """
 
-    name: str
-    kind: str = "text"
-    rounds: int = 10
-    budget: int = 200
-    batch: int = 20
-    scorer: str = ""
-    selector: str = "topk"
-    random_mix: float = 0.1
-    target: str | None = None
-    min_gain_per_label: float = MIN_GAIN_PER_LABEL
-    gain_window: int = 3
-    oracle: str | None = None
-    gold: str | None = None
-    annotators: tuple[str, ...] = ()
-    schema: str | None = None
-    feedback_weight: float = 1.0
-    feedback_k: int = 10
-    use_ingest_labels: bool = False
-    dedup: float | None = 0.95
-    embedder: str = "minilm"
-    seed: int = 0
+    name: str = opt(help="The loop's name; run again with the same settings to resume.", cli_default="loop")
+    kind: str = opt("text", "text (label tasks, classifier) or preference (rank tasks, reward ensemble).")
+    rounds: int = opt(10, "At most this many rounds.")
+    budget: int = opt(200, "At most this many tasks (labels) in all.")
+    batch: int = opt(20, "Tasks per round.")
+    scorer: str = opt("", "Scorer (as curate select); default margin for text, disagreement for preference.",
+                      cli_type=str | None, cli_default=None, parse=lambda v: v or "")
+    selector: str = opt("topk", "topk, kcenter, cluster, badge, deita, or package.module:Class.")
+    random_mix: float = opt(0.1, "Fraction of each batch drawn at random.")
+    target: str | None = opt(None, "Stop when reached: METRIC=VALUE, e.g. accuracy=0.85 (metrics: accuracy, macro_f1, "
+                                   "calibration_accuracy, calibration_ece).")
+    min_gain_per_label: float = opt(MIN_GAIN_PER_LABEL, "Stop when the test metric gains less than this per label "
+                                                        "over the last rounds (0: never).")
+    gain_window: int = opt(3, "Rounds the marginal gain is measured over.")
+    oracle: str | None = opt(None, "Simulate: answer from this gold column (label, a source column, or chosen for "
+                                   "preference pairs).")
+    gold: str | None = opt(None, "Gold column of the test/calibration splits (default: --oracle, else label / "
+                                 "chosen).")
+    annotators: tuple[str, ...] = opt((), "Comma-separated accounts whose queues get the tasks.",
+                                      cli_type=str | None, cli_default=None, parse=comma_tuple)
+    schema: str | None = opt(None, "Label schema of text tasks (curate schema add).")
+    feedback_weight: float = opt(1.0, "Boost candidates near items experts overruled (0: off).")
+    feedback_k: int = opt(10, "Overruled neighbours the feedback boost looks at.", cli=False)
+    use_ingest_labels: bool = opt(False, "Also train on labels given at ingest (otherwise they are hidden, as gold "
+                                         "for the oracle).")
+    dedup: float | None = opt(0.95, "Cosine similarity above which batch members count as near-duplicates (1 turns "
+                                    "it off).", cli_type=float, parse=lambda v: None if v >= 1 else v)
+    embedder: str = opt("minilm", "Sentence embedder: minilm, a folder, a Hub id, or package.module:function "
+                                  "(texts -> (n, d) array).")
+    seed: int = opt(0, "Seed of the model fits and selections.")
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):

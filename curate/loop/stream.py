@@ -34,13 +34,13 @@ import numpy as np
 import orjson
 from sqlalchemy import insert, select
 
-from curate.store import audit
-from curate.loop.drift import DriftMonitor
-from curate.runtime.embeddings import Embedder, Vectors, text_hash
 from curate.errors import CurateError, InputError, RecordError
 from curate.ingest.records import Record
+from curate.loop.drift import DriftMonitor
+from curate.runtime.embeddings import Embedder, Vectors, text_hash
 from curate.scorers.base import Scorer
 from curate.selectors.stream_gate import StreamGate
+from curate.store import audit
 from curate.store.workspace import Workspace
 
 ADVICE = "the stream has moved away from the pool: reopen the pool (ingest recent data) or retrain"
@@ -299,9 +299,9 @@ class _Session:
 
 def build_stream_scorer(ws: Workspace, config: StreamConfig, emb: Embedder) -> Scorer:
     """The session's scorer, trained on the labeled set (final annotations, plus ingest labels if configured)."""
-    from curate.runtime.catalog import build_scorer
-    from curate.loop.pool_loop import EmbedderContext
     from curate.loop.evaluation import training_records
+    from curate.loop.pool_loop import EmbedderContext
+    from curate.runtime.catalog import build_scorer
 
     labeled = training_records(ws, kind=config.kind, use_ingest_labels=config.use_ingest_labels)
     ctx = EmbedderContext(cache_dir=ws.cache_dir, labeled=labeled, embedder=config.embedder, seed=config.seed,

@@ -14,11 +14,11 @@ import numpy as np
 import orjson
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from curate.errors import InputError
 from curate.store import audit
 from curate.store.accounts import get_account
-from curate.errors import InputError
-from curate.store.schema import Assignment, LabelSchema, Round, Suggestion, Task
 from curate.store.database import Store
+from curate.store.schema import Assignment, LabelSchema, Round, Suggestion, Task
 
 
 def add_label_schema(store: Store, name: str, classes: Sequence[str] = (), guidelines: str = "", *,

@@ -31,13 +31,9 @@ import numpy as np
 import numpy.typing as npt
 
 from curate.errors import InputError, SourceNotFoundError
-from curate.selectors.arrays import (
-    as_embeddings,
-    check_metric,
-    check_rng,
-    proportional_targets,
-)
 from curate.selectors._geometry import unit_rows
+from curate.selectors.allocation import proportional_targets
+from curate.selectors.arrays import as_embeddings, check_metric, check_rng
 from curate.selectors.base import FloatArray, Indices
 from curate.selectors.cluster import kmeans_labels
 

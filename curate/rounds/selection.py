@@ -14,15 +14,15 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from curate.runtime.embeddings import Embedder
 from curate.errors import InputError
 from curate.ingest.records import Record
 from curate.rounds.tasks import RoundReport, create_round, selected_record_ids
-from curate.store.schema import Task
+from curate.runtime.embeddings import Embedder
 from curate.scorers.base import Scorer
 from curate.scorers.cache import ScoreReport, score_records
 from curate.selectors.base import Selector
 from curate.selectors.mix import NoNearDuplicates, Quota, RandomMix, select_tagged
+from curate.store.schema import Task
 from curate.store.workspace import Workspace
 
 EMBEDDING_SELECTORS = frozenset({"kcenter", "cluster", "badge", "deita"})

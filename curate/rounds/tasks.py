@@ -17,12 +17,12 @@ import numpy as np
 import orjson
 from sqlalchemy import Connection, func, insert, select
 
-from curate.store import audit
 from curate.errors import InputError
-from curate.runtime.faults import maybe_crash
 from curate.ingest.records import Record
-from curate.store.schema import ModelVersion, Round, Task
+from curate.runtime.faults import maybe_crash
+from curate.store import audit
 from curate.store.database import Store
+from curate.store.schema import ModelVersion, Round, Task
 
 TASK_TYPES = ("rank", "rewrite", "label")
 DEFAULT_TASK_TYPE = {"preference": "rank", "candidates": "rank", "example": "rewrite", "text": "label"}

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from curate.runtime.embeddings import Embedder
 from curate.errors import InputError
 from curate.ingest.records import Record
+from curate.runtime.embeddings import Embedder
 from curate.scorers.base import Scorer
 from curate.selectors.base import Selector
 

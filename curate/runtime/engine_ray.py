@@ -12,7 +12,8 @@ Every pass has the same shape:
    embeddings into the workspace's embedding cache (the same shards).
 
 A unit whose result depends on its batch-mates (a scoring batch; an embedding chunk) is one Parquet row holding the
-batch the local engine would compute (:func:`curate.runtime.engine.score_batches`, :func:`curate.runtime.engine.embedding_chunks`),
+batch the local engine would compute (:func:`curate.runtime.offload.score_batches`,
+:func:`curate.runtime.offload.embedding_chunks`),
 so results are bit-identical to the local engine's. MinHash and PII rows are single texts.
 
 A local cluster is started per command with ``num_cpus = workers + 1``: one logical CPU beyond the actors stays free
@@ -35,9 +36,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
+from curate.errors import InputError, MissingDependencyError, ModelError
+from curate.ingest.records import Record
 from curate.runtime.catalog import BuildContext
 from curate.runtime.embeddings import Embedder, record_text
-from curate.runtime.engine import (
+from curate.runtime.offload import (
     ParquetStaging,
     ProgressFn,
     Signatures,
@@ -47,16 +50,15 @@ from curate.runtime.engine import (
     pii_on,
     score_batches,
 )
-from curate.errors import InputError, MissingDependencyError, ModelError
-from curate.ingest.records import Record
+from curate.runtime.ray_workers import EmbedWorker, MinHashWorker, PiiWorker, ScoreWorker, record_json
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from curate.runtime.embeddings import Vectors
-    from curate.filters.dedup_workspace import DedupReport, PiiFilterReport
     from curate.filters.dedup_minhash import MinHashParams
+    from curate.filters.dedup_workspace import DedupReport, PiiFilterReport
     from curate.filters.pii import Finding
+    from curate.runtime.embeddings import Vectors
     from curate.scorers.base import Scorer, Scores
     from curate.scorers.cache import ScoreReport
     from curate.store.workspace import Workspace
@@ -120,118 +122,6 @@ def ray_session(address: str | None, ws: Workspace, *, num_cpus: int | None = No
         ray.shutdown()
 
 
-def _record_json(record: Record) -> str:
-    return orjson.dumps({"id": record.id, "kind": record.kind, "fields": record.fields, "label": record.label,
-                         "meta": record.meta}).decode()
-
-
-def _record(text: str) -> Record:
-    d = orjson.loads(text)
-    return Record(d["id"], d["kind"], d["fields"], label=d["label"], meta=d["meta"])
-
-
-class _WorkerContext(BuildContext):
-    """A build context for an actor: embedders without the disk cache (actors must not write shards at once)."""
-
-    def make_embedder(self) -> Embedder:
-        return Embedder(self.embedder)
-
-
-def _usable_dir(path: str) -> Path:
-    """``path`` if this node can write there (same machine, or a shared mount), else a node-local cache."""
-    p = Path(path)
-    return p if p.is_dir() and os.access(p, os.W_OK) else Path(tempfile.gettempdir()) / "curate-cache"
-
-
-class ScoreWorker:
-    """Actor: builds the scorer once; each input row is one scoring batch -> one output row per record."""
-
-    def __init__(self, scorer: str, context: dict[str, Any], threads: int) -> None:
-        import torch
-
-        from curate.runtime.catalog import build_scorer
-
-        torch.set_num_threads(threads)
-        ctx = _WorkerContext(cache_dir=_usable_dir(context["cache_dir"]),
-                             labeled=[_record(r) for r in context["labeled"]],
-                             **{k: context[k] for k in ("embedder", "model", "adapter", "k", "seed")})
-        self.scorer = build_scorer(scorer, ctx)
-        self.key = self.scorer.key()
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        import pyarrow as pa
-
-        from curate.scorers.base import as_scores
-
-        ids: list[str] = []
-        values: list[float] = []
-        for unit in batch.column("records").to_pylist():
-            records = [_record(r) for r in unit]
-            ids += [r.id for r in records]
-            values += as_scores(self.scorer.score(records), len(records), who=self.key).tolist()
-        return pa.table({"id": pa.array(ids, pa.string()), "value": pa.array(values, pa.float64()),
-                         "key": pa.array([self.key] * len(ids), pa.string())})
-
-
-class EmbedWorker:
-    """Actor: loads the sentence embedder once; each input row is one chunk -> its vectors as float32 bytes."""
-
-    def __init__(self, embedder: str, batch_size: int, threads: int) -> None:
-        import torch
-
-        torch.set_num_threads(threads)
-        self.embedder = Embedder(embedder, batch_size=batch_size)
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        import pyarrow as pa
-
-        units, blobs, dims = [], [], []
-        for unit, texts in zip(batch.column("unit").to_pylist(), batch.column("texts").to_pylist(), strict=True):
-            vectors = self.embedder.embed_texts(texts)  # unique, longest first: encoded as one chunk, as locally
-            units.append(unit)
-            blobs.append(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
-            dims.append(int(vectors.shape[1]))
-        return pa.table({"unit": pa.array(units, pa.int64()), "vectors": pa.array(blobs, pa.binary()),
-                         "dim": pa.array(dims, pa.int64())})
-
-
-class MinHashWorker:
-    """Actor: MinHash signatures of single texts -> ``uint64`` bytes per text."""
-
-    def __init__(self, params: dict[str, Any]) -> None:
-        from curate.filters.dedup_minhash import MinHashParams
-
-        self.params = MinHashParams(**params)
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        import pyarrow as pa
-
-        from curate.filters.dedup_minhash import signatures
-
-        _, values, has = signatures(batch.column("text").to_pylist(), self.params)
-        return pa.table({"i": batch.column("i"), "signature": pa.array([v.tobytes() for v in values], pa.binary()),
-                         "has": pa.array(has, pa.bool_())})
-
-
-class PiiWorker:
-    """Actor: builds the PII analyzer (spaCy + recognizers) once; findings of single texts as JSON."""
-
-    def __init__(self, entities: list[str], allow_list: list[str], threshold: float) -> None:
-        from curate.filters.pii import build_analyzer
-
-        self.options: dict[str, Any] = {"entities": entities, "allow_list": allow_list, "threshold": threshold}
-        build_analyzer()
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        import pyarrow as pa
-
-        from curate.filters.pii import detect
-
-        out = [orjson.dumps([[f.entity_type, f.start, f.end, f.score, f.recognizer] for f in detect(t, **self.options)])
-               for t in batch.column("text").to_pylist()]
-        return pa.table({"i": batch.column("i"), "findings": pa.array(out, pa.binary())})
-
-
 @dataclasses.dataclass
 class RayEngine:
     """The engine that runs the passes on Ray (see the module docstring).
@@ -290,7 +180,7 @@ class RayEngine:
         import pyarrow as pa
 
         from curate.runtime.catalog import EMBEDDING_SCORERS, build_scorer
-        from curate.runtime.engine import PrecomputedScorer
+        from curate.runtime.offload import PrecomputedScorer
         from curate.scorers.cache import DEFAULT_BATCH, cache_key, load_cached, score_records
 
         started = time.perf_counter()
@@ -307,11 +197,11 @@ class RayEngine:
                 self.embed_calls(ws, embedder, [c for b in batches for c in ([record_text(r) for r in b], labeled)
                                                 if c])
         elif batches:
-            spec = {"cache_dir": str(ctx.cache_dir.resolve()), "labeled": [_record_json(r) for r in ctx.labeled],
+            spec = {"cache_dir": str(ctx.cache_dir.resolve()), "labeled": [record_json(r) for r in ctx.labeled],
                     "embedder": ctx.embedder, "model": ctx.model, "adapter": ctx.adapter, "k": ctx.k,
                     "seed": ctx.seed}
             table = pa.table({"unit": list(range(len(batches))),
-                              "records": [[_record_json(r) for r in b] for b in batches]})
+                              "records": [[record_json(r) for r in b] for b in batches]})
             out = self._run(ws, "score", table, ScoreWorker,
                             {"scorer": scorer, "context": spec, "threads": self.cpus_per_worker}, rows_per_call=1)
             keys = set(out.column("key").to_pylist())
@@ -400,7 +290,8 @@ class RayEngine:
         return found
 
     def filter_dedup(self, ws: Workspace, **kwargs: Any) -> DedupReport:
-        """:func:`curate.filters.dedup_workspace.run_dedup`, its MinHash signatures or embeddings computed on Ray first."""
+        """:func:`curate.filters.dedup_workspace.run_dedup`, its MinHash signatures or embeddings computed on Ray
+        first."""
         return dedup_on(self, ws, **kwargs)
 
     def filter_pii(self, ws: Workspace, **kwargs: Any) -> PiiFilterReport:

@@ -14,6 +14,7 @@ import importlib.util
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -197,3 +198,21 @@ def completion_perplexity(model: Any, tokenizer: Any, prompt: str, completion: s
     with torch.inference_mode():
         loss = model(input_ids=ids, labels=labels).loss
     return float(torch.exp(loss))
+
+
+def self_check(cache_dir: Path) -> dict[str, dict[str, Any]]:
+    """Load the default causal LM and embedder and run each once (offline); figures for ``curate models``.
+
+    Returns ``{"lm": {parameters, perplexity_check, seconds}, "embedder": {dimensions, seconds}}``; the LM's
+    check is the perplexity of " Paris." after "The capital of France is" (low = the weights are sane).
+    """
+    started = time.perf_counter()
+    model, tokenizer = load_lm(cache_dir=cache_dir)
+    ppl = completion_perplexity(model, tokenizer, "The capital of France is", " Paris.")
+    checks: dict[str, dict[str, Any]] = {
+        "lm": {"parameters": sum(p.numel() for p in model.parameters()), "perplexity_check": round(ppl, 3),
+               "seconds": round(time.perf_counter() - started, 2)}}
+    started = time.perf_counter()
+    vector = load_embedder().encode(["curate checks its embedder"])
+    checks["embedder"] = {"dimensions": int(vector.shape[1]), "seconds": round(time.perf_counter() - started, 2)}
+    return checks

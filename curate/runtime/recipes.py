@@ -86,7 +86,7 @@ def recipes_dir() -> Path:
     spec = importlib.util.find_spec("recipes")
     if spec is not None and spec.submodule_search_locations:
         return Path(next(iter(spec.submodule_search_locations)))
-    return Path(__file__).resolve().parents[1] / "recipes"
+    return Path(__file__).resolve().parents[2] / "recipes"
 
 
 def load_file(path: Path) -> list[RecipeInfo]:

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from curate.ingest.records import Record
+from curate.runtime.config import config_key
 
 Scores = npt.NDArray[np.float64]
 
@@ -34,12 +35,6 @@ class Scorer(Protocol):
     def score(self, records: Sequence[Record]) -> Scores:
         """One score per record, shape ``(len(records),)``, higher = more worth labeling; NaN = cannot score."""
         ...
-
-
-def _key_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,19 +57,7 @@ class BaseScorer:
 
     def key(self) -> str:
         """``name(param=value,...)@model_version`` with only the fields that differ from their defaults."""
-        parts = []
-        for f in dataclasses.fields(self):
-            if f.name in self.key_exclude or not f.compare:
-                continue
-            value = getattr(self, f.name)
-            default = f.default if f.default is not dataclasses.MISSING else None
-            if f.default_factory is not dataclasses.MISSING:
-                default = f.default_factory()
-            if value != default:
-                parts.append(f"{f.name}={_key_value(value)}")
-        key = f"{self.name}({','.join(parts)})"
-        version = self.model_version()
-        return f"{key}@{version}" if version else key
+        return config_key(self, exclude=self.key_exclude, version=self.model_version())
 
     def score(self, records: Sequence[Record]) -> Scores:
         """One score per record, shape ``(n,)``, higher = more worth labeling."""

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curate.store import audit
-from curate.runtime.faults import maybe_crash
 from curate.ingest.records import Record
+from curate.runtime.faults import maybe_crash
 from curate.scorers.base import Scorer, Scores, as_scores
+from curate.store import audit
 from curate.store.database import Store
 
 DEFAULT_BATCH = 512

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from curate.errors import InputError
-from curate.runtime.models import DEFAULT_LM
 from curate.ingest.records import Record, as_text, is_conversational
+from curate.runtime.models import DEFAULT_LM
 from curate.scorers.base import BaseScorer
 
 Template = Literal["auto", "chat", "plain"]

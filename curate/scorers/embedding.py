@@ -14,9 +14,9 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from curate.runtime.embeddings import Embedder, Vectors
 from curate.errors import InputError
 from curate.ingest.records import Record
+from curate.runtime.embeddings import Embedder, Vectors
 from curate.scorers.base import BaseScorer, Scores
 
 _CHUNK = 2048

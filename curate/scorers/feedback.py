@@ -24,9 +24,9 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from curate.runtime.embeddings import record_text
 from curate.errors import InputError
 from curate.ingest.records import Record
+from curate.runtime.embeddings import record_text
 from curate.scorers.base import Scorer, Scores, as_scores
 from curate.scorers.classifier import Featurizer, featurize_checked
 

@@ -6,9 +6,7 @@ dataclass with ``name`` and ``key()`` over a pure function (``TopK`` / :func:`to
 :func:`greedy_k_center`, ...). The wrappers in :mod:`curate.selectors.mix` also say why each index was chosen.
 """
 
-from curate.selectors.badge import BADGE, kmeanspp_select
-from curate.selectors.base import EmptyPoolError, Indices, Selector, validate
-from curate.selectors.cluster import ClusterPick, cluster_pick
+from curate.loop.stopping import StoppingReport, marginal_gain, prediction_agreement, stopping_report
 from curate.rounds.coldstart import (
     ClassRules,
     RuleSeed,
@@ -20,6 +18,9 @@ from curate.rounds.coldstart import (
     rule_seed,
     stratified_seed,
 )
+from curate.selectors.badge import BADGE, kmeanspp_select
+from curate.selectors.base import EmptyPoolError, Indices, Selector, validate
+from curate.selectors.cluster import ClusterPick, cluster_pick
 from curate.selectors.diversity import DEITA, near_duplicate_pairs, score_then_diversity, walk_diverse
 from curate.selectors.kcenter import KCenterGreedy, greedy_k_center
 from curate.selectors.mix import (
@@ -31,7 +32,6 @@ from curate.selectors.mix import (
     quota_origin,
     select_tagged,
 )
-from curate.loop.stopping import StoppingReport, marginal_gain, prediction_agreement, stopping_report
 from curate.selectors.stream_gate import StreamGate
 from curate.selectors.topk import TopK, top_k
 

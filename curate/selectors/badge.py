@@ -16,16 +16,9 @@ import numpy as np
 import numpy.typing as npt
 
 from curate.errors import InputError
-from curate.selectors.arrays import (
-    BaseSelector,
-    as_embeddings,
-    as_indices,
-    check_rng,
-    require_embeddings,
-    scorable,
-)
 from curate.selectors._geometry import ROW_CHUNK, Geometry, one_blas_thread
-from curate.selectors.base import FloatArray, Indices, validate
+from curate.selectors.arrays import as_embeddings, as_indices, check_rng, require_embeddings, scorable
+from curate.selectors.base import BaseSelector, FloatArray, Indices, validate
 
 
 def kmeanspp_select(grad_embeddings: FloatArray, k: int, *, rng: np.random.Generator,

@@ -8,12 +8,14 @@ takes an explicit ``numpy.random.Generator``.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from curate.errors import InputError
+from curate.runtime.config import config_key
 
 Indices = npt.NDArray[np.intp]
 FloatArray = npt.NDArray[np.floating]
@@ -61,3 +63,27 @@ def validate(scores: FloatArray, k: int, embeddings: FloatArray | None = None, *
             f"got shape {np.shape(embeddings)}"
         )
     return values
+
+
+@dataclasses.dataclass(frozen=True)
+class BaseSelector:
+    """Base of curate's selectors: frozen configuration fields plus :meth:`key`.
+
+    Subclasses set ``name`` and implement :meth:`select`. The fields are the whole configuration, so a selector
+    is serialisable and its :meth:`key` identifies it in the audit log.
+    """
+
+    name: ClassVar[str] = "selector"
+
+    def key(self) -> str:
+        """``name(param=value,...)`` with only the fields that differ from their defaults.
+
+        Fields that hold another selector (wrappers) are written as that selector's own key; fields with
+        ``compare=False`` (precomputed inputs such as cluster labels) are left out.
+        """
+        return config_key(self)
+
+    def select(self, scores: FloatArray, k: int, *, embeddings: FloatArray | None = None,
+               rng: np.random.Generator) -> Indices:
+        """At most ``k`` unique indices into ``scores`` (shape ``(n,)``, higher = better), best first."""
+        raise NotImplementedError

@@ -20,17 +20,9 @@ import numpy as np
 import numpy.typing as npt
 
 from curate.errors import InputError, MissingDependencyError
-from curate.selectors.arrays import (
-    BaseSelector,
-    as_embeddings,
-    check_metric,
-    check_rng,
-    rank_desc,
-    require_embeddings,
-    scorable,
-)
 from curate.selectors._geometry import F32, unit_rows
-from curate.selectors.base import FloatArray, Indices, validate
+from curate.selectors.arrays import as_embeddings, check_metric, check_rng, rank_desc, require_embeddings, scorable
+from curate.selectors.base import BaseSelector, FloatArray, Indices, validate
 
 MINIBATCH_THRESHOLD = 10_000
 BACKENDS = ("sklearn", "faiss")

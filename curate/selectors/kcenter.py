@@ -24,8 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 from curate.errors import InputError
+from curate.selectors._geometry import F32, GATHER_CHUNK, ROW_CHUNK, Geometry, one_blas_thread
 from curate.selectors.arrays import (
-    BaseSelector,
     as_embeddings,
     as_indices,
     check_fraction,
@@ -34,8 +34,7 @@ from curate.selectors.arrays import (
     rank_desc,
     require_embeddings,
 )
-from curate.selectors._geometry import F32, GATHER_CHUNK, ROW_CHUNK, Geometry, one_blas_thread
-from curate.selectors.base import FloatArray, Indices, validate
+from curate.selectors.base import BaseSelector, FloatArray, Indices, validate
 
 _FULL_PASS_FRACTION = 0.4  # above this share of rows to update, a contiguous pass beats gathering rows
 

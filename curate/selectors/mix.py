@@ -25,18 +25,9 @@ import numpy as np
 import numpy.typing as npt
 
 from curate.errors import InputError
-from curate.selectors.arrays import (
-    BaseSelector,
-    as_embeddings,
-    as_groups,
-    check_fraction,
-    check_rng,
-    proportional_targets,
-    rank_desc,
-    round_robin_minimums,
-    scorable,
-)
-from curate.selectors.base import FloatArray, Indices, Selector, validate
+from curate.selectors.allocation import proportional_targets, round_robin_minimums
+from curate.selectors.arrays import as_embeddings, as_groups, check_fraction, check_rng, rank_desc, scorable
+from curate.selectors.base import BaseSelector, FloatArray, Indices, Selector, validate
 from curate.selectors.diversity import walk_diverse
 
 STRATEGY = "strategy"

@@ -12,8 +12,8 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from curate.selectors.arrays import BaseSelector, check_rng, rank_desc, scorable
-from curate.selectors.base import FloatArray, Indices, validate
+from curate.selectors.arrays import check_rng, rank_desc, scorable
+from curate.selectors.base import BaseSelector, FloatArray, Indices, validate
 
 
 def top_k(scores: npt.NDArray[np.float64], k: int) -> Indices:

@@ -20,10 +20,10 @@ from typing import Final
 
 from sqlalchemy import insert, select, update
 
-from curate.store import audit
 from curate.errors import AccessError, InputError
-from curate.store.schema import User
+from curate.store import audit
 from curate.store.database import Store
+from curate.store.schema import User
 
 ROLES: Final[tuple[str, ...]] = ("annotator", "reviewer", "admin")
 _RANK: Final = {role: i for i, role in enumerate(ROLES)}

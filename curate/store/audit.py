@@ -17,10 +17,10 @@ from typing import Any, Literal
 import orjson
 from sqlalchemy import Connection, insert, select
 
-from curate.store.audit_links import LinkProblem, check_annotations, snapshot
 from curate.errors import AuditError
-from curate.store.schema import AuditEvent, utcnow
+from curate.store.audit_links import LinkProblem, check_annotations, snapshot
 from curate.store.database import Store
+from curate.store.schema import AuditEvent, utcnow
 
 GENESIS = "0" * 64
 MAX_PAYLOAD_STRING = 512
@@ -213,3 +213,10 @@ def verify(store: Store, *, expect_head: str | None = None, annotations: bool = 
         edited_events=[e.seq for e, ok in zip(events, self_ok, strict=False) if not ok],
         annotation_problems=problems,
     )
+
+
+def recent_events(store: Store, limit: int = 20) -> list[Any]:
+    """The latest ``limit`` audit events, oldest first (rows with seq, ts, actor, action, payload, hash)."""
+    with store.read() as conn:
+        events = conn.execute(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)).all()
+    return list(reversed(events))

@@ -32,8 +32,8 @@ from typing import Any, Literal, NamedTuple
 import orjson
 from sqlalchemy import Connection, select
 
-from curate.store.schema import Annotation, AuditEvent, LabelSchema
 from curate.store.database import Store
+from curate.store.schema import Annotation, AuditEvent, LabelSchema
 
 LinkProblemKind = Literal["unaudited", "value-mismatch", "record-mismatch", "duplicate-event",
                           "missing-annotation", "migration-mismatch"]

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from curate.store.database import Store
+    from curate.store.workspace import Workspace
     from curate.train.options import ProgressFn, TrainOptions
     from curate.train.registry import VersionInfo
-    from curate.store.workspace import Workspace
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from curate.errors import InputError, ModelError
+from curate.runtime.config import comma_tuple, opt
 
 METHODS: tuple[str, ...] = ("sft", "dpo", "reward")
 ADAPTER_FILES: tuple[str, ...] = ("adapter_config.json", "adapter_model.safetensors")
@@ -41,35 +42,32 @@ _NOT_DATA = frozenset({"export.json", "state.json", "dataset_info.json", "datase
 ProgressFn = Callable[[int, int], None]
 
 
-def _opt(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
-
-
 @dataclass(frozen=True)
 class TrainOptions:
     """Knobs of one training run; every field's help text is also the CLI's."""
 
-    rank: int = _opt(8, "LoRA rank r.")
-    alpha: int = _opt(16, "LoRA alpha (the update is scaled by alpha / r).")
-    dropout: float = _opt(0.05, "LoRA dropout.")
-    target_modules: tuple[str, ...] | None = _opt(
+    rank: int = opt(8, "LoRA rank r.")
+    alpha: int = opt(16, "LoRA alpha (the update is scaled by alpha / r).")
+    dropout: float = opt(0.05, "LoRA dropout.")
+    target_modules: tuple[str, ...] | None = opt(
         None, "Modules LoRA adapts, comma-separated, or all-linear (default: q,k,v,o projections when the model "
-              "has them, as Llama does; else all-linear).")
-    learning_rate: float | None = _opt(None, "Learning rate (default: sft 2e-4, dpo 5e-5, reward 1e-4).")
-    epochs: float = _opt(1.0, "Training epochs (ignored when --max-steps is set).")
-    max_steps: int | None = _opt(None, "Stop after this many optimizer steps.")
-    batch_size: int = _opt(4, "Examples per device batch.")
-    grad_accum: int = _opt(1, "Gradient accumulation steps.")
-    max_length: int = _opt(512, "Longest tokenized example (prompt + answer); longer ones are truncated.")
-    seed: int = _opt(0, "Seed of the LoRA initialisation, the reward head and the data order.")
-    beta: float = _opt(0.1, "DPO beta: how far the policy may move from the reference model.")
-    eval_split: str | None = _opt("test", "Export split to report eval_loss on, if the export has it.")
-    eval_before: bool = _opt(False, "Also report the eval loss before training (eval_loss_before).")
-    warm_start: bool = _opt(True, "Continue the latest adapter trained with this method on this base.")
-    from_version: str | None = _opt(None, "Warm-start from this model version instead of the latest.")
-    merge: bool = _opt(False, "Also write a merged full model (base + adapter) into OUT/merged.")
-    name: str | None = _opt(None, "Name of the new model version (default: METHOD-BASE-N).")
-    logging_steps: int = _opt(10, "Log the training loss every N steps.")
+              "has them, as Llama does; else all-linear).", cli_type=str | None, parse=lambda v: comma_tuple(v) or None)
+    learning_rate: float | None = opt(None, "Learning rate (default: sft 2e-4, dpo 5e-5, reward 1e-4).", flag="--lr")
+    epochs: float = opt(1.0, "Training epochs (ignored when --max-steps is set).")
+    max_steps: int | None = opt(None, "Stop after this many optimizer steps.")
+    batch_size: int = opt(4, "Examples per device batch.")
+    grad_accum: int = opt(1, "Gradient accumulation steps.")
+    max_length: int = opt(512, "Longest tokenized example (prompt + answer); longer ones are truncated.")
+    seed: int = opt(0, "Seed of the LoRA initialisation, the reward head and the data order.")
+    beta: float = opt(0.1, "DPO beta: how far the policy may move from the reference model.")
+    eval_split: str | None = opt("test", "Export split to report eval_loss on, if the export has it.", cli_type=str,
+                                 help_suffix=" Empty: no evaluation.", parse=lambda v: v or None)
+    eval_before: bool = opt(False, "Also report the eval loss before training (eval_loss_before).")
+    warm_start: bool = opt(True, "Continue the latest adapter trained with this method on this base.")
+    from_version: str | None = opt(None, "Warm-start from this model version instead of the latest.")
+    merge: bool = opt(False, "Also write a merged full model (base + adapter) into OUT/merged.")
+    name: str | None = opt(None, "Name of the new model version (default: METHOD-BASE-N).")
+    logging_steps: int = opt(10, "Log the training loss every N steps.", cli=False)
 
     def __post_init__(self) -> None:
         checks = [("rank", self.rank >= 1), ("alpha", self.alpha >= 1), ("dropout", 0 <= self.dropout < 1),
@@ -85,11 +83,6 @@ class TrainOptions:
                              "beta and max steps, a dropout in [0, 1) and a max length of at least 8.")
         if self.from_version and not self.warm_start:
             raise InputError("--from-version warm-starts from a version, --no-warm-start starts fresh: use one.")
-
-    @staticmethod
-    def help(name: str) -> str:
-        """The help text of field ``name``."""
-        return str(next(f.metadata["help"] for f in fields(TrainOptions) if f.name == name))
 
     def lr(self, method: str) -> float:
         """The learning rate for ``method``: the option, else :data:`DEFAULT_LR`."""

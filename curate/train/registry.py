@@ -18,10 +18,10 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, insert, select
 
-from curate.store import audit
 from curate.errors import InputError
-from curate.store.schema import ModelVersion
+from curate.store import audit
 from curate.store.database import Store
+from curate.store.schema import ModelVersion
 
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 

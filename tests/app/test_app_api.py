@@ -15,11 +15,11 @@ from sqlalchemy import select
 
 from apps.annotate import launch_app, newest_learning_curve
 from apps.annotate_views import diff_html, restore
-from curate.store import audit
 from curate.annotate.answers import final_annotations
-from curate.errors import AccessError
-from curate.store.schema import Annotation, LabelSchema, Task
 from curate.annotate.task_views import display_order
+from curate.errors import AccessError
+from curate.store import audit
+from curate.store.schema import Annotation, LabelSchema, Task
 from curate.store.workspace import Workspace
 from tests.annotation_setup import PASSWORD, seed
 from tests.app.conftest import RunningApp, free_port

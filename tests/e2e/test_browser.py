@@ -10,9 +10,9 @@ import orjson
 import pytest
 from sqlalchemy import select
 
+from curate.annotate.task_views import display_order
 from curate.store import audit
 from curate.store.schema import Annotation
-from curate.annotate.task_views import display_order
 from tests.e2e.conftest import CHROMIUM, Served, login, save_screenshot
 
 if not CHROMIUM.exists():

@@ -8,11 +8,11 @@ import json
 import pytest
 
 from curate.annotate import answers as A
-from curate.store.accounts import add_user
-from curate.rounds.assignment import assign_round
 from curate.export.writer import export
 from curate.ingest.sources import ingest
+from curate.rounds.assignment import assign_round
 from curate.rounds.tasks import create_round
+from curate.store.accounts import add_user
 from curate.train import train
 from curate.train.options import TrainOptions
 from curate.train.registry import resolve_model_version
@@ -38,8 +38,8 @@ def test_each_export_trains_without_conversion_and_drives_the_next_scorer(worksp
         result = train(workspace, method, out, base=tiny, options=options)
         assert result.metrics["steps"] == 1 and result.adapter_path.is_dir()
         versions[method] = result.version
-    from curate.scorers.perplexity import PerplexityScorer
     from curate.scorers.cache import score_records
+    from curate.scorers.perplexity import PerplexityScorer
 
     base, adapter = resolve_model_version(workspace.store, versions["sft"])
     assert (base, adapter is not None) == (tiny, True)

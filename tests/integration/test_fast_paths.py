@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from curate.runtime.embeddings import Embedder, record_text
 from curate.ingest.records import Record
+from curate.runtime.embeddings import Embedder, record_text
 from curate.scorers.embedding import novelty
 from tests.conftest import shared_file
 

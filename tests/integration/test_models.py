@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from curate.runtime import models
 from curate.cli.main import app
+from curate.runtime import models
 
 pytestmark = pytest.mark.models
 

@@ -13,9 +13,9 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from curate.annotate import answers as A
+from curate.cli.main import app
 from curate.store.accounts import add_user
 from curate.store.audit import verify
-from curate.cli.main import app
 from curate.store.schema import Annotation, Assignment, ModelVersion, RecordRow, Round, Task
 from curate.store.workspace import Workspace
 from tests.tiny_lm import build_tiny_lm

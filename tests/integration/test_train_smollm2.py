@@ -8,9 +8,9 @@ import time
 import pytest
 from datasets import Dataset, DatasetDict
 
+from curate.store.workspace import Workspace
 from curate.train import TrainOptions, train
 from curate.train.registry import get_version
-from curate.store.workspace import Workspace
 from tests.conftest import shared_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.models, pytest.mark.shared_data]

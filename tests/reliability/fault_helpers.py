@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from curate.store.audit import verify
 from curate.runtime.faults import ENV as FAULT_ENV
+from curate.store.audit import verify
 from curate.store.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -27,11 +27,11 @@ import pytest
 from sqlalchemy import func, select, text
 
 from apps.sessions import DISABLED, EXPIRED, GRACE_SECONDS
-from curate.store.accounts import deactivate_user, verify_password
-from curate.rounds.assignment import assign_round
 from curate.errors import InputError
 from curate.ingest.sources import ingest
+from curate.rounds.assignment import assign_round
 from curate.rounds.tasks import create_round
+from curate.store.accounts import deactivate_user, verify_password
 from curate.store.schema import Annotation, AuditEvent, Draft, RecordRow, Task, User
 from curate.store.workspace import Workspace
 from tests.annotation_setup import PASSWORD, USERS, seed

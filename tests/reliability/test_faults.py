@@ -23,8 +23,8 @@ from curate.annotate.answers import get_task, submit
 from curate.errors import TaskStateError
 from curate.export.writer import export, remove_stale_temp
 from curate.ingest.sources import ingest
-from curate.store.schema import Annotation, Assignment, AuditEvent, ModelVersion, Round, ScoreRow, Task
 from curate.scorers.cache import DEFAULT_BATCH
+from curate.store.schema import Annotation, Assignment, AuditEvent, ModelVersion, Round, ScoreRow, Task
 from curate.store.workspace import Workspace
 from tests.annotation_setup import seed
 from tests.reliability.fault_helpers import (
@@ -277,7 +277,8 @@ def test_stale_temp_clean_up_removes_only_old_temp_folders_of_that_export(tmp_pa
 
 
 def test_a_fault_fires_at_the_nth_arrival_only():
-    code = "from curate.runtime.faults import maybe_crash\nfor i in range(3):\n    maybe_crash('demo'); print(i, flush=True)"
+    code = ("from curate.runtime.faults import maybe_crash\n"
+            "for i in range(3):\n    maybe_crash('demo'); print(i, flush=True)")
     killed = run_python(code, fault="other:1,demo:2")
     assert_killed(killed)
     assert killed.stdout.split() == ["0"]

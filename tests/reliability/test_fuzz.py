@@ -36,13 +36,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from curate.store import audit
 from curate.annotate.answers import PAIR_CHOICES
 from curate.errors import CurateError, InputError, RecordError, UnsupportedFormatError
 from curate.ingest.formats import TARGET_FIELDS, parse_mapping, row_to_record
-from curate.ingest.sources import ingest
 from curate.ingest.readers import EXCERPT_CHARS, RawRow, read_rows
 from curate.ingest.records import normalise_value, record_id
+from curate.ingest.sources import ingest
+from curate.store import audit
 from curate.store.workspace import Workspace
 from tests.reliability.fuzz_strategies import (
     CLASSES,

@@ -24,10 +24,10 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from curate.annotate import answers as A
-from curate.store import audit
-from curate.rounds.assignment import add_label_schema
-from curate.cli.main import app
 from curate.annotate.relabel import migrate_schema
+from curate.cli.main import app
+from curate.rounds.assignment import add_label_schema
+from curate.store import audit
 from curate.store.schema import Annotation, AuditEvent
 from curate.store.workspace import Workspace
 from tests.annotation_setup import Seeded, seed

@@ -14,14 +14,14 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from curate.annotate import answers as A
-from curate.store.accounts import add_user, authenticate, require, verify_password
 from curate.annotate.agreement import agreement_report, kappa_and_alpha
-from curate.rounds.assignment import add_label_schema, assign_round
 from curate.cli.main import app
 from curate.errors import AccessError, InputError
+from curate.rounds.assignment import add_label_schema, assign_round
 from curate.rounds.tasks import create_round
-from curate.store.schema import SCHEMA_VERSION, Meta, User
+from curate.store.accounts import add_user, authenticate, require, verify_password
 from curate.store.database import Store
+from curate.store.schema import SCHEMA_VERSION, Meta, User
 from tests.annotation_setup import PASSWORD, seed
 
 

@@ -7,12 +7,12 @@ import pytest
 from sqlalchemy import select, update
 
 from curate.annotate import answers as A
-from curate.store.accounts import add_user
-from curate.rounds.assignment import assign_round, set_hide_suggestions
-from curate.store.audit import verify
-from curate.errors import AccessError, InputError, TaskStateError
-from curate.store.schema import Annotation, Assignment, Task
 from curate.annotate.task_views import display_order
+from curate.errors import AccessError, InputError, TaskStateError
+from curate.rounds.assignment import assign_round, set_hide_suggestions
+from curate.store.accounts import add_user
+from curate.store.audit import verify
+from curate.store.schema import Annotation, Assignment, Task
 from tests.annotation_setup import PASSWORD, seed
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from curate.store import audit
 from curate.errors import AuditError
+from curate.store import audit
 from tests.conftest import drop_append_only_guards
 
 

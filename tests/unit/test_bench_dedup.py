@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from curate.bench.dedup import bench_exact, bench_minhash, read_objects, run
 from curate.bench.dedup_variants import KINDS, make_split, score_clusters, variant
 from curate.cli.main import app
-from curate.runtime.embeddings import Embedder
 from curate.errors import InputError, SourceNotFoundError
+from curate.runtime.embeddings import Embedder
 
 runner = CliRunner()
 TEXT = "Write a short poem, in three lines, about the sea at night; keep it calm and simple."
@@ -215,7 +215,8 @@ def test_bench_dedup_errors_are_one_message_without_traceback(tmp_path):
     for args, message in [([], "give at least one data file"),
                           (["--exact", str(tmp_path / "absent.tsv")], "no such file (--exact)"),
                           (["--minhash", str(tmp_path / "bad.json")], "not valid JSON (an array of objects)")]:
-        proc = subprocess.run([sys.executable, "-c", "from curate.cli.main import main; main()", "bench", "dedup", *args],
+        code = "from curate.cli.main import main; main()"
+        proc = subprocess.run([sys.executable, "-c", code, "bench", "dedup", *args],
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2, proc.stderr
         assert message in " ".join(proc.stderr.split()) and "Traceback" not in proc.stderr + proc.stdout

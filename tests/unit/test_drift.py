@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from curate.loop.drift import DriftMonitor, median_bandwidth, mmd_test
 from curate.errors import InputError
+from curate.loop.drift import DriftMonitor, median_bandwidth, mmd_test
 
 
 def test_mmd_test_separates_a_mean_shift_from_noise():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from curate.runtime.embeddings import Embedder, EmbeddingCache, record_text, text_hash
 from curate.ingest.formats import row_to_record
+from curate.runtime.embeddings import Embedder, EmbeddingCache, record_text, text_hash
 from curate.scorers.embedding import DensityScorer, NoveltyScorer, density, novelty
 
 

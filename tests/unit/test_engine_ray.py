@@ -17,11 +17,11 @@ import pytest
 
 pytest.importorskip("ray.data", reason="the Ray engine needs ray[data]: pip install 'curate[scale]'")
 
+from curate.filters.dedup_minhash import MinHashParams  # noqa: E402
+from curate.ingest.sources import ingest  # noqa: E402
 from curate.runtime.catalog import BuildContext  # noqa: E402
 from curate.runtime.embeddings import record_text  # noqa: E402
 from curate.runtime.engine import get_engine  # noqa: E402
-from curate.filters.dedup_minhash import MinHashParams  # noqa: E402
-from curate.ingest.sources import ingest  # noqa: E402
 from curate.scorers.cache import cache_key, load_cached  # noqa: E402
 from curate.store.workspace import Workspace  # noqa: E402
 from tests.tiny_lm import build_tiny_lm  # noqa: E402

@@ -12,14 +12,14 @@ import pytest
 from sqlalchemy import select
 
 from curate.annotate import answers as A
-from curate.rounds.assignment import add_label_schema, assign_round
-from curate.store.audit import verify
-from curate.errors import InputError
-from curate.export.writer import export
-from curate.export.rows import RowOptions, training_rows
-from curate.ingest.sources import ingest
 from curate.annotate.relabel import migrate_schema
+from curate.errors import InputError
+from curate.export.rows import RowOptions, training_rows
+from curate.export.writer import export
+from curate.ingest.sources import ingest
+from curate.rounds.assignment import add_label_schema, assign_round
 from curate.rounds.tasks import create_round
+from curate.store.audit import verify
 from curate.store.schema import Annotation, AuditEvent
 from tests.annotation_setup import seed
 

@@ -8,13 +8,13 @@ import pytest
 from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
-from curate.store.audit import verify
 from curate.cli.main import app
 from curate.errors import InputError
 from curate.filters.dedup_workspace import run_dedup
 from curate.ingest.sources import ingest
-from curate.store.schema import RecordCluster, RecordRow, ScoreRow
 from curate.rounds.selection import candidates
+from curate.store.audit import verify
+from curate.store.schema import RecordCluster, RecordRow, ScoreRow
 
 
 def _rows(path, rows):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from curate.store.audit import verify
 from curate.errors import InputError
 from curate.ingest.sources import ingest
+from curate.store.audit import verify
 
 FIXTURE_KINDS = {
     "sft.jsonl": {"example": 3},

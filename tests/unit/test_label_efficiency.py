@@ -215,7 +215,7 @@ def test_pair_text_keeps_the_response_in_the_window():
 
 
 def _curate(*args: str) -> subprocess.CompletedProcess[str]:
-    code = "import sys, curate.cli.bench; from curate.cli.main import main; main()"
+    code = "from curate.cli.main import main; main()"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
 
 

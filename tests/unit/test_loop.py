@@ -16,10 +16,10 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from curate.runtime.embeddings import Embedder
 from curate.errors import InputError
 from curate.ingest.sources import ingest
 from curate.loop.pool_loop import LoopConfig, history, loop_rounds, loop_status, run_loop, state_path
+from curate.runtime.embeddings import Embedder
 from curate.store.schema import Annotation, AuditEvent, Task
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,9 +121,9 @@ def test_loop_stops_when_the_gain_per_label_runs_out(workspace, tmp_path):
 
 
 def test_loop_waits_for_the_app_then_continues(workspace, tmp_path):
-    from curate.store.accounts import add_user
     from curate.annotate.answers import get_task, submit
     from curate.rounds.assignment import add_label_schema
+    from curate.store.accounts import add_user
 
     seed_texts(workspace, tmp_path)
     add_user(workspace.store, "ann", "annotator", "correct-horse-42")
@@ -187,7 +187,7 @@ def test_preference_loop_with_the_oracle(workspace, tmp_path):
 
 
 def _cli(ws_dir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    code = "import curate.cli.loop; from curate.cli.main import main; main()"
+    code = "from curate.cli.main import main; main()"
     return subprocess.run([sys.executable, "-c", code, *args, "-w", str(ws_dir)], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, env={**os.environ, **(env or {})})
 

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from curate.store.audit import verify
 from curate.cli.main import app
+from curate.store.audit import verify
 from curate.store.schema import PiiFinding
 from curate.store.workspace import Workspace
 
@@ -93,8 +93,8 @@ def test_filter_pii_after_ingest_purges_clear_values_from_the_database(tmp_path,
 def _annotate_and_export(ws: Path, runner: CliRunner) -> dict:
     """Assign the selected rewrite tasks, answer them through the service, and export SFT and DPO into ws."""
     from curate.annotate import answers as A
-    from curate.store.accounts import add_user
     from curate.rounds.assignment import assign_round
+    from curate.store.accounts import add_user
 
     workspace = Workspace.open(ws)
     add_user(workspace.store, "ann", "annotator", "correct-horse-42")
@@ -133,8 +133,8 @@ def test_flagged_records_are_redacted_on_the_way_to_the_screen(tmp_path):
     assert runner.invoke(app, ["filter", "pii", "--action", "flag", "-w", str(ws)]).exit_code == 0
     assert runner.invoke(app, ["select", "--scorer", "density", "-k", "3", "-w", str(ws)]).exit_code == 0
     from curate.annotate import answers as A
-    from curate.store.accounts import add_user
     from curate.rounds.assignment import assign_round
+    from curate.store.accounts import add_user
 
     workspace = Workspace.open(ws)
     add_user(workspace.store, "ann", "annotator", "correct-horse-42")

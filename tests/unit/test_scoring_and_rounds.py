@@ -9,12 +9,12 @@ from typing import ClassVar
 import numpy as np
 from sqlalchemy import select
 
-from curate.store.audit import verify
 from curate.ingest.sources import ingest
 from curate.rounds.tasks import create_round, selected_record_ids
-from curate.store.schema import Round, Task
 from curate.scorers.base import BaseScorer
 from curate.scorers.cache import cache_key, score_records
+from curate.store.audit import verify
+from curate.store.schema import Round, Task
 
 
 @dataclasses.dataclass(frozen=True)

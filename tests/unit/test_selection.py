@@ -9,14 +9,14 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from curate.runtime.catalog import BuildContext, build_scorer, build_selector
 from curate.cli.main import app
-from curate.runtime.embeddings import Embedder
 from curate.errors import InputError
 from curate.ingest.sources import ingest
-from curate.store.schema import Task
 from curate.rounds.selection import Strategy, candidates, group_of, run_round
+from curate.runtime.catalog import BuildContext, build_scorer, build_selector
+from curate.runtime.embeddings import Embedder
 from curate.selectors import TopK
+from curate.store.schema import Task
 from tests.unit.test_embeddings import fake_encode
 from tests.unit.test_scoring_and_rounds import LengthScorer
 

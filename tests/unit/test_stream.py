@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 import curate.cli.loop  # noqa: F401  (adds `loop` and `stream` to the app)
 from curate.cli.main import app
-from curate.store.schema import Task
 from curate.scorers.base import BaseScorer
+from curate.store.schema import Task
 from tests.unit.test_loop import CLASSES, NOISE, bow_encode, write_jsonl
 
 
@@ -45,10 +45,10 @@ def read_lines(path):
 
 
 def test_stream_cli_keeps_the_rate_and_queues_tasks(workspace, tmp_path):
-    from curate.store.accounts import add_user
     from curate.annotate.answers import get_task
-    from curate.rounds.assignment import add_label_schema
     from curate.ingest.sources import ingest
+    from curate.rounds.assignment import add_label_schema
+    from curate.store.accounts import add_user
 
     ingest(workspace, write_jsonl(tmp_path / "pool.jsonl", topic_rows(sorted(CLASSES), 120, 1)))
     add_user(workspace.store, "ann", "annotator", "correct-horse-42")

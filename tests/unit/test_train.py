@@ -23,10 +23,10 @@ from transformers import (
 )
 
 from curate.errors import InputError
+from curate.store.workspace import Workspace
 from curate.train import TrainOptions, train, train_model
 from curate.train.options import adapter_hash, export_hash, export_splits, load_export
 from curate.train.registry import get_version, latest_version, resolve_model_version
-from curate.store.workspace import Workspace
 from tests.tiny_lm import QA_PAIRS, build_tiny_lm
 
 FAST = {"max_steps": 2, "batch_size": 2, "max_length": 64, "logging_steps": 1}
@@ -290,9 +290,9 @@ def test_merge_writes_a_full_model_with_the_adapters_logits(ws, lm, exports):
 
 def test_the_next_rounds_scorer_uses_the_new_version(tmp_path, ws, lm, exports):
     from curate.ingest.sources import ingest
+    from curate.rounds.selection import candidates
     from curate.scorers import PerplexityScorer
     from curate.scorers.cache import score_records
-    from curate.rounds.selection import candidates
 
     result = train(ws, "sft", exports["sft-hf"], base=str(lm), options=TrainOptions(**FAST, learning_rate=1e-2))
     base, adapter = resolve_model_version(ws.store, result.version)

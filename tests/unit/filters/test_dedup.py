@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curate.runtime.embeddings import Embedder
 from curate.errors import InputError
 from curate.filters.dedup import (
     MinHashParams,
@@ -25,6 +24,7 @@ from curate.filters.dedup import (
 )
 from curate.filters.dedup_semantic import semantic_cross
 from curate.ingest.records import Record, record_id
+from curate.runtime.embeddings import Embedder
 
 ORIGINAL = ("Explain the difference between supervised and unsupervised learning, with one example of each "
             "and a short note on when to prefer which approach.")

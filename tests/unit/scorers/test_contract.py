@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from curate.runtime.embeddings import Embedder
 from curate.ingest.formats import row_to_record
 from curate.ingest.records import Record
+from curate.runtime.embeddings import Embedder
 from curate.scorers.base import Scorer
 from curate.scorers.classifier import ClassifierUncertaintyScorer, CommitteeScorer, fit_classifier, fit_committee
 from curate.scorers.egl import ExpectedGradientLengthScorer

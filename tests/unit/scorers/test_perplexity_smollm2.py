@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from curate.runtime import models
 from curate.ingest.records import Record
+from curate.runtime import models
 from curate.scorers.perplexity import IFDScorer, PerplexityScorer
 
 pytestmark = pytest.mark.models

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from curate.selectors import ClusterPick, KCenterGreedy, NoNearDuplicates, Quota, RandomMix, TopK
-from curate.selectors.arrays import largest_remainder, round_robin_minimums
+from curate.selectors.allocation import largest_remainder, round_robin_minimums
 
 
 def test_keys_list_only_non_default_parameters_and_nest_wrapped_selectors() -> None:
