@@ -7,7 +7,7 @@ as in ``curate ingest`` (``--map target=source`` renames columns); only ``exampl
 
 Measured in one process, on the same records and the same token ids:
 
-* **batched**: :func:`curate.scorers.perplexity.completion_nll` (length-sorted batches of at most
+* **batched**: :func:`curate.scorers.nll.completion_nll` (length-sorted batches of at most
   ``--batch-tokens`` padded tokens, LM head only at completion positions, shared context prefix run once);
 * **loop**: one ``model(input_ids, labels=...)`` call per record (full logits at every position, loss over the
   completion tokens, no batching) on the first ``--loop-n`` records, which the batched path also scores
@@ -129,7 +129,7 @@ def profile_batched(model: Any, tokenizer: Any, records: list[Any], batch_tokens
     """Top operators by self CPU time while scoring ``records`` (torch profiler)."""
     from torch.profiler import ProfilerActivity, profile
 
-    from curate.scorers.perplexity import completion_nll
+    from curate.scorers.nll import completion_nll
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         completion_nll(model, tokenizer, records, batch_tokens=batch_tokens)
@@ -165,7 +165,7 @@ def main() -> int:
     from curate.ingest.formats import parse_mapping
     from curate.runtime.models import load_lm
     from curate.scorers.causal_lm import RecordEncoder, default_cache_dir
-    from curate.scorers.perplexity import completion_nll, length_batches
+    from curate.scorers.nll import completion_nll, length_batches
 
     torch.set_num_threads(args.threads)
     records, skipped = load_records(args.data, args.n, parse_mapping(args.map))

@@ -10,7 +10,7 @@ each method's fastest round (a burst of load from outside the process cannot dec
 
 * **matmul**: a 2048 x 2048 @ 2048 x 2048 float32 matmul, measured before every timed phase; the fastest is the
   machine's practical peak in this run (the denominator of every "fraction of matmul").
-* **perplexity, exact**: the conditional pass of :func:`curate.scorers.perplexity.sequence_nll` (what
+* **perplexity, exact**: the conditional pass of :func:`curate.scorers.nll.sequence_nll` (what
   ``PerplexityScorer`` runs: length-sorted batches, LM head at completion positions only, shared prefix once), and
   the unconditional pass that IFD adds. GFLOP/s counts the useful forward work, with
   ``bench_perplexity.FlopCounter`` (no padding, no skipped head positions).
@@ -100,7 +100,7 @@ def bench_lm(args: argparse.Namespace, records: list[Any], timer: Timer) -> dict
     from curate.runtime.models import load_lm
     from curate.runtime.onnx_embedder import torch_threads
     from curate.scorers.causal_lm import RecordEncoder, default_cache_dir
-    from curate.scorers.perplexity import length_batches, sequence_nll
+    from curate.scorers.nll import length_batches, sequence_nll
 
     model, tokenizer = load_lm(args.model, cache_dir=args.cache_dir or default_cache_dir())
     start = time.perf_counter()

@@ -5,7 +5,7 @@ frozen test set, score the unlabelled pool and let the strategy pick the next ba
 simulated (optionally noisy) oracle. Strategies reuse curate's scorers and selectors; every strategy except
 ``random`` is wrapped in :class:`~curate.selectors.RandomMix`, so a share of each batch is drawn at random.
 
-Classify (multinomial logistic regression, :func:`curate.scorers.classifier.fit_classifier`, warm-started):
+Classify (multinomial logistic regression, :func:`curate.scorers.classifier_models.fit_classifier`, warm-started):
 
 * ``random``: uniform draws from the unlabelled pool.
 * ``margin``, ``entropy``, ``least_confidence``: top-k of that uncertainty (:mod:`curate.scorers.uncertainty`).
@@ -19,7 +19,7 @@ Classify (multinomial logistic regression, :func:`curate.scorers.classifier.fit_
   (spherical k-means, ``pool_cluster_size`` records per cluster on average; the paper uses agglomerative
   clustering), then each round the ``candidates_per_pick * k`` lowest-margin records are taken round-robin over
   their clusters, smallest cluster first (:func:`curate.selectors.cluster.round_robin_pick`).
-* ``badge``: k-means++ over gradient embeddings (:func:`curate.scorers.classifier.badge_embeddings`,
+* ``badge``: k-means++ over gradient embeddings (:func:`curate.scorers.classifier_models.badge_embeddings`,
   :func:`curate.selectors.badge.kmeanspp_select`) of the ``badge_candidates`` records with the lowest margin
   (the full ``K * d`` gradient matrix of a large pool does not fit comfortably in memory).
 
@@ -41,7 +41,7 @@ import numpy.typing as npt
 
 from curate.bench.label_efficiency_metrics import expected_calibration_error, point_biserial
 from curate.errors import InputError
-from curate.scorers.classifier import ClassifierModel, badge_embeddings, fit_classifier
+from curate.scorers.classifier_models import ClassifierModel, badge_embeddings, fit_classifier
 from curate.scorers.reward import BradleyTerryEnsemble, pair_uncertainty
 from curate.scorers.uncertainty import SINGLE_MODEL_METHODS
 from curate.selectors import RandomMix, TopK, cluster_pick, kmeanspp_select

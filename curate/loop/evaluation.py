@@ -31,7 +31,8 @@ from sqlalchemy import select
 from curate.annotate.answers import final_annotations
 from curate.errors import InputError
 from curate.ingest.records import Record, as_text
-from curate.scorers.classifier import ClassifierModel, Featurizer, featurize_checked, fit_classifier
+from curate.scorers.classifier import Featurizer, featurize_checked
+from curate.scorers.classifier_models import ClassifierModel, fit_classifier
 from curate.scorers.reward import BradleyTerryEnsemble, preference_features
 from curate.store.database import Store
 from curate.store.schema import Suggestion, Task

@@ -72,7 +72,8 @@ class ColdStartScorer(BaseScorer):
 def _scorer(ws: Workspace, config: LoopConfig, model: LoopModel, labeled: list[Record], emb: Embedder,
             feedback: tuple[list[Record], list[float]]) -> tuple[Scorer, Selector]:
     from curate.runtime.catalog import build_scorer, build_selector
-    from curate.scorers.classifier import ClassifierUncertaintyScorer, CommitteeScorer, fit_committee
+    from curate.scorers.classifier import ClassifierUncertaintyScorer, CommitteeScorer
+    from curate.scorers.classifier_models import fit_committee
     from curate.scorers.feedback import FeedbackScorer
     from curate.scorers.reward import RewardUncertaintyScorer
     from curate.selectors import KCenterGreedy

@@ -71,12 +71,8 @@ def _labeled_texts(ctx: BuildContext) -> tuple[list[Record], list[str]]:
 
 
 def _classifier_scorer(name: str, ctx: BuildContext) -> Scorer:
-    from curate.scorers.classifier import (
-        ClassifierUncertaintyScorer,
-        CommitteeScorer,
-        fit_classifier,
-        fit_committee,
-    )
+    from curate.scorers.classifier import ClassifierUncertaintyScorer, CommitteeScorer
+    from curate.scorers.classifier_models import fit_classifier, fit_committee
 
     records, labels = _labeled_texts(ctx)
     if len(set(labels)) < 2:

@@ -12,10 +12,10 @@ from curate.scorers.base import BaseScorer, Scorer, Scores, as_scores
 
 _LAZY = {
     "NoveltyScorer": "embedding", "DensityScorer": "embedding", "novelty": "embedding", "density": "embedding",
-    "PerplexityScorer": "perplexity", "IFDScorer": "perplexity", "completion_nll": "perplexity",
+    "PerplexityScorer": "perplexity", "IFDScorer": "perplexity", "completion_nll": "nll",
     "ExpectedGradientLengthScorer": "egl",
-    "ClassifierUncertaintyScorer": "classifier", "CommitteeScorer": "classifier", "fit_classifier": "classifier",
-    "fit_committee": "classifier", "badge_embeddings": "classifier",
+    "ClassifierUncertaintyScorer": "classifier", "CommitteeScorer": "classifier", "fit_classifier": "classifier_models",
+    "fit_committee": "classifier_models", "badge_embeddings": "classifier_models",
     "RewardUncertaintyScorer": "reward", "BradleyTerryEnsemble": "reward", "preference_features": "reward",
     "least_confidence": "uncertainty", "margin": "uncertainty", "entropy": "uncertainty",
     "vote_entropy": "uncertainty", "kl_to_mean": "uncertainty", "bald": "uncertainty",

@@ -9,14 +9,8 @@ import pytest
 
 from curate.errors import InputError
 from curate.ingest.records import Record, record_id
-from curate.scorers.classifier import (
-    ClassifierUncertaintyScorer,
-    CommitteeScorer,
-    badge_embeddings,
-    fit_classifier,
-    fit_committee,
-    stratified_bootstrap,
-)
+from curate.scorers.classifier import ClassifierUncertaintyScorer, CommitteeScorer
+from curate.scorers.classifier_models import badge_embeddings, fit_classifier, fit_committee, stratified_bootstrap
 
 CLASSES = ("neg", "pos", "neutral")  # "neutral" never appears in training: its column must be zero-filled
 D = 4

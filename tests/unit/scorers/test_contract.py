@@ -17,7 +17,8 @@ from curate.ingest.formats import row_to_record
 from curate.ingest.records import Record
 from curate.runtime.embeddings import Embedder
 from curate.scorers.base import Scorer
-from curate.scorers.classifier import ClassifierUncertaintyScorer, CommitteeScorer, fit_classifier, fit_committee
+from curate.scorers.classifier import ClassifierUncertaintyScorer, CommitteeScorer
+from curate.scorers.classifier_models import fit_classifier, fit_committee
 from curate.scorers.egl import ExpectedGradientLengthScorer
 from curate.scorers.embedding import DensityScorer, NoveltyScorer
 from curate.scorers.perplexity import IFDScorer, PerplexityScorer

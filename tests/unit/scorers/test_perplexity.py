@@ -12,14 +12,8 @@ from curate.errors import InputError
 from curate.ingest.records import Record
 from curate.scorers.base import Scorer
 from curate.scorers.causal_lm import RecordEncoder
-from curate.scorers.perplexity import (
-    IFDScorer,
-    PerplexityScorer,
-    completion_nll,
-    ifd_flags,
-    length_batches,
-    sequence_nll,
-)
+from curate.scorers.nll import completion_nll, ifd_flags, length_batches, sequence_nll
+from curate.scorers.perplexity import IFDScorer, PerplexityScorer
 from tests.tiny_lm import CORPUS, QA_PAIRS
 
 
@@ -217,7 +211,7 @@ def test_length_batches_cover_every_index_once_within_the_token_budget():
 
 
 def test_sharing_the_common_context_prefix_changes_nothing(tiny_lm):
-    from curate.scorers.perplexity import _shared_prefix
+    from curate.scorers.nll import _shared_prefix
 
     model, tok, _ = tiny_lm
     system = {"role": "system", "content": "You are a careful assistant. Answer in one short sentence."}

@@ -1,0 +1,156 @@
+"""Reading CSV and TSV rows with their physical line numbers, quarantining rows that cannot be read."""
+
+from __future__ import annotations
+
+import csv
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from curate.errors import InputError
+from curate.ingest.raw_rows import (
+    BOM,
+    DEFAULT_MAX_ROW_BYTES,
+    INVALID_UTF8,
+    STREAM_ERRORS,
+    RawRow,
+    excerpt,
+    open_binary,
+    read_line,
+    stream_error,
+)
+
+
+class _LineFeed:
+    """Decoded lines of a binary file for :mod:`csv`, counting physical lines and skipping overlong ones.
+
+    ``record`` collects the ``(line number, text)`` of each line handed out for the current record; lines put
+    back in ``pending`` are handed out again before the file is read further.
+    """
+
+    def __init__(self, fh: IO[bytes], max_bytes: int) -> None:
+        self.fh, self.max_bytes, self.line = fh, max_bytes, 0
+        self.overlong: list[tuple[int, str]] = []
+        self.record: list[tuple[int, str]] = []
+        self.pending: deque[tuple[int, str]] = deque()
+        self.broken: str | None = None  # why the rest of a compressed stream cannot be read
+
+    def __iter__(self) -> Iterator[str]:
+        while True:
+            if self.pending:
+                item = self.pending.popleft()
+            else:
+                try:
+                    raw, overlong = read_line(self.fh, self.max_bytes)
+                except STREAM_ERRORS as exc:
+                    self.broken = stream_error(exc)
+                    return
+                if not raw:
+                    return
+                self.line += 1
+                if overlong:
+                    self.overlong.append((self.line, excerpt(raw)))
+                    continue
+                item = (self.line, raw.decode("utf-8", "surrogateescape"))
+            self.record.append(item)
+            yield item[1]
+
+
+def _csv_header(path: Path, cells: list[str] | None, error: str | None, line: int) -> list[str] | None:
+    """The column names of a header row (None for a blank line before it); raises :class:`InputError` when
+    they cannot name the columns."""
+    if error is not None:
+        raise InputError(f"{path}, line {line}: the header row cannot be read ({error}). The first line must "
+                         "name the columns; fix its quotes and try again.")
+    if not cells or not any(c.strip() for c in cells):
+        return None
+    if any(INVALID_UTF8.search(c) for c in cells):
+        raise InputError(f"{path}, line {line}: the header row is not valid UTF-8. Save the file as UTF-8 and "
+                         "try again.")
+    header = [h.strip().lstrip(BOM) for h in cells]
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header, 1):
+        if name in seen:
+            raise InputError(f"{path}, line {line}: the header names the column {name[:80]!r} twice (columns "
+                             f"{seen[name]} and {i}); column names must be unique. Rename one of them.")
+        seen[name] = i
+    return header
+
+
+def _csv_record(reader: Iterator[list[str]], feed: _LineFeed,
+                delimiter: str) -> tuple[list[str] | None, str | None, list[tuple[int, str]]]:
+    """The next record's cells (None at the end or on an error), the error, and the lines it was read from."""
+    feed.record = []
+    cells: list[str] | None = None
+    error: str | None = None
+    try:
+        cells = next(reader)
+    except StopIteration:
+        pass
+    except csv.Error as exc:
+        error = f"unreadable CSV row: {exc}"
+    lines = feed.record
+    if error is not None and len(lines) == 1 and lines[0][1].count('"') % 2 == 0:
+        try:  # one line with loose quoting (text after a closing quote): read it leniently, as most tools do
+            cells, error = next(csv.reader([lines[0][1]], delimiter=delimiter)), None
+        except (csv.Error, StopIteration) as exc:
+            error = f"unreadable CSV row: {exc}"
+    return cells, error, lines
+
+
+def _csv_row(header: list[str], cells: list[str] | None, error: str | None, lines: list[tuple[int, str]],
+             delimiter: str) -> tuple[RawRow, bool]:
+    """The row (or its error) and whether its lines after the first must be read again."""
+    start = lines[0][0]
+    raw = delimiter.join(cells) if cells is not None else "".join(text for _, text in lines)
+    if cells is not None and INVALID_UTF8.search(raw):
+        return RawRow(start, error="invalid UTF-8 in the row", raw=excerpt(raw)), False
+    if cells is not None and len(cells) == len(header):
+        return RawRow(start, {h: (c if c != "" else None) for h, c in zip(header, cells, strict=False)}), False
+    if error is None:
+        error = f"row has {len(cells or [])} cells but the header has {len(header)}"
+    if len(lines) == 1:
+        return RawRow(start, error=error, raw=excerpt(raw)), False
+    # Probably a quote opened on the first line and never closed: quarantine that line alone and read the
+    # lines it swallowed again.
+    return RawRow(start, error=f"{error}; the row runs over lines {start}-{lines[-1][0]}, so a quote on line "
+                               f"{start} is probably not closed: line {start} is quarantined and the lines after "
+                               "it are read again", raw=excerpt(lines[0][1])), True
+
+
+def read_csv(path: Path, *, delimiter: str = ",", max_row_bytes: int = DEFAULT_MAX_ROW_BYTES) -> Iterator[RawRow]:
+    """Rows of a CSV (or TSV) file with a header line; empty cells become ``None``.
+
+    A row whose quote is never closed would swallow the lines after it: when a row spanning several lines
+    cannot be read (or has the wrong number of cells), only its first line is quarantined and the lines
+    after it are read again, so the valid rows there are kept.
+    """
+    csv.field_size_limit(max_row_bytes)
+    with open_binary(path) as fh:
+        feed = _LineFeed(fh, max_row_bytes)
+        reader = csv.reader(iter(feed), delimiter=delimiter, strict=True)
+        header: list[str] | None = None
+        while True:
+            cells, error, lines = _csv_record(reader, feed, delimiter)
+            for bad_line, excerpt in feed.overlong:
+                yield RawRow(bad_line, error=f"line is longer than the limit of {max_row_bytes:,} bytes", raw=excerpt)
+            feed.overlong.clear()
+            if cells is None and error is None:
+                if feed.broken:
+                    yield RawRow(feed.line + 1, error=feed.broken)
+                return
+            if not lines:  # pragma: no cover - csv reports an error only after reading a line
+                continue
+            if header is None:
+                header = _csv_header(path, cells, error, lines[0][0])
+                continue
+            if cells is not None and not any(c.strip() for c in cells):
+                continue
+            row, again = _csv_row(header, cells, error, lines, delimiter)
+            yield row
+            if again:
+                feed.pending.extendleft(reversed(lines[1:]))
+                reader = csv.reader(iter(feed), delimiter=delimiter, strict=True)
+
+

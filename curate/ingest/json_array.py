@@ -1,0 +1,217 @@
+"""Reading a JSON array of objects as a stream of rows, recovering after a malformed element."""
+
+from __future__ import annotations
+
+import codecs
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from curate.ingest.raw_rows import (
+    BOM,
+    CHUNK,
+    DEFAULT_MAX_ROW_BYTES,
+    EXCERPT_CHARS,
+    STREAM_ERRORS,
+    RawRow,
+    excerpt,
+    has_invalid_text,
+    open_binary,
+    read_jsonl,
+    stream_error,
+)
+
+
+def _skip_ws(buf: str, pos: int) -> int:
+    while pos < len(buf) and buf[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+def _recover_end(buf: str, start: int) -> int:
+    """Where reading goes on after the broken element at ``start``, or -1 if no boundary is in ``buf``.
+
+    The first ',' or ']' at the element's own nesting level, or, if sooner, the next line indented no deeper
+    than the element starts (arrays written one element per line, or pretty-printed), so an unclosed bracket
+    does not swallow the valid elements after it. A stray closing bracket is skipped on its own. One pass,
+    ending at the boundary: a file of many broken elements is read in linear time.
+    """
+    window = max(0, start - 4096)
+    newline = buf.rfind("\n", window, start)
+    column = start - newline - 1 if newline >= 0 else start - window
+    depth, in_string, escaped = 0, False, False
+    for i in range(start, len(buf)):
+        ch = buf[i]
+        if ch == "\n":
+            in_string = escaped = False
+            j = i + 1
+            while j < len(buf) and buf[j] in " \t":
+                j += 1
+            if j < len(buf) and buf[j] not in "\r\n" and j - i - 1 <= column:
+                return j
+        elif in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            if depth == 0:
+                return max(i, start + 1)
+            depth -= 1
+        elif ch == "," and depth == 0:
+            return i
+    return -1
+
+
+def _first_byte(path: Path) -> bytes:
+    """The first byte of ``path`` that is not whitespace or a byte order mark (b"" if none or unreadable)."""
+    head = b""
+    try:
+        with open_binary(path) as fh:
+            read1 = getattr(fh, "read1", fh.read)  # a buffered read would drop what came before a damaged .gz
+            while len(head) < 4096 and not head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n"):
+                more = read1(64)
+                if not more:
+                    break
+                head += more
+    except STREAM_ERRORS:
+        pass
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")[:1]
+
+
+def read_json(path: Path, *, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES) -> Iterator[RawRow]:
+    """Elements of a JSON array of objects, streamed; a broken element is skipped to the next one.
+
+    A file whose first value is an object is read as JSON Lines (many ``.json`` files are).
+    """
+    if _first_byte(path) != b"[":
+        yield from read_jsonl(path, max_row_bytes=max_row_bytes)
+        return
+    with open_binary(path) as fh:
+        yield from _JsonArray(fh, max_row_bytes).rows()
+
+
+class _JsonArray:
+    """A streaming reader of the elements of a JSON array: a window ``buf`` of the text, a cursor ``pos`` on
+    (physical) ``line``. Broken elements become error rows; reading goes on at the next element."""
+
+    def __init__(self, fh: IO[bytes], max_row_bytes: int) -> None:
+        self.read1 = getattr(fh, "read1", fh.read)  # one read at a time: a damaged .gz keeps the text before it
+        self.text = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        self.decoder = json.JSONDecoder()
+        self.max = max_row_bytes
+        self.buf, self.pos, self.line = "", 0, 1
+        self.eof = self.started = self.done = False
+        self.broken: str | None = None  # why the rest of a compressed stream cannot be read
+
+    def fill(self) -> None:
+        """Drop the text before ``pos`` and read the next chunk."""
+        parts: list[str] = []
+        size = 0
+        while size < CHUNK and not self.eof:
+            try:
+                data = self.read1(CHUNK - size)
+            except STREAM_ERRORS as exc:
+                data, self.broken = b"", stream_error(exc)
+            if not data:
+                parts.append(self.text.decode(b"", final=True))
+                self.eof = True
+                break
+            parts.append(self.text.decode(data))
+            size += len(data)
+        more = "".join(parts)
+        if not self.started:
+            more, self.started = more.removeprefix(BOM), True
+        self.buf, self.pos = self.buf[self.pos :] + more, 0
+
+    def advance(self, to: int) -> None:
+        self.line += self.buf.count("\n", self.pos, to)
+        self.pos = to
+
+    def next_char(self, offset: int = 0) -> str:
+        """The first character after ``pos + offset`` that is not whitespace ("" at the end of the text); moves
+        ``pos`` past the whitespace unless ``offset`` (a look-ahead)."""
+        while True:
+            at = _skip_ws(self.buf, self.pos + offset)
+            if at < len(self.buf) - 1 or self.eof:
+                if not offset:
+                    self.advance(at)
+                return self.buf[at] if at < len(self.buf) else ""
+            self.fill()
+
+    def rows(self) -> Iterator[RawRow]:
+        self.fill()
+        self.advance(_skip_ws(self.buf, 0) + 1)  # past '['
+        while not self.done:
+            ch = self.next_char()
+            if not ch:
+                yield RawRow(self.line, error=self.broken or "the JSON array is not closed with ']' (truncated file?)")
+                return
+            if ch == ",":
+                self.advance(self.pos + 1)
+            elif ch == "]" and not self.next_char(1):
+                self.done = True
+            elif ch == "]":  # text after a ']' at the array's level: a stray bracket, or trailing text
+                yield RawRow(self.line, error="a stray ']' closes the array before the end of the file; it is "
+                                              "skipped and the text after it is read as more elements",
+                             raw=excerpt(self.buf[self.pos : self.pos + 200]))
+                self.advance(self.pos + 1)
+            else:
+                row = self.element()
+                if row is not None:
+                    yield row
+        if self.broken:
+            yield RawRow(self.line, error=self.broken)
+
+    def element(self) -> RawRow | None:
+        """The element at ``pos`` (None if more text had to be read first)."""
+        if self.pos > 1 << 16:  # keep the window short: a JSONDecodeError counts lines from its start
+            self.buf, self.pos = self.buf[self.pos :], 0
+        buf, pos = self.buf, self.pos
+        try:
+            value, end = self.decoder.raw_decode(buf, pos)
+        except json.JSONDecodeError as exc:
+            if not self.eof and len(buf) - pos <= self.max:
+                self.fill()
+                return None
+            at_line = self.line + buf.count("\n", pos, exc.pos)
+            return self.skip_broken(f"broken JSON: {exc.msg} (line {at_line}, character {exc.pos - pos + 1} of "
+                                    "the element)")
+        except RecursionError:
+            return self.skip_broken("broken JSON: the element is nested too deeply to read")
+        except ValueError as exc:  # e.g. an integer with more digits than Python converts
+            return self.skip_broken(f"broken JSON: {exc}")
+        if end - pos > self.max:
+            row = RawRow(self.line, error=f"array element is longer than the limit of {self.max:,} bytes",
+                         raw=excerpt(buf[pos : pos + EXCERPT_CHARS]))
+        elif has_invalid_text(value):
+            row = RawRow(self.line, error="invalid UTF-8 (or an unpaired \\uD800-\\uDFFF escape) inside the "
+                                          "element", raw=excerpt(buf[pos:end]))
+        else:
+            row = RawRow(self.line, value)
+        self.advance(end)
+        return row
+
+    def skip_broken(self, reason: str) -> RawRow:
+        """An error row for the broken element at ``pos``; moves past it (or stops when it has no end)."""
+        buf, pos = self.buf, self.pos
+        end = _recover_end(buf, pos)
+        if len(buf) - pos > self.max and (end < 0 or end - pos > self.max):
+            reason = f"array element is longer than the limit of {self.max:,} bytes"
+        if end < 0:
+            self.done = True
+            reason += ("; the JSON array is not closed with ']' (truncated file?)" if self.eof else
+                       "; no element boundary follows it, so the rest of the file cannot be read")
+        row = RawRow(self.line, error=reason, raw=excerpt(buf[pos : pos + EXCERPT_CHARS]))
+        if end >= 0:
+            self.advance(end)
+        return row
+
+

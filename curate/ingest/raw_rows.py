@@ -1,0 +1,123 @@
+"""The row every reader yields (a parsed row, or the reason it could not be read) and the JSONL reader."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+DEFAULT_MAX_ROW_BYTES = 4 * 1024 * 1024
+EXCERPT_CHARS = 2000
+CHUNK = 1 << 20
+INVALID_UTF8 = re.compile("[\udc80-\udcff]")
+SURROGATE = re.compile("[\ud800-\udfff]")  # invalid UTF-8 (surrogateescape) or an unpaired \uXXXX escape
+STREAM_ERRORS = (OSError, EOFError, zlib.error)  # a corrupt or truncated .gz stream
+BOM = "\ufeff"
+
+
+@dataclass(slots=True)
+class RawRow:
+    """One row of a source: ``data`` when it was read, else ``error`` (and ``raw``, an excerpt)."""
+
+    line: int
+    data: Any = None
+    error: str | None = None
+    raw: str | None = None
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """``path`` opened for binary reading, through gzip when it ends in ``.gz``."""
+    if path.suffix.lower() == ".gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def excerpt(data: bytes | str) -> str:
+    """At most :data:`EXCERPT_CHARS` of a bad row, storable as JSON (invalid bytes escaped)."""
+    if isinstance(data, str) and SURROGATE.search(data):  # keep the excerpt storable as JSON
+        try:
+            data = data.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            data = str(data).encode("utf-8", "backslashreplace")
+    text = data.decode("utf-8", "backslashreplace") if isinstance(data, bytes) else data
+    return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + f"... [{len(text)} characters]"
+
+
+def read_line(fh: IO[bytes], max_bytes: int) -> tuple[bytes, bool]:
+    """Read one line of at most ``max_bytes``; an overlong line is skipped to its end and flagged."""
+    line = fh.readline(max_bytes + 1)
+    if len(line) <= max_bytes or line.endswith(b"\n"):
+        return line, False
+    head = line[:EXCERPT_CHARS]
+    while True:
+        rest = fh.readline(CHUNK)
+        if not rest or rest.endswith(b"\n"):
+            return head, True
+
+
+def stream_error(exc: BaseException) -> str:
+    return f"the compressed stream is corrupt or truncated here ({exc}); the rest of the file cannot be read"
+
+
+def read_jsonl(path: Path, *, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES) -> Iterator[RawRow]:
+    """Rows of a JSON Lines file; blank lines are skipped (and a byte order mark at the start of a line)."""
+    loads = json_loads()
+    with open_binary(path) as fh:
+        lineno = 0
+        while True:
+            try:
+                raw, overlong = read_line(fh, max_row_bytes)
+            except STREAM_ERRORS as exc:
+                yield RawRow(lineno + 1, error=stream_error(exc))
+                return
+            if not raw:
+                return
+            lineno += 1
+            if overlong:
+                yield RawRow(lineno, error=f"line is longer than the limit of {max_row_bytes:,} bytes",
+                             raw=excerpt(raw))
+                continue
+            raw = raw.removeprefix(b"\xef\xbb\xbf")
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield RawRow(lineno, error=f"invalid UTF-8 at byte {exc.start} of the line", raw=excerpt(raw))
+                continue
+            try:
+                yield RawRow(lineno, loads(text))
+            except ValueError as exc:
+                yield RawRow(lineno, error=f"broken JSON: {exc}", raw=excerpt(text))
+
+
+def json_loads() -> Any:
+    try:
+        import orjson
+
+        return orjson.loads
+    except ImportError:  # pragma: no cover - orjson is a core dependency
+        return json.loads
+
+
+def has_invalid_text(value: Any) -> bool:
+    """Whether a decoded JSON value holds invalid UTF-8 or an unpaired surrogate (which cannot be stored)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if SURROGATE.search(item) is not None:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
