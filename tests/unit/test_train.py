@@ -25,7 +25,8 @@ from transformers import (
 from curate.errors import InputError
 from curate.store.workspace import Workspace
 from curate.train import TrainOptions, train, train_model
-from curate.train.options import adapter_hash, export_hash, export_splits, load_export
+from curate.train.base_models import adapter_hash
+from curate.train.exports import export_hash, export_splits, load_export
 from curate.train.registry import get_version, latest_version, resolve_model_version
 from tests.tiny_lm import QA_PAIRS, build_tiny_lm
 
