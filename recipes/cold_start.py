@@ -9,7 +9,7 @@ import numpy as np
 
 from curate.runtime.recipes import RecipeResult, recipe
 from curate.store.workspace import Workspace
-from recipes._common import assign, ingest_files
+from recipes._stages import assign, ingest_files
 
 
 @recipe("cold-start")

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from curate.errors import InputError, MissingDependencyError
 from curate.runtime.recipes import RecipeResult, recipe
 from curate.store.workspace import Workspace
-from recipes._common import assign, dedup, ingest_files, progress, select_round
+from recipes._stages import assign, dedup, ingest_files, progress, select_round
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "demo"
 DEMO_USER = "demo"

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from curate.runtime.recipes import RecipeResult, recipe
 from curate.store.workspace import Workspace
-from recipes._common import ingest_files
+from recipes._stages import ingest_files
 
 
 @recipe("pii-scrub")

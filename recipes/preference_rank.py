@@ -8,7 +8,7 @@ from typing import Annotated
 
 from curate.runtime.recipes import RecipeResult, recipe
 from curate.store.workspace import Workspace
-from recipes._common import assign, ingest_files, select_round
+from recipes._stages import assign, ingest_files, select_round
 
 
 @recipe("preference-rank")

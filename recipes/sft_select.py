@@ -7,7 +7,7 @@ from typing import Annotated
 
 from curate.runtime.recipes import RecipeResult, recipe
 from curate.store.workspace import Workspace
-from recipes._common import assign, dedup, ingest_files, select_round
+from recipes._stages import assign, dedup, ingest_files, select_round
 
 
 @recipe("sft-select")

@@ -1,0 +1,65 @@
+"""The reviewer's Adjudicate tab of the annotation app: list disputed tasks, show the answers, record a decision."""
+
+import time
+from typing import Any
+
+import gradio as gr
+
+from apps.annotate_views import NO_DISPUTES, TaskPanel, answer_text, esc, service_errors, user_of
+from curate.annotate import answers as annotation
+from curate.store.workspace import Workspace
+
+
+def wire_adjudicate(ws: Workspace, panel: TaskPanel, picker: Any, refresh: Any, answers: Any, tab: Any,
+                     private: dict[str, Any]) -> None:
+    """Disputes list, the answers in disagreement (with names) and the reviewer's decision."""
+    store = ws.store
+
+    def listing(request: gr.Request, wanted: Any = None, status: str = "") -> dict[Any, Any]:
+        with service_errors():
+            found = annotation.disputes(store, user_of(request))
+        choices = [(f"task {d['task_id']} · {d['view'].type} · round {d['view'].round_number} · "
+                    f"{len(d['answers'])} answers", d["task_id"]) for d in found]
+        item = next((d for d in found if d["task_id"] == wanted), found[0] if found else None)
+        if item is None:
+            return {picker: gr.update(choices=[], value=None), answers: "",
+                    **panel.show(None, NO_DISPUTES, request), panel.status: status}
+        view = item["view"].as_dict()
+        rows = "".join(f"<tr><td>{esc(a['annotator'])}</td><td>{esc(answer_text(view, a['value']))}</td>"
+                       f"<td>{esc(a['value'].get('note', ''))}</td></tr>" for a in item["answers"])
+        table = ('<div class="block-title">Answers in disagreement</div><table class="answers-table">'
+                 f"<tr><th>Annotator</th><th>Answer</th><th>Note</th></tr>{rows}</table>")
+        shown = panel.show(view, NO_DISPUTES, request)
+        shown[panel.state]["shown_at"] = time.monotonic()  # the reviewer's time is measured on the server
+        return {picker: gr.update(choices=choices, value=item["task_id"]), answers: table, **shown,
+                panel.status: status}
+
+    def pick(task_id: Any, request: gr.Request) -> dict[Any, Any]:
+        return listing(request, task_id)
+
+    def decide(task_id: float | None, choice: str, order: str, note: str, state: dict[str, Any],
+               request: gr.Request) -> dict[Any, Any]:
+        with panel.session_lock(request):
+            if panel.stale(task_id, request):
+                return {c: gr.skip() for c in outputs}
+            value = panel.answer(state, choice or "", order or "", note or "", "")
+            with service_errors():
+                seconds = round(time.monotonic() - state["shown_at"], 3) if "shown_at" in state else None
+                done = annotation.adjudicate(store, user_of(request), int(state["task_id"]), value, seconds=seconds)
+            return listing(request, None, f"Recorded decision #{done.annotation_id} on task {state['task_id']}.")
+
+    outputs = [picker, answers, *panel.outputs, panel.status]
+    tab.select(listing, None, outputs, **private)
+    refresh.click(listing, None, outputs, **private)
+    picker.input(pick, [picker], outputs, **private)
+    def echo(task_id: float | None, choice: str, order: str, state: dict[str, Any],
+             request: gr.Request) -> dict[Any, Any]:
+        if task_id is None or panel.showing(request) != int(task_id):  # a late echo for a task already gone
+            return {c: gr.skip() for c in panel.highlight_outputs}
+        return panel.highlight(state, choice or "", order or "")
+
+    for component in (panel.choice, panel.order):
+        component.change(echo, [panel.task_id, panel.choice, panel.order, panel.state], panel.highlight_outputs,
+                         show_progress="hidden", **private)
+    panel.submit.click(decide, [panel.task_id, panel.choice, panel.order, panel.note, panel.state], outputs,
+                       trigger_mode="multiple", show_progress="minimal", show_progress_on=[panel.status], **private)
