@@ -13,8 +13,9 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 from sqlalchemy import select
 
-from apps.annotate import launch_app, newest_learning_curve
+from apps.annotate import launch_app
 from apps.annotate_views import diff_html, restore
+from apps.dashboard import newest_learning_curve
 from curate.annotate.answers import final_annotations
 from curate.annotate.task_views import display_order
 from curate.errors import AccessError
