@@ -54,6 +54,13 @@ def dedup(ws: Workspace, result: RecipeResult, method: str = "minhash") -> None:
         s.update(records=report.records, duplicates=report.removed, leaks=report.leaks)
 
 
+def _embeddings_only(scorer: str) -> bool:
+    from curate.runtime.catalog import scorer_class
+
+    cls = scorer_class(scorer)
+    return cls is not None and cls.embeddings_only
+
+
 def select_round(ws: Workspace, result: RecipeResult, *, scorer: str, selector: str, k: int, kind: str | None,
                  task_type: str | None, model: str = "smollm2", random_mix: float = 0.1, seed: int = 0,
                  labeled: Any = None) -> int:
@@ -70,7 +77,7 @@ def select_round(ws: Workspace, result: RecipeResult, *, scorer: str, selector: 
         with progress(f"score ({scorer})", len(pool)) as update:
             report = run_round(ws, strategy, k, pool=pool, rng=np.random.default_rng(seed),
                                embedder=Embedder(cache_dir=ws.cache_dir), task_type=task_type,
-                               model_version=None if scorer in ("novelty", "density") else model,
+                               model_version=None if _embeddings_only(scorer) else model,
                                on_progress=update)
         s.update(candidates=report.candidates, scored=report.scoring.computed, cached=report.scoring.cached,
                  round=report.round.number, tasks=report.round.tasks, origins=report.origins)

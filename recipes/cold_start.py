@@ -24,10 +24,10 @@ def cold_start(
     seed: Annotated[int, "Random seed."] = 0,
 ) -> RecipeResult:
     """Label a first, representative batch before any model exists: one record per embedding cluster."""
+    from curate.rounds.coldstart import centroid_seed
     from curate.rounds.selection import candidates
     from curate.rounds.tasks import create_round
     from curate.runtime.embeddings import Embedder
-    from curate.selectors import centroid_seed
 
     ws = Workspace.open(workspace)
     result = RecipeResult("cold-start", str(ws.root))

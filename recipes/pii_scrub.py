@@ -19,7 +19,7 @@ def pii_scrub(
     map_: Annotated[list[str] | None, "Column renames TARGET=SOURCE."] = None,
 ) -> RecipeResult:
     """Scrub PII and secrets: new files are redacted before they are stored; stored records are re-checked."""
-    from curate.filters.dedup_workspace import run_pii
+    from curate.filters.pii_workspace import run_pii
 
     ws = Workspace.open(workspace)
     result = RecipeResult("pii-scrub", str(ws.root))

@@ -2,8 +2,9 @@
 
 One call runs one strategy for one seed: label the seed set, then repeatedly fit the model, measure it on the
 frozen test set, score the unlabelled pool and let the strategy pick the next batch, whose answers come from the
-simulated (optionally noisy) oracle. Strategies reuse curate's scorers and selectors; every strategy except
-``random`` is wrapped in :class:`~curate.selectors.RandomMix`, so a share of each batch is drawn at random.
+simulated (optionally noisy) oracle. Strategies are curate's own scorers and selectors (also usable from
+``curate select``); every strategy except ``random`` is wrapped in :class:`~curate.selectors.RandomMix`, so a
+share of each batch is drawn at random.
 
 Classify (multinomial logistic regression, :func:`curate.scorers.classifier_models.fit_classifier`, warm-started):
 
@@ -31,24 +32,21 @@ Preference (ensemble of linear Bradley-Terry heads, :class:`curate.scorers.rewar
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from curate.bench.label_efficiency_metrics import expected_calibration_error, point_biserial
 from curate.errors import InputError
-from curate.scorers.classifier_models import ClassifierModel, badge_embeddings, fit_classifier
+from curate.scorers.classifier_models import ClassifierModel, GradientEmbeddings, fit_classifier
 from curate.scorers.reward import BradleyTerryEnsemble, pair_uncertainty
 from curate.scorers.uncertainty import SINGLE_MODEL_METHODS
-from curate.selectors import RandomMix, TopK, cluster_pick, kmeanspp_select
-from curate.selectors._geometry import unit_rows
-from curate.selectors.arrays import rank_desc, scorable
-from curate.selectors.base import Indices, Selector
-from curate.selectors.cluster import kmeans_labels, round_robin_pick
+from curate.selectors import BADGE, ClusterPick, Prefilter, RandomMix, RoundRobin, TopK
+from curate.selectors.base import Selector
+from curate.selectors.cluster import pool_clusters
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -96,93 +94,6 @@ class SeedResult:
     final: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class _ClusterTop:
-    """Selector: ``ceil(c * k)`` spherical k-means clusters, best score of each, the ``k`` best representatives."""
-
-    name: ClassVar[str] = "cluster_top"
-    clusters_per_pick: float = 1.0
-
-    def key(self) -> str:
-        return f"{self.name}(clusters_per_pick={self.clusters_per_pick})"
-
-    def select(self, scores: npt.NDArray[np.floating], k: int, *, embeddings: npt.NDArray[np.floating] | None = None,
-               rng: np.random.Generator) -> Indices:
-        if embeddings is None:
-            raise InputError("cluster strategies need embeddings of the pool.")
-        n_clusters = max(int(k), math.ceil(self.clusters_per_pick * k))
-        picks = cluster_pick(np.asarray(scores, dtype=np.float64), embeddings, n_clusters, rng=rng, metric="cosine")
-        return picks[: int(k)]
-
-
-@dataclass(frozen=True, eq=False)
-class _BadgeOnCandidates:
-    """Selector: BADGE (k-means++ on gradient embeddings) among the ``m`` highest-scoring records."""
-
-    name: ClassVar[str] = "badge_candidates"
-    probs: FloatArray
-    m: int
-
-    def key(self) -> str:
-        return f"{self.name}(m={self.m})"
-
-    def select(self, scores: npt.NDArray[np.floating], k: int, *, embeddings: npt.NDArray[np.floating] | None = None,
-               rng: np.random.Generator) -> Indices:
-        if embeddings is None:
-            raise InputError("BADGE needs the pool's features.")
-        values = np.asarray(scores, dtype=np.float64)
-        cand = rank_desc(values, scorable(values))[: self.m]
-        grads = badge_embeddings(self.probs[cand], embeddings[cand])
-        return cand[kmeanspp_select(grads, int(k), rng=rng)]
-
-
-@dataclass(frozen=True)
-class _PrefilterClusterTop:
-    """Selector: the ``ceil(beta * k)`` best scores, spherical k-means of them into ``k`` clusters, best of each."""
-
-    name: ClassVar[str] = "prefilter_cluster_top"
-    beta: float = 10.0
-
-    def key(self) -> str:
-        return f"{self.name}(beta={self.beta})"
-
-    def select(self, scores: npt.NDArray[np.floating], k: int, *, embeddings: npt.NDArray[np.floating] | None = None,
-               rng: np.random.Generator) -> Indices:
-        if embeddings is None:
-            raise InputError("cluster strategies need embeddings of the pool.")
-        values = np.asarray(scores, dtype=np.float64)
-        cand = rank_desc(values, scorable(values))[: max(int(k), math.ceil(self.beta * k))]
-        masked = np.full_like(values, np.nan)
-        masked[cand] = values[cand]
-        return cluster_pick(masked, embeddings, int(k), rng=rng, metric="cosine")[: int(k)]
-
-
-@dataclass(frozen=True, eq=False)
-class _RoundRobin:
-    """Selector: :func:`~curate.selectors.cluster.round_robin_pick` over fixed ``labels`` (n,)."""
-
-    name: ClassVar[str] = "round_robin"
-    labels: npt.NDArray[np.int64]
-    beta: float = 10.0
-    within: str = "random"
-
-    def key(self) -> str:
-        return f"{self.name}(beta={self.beta}, within={self.within})"
-
-    def select(self, scores: npt.NDArray[np.floating], k: int, *, embeddings: npt.NDArray[np.floating] | None = None,
-               rng: np.random.Generator) -> Indices:
-        m = max(int(k), math.ceil(self.beta * k))
-        return round_robin_pick(np.asarray(scores, dtype=np.float64), self.labels, int(k), candidates=m, rng=rng,
-                                within=self.within)
-
-
-def pool_clusters(x: npt.NDArray[np.floating], size: int, *, rng: np.random.Generator) -> npt.NDArray[np.int64]:
-    """Spherical k-means of the whole pool into ``ceil(n / size)`` clusters: a label per row ``(n,)``."""
-    n_clusters = min(len(x), max(1, math.ceil(len(x) / max(int(size), 1))))
-    labels, _ = kmeans_labels(unit_rows(np.asarray(x, dtype=np.float32)), n_clusters, rng=rng)
-    return labels
-
-
 def _random_pick(unlabelled: IntArray, k: int, rng: np.random.Generator) -> IntArray:
     return np.asarray(rng.choice(unlabelled, size=min(k, unlabelled.size), replace=False), dtype=np.intp)
 
@@ -215,6 +126,22 @@ class ClassifyData:
     y_test: IntArray
     x_cal: npt.NDArray[np.float32]
     y_cal: IntArray
+
+
+def classify_selector(strategy: str, cfg: LoopConfig, labels: npt.NDArray[np.int64] | None = None) -> Selector:
+    """The selector of a classify strategy (other than ``random``): one of curate's selectors, configured by ``cfg``.
+
+    ``labels`` are the once-fitted pool clusters of ``rr-cluster-margin``.
+    """
+    if strategy.startswith("cluster-"):
+        return ClusterPick(metric="cosine", clusters_per_pick=cfg.clusters_per_pick)
+    if strategy == "badge":
+        return BADGE(candidates=cfg.badge_candidates)
+    if strategy == "prefilter-cluster-margin":
+        return Prefilter(ClusterPick(metric="cosine"), factor=cfg.candidates_per_pick)
+    if strategy == "rr-cluster-margin":
+        return RoundRobin(candidates_per_pick=cfg.candidates_per_pick, within=cfg.round_robin_within, labels=labels)
+    return TopK()
 
 
 def _classify_scores(strategy: str, model: ClassifierModel, data: ClassifyData) -> tuple[FloatArray, FloatArray]:
@@ -258,18 +185,9 @@ def run_classify(strategy: str, data: ClassifyData, initial: IntArray, cfg: Loop
             picks = _random_pick(np.flatnonzero(~labelled), k, rng)
         else:
             scores, probs = _classify_scores(strategy, model, data)
-            selector: Any
-            if strategy.startswith("cluster-"):
-                selector = _ClusterTop(cfg.clusters_per_pick)
-            elif strategy == "badge":
-                selector = _BadgeOnCandidates(probs, cfg.badge_candidates)
-            elif strategy == "prefilter-cluster-margin":
-                selector = _PrefilterClusterTop(cfg.candidates_per_pick)
-            elif fixed is not None:
-                selector = _RoundRobin(fixed, cfg.candidates_per_pick, cfg.round_robin_within)
-            else:
-                selector = TopK()
-            picks = _select(selector, scores, labelled, k, embeddings=data.x_pool, mix=cfg.random_mix, rng=rng)
+            selector = classify_selector(strategy, cfg, fixed)
+            embeddings: Any = GradientEmbeddings(probs, data.x_pool) if strategy == "badge" else data.x_pool
+            picks = _select(selector, scores, labelled, k, embeddings=embeddings, mix=cfg.random_mix, rng=rng)
         labelled[picks] = True
         order.extend(int(p) for p in picks)
     assert model is not None

@@ -182,7 +182,6 @@ def label_efficiency_cmd(
     """Learning curves of curate's strategies vs random sampling, with simulated (optionally noisy) annotators."""
     from curate.bench.label_efficiency import BenchConfig, rich_progress, run_benchmark
     from curate.bench.label_efficiency_plot import plot_report
-    from curate.cli.filter import _names
     from curate.ingest.formats import parse_mapping
 
     mapping = parse_mapping(map_)

@@ -26,9 +26,10 @@ EmbedderOpt = Annotated[str, typer.Option(help="Sentence embedder: minilm, a fol
 
 
 def _warn_seed_model(name: str, ctx: Any) -> None:
-    from curate.runtime.catalog import CLASSIFIER_SCORERS, seed_model_check
+    from curate.runtime.catalog import scorer_class, seed_model_check
 
-    if name not in CLASSIFIER_SCORERS:
+    cls = scorer_class(name)
+    if cls is None or cls.learns_from != "text":
         return
     report = seed_model_check(ctx)
     if report is not None:
@@ -55,17 +56,26 @@ def _from_version(ws: Workspace, version: str | None, scorer: str, model: str, a
     if version is None:
         return model, adapter
     from curate.errors import InputError
-    from curate.runtime.catalog import LM_SCORERS
+    from curate.runtime.catalog import scorer_class
     from curate.train.registry import get_version, resolve_model_version
 
     if adapter:
         raise InputError("--model-version sets the adapter from the registry: drop --adapter, or --model-version.")
     base, adapter_path = resolve_model_version(ws.store, version)
     method = get_version(ws.store, version).method
-    if method == "reward" and scorer in LM_SCORERS:
+    cls = scorer_class(scorer)
+    if method == "reward" and cls is not None and cls.needs_model_version:
         raise InputError(f"{version!r} is a reward model (a sequence classifier); the {scorer} scorer needs a causal "
                          "LM: pick an sft or dpo version.")
     return base, adapter_path
+
+
+def _recorded_version(scorer: str, version: str) -> str | None:
+    """The model version a round records: none for scorers that depend only on embeddings."""
+    from curate.runtime.catalog import scorer_class
+
+    cls = scorer_class(scorer)
+    return None if cls is not None and cls.embeddings_only else version
 
 
 def _context(ws: Workspace, *, kind: str | None, model: str, adapter: str | None, embedder: str, seed: int) -> Any:
@@ -124,7 +134,8 @@ def score(
 def select_cmd(
     scorer: ScorerOpt,
     k: Annotated[int, typer.Option("-k", help="Batch size: how many tasks to create.")] = 50,
-    selector: Annotated[str, typer.Option(help="topk, kcenter, cluster, badge, deita, or package.module:Class.")]
+    selector: Annotated[str, typer.Option(help="topk, kcenter, cluster, badge, deita, round_robin, or "
+                                               "package.module:Class.")]
     = "topk",
     kind: KindOpt = None,
     task_type: Annotated[str | None, typer.Option(help="rank, rewrite or label (default: by record kind).")] = None,
@@ -160,7 +171,7 @@ def select_cmd(
         task = progress.add_task("score", total=len(pool))
         report = run_round(ws, strategy, k, pool=pool, rng=np.random.default_rng(seed),
                            embedder=Embedder(embedder, cache_dir=ws.cache_dir), task_type=task_type,
-                           model_version=None if scorer in ("novelty", "density") else model_version or model,
+                           model_version=_recorded_version(scorer, model_version or model),
                            on_progress=lambda done, total: progress.update(task, completed=done))
     r = report.round
     console.print(f"round {r.number}: {r.tasks} task(s) from {report.candidates:,} candidates "

@@ -7,11 +7,16 @@ created once, readable by its owner only); never the values. Quarantined rows ar
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sqlalchemy import insert, update
+
+from curate.errors import InputError
 from curate.ingest.records import Record
+from curate.store import audit
 from curate.store.workspace import Workspace
 
 SALT_FILE = ".pii-salt"
@@ -89,3 +94,61 @@ class PiiGuard:
     def summary(self) -> dict[str, Any]:
         """Counts by outcome (kept, redacted, flagged, dropped) and by entity type."""
         return {"action": self.action, "records": dict(self.counts), "by_type": dict(self.by_type)}
+
+
+@dataclass
+class PiiFilterReport:
+    """What ``filter pii`` did to the active pool."""
+
+    action: str
+    records: int
+    summary: dict[str, Any]
+    seconds: float
+
+
+def run_pii(ws: Workspace, *, action: str = "redact", allow_list: tuple[str, ...] = (),
+            actor: str | None = None) -> PiiFilterReport:
+    """Apply a PII action to every active pool record already stored (ids are kept, so tasks still point at them).
+
+    Redacted text replaces the stored text; dropped records get status ``pii`` (their stored text is redacted
+    too); flagged ones keep their text and
+    list the types in ``meta.pii_flags``. On SQLite the database is then checkpointed and vacuumed so the old
+    pages holding clear values are not left in the file.
+    """
+    import orjson
+
+    from curate.store.schema import PiiFinding, RecordRow
+
+    if action not in ACTIONS:
+        raise InputError(f"--action must be one of {', '.join(ACTIONS)}; got {action!r}.")
+    started = time.perf_counter()
+    guard = PiiGuard(action, workspace_salt(ws), allow_list)
+    records = list(ws.store.iter_records())
+    dropped: list[str] = []
+    with ws.store.write() as conn:
+        for rec in records:
+            out = guard.process(rec, keep_id=True)
+            if out is None:
+                dropped.append(rec.id)
+            elif out.fields != rec.fields or out.meta != rec.meta:
+                conn.execute(update(RecordRow).where(RecordRow.id == rec.id).values(
+                    data=orjson.dumps(out.fields).decode(), meta=orjson.dumps(out.meta).decode() if out.meta else None))
+        if guard.findings:
+            conn.execute(insert(PiiFinding), guard.findings)
+        dropped_ids = set(dropped)
+        for rec in records:
+            if rec.id in dropped_ids:  # out of the pool; its text is redacted all the same, so no value stays in clear
+                conn.execute(update(RecordRow).where(RecordRow.id == rec.id).values(
+                    status="pii", data=orjson.dumps(guard.redact_text(rec.fields)).decode(),
+                    meta=orjson.dumps(guard.redact_text(rec.meta)).decode() if rec.meta else None))
+        audit.append(conn, "filter.pii", {"records": len(records), **guard.summary()}, actor=actor)
+    if ws.store.dialect == "sqlite":
+        raw = ws.store.engine.raw_connection()  # outside any transaction: VACUUM cannot run inside one
+        try:
+            cursor = raw.cursor()
+            for sql in ("PRAGMA wal_checkpoint(TRUNCATE)", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"):
+                cursor.execute(sql)
+            cursor.close()
+        finally:
+            raw.close()
+    return PiiFilterReport(action, len(records), guard.summary(), time.perf_counter() - started)

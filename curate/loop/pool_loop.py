@@ -47,7 +47,7 @@ from curate.loop.state import (
     state_path,
 )
 from curate.loop.stopping import stopping_report
-from curate.runtime.catalog import CLASSIFIER_SCORERS, BuildContext
+from curate.runtime.catalog import BuildContext, scorer_class, scorer_options
 from curate.runtime.embeddings import Embedder
 from curate.scorers.base import BaseScorer, Scorer, Scores
 from curate.selectors.base import Selector
@@ -79,19 +79,19 @@ def _scorer(ws: Workspace, config: LoopConfig, model: LoopModel, labeled: list[R
     from curate.selectors import KCenterGreedy
 
     name, selector = config.scorer_name, build_selector(config.selector)
+    cls, options = scorer_class(name), scorer_options(name)
     scorer: Scorer
-    if config.kind == "text" and model.classifier is None and name in CLASSIFIER_SCORERS:
+    if config.kind == "text" and model.classifier is None and getattr(cls, "learns_from", None) == "text":
         return ColdStartScorer(), KCenterGreedy(metric="cosine")
-    if name in ("least_confidence", "margin", "entropy") and model.classifier is not None:
-        scorer = ClassifierUncertaintyScorer(featurize=emb, model=model.classifier, method=name)
-    elif name in ("vote_entropy", "kl_to_mean"):
+    if cls is ClassifierUncertaintyScorer and model.classifier is not None:  # the loop's own fitted models
+        scorer = ClassifierUncertaintyScorer(featurize=emb, model=model.classifier, **options)
+    elif cls is CommitteeScorer:
         texts = [r for r in labeled if r.label is not None and str(r.label) in model.classes]
         committee = fit_committee(emb.embed_records(texts), [str(r.label) for r in texts], classes=model.classes,
                                   rng=np.random.default_rng(config.seed))
-        scorer = CommitteeScorer(featurize=emb, committee=committee, method=name)
-    elif name in ("disagreement", "bald", "bt_entropy"):
-        scorer = RewardUncertaintyScorer(featurize=emb, ensemble=model.ensemble,
-                                         method={"bt_entropy": "entropy"}.get(name, name))
+        scorer = CommitteeScorer(featurize=emb, committee=committee, **options)
+    elif cls is RewardUncertaintyScorer:
+        scorer = RewardUncertaintyScorer(featurize=emb, ensemble=model.ensemble, **options)
     else:
         ctx = EmbedderContext(cache_dir=ws.cache_dir, labeled=labeled, embedder=config.embedder,
                               seed=config.seed, injected=emb)

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from curate.errors import InputError
 from curate.loop.stopping import MIN_GAIN_PER_LABEL
-from curate.runtime.catalog import CLASSIFIER_SCORERS, REWARD_SCORERS
+from curate.runtime.catalog import scorer_class, scorer_names
 from curate.runtime.config import comma_tuple, opt
 from curate.store.workspace import Workspace
 
@@ -59,7 +59,7 @@ class LoopConfig:
     batch: int = opt(20, "Tasks per round.")
     scorer: str = opt("", "Scorer (as curate select); default margin for text, disagreement for preference.",
                       cli_type=str | None, cli_default=None, parse=lambda v: v or "")
-    selector: str = opt("topk", "topk, kcenter, cluster, badge, deita, or package.module:Class.")
+    selector: str = opt("topk", "topk, kcenter, cluster, badge, deita, round_robin, or package.module:Class.")
     random_mix: float = opt(0.1, "Fraction of each batch drawn at random.")
     target: str | None = opt(None, "Stop when reached: METRIC=VALUE, e.g. accuracy=0.85 (metrics: accuracy, macro_f1, "
                                    "calibration_accuracy, calibration_ece).")
@@ -97,11 +97,10 @@ class LoopConfig:
         if bool(self.oracle) == bool(self.annotators):
             raise InputError("give either --oracle COLUMN (simulate with gold answers) or --annotators a,b "
                              "(people answer in the app), not both and not neither")
-        scorer = self.scorer_name
-        if (scorer in CLASSIFIER_SCORERS and self.kind != "text") or (scorer in REWARD_SCORERS
-                                                                      and self.kind != "preference"):
-            raise InputError(f"the {scorer} scorer does not fit --kind {self.kind}; use "
-                             f"{', '.join(CLASSIFIER_SCORERS if self.kind == 'text' else REWARD_SCORERS)}")
+        cls = scorer_class(self.scorer_name)
+        if cls is not None and cls.learns_from not in (None, self.kind):
+            fitting = [n for n in scorer_names() if getattr(scorer_class(n), "learns_from", None) == self.kind]
+            raise InputError(f"the {self.scorer_name} scorer does not fit --kind {self.kind}; use {', '.join(fitting)}")
         self.target_pair()
 
     @property

@@ -20,12 +20,10 @@ from curate.rounds.tasks import RoundReport, create_round, selected_record_ids
 from curate.runtime.embeddings import Embedder
 from curate.scorers.base import Scorer
 from curate.scorers.cache import ScoreReport, score_records
-from curate.selectors.base import Selector
+from curate.selectors.base import Selector, needs_embeddings
 from curate.selectors.mix import NoNearDuplicates, Quota, RandomMix, select_tagged
 from curate.store.schema import Task
 from curate.store.workspace import Workspace
-
-EMBEDDING_SELECTORS = frozenset({"kcenter", "cluster", "badge", "deita"})
 
 
 @dataclass(frozen=True)
@@ -133,7 +131,7 @@ def run_round(
                          "Ingest more records, or choose another --kind.")
     scores, score_report = score_records(ws.store, strategy.scorer, pool, actor=actor, on_progress=on_progress)
     embeddings = None
-    if strategy.selector.name in EMBEDDING_SELECTORS or strategy.dedup_threshold is not None:
+    if needs_embeddings(strategy.selector) or strategy.dedup_threshold is not None:
         embeddings = (embedder or Embedder(cache_dir=ws.cache_dir)).embed_records(pool)
     groups = np.array([group_of(r, strategy.quota_field) for r in pool]) if strategy.quota_field else None
     tagged = select_tagged(strategy.composed_selector(), scores, k, embeddings=embeddings, rng=rng, groups=groups)

@@ -1,58 +1,31 @@
-"""Build scorers and selectors from the names the CLI and recipes use.
+"""Build scorers and selectors from the names the CLI and recipes use; the names come from the classes.
 
-No global registry: a fixed table of names maps to constructors here, and any other name of the form
-``package.module:ClassName`` is imported and constructed without arguments (for your own scorer or selector).
+Each scorer class lists the names it answers to (``catalog``: name -> constructor options) and its capabilities
+(``learns_from``, ``needs_model_version``, ``embeddings_only``); each selector class its ``name``. Any other name of
+the form ``package.module:ClassName`` is imported and constructed without arguments (your own scorer or selector).
+Scorer modules are imported only when a name is looked up, so ``import curate.runtime.catalog`` stays light.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from curate.errors import InputError
-from curate.ingest.records import Record
-from curate.runtime.embeddings import Embedder
-from curate.scorers.base import Scorer
-from curate.selectors.base import Selector
+from curate.scorers.base import BaseScorer, BuildContext, Scorer
+from curate.selectors.base import BaseSelector, Selector
 
-EMBEDDING_SCORERS = ("novelty", "density")
-LM_SCORERS = ("perplexity", "ifd", "egl")
-CLASSIFIER_SCORERS = ("least_confidence", "margin", "entropy", "vote_entropy", "kl_to_mean")
-REWARD_SCORERS = ("disagreement", "bald", "bt_entropy")
-SCORER_NAMES = EMBEDDING_SCORERS + LM_SCORERS + CLASSIFIER_SCORERS + REWARD_SCORERS
-SELECTOR_NAMES = ("topk", "kcenter", "cluster", "badge", "deita")
+#: Modules whose :class:`~curate.scorers.base.BaseScorer` subclasses ``curate score --scorer`` knows.
+SCORER_MODULES = ("curate.scorers.embedding", "curate.scorers.perplexity", "curate.scorers.egl",
+                  "curate.scorers.classifier", "curate.scorers.reward")
+#: Selectors ``curate select --selector`` knows, each with the options it is built with by name.
+SELECTOR_OPTIONS: dict[str, dict[str, Any]] = {"kcenter": {"metric": "cosine"}, "cluster": {}, "round_robin": {}}
 
-
-@dataclass
-class BuildContext:
-    """What building a scorer may need: where the cache is, which models, and the labeled records.
-
-    Attributes:
-        cache_dir: the workspace cache (converted models, embeddings).
-        labeled: records whose answer is known (a source label, or a final annotation); classifier and
-            reward scorers train on them, novelty measures distance to them.
-        embedder: embedding model name (``minilm`` by default).
-        model: causal LM name or path (``smollm2`` by default); ``adapter`` an optional LoRA adapter folder.
-        k: neighbours for density.
-        seed: seed of the generator used to train committees and ensembles.
-    """
-
-    cache_dir: Path
-    labeled: Sequence[Record] = ()
-    embedder: str = "minilm"
-    model: str = "smollm2"
-    adapter: str | None = None
-    k: int = 10
-    seed: int = 0
-
-    def make_embedder(self) -> Embedder:
-        """The (disk-cached) embedder."""
-        return Embedder(self.embedder, cache_dir=self.cache_dir)
+__all__ = ["SCORER_MODULES", "BuildContext", "build_scorer", "build_selector", "scorer_class", "scorer_names",
+           "scorer_options", "seed_model_check", "selector_names"]
 
 
 def _import(path: str) -> Any:
@@ -65,116 +38,117 @@ def _import(path: str) -> Any:
         ) from exc
 
 
-def _labeled_texts(ctx: BuildContext) -> tuple[list[Record], list[str]]:
-    texts = [r for r in ctx.labeled if r.kind == "text" and r.label is not None]
-    return texts, [str(r.label) for r in texts]
+def _subclasses(base: type[Any]) -> list[type[Any]]:
+    found: list[type[Any]] = []
+    stack = list(base.__subclasses__())
+    while stack:
+        cls = stack.pop(0)
+        found.append(cls)
+        stack.extend(cls.__subclasses__())
+    return found
 
 
-def _classifier_scorer(name: str, ctx: BuildContext) -> Scorer:
-    from curate.scorers.classifier import ClassifierUncertaintyScorer, CommitteeScorer
-    from curate.scorers.classifier_models import fit_classifier, fit_committee
+def _scorer_table() -> dict[str, tuple[type[BaseScorer], dict[str, Any]]]:
+    """``{name: (class, options)}`` from every scorer class of :data:`SCORER_MODULES` (catalog names first)."""
+    for module in SCORER_MODULES:
+        importlib.import_module(module)
+    classes: list[type[BaseScorer]] = [c for c in _subclasses(BaseScorer) if c.__module__ in SCORER_MODULES]
+    table: dict[str, tuple[type[BaseScorer], dict[str, Any]]] = {}
+    for cls in classes:
+        for name, options in cls.catalog.items():
+            table[name] = (cls, dict(options))
+    for cls in classes:
+        if "name" in vars(cls):  # a class's own name (e.g. reward_uncertainty) builds it with its defaults
+            table.setdefault(cls.name, (cls, {}))
+    return table
 
-    records, labels = _labeled_texts(ctx)
-    if len(set(labels)) < 2:
-        raise InputError(
-            f"the {name} scorer needs labeled text records of at least 2 classes to train on; found "
-            f"{len(records)} labeled record(s) of {len(set(labels))} class(es). Label a cold-start seed first "
-            "(for example with a stratified or cluster seed), or ingest records with a label column."
-        )
-    embedder = ctx.make_embedder()
-    X = embedder.embed_records(records)
-    rng = np.random.default_rng(ctx.seed)
-    if name in ("vote_entropy", "kl_to_mean"):
-        committee = fit_committee(X, labels, rng=rng)
-        return CommitteeScorer(featurize=embedder, committee=committee, method=name)
-    model = fit_classifier(X, labels, rng=rng)
-    return ClassifierUncertaintyScorer(featurize=embedder, model=model, method=name)
+
+def scorer_names() -> list[str]:
+    """Every scorer name :func:`build_scorer` accepts (besides ``package.module:ClassName``)."""
+    return list(_scorer_table())
+
+
+def scorer_class(name: str) -> type[BaseScorer] | None:
+    """The class behind scorer ``name`` (its capabilities are class attributes), or ``None`` for an import path.
+
+    Raises :class:`InputError` for an unknown name.
+    """
+    if ":" in name:
+        cls = _import(name)
+        return cls if isinstance(cls, type) and issubclass(cls, BaseScorer) else None
+    table = _scorer_table()
+    if name not in table:
+        raise InputError(f"unknown scorer {name!r}; use one of {', '.join(table)} or package.module:ClassName.")
+    return table[name][0]
+
+
+def scorer_options(name: str) -> dict[str, Any]:
+    """The constructor options scorer ``name`` stands for (e.g. ``margin`` -> ``{"method": "margin"}``)."""
+    table = _scorer_table()
+    return dict(table[name][1]) if name in table else {}
+
+
+def build_scorer(name: str, ctx: BuildContext) -> Scorer:
+    """The scorer called ``name`` (see :func:`scorer_names`) or ``package.module:ClassName``, built for ``ctx``."""
+    if ":" in name:
+        scorer = _import(name)()
+        if not isinstance(scorer, Scorer):
+            raise InputError(f"{name} is not a scorer: it needs name, key() and score(records).")
+        return scorer
+    table = _scorer_table()
+    if name not in table:
+        raise InputError(f"unknown scorer {name!r}; use one of {', '.join(table)} or package.module:ClassName.")
+    cls, options = table[name]
+    return cls.build(ctx, **options)
 
 
 def seed_model_check(ctx: BuildContext) -> Any:
-    """Cross-validate a logistic regression on the labeled texts (:func:`curate.selectors.check_seed_model`).
+    """Cross-validate a logistic regression on the labeled texts (:func:`curate.rounds.coldstart.check_seed_model`).
 
     Returns the report (its ``warnings`` say when the seed model is too weak or overfit for its uncertainty
     rankings to mean anything), or ``None`` when fewer than two classes are labeled.
     """
-    from curate.selectors import check_seed_model
+    from curate.rounds.coldstart import check_seed_model
+    from curate.scorers.classifier import labeled_texts
 
-    records, labels = _labeled_texts(ctx)
+    records, labels = labeled_texts(ctx.labeled)
     if len(set(labels)) < 2:
         return None
     X = ctx.make_embedder().embed_records(records)
     return check_seed_model(X, labels, rng=np.random.default_rng(ctx.seed))
 
 
-def _reward_scorer(name: str, ctx: BuildContext) -> Scorer:
-    from curate.scorers.reward import BradleyTerryEnsemble, RewardUncertaintyScorer, preference_features
-
-    embedder = ctx.make_embedder()
-    pairs = [r for r in ctx.labeled if r.kind == "preference"]
-    ensemble = BradleyTerryEnsemble()
-    if pairs:
-        chosen, rejected = preference_features(embedder, pairs)
-        ensemble.fit(chosen, rejected, rng=np.random.default_rng(ctx.seed))
-    method = {"bt_entropy": "entropy"}.get(name, name)
-    return RewardUncertaintyScorer(featurize=embedder, ensemble=ensemble, method=method)
+def _selector_table() -> dict[str, type[BaseSelector]]:
+    importlib.import_module("curate.selectors")
+    classes: list[type[BaseSelector]] = _subclasses(BaseSelector)
+    return {cls.name: cls for cls in classes
+            if cls.__module__.startswith("curate.selectors.") and not cls.__name__.startswith("_")
+            and "base" not in {f.name for f in dataclasses.fields(cls)}}  # wrappers are composed in code
 
 
-def _lm_scorer(name: str, ctx: BuildContext) -> Scorer:
-    if name == "egl":
-        from curate.scorers.egl import ExpectedGradientLengthScorer
-
-        egl: Scorer = ExpectedGradientLengthScorer(model=ctx.model, adapter=ctx.adapter, cache_dir=ctx.cache_dir)
-        return egl
-    from curate.scorers.perplexity import IFDScorer, PerplexityScorer
-
-    cls = IFDScorer if name == "ifd" else PerplexityScorer
-    scorer: Scorer = cls(model=ctx.model, adapter=ctx.adapter, cache_dir=ctx.cache_dir)
-    return scorer
-
-
-def build_scorer(name: str, ctx: BuildContext) -> Scorer:
-    """The scorer called ``name`` (see :data:`SCORER_NAMES`) or ``package.module:ClassName``."""
-    if ":" in name:
-        scorer = _import(name)()
-        if not isinstance(scorer, Scorer):
-            raise InputError(f"{name} is not a scorer: it needs name, key() and score(records).")
-        return scorer
-    if name == "novelty":
-        from curate.scorers.embedding import NoveltyScorer
-
-        return NoveltyScorer(embedder=ctx.make_embedder(), labeled=tuple(ctx.labeled))
-    if name == "density":
-        from curate.scorers.embedding import DensityScorer
-
-        return DensityScorer(embedder=ctx.make_embedder(), k=ctx.k)
-    builders: dict[tuple[str, ...], Callable[[str, BuildContext], Scorer]] = {
-        LM_SCORERS: _lm_scorer, CLASSIFIER_SCORERS: _classifier_scorer, REWARD_SCORERS: _reward_scorer,
-    }
-    for names, build in builders.items():
-        if name in names:
-            return build(name, ctx)
-    raise InputError(f"unknown scorer {name!r}; use one of {', '.join(SCORER_NAMES)} or package.module:ClassName.")
+def selector_names() -> list[str]:
+    """Every selector name :func:`build_selector` accepts (besides ``package.module:ClassName``)."""
+    return sorted(_selector_table())
 
 
 def build_selector(name: str, *, threshold: float | None = None) -> Selector:
-    """The selector called ``name`` (see :data:`SELECTOR_NAMES`) or ``package.module:ClassName``.
+    """The selector called ``name`` (see :func:`selector_names`) or ``package.module:ClassName``.
 
     ``badge`` selects over gradient embeddings, which only the classifier scorers provide; ``threshold`` is the
-    cosine threshold of ``deita``.
+    cosine threshold of ``deita``. Wrappers (random mix, quotas, prefilter) take a base selector and are composed
+    in code, not named here.
     """
-    from curate.selectors import BADGE, DEITA, ClusterPick, KCenterGreedy, TopK
-
     if ":" in name:
         selector = _import(name)()
         if not isinstance(selector, Selector):
             raise InputError(f"{name} is not a selector: it needs name, key() and select(scores, k, ...).")
         return selector
-    table: dict[str, Callable[[], Selector]] = {
-        "topk": TopK, "kcenter": lambda: KCenterGreedy(metric="cosine"), "cluster": ClusterPick, "badge": BADGE,
-        "deita": lambda: DEITA(threshold=threshold) if threshold is not None else DEITA(),
-    }
+    table = _selector_table()
     if name not in table:
         raise InputError(
-            f"unknown selector {name!r}; use one of {', '.join(SELECTOR_NAMES)} or package.module:ClassName."
+            f"unknown selector {name!r}; use one of {', '.join(sorted(table))} or package.module:ClassName."
         )
-    return table[name]()
+    options = dict(SELECTOR_OPTIONS.get(name, {}))
+    if name == "deita" and threshold is not None:
+        options["threshold"] = threshold
+    return table[name](**options)

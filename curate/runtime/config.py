@@ -69,9 +69,8 @@ def _key_value(value: Any) -> str:
 def _default(f: dataclasses.Field[Any]) -> Any:
     if f.default is not MISSING:
         return f.default
-    if f.default_factory is not MISSING:
-        return f.default_factory()
-    return MISSING
+    factory: Any = f.default_factory
+    return factory() if factory is not MISSING else MISSING
 
 
 def config_key(obj: Any, *, exclude: Collection[str] = (), version: str | None = None) -> str:

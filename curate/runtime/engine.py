@@ -77,7 +77,7 @@ class Engine(Protocol):
         ...
 
     def filter_pii(self, ws: Workspace, **kwargs: Any) -> PiiFilterReport:
-        """:func:`curate.filters.dedup_workspace.run_pii` with its detection pass on this engine."""
+        """:func:`curate.filters.pii_workspace.run_pii` with its detection pass on this engine."""
         ...
 
 
@@ -124,7 +124,7 @@ class LocalEngine:
         return run_dedup(ws, **kwargs)
 
     def filter_pii(self, ws: Workspace, **kwargs: Any) -> PiiFilterReport:
-        from curate.filters.dedup_workspace import run_pii
+        from curate.filters.pii_workspace import run_pii
 
         return run_pii(ws, **kwargs)
 

@@ -56,8 +56,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from curate.filters.dedup_minhash import MinHashParams
-    from curate.filters.dedup_workspace import DedupReport, PiiFilterReport
+    from curate.filters.dedup_workspace import DedupReport
     from curate.filters.pii import Finding
+    from curate.filters.pii_workspace import PiiFilterReport
     from curate.runtime.embeddings import Vectors
     from curate.scorers.base import Scorer, Scores
     from curate.scorers.cache import ScoreReport
@@ -179,7 +180,7 @@ class RayEngine:
         embedding scorers (novelty, density) embed on Ray, then score from the embedding cache here."""
         import pyarrow as pa
 
-        from curate.runtime.catalog import EMBEDDING_SCORERS, build_scorer
+        from curate.runtime.catalog import build_scorer
         from curate.runtime.offload import PrecomputedScorer
         from curate.scorers.cache import DEFAULT_BATCH, cache_key, load_cached, score_records
 
@@ -189,11 +190,11 @@ class RayEngine:
         batches = score_batches(built, records, cached, batch_size=batch_size)
         values: dict[str, float] = {}
         stand_in: Scorer = PrecomputedScorer(built, values)
-        if scorer in EMBEDDING_SCORERS:
+        if getattr(built, "embeddings_only", False):
             stand_in = built
             embedder = getattr(built, "embedder", None)
             if isinstance(embedder, Embedder):
-                labeled = [record_text(r) for r in ctx.labeled] if scorer == "novelty" else []
+                labeled = [record_text(r) for r in getattr(built, "labeled", ())]  # novelty's reference
                 self.embed_calls(ws, embedder, [c for b in batches for c in ([record_text(r) for r in b], labeled)
                                                 if c])
         elif batches:
@@ -295,5 +296,5 @@ class RayEngine:
         return dedup_on(self, ws, **kwargs)
 
     def filter_pii(self, ws: Workspace, **kwargs: Any) -> PiiFilterReport:
-        """:func:`curate.filters.dedup_workspace.run_pii`, with every stored text's PII detected on Ray first."""
+        """:func:`curate.filters.pii_workspace.run_pii`, with every stored text's PII detected on Ray first."""
         return pii_on(self, ws, **kwargs)

@@ -10,6 +10,7 @@ Any other name is a local folder or a Hugging Face Hub id, passed to ``from_pret
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from curate.errors import MissingDependencyError, ModelError
+
+_FULL_HASH_LIMIT = 64 * 2**20
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -216,3 +219,20 @@ def self_check(cache_dir: Path) -> dict[str, dict[str, Any]]:
     vector = load_embedder().encode(["curate checks its embedder"])
     checks["embedder"] = {"dimensions": int(vector.shape[1]), "seconds": round(time.perf_counter() - started, 2)}
     return checks
+
+
+def file_digest(path: Path) -> str:
+    """BLAKE2b of a file or a folder's files (names, sizes, contents; files over 64 MiB: first and last MiB)."""
+    h = hashlib.blake2b(digest_size=8)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        size = file.stat().st_size
+        h.update(f"{file.relative_to(path) if path.is_dir() else file.name}:{size}\0".encode())
+        with file.open("rb") as fh:
+            if size <= _FULL_HASH_LIMIT:
+                h.update(fh.read())
+            else:
+                h.update(fh.read(2**20))
+                fh.seek(size - 2**20)
+                h.update(fh.read())
+    return h.hexdigest()

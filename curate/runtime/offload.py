@@ -261,11 +261,10 @@ def dedup_on(engine: Engine, ws: Workspace, **kwargs: Any) -> DedupReport:
 
 
 def pii_on(engine: Engine, ws: Workspace, **kwargs: Any) -> PiiFilterReport:
-    """:func:`curate.filters.dedup_workspace.run_pii` with every stored text's findings detected by ``engine`` first."""
+    """:func:`curate.filters.pii_workspace.run_pii` with every stored text's findings detected by ``engine`` first."""
     from curate.filters import pii as pii_module
     from curate.filters import policy as policy_module
-    from curate.filters.dedup_workspace import run_pii
-    from curate.filters.pii_workspace import ACTIONS
+    from curate.filters.pii_workspace import ACTIONS, run_pii
 
     started = time.perf_counter()
     if kwargs.get("action", "redact") not in ACTIONS:

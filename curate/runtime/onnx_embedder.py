@@ -70,7 +70,7 @@ def _pooling(st_model: Any) -> str:
 
 
 def _model_digest(path: str) -> str:
-    from curate.scorers.causal_lm import file_digest
+    from curate.runtime.models import file_digest
 
     folder = Path(path)
     if folder.exists():

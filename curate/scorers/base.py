@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy.typing as npt
 
 from curate.ingest.records import Record
 from curate.runtime.config import config_key
+from curate.runtime.embeddings import Embedder
 
 Scores = npt.NDArray[np.float64]
 
@@ -37,6 +39,33 @@ class Scorer(Protocol):
         ...
 
 
+@dataclasses.dataclass
+class BuildContext:
+    """What building a scorer may need: where the cache is, which models, and the labeled records.
+
+    Attributes:
+        cache_dir: the workspace cache (converted models, embeddings).
+        labeled: records whose answer is known (a source label, or a final annotation); classifier and
+            reward scorers train on them, novelty measures distance to them.
+        embedder: embedding model name (``minilm`` by default).
+        model: causal LM name or path (``smollm2`` by default); ``adapter`` an optional LoRA adapter folder.
+        k: neighbours for density.
+        seed: seed of the generator used to train committees and ensembles.
+    """
+
+    cache_dir: Path
+    labeled: Sequence[Record] = ()
+    embedder: str = "minilm"
+    model: str = "smollm2"
+    adapter: str | None = None
+    k: int = 10
+    seed: int = 0
+
+    def make_embedder(self) -> Embedder:
+        """The (disk-cached) embedder."""
+        return Embedder(self.embedder, cache_dir=self.cache_dir)
+
+
 @dataclasses.dataclass(frozen=True)
 class BaseScorer:
     """Base of curate's scorers: frozen config fields plus :meth:`key`.
@@ -50,6 +79,21 @@ class BaseScorer:
     #: True when a record's score depends on which other records are scored with it (e.g. density):
     #: the score cache then keys scores by the scored set as well.
     set_dependent: ClassVar[bool] = False
+    #: The names ``curate score --scorer`` knows this class by, each with the options it builds with (the class's
+    #: own ``name`` is also accepted, with no options).
+    catalog: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: The kind of labeled records the scorer trains on (``"text"`` for classifiers, ``"preference"`` for reward
+    #: models), or ``None`` when it needs no labels.
+    learns_from: ClassVar[str | None] = None
+    #: True when the scores come from a causal LM (``--model``, ``--adapter`` or ``--model-version``).
+    needs_model_version: ClassVar[bool] = False
+    #: True when the scores depend only on sentence embeddings (no model version recorded; embedded on Ray).
+    embeddings_only: ClassVar[bool] = False
+
+    @classmethod
+    def build(cls, ctx: BuildContext, **options: Any) -> BaseScorer:
+        """The scorer for ``ctx`` (its models, cache and labeled records) with ``options`` (from :attr:`catalog`)."""
+        return cls(**options)
 
     def model_version(self) -> str | None:
         """Version of the model behind the scores (``None`` for model-free scorers)."""

@@ -30,14 +30,13 @@ from typing import Any, ClassVar, Literal
 
 from curate.errors import InputError
 from curate.ingest.records import Record, as_text, is_conversational
-from curate.runtime.models import DEFAULT_LM
-from curate.scorers.base import BaseScorer
+from curate.runtime.models import DEFAULT_LM, file_digest
+from curate.scorers.base import BaseScorer, BuildContext
 
 Template = Literal["auto", "chat", "plain"]
 ProgressFn = Callable[[int, int], None]
 TEMPLATES: tuple[str, ...] = ("auto", "chat", "plain")
 _PROBE = [{"role": "user", "content": "x"}]
-_FULL_HASH_LIMIT = 64 * 2**20
 
 
 def prompt_and_completion(record: Record) -> tuple[Any, Any] | None:
@@ -207,23 +206,6 @@ def progress_callback(progress: bool | ProgressFn | None, total: int, *, unit: s
     return update, bar.close
 
 
-def file_digest(path: Path) -> str:
-    """BLAKE2b of a file or a folder's files (names, sizes, contents; files over 64 MiB: first and last MiB)."""
-    h = hashlib.blake2b(digest_size=8)
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        size = file.stat().st_size
-        h.update(f"{file.relative_to(path) if path.is_dir() else file.name}:{size}\0".encode())
-        with file.open("rb") as fh:
-            if size <= _FULL_HASH_LIMIT:
-                h.update(fh.read())
-            else:
-                h.update(fh.read(2**20))
-                fh.seek(size - 2**20)
-                h.update(fh.read())
-    return h.hexdigest()
-
-
 def default_cache_dir() -> Path:
     """The cache folder of the default workspace (``$CURATE_WORKSPACE`` or ``./curate-workspace``)."""
     from curate.store.workspace import DEFAULT_WORKSPACE
@@ -272,6 +254,12 @@ class CausalLMScorer(BaseScorer):
     cache_dir: Path | None = None
     lm: tuple[Any, Any] | None = dataclasses.field(default=None, compare=False, repr=False)
     _state: dict[str, Any] = dataclasses.field(default_factory=dict, init=False, compare=False, repr=False)
+    needs_model_version: ClassVar[bool] = True
+
+    @classmethod
+    def build(cls, ctx: BuildContext, **options: Any) -> CausalLMScorer:
+        """The scorer on ``ctx.model`` (+ ``ctx.adapter``), converted models cached in ``ctx.cache_dir``."""
+        return cls(model=ctx.model, adapter=ctx.adapter, cache_dir=ctx.cache_dir, **options)
 
     def load(self) -> tuple[Any, Any]:
         """The ``(model, tokenizer)`` pair: the injected one, else loaded on first use and kept."""

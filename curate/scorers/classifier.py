@@ -17,8 +17,8 @@ import numpy.typing as npt
 
 from curate.errors import InputError
 from curate.ingest.records import Record, as_text
-from curate.scorers.base import BaseScorer, Scores
-from curate.scorers.classifier_models import ClassifierModel, Committee, badge_embeddings
+from curate.scorers.base import BaseScorer, BuildContext, Scores
+from curate.scorers.classifier_models import ClassifierModel, Committee, badge_embeddings, fit_classifier, fit_committee
 from curate.scorers.uncertainty import COMMITTEE_METHODS, SINGLE_MODEL_METHODS, check_method
 
 FloatArray = npt.NDArray[np.float64]
@@ -67,6 +67,25 @@ def _text_of(records: Sequence[Record], *, who: str) -> list[str]:
     return texts
 
 
+def labeled_texts(labeled: Sequence[Record]) -> tuple[list[Record], list[str]]:
+    """The labeled ``text`` records and their labels (as strings)."""
+    texts = [r for r in labeled if r.kind == "text" and r.label is not None]
+    return texts, [str(r.label) for r in texts]
+
+
+def _training_set(ctx: BuildContext, name: str) -> tuple[Any, Any, list[str]]:
+    """``(embedder, features (n, d), labels)`` of ``ctx``'s labeled texts; :class:`InputError` below two classes."""
+    records, labels = labeled_texts(ctx.labeled)
+    if len(set(labels)) < 2:
+        raise InputError(
+            f"the {name} scorer needs labeled text records of at least 2 classes to train on; found "
+            f"{len(records)} labeled record(s) of {len(set(labels))} class(es). Label a cold-start seed first "
+            "(for example with a stratified or cluster seed), or ingest records with a label column."
+        )
+    embedder = ctx.make_embedder()
+    return embedder, embedder.embed_records(records), labels
+
+
 @dataclass(frozen=True)
 class ClassifierUncertaintyScorer(BaseScorer):
     """Uncertainty of one classifier on ``text`` records; higher = more worth labeling.
@@ -79,6 +98,8 @@ class ClassifierUncertaintyScorer(BaseScorer):
     """
 
     name: ClassVar[str] = "classifier_uncertainty"
+    catalog: ClassVar[dict[str, dict[str, Any]]] = {m: {"method": m} for m in ("least_confidence", "margin", "entropy")}
+    learns_from: ClassVar[str | None] = "text"
     key_exclude: ClassVar[frozenset[str]] = frozenset({"featurize", "model"})
 
     featurize: Featurizer
@@ -87,6 +108,13 @@ class ClassifierUncertaintyScorer(BaseScorer):
 
     def __post_init__(self) -> None:
         check_method(self.method, tuple(SINGLE_MODEL_METHODS), who=type(self).__name__)
+
+    @classmethod
+    def build(cls, ctx: BuildContext, **options: Any) -> ClassifierUncertaintyScorer:
+        """A logistic regression fitted on ``ctx.labeled`` texts (embedded by ``ctx``'s embedder), then scored."""
+        embedder, x, labels = _training_set(ctx, str(options.get("method", "margin")))
+        model = fit_classifier(x, labels, rng=np.random.default_rng(ctx.seed))
+        return cls(featurize=embedder, model=model, **options)
 
     def model_version(self) -> str:
         """The classifier's version (a hash of its coefficients)."""
@@ -126,6 +154,8 @@ class CommitteeScorer(BaseScorer):
     """
 
     name: ClassVar[str] = "committee_disagreement"
+    catalog: ClassVar[dict[str, dict[str, Any]]] = {m: {"method": m} for m in ("vote_entropy", "kl_to_mean")}
+    learns_from: ClassVar[str | None] = "text"
     key_exclude: ClassVar[frozenset[str]] = frozenset({"featurize", "committee"})
 
     featurize: Featurizer
@@ -134,6 +164,13 @@ class CommitteeScorer(BaseScorer):
 
     def __post_init__(self) -> None:
         check_method(self.method, tuple(COMMITTEE_METHODS), who=type(self).__name__)
+
+    @classmethod
+    def build(cls, ctx: BuildContext, **options: Any) -> CommitteeScorer:
+        """A bagged committee fitted on ``ctx.labeled`` texts (embedded by ``ctx``'s embedder), then scored."""
+        embedder, x, labels = _training_set(ctx, str(options.get("method", "vote_entropy")))
+        committee = fit_committee(x, labels, rng=np.random.default_rng(ctx.seed))
+        return cls(featurize=embedder, committee=committee, **options)
 
     def model_version(self) -> str:
         """The committee's version (a hash of its members' versions)."""

@@ -300,3 +300,27 @@ def badge_embeddings(probs: npt.ArrayLike, features: npt.ArrayLike) -> npt.NDArr
 # --------------------------------------------------------------------------------------------- scorers
 
 
+
+
+class GradientEmbeddings:
+    """BADGE's gradient embeddings of a pool, built only for the rows asked for: ``self[rows] -> (m, K * d)``.
+
+    Holds the classifier's probabilities ``(n, K)`` and the features ``(n, d)``; behaves as an ``(n, K * d)``
+    matrix for :class:`curate.selectors.BADGE` (``ndim``, ``shape``, ``len`` and row indexing) without building it.
+    """
+
+    def __init__(self, probs: npt.ArrayLike, features: npt.ArrayLike) -> None:
+        self.probs = np.asarray(probs, dtype=np.float64)
+        self.features = np.asarray(features)
+        if len(self.probs) != len(self.features):
+            raise InputError(f"GradientEmbeddings: {len(self.probs)} probability rows for {len(self.features)} "
+                             "feature rows; give one of each per record")
+        self.ndim = 2
+        self.shape = (len(self.features), self.probs.shape[1] * self.features.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, rows: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        idx = np.asarray(rows, dtype=np.intp)
+        return badge_embeddings(self.probs[idx], self.features[idx])

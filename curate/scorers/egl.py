@@ -227,6 +227,7 @@ class ExpectedGradientLengthScorer(CausalLMScorer):
     """
 
     name: ClassVar[str] = "egl"
+    catalog: ClassVar[dict[str, dict[str, Any]]] = {"egl": {}}
 
     samples: int = 4
     max_new_tokens: int = 32

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -17,7 +17,7 @@ import numpy.typing as npt
 from curate.errors import InputError
 from curate.ingest.records import Record
 from curate.runtime.embeddings import Embedder, Vectors
-from curate.scorers.base import BaseScorer, Scores
+from curate.scorers.base import BaseScorer, BuildContext, Scores
 
 _CHUNK = 2048
 
@@ -95,9 +95,16 @@ class NoveltyScorer(BaseScorer):
     """
 
     name: ClassVar[str] = "novelty"
+    catalog: ClassVar[dict[str, dict[str, Any]]] = {"novelty": {}}
+    embeddings_only: ClassVar[bool] = True
     key_exclude: ClassVar[frozenset[str]] = frozenset({"embedder", "labeled"})
     embedder: Embedder = dataclasses.field(default_factory=Embedder, compare=False)
     labeled: tuple[Record, ...] = dataclasses.field(default=(), compare=False)
+
+    @classmethod
+    def build(cls, ctx: BuildContext, **options: Any) -> NoveltyScorer:
+        """Novelty against ``ctx.labeled`` with ``ctx``'s embedder."""
+        return cls(embedder=ctx.make_embedder(), labeled=tuple(ctx.labeled), **options)
 
     def model_version(self) -> str:
         return f"{self.embedder.name}+labeled:{_digest([r.id for r in self.labeled])}"
@@ -117,10 +124,17 @@ class DensityScorer(BaseScorer):
     """
 
     name: ClassVar[str] = "density"
+    catalog: ClassVar[dict[str, dict[str, Any]]] = {"density": {}}
+    embeddings_only: ClassVar[bool] = True
     key_exclude: ClassVar[frozenset[str]] = frozenset({"embedder"})
     set_dependent: ClassVar[bool] = True
     k: int = 10
     embedder: Embedder = dataclasses.field(default_factory=Embedder, compare=False)
+
+    @classmethod
+    def build(cls, ctx: BuildContext, **options: Any) -> DensityScorer:
+        """Density over ``ctx.k`` neighbours with ``ctx``'s embedder."""
+        return cls(embedder=ctx.make_embedder(), k=ctx.k, **options)
 
     def model_version(self) -> str:
         return self.embedder.name

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -86,6 +86,7 @@ class PerplexityScorer(_CompletionScorer):
     """
 
     name: ClassVar[str] = "perplexity"
+    catalog: ClassVar[dict[str, dict[str, Any]]] = {"perplexity": {}}
 
     def score(self, records: Sequence[Record]) -> Scores:
         """``exp(mean NLL of the completion | prompt)``, shape ``(n,)``, float64; NaN for empty completions."""
@@ -101,6 +102,7 @@ class IFDScorer(_CompletionScorer):
     """
 
     name: ClassVar[str] = "ifd"
+    catalog: ClassVar[dict[str, dict[str, Any]]] = {"ifd": {}}
 
     def score(self, records: Sequence[Record]) -> Scores:
         """IFD per record, shape ``(n,)``, float64; NaN for empty completions."""

@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -39,7 +39,7 @@ from scipy.special import expit
 
 from curate.errors import InputError
 from curate.ingest.records import Record, as_text
-from curate.scorers.base import BaseScorer, Scores
+from curate.scorers.base import BaseScorer, BuildContext, Scores
 from curate.scorers.classifier import Featurizer, featurize_checked, featurizer_id
 from curate.scorers.uncertainty import PAIRWISE_METHODS, check_method
 
@@ -253,6 +253,9 @@ class RewardUncertaintyScorer(BaseScorer):
     """
 
     name: ClassVar[str] = "reward_uncertainty"
+    catalog: ClassVar[dict[str, dict[str, Any]]] = {"disagreement": {"method": "disagreement"},
+                                                     "bald": {"method": "bald"}, "bt_entropy": {"method": "entropy"}}
+    learns_from: ClassVar[str | None] = "preference"
     key_exclude: ClassVar[frozenset[str]] = frozenset({"featurize", "ensemble"})
 
     featurize: Featurizer
@@ -261,6 +264,17 @@ class RewardUncertaintyScorer(BaseScorer):
 
     def __post_init__(self) -> None:
         check_method(self.method, tuple(PAIRWISE_METHODS), who=type(self).__name__)
+
+    @classmethod
+    def build(cls, ctx: BuildContext, **options: Any) -> RewardUncertaintyScorer:
+        """A Bradley-Terry ensemble fitted on ``ctx.labeled`` preference pairs (none yet: the cold-start rule)."""
+        embedder = ctx.make_embedder()
+        pairs = [r for r in ctx.labeled if r.kind == "preference"]
+        ensemble = BradleyTerryEnsemble()
+        if pairs:
+            chosen, rejected = preference_features(embedder, pairs)
+            ensemble.fit(chosen, rejected, rng=np.random.default_rng(ctx.seed))
+        return cls(featurize=embedder, ensemble=ensemble, **options)
 
     @property
     def cold_start(self) -> bool:

@@ -1,4 +1,4 @@
-"""Selectors: turn scores (and embeddings) into a batch of indices; cold start, stream gate, stopping.
+"""Selectors: turn scores (and embeddings) into a batch of indices (arrays in, indices out).
 
 Contract (:mod:`curate.selectors.base`): ``select(scores, k, *, embeddings=None, rng) -> NDArray[intp]``, at most
 ``k`` unique indices, best first, never a NaN score; higher scores are preferred. Each selector is a frozen
@@ -6,21 +6,9 @@ dataclass with ``name`` and ``key()`` over a pure function (``TopK`` / :func:`to
 :func:`greedy_k_center`, ...). The wrappers in :mod:`curate.selectors.mix` also say why each index was chosen.
 """
 
-from curate.loop.stopping import StoppingReport, marginal_gain, prediction_agreement, stopping_report
-from curate.rounds.coldstart import (
-    ClassRules,
-    RuleSeed,
-    SeedModelReport,
-    centroid_seed,
-    check_seed_model,
-    load_rules,
-    match_rules,
-    rule_seed,
-    stratified_seed,
-)
 from curate.selectors.badge import BADGE, kmeanspp_select
-from curate.selectors.base import EmptyPoolError, Indices, Selector, validate
-from curate.selectors.cluster import ClusterPick, cluster_pick
+from curate.selectors.base import BaseSelector, EmptyPoolError, Indices, Selector, needs_embeddings, validate
+from curate.selectors.cluster import ClusterPick, RoundRobin, cluster_pick, pool_clusters, round_robin_pick
 from curate.selectors.diversity import DEITA, near_duplicate_pairs, score_then_diversity, walk_diverse
 from curate.selectors.kcenter import KCenterGreedy, greedy_k_center
 from curate.selectors.mix import (
@@ -32,44 +20,38 @@ from curate.selectors.mix import (
     quota_origin,
     select_tagged,
 )
+from curate.selectors.prefilter import Prefilter
 from curate.selectors.stream_gate import StreamGate
 from curate.selectors.topk import TopK, top_k
 
 __all__ = [
     "BADGE",
     "DEITA",
-    "ClassRules",
+    "BaseSelector",
     "ClusterPick",
     "EmptyPoolError",
     "Indices",
     "KCenterGreedy",
     "NoNearDuplicates",
+    "Prefilter",
     "Quota",
     "RandomMix",
-    "RuleSeed",
-    "SeedModelReport",
+    "RoundRobin",
     "Selector",
-    "StoppingReport",
     "StreamGate",
     "TaggedSelection",
     "TaggedSelector",
     "TopK",
-    "centroid_seed",
-    "check_seed_model",
     "cluster_pick",
     "greedy_k_center",
     "kmeanspp_select",
-    "load_rules",
-    "marginal_gain",
-    "match_rules",
     "near_duplicate_pairs",
-    "prediction_agreement",
+    "needs_embeddings",
+    "pool_clusters",
     "quota_origin",
-    "rule_seed",
+    "round_robin_pick",
     "score_then_diversity",
     "select_tagged",
-    "stopping_report",
-    "stratified_seed",
     "top_k",
     "validate",
     "walk_diverse",

@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from curate.errors import InputError
 from curate.selectors._geometry import ROW_CHUNK, Geometry, one_blas_thread
-from curate.selectors.arrays import as_embeddings, as_indices, check_rng, require_embeddings, scorable
+from curate.selectors.arrays import as_embeddings, as_indices, check_rng, rank_desc, require_embeddings, scorable
 from curate.selectors.base import BaseSelector, FloatArray, Indices, validate
 
 
@@ -97,17 +97,30 @@ def _draw(weight: npt.NDArray[np.float64], open_: npt.NDArray[np.bool_], rng: np
 class BADGE(BaseSelector):
     """Selector: k-means++ seeding over gradient embeddings (see :func:`kmeanspp_select`).
 
-    ``embeddings`` must be the gradient embeddings (shape ``(n, g)``), not sentence embeddings. ``scores``
-    (shape ``(n,)``) only decide which rows are candidates: NaN rows are never chosen; the uncertainty lives in the
-    gradient norms.
+    ``embeddings`` must be the gradient embeddings (shape ``(n, g)``), not sentence embeddings: an array, or any
+    object with ``ndim == 2``, a length and row indexing (``embeddings[rows] -> (m, g)``), so a large pool's
+    gradient matrix can be built only for the candidates. ``scores`` (shape ``(n,)``) decide which rows are
+    candidates: NaN rows are never chosen; the uncertainty lives in the gradient norms.
+
+    Attributes:
+        candidates: draw only from this many highest-scoring rows (``None``: every scorable row).
     """
 
     name: ClassVar[str] = "badge"
+    uses_embeddings: ClassVar[bool] = True
+    candidates: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.candidates is not None and (not isinstance(self.candidates, int) or self.candidates < 1):
+            raise InputError(f"BADGE: candidates must be a positive integer or None; got {self.candidates!r}")
 
     def select(self, scores: FloatArray, k: int, *, embeddings: FloatArray | None = None,
                rng: np.random.Generator) -> Indices:
         """At most ``k`` indices drawn by k-means++ over the gradient embeddings, in the order drawn."""
         values = validate(scores, k, embeddings, need_embeddings=True, who=self.key())
         check_rng(rng, self.key())
-        return kmeanspp_select(require_embeddings(embeddings, self.key()), int(k), rng=rng,
-                               candidates=scorable(values))
+        grads = require_embeddings(embeddings, self.key())
+        if self.candidates is None:
+            return kmeanspp_select(grads, int(k), rng=rng, candidates=scorable(values))
+        cand = rank_desc(values, scorable(values))[: self.candidates]
+        return cand[kmeanspp_select(np.asarray(grads[cand]), int(k), rng=rng)]

@@ -74,6 +74,13 @@ class BaseSelector:
     """
 
     name: ClassVar[str] = "selector"
+    #: Whether :meth:`select` itself reads ``embeddings`` (wrappers also need what their base needs).
+    uses_embeddings: ClassVar[bool] = False
+
+    def needs_embeddings(self) -> bool:
+        """Whether :meth:`select` needs ``embeddings``: this selector's own need, or any selector it wraps."""
+        wrapped = [getattr(self, f.name) for f in dataclasses.fields(self)]
+        return self.uses_embeddings or any(needs_embeddings(v) for v in wrapped if isinstance(v, BaseSelector))
 
     def key(self) -> str:
         """``name(param=value,...)`` with only the fields that differ from their defaults.
@@ -87,3 +94,9 @@ class BaseSelector:
                rng: np.random.Generator) -> Indices:
         """At most ``k`` unique indices into ``scores`` (shape ``(n,)``, higher = better), best first."""
         raise NotImplementedError
+
+
+def needs_embeddings(selector: object) -> bool:
+    """Whether ``selector`` needs embeddings: its ``needs_embeddings()`` (False for a selector without one)."""
+    check = getattr(selector, "needs_embeddings", None)
+    return bool(check()) if callable(check) else False

@@ -13,6 +13,7 @@ never an n x n matrix.
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from typing import Any, ClassVar
 
@@ -21,7 +22,15 @@ import numpy.typing as npt
 
 from curate.errors import InputError, MissingDependencyError
 from curate.selectors._geometry import F32, unit_rows
-from curate.selectors.arrays import as_embeddings, check_metric, check_rng, rank_desc, require_embeddings, scorable
+from curate.selectors.arrays import (
+    as_embeddings,
+    check_fraction,
+    check_metric,
+    check_rng,
+    rank_desc,
+    require_embeddings,
+    scorable,
+)
 from curate.selectors.base import BaseSelector, FloatArray, Indices, validate
 
 MINIBATCH_THRESHOLD = 10_000
@@ -157,15 +166,20 @@ class ClusterPick(BaseSelector):
         metric: ``"euclidean"`` or ``"cosine"`` (spherical k-means on unit rows).
         minibatch_threshold: Scorable-row count above which ``MiniBatchKMeans`` replaces ``KMeans``.
         backend: ``"sklearn"`` (default) or ``"faiss"`` (``faiss.Kmeans``; the ``scale`` extra).
+        clusters_per_pick: ``max(k, ceil(clusters_per_pick * k))`` clusters; the ``k`` best representatives are
+            taken (above 1: uncertainty within finer clusters, as the cluster strategies of the benchmark).
     """
 
     name: ClassVar[str] = "cluster"
+    uses_embeddings: ClassVar[bool] = True
     metric: str = "euclidean"
     minibatch_threshold: int = MINIBATCH_THRESHOLD
     backend: str = "sklearn"
+    clusters_per_pick: float = 1.0
 
     def __post_init__(self) -> None:
         check_metric(self.metric, "ClusterPick")
+        check_fraction(self.clusters_per_pick, "ClusterPick", "clusters_per_pick", low=1.0, high=1e6)
         if self.backend not in BACKENDS:
             raise InputError(f"ClusterPick: backend must be one of {list(BACKENDS)}; got {self.backend!r}")
         if not isinstance(self.minibatch_threshold, int) or self.minibatch_threshold < 1:
@@ -180,8 +194,10 @@ class ClusterPick(BaseSelector):
         """
         values = validate(scores, k, embeddings, need_embeddings=True, who=self.key())
         check_rng(rng, self.key())
-        return cluster_pick(values, require_embeddings(embeddings, self.key()), int(k), rng=rng,
-                            metric=self.metric, minibatch_threshold=self.minibatch_threshold, backend=self.backend)
+        n_clusters = max(int(k), math.ceil(self.clusters_per_pick * k))
+        return cluster_pick(values, require_embeddings(embeddings, self.key()), n_clusters, rng=rng,
+                            metric=self.metric, minibatch_threshold=self.minibatch_threshold,
+                            backend=self.backend)[: int(k)]
 
 
 def round_robin_pick(scores: FloatArray, labels: npt.ArrayLike, k: int, *, candidates: int,
@@ -237,3 +253,56 @@ def round_robin_pick(scores: FloatArray, labels: npt.ArrayLike, k: int, *, candi
     pos[order_in] = np.arange(cand.size) - np.repeat(starts, counts)
     picked = cand[np.lexsort((cluster_rank[inverse], pos))]
     return picked[: int(k)].astype(np.intp)
+
+
+def pool_clusters(x: npt.ArrayLike, size: int, *, rng: np.random.Generator) -> npt.NDArray[np.int64]:
+    """Spherical k-means of every row of ``x`` (shape ``(n, d)``) into ``ceil(n / size)`` clusters: a label per row."""
+    data = np.asarray(x, dtype=np.float32)
+    n_clusters = min(len(data), max(1, math.ceil(len(data) / max(int(size), 1))))
+    labels, _ = kmeans_labels(unit_rows(data), n_clusters, rng=rng)
+    return labels
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RoundRobin(BaseSelector):
+    """Selector: Cluster-Margin's round-robin over clusters of the pool (see :func:`round_robin_pick`).
+
+    The ``ceil(candidates_per_pick * k)`` best-scoring records are taken one per cluster per pass, smallest cluster
+    first. The clusters are ``labels`` (shape ``(n,)``, fitted once for a loop, as in Citovsky et al., 2021) when
+    given, else spherical k-means of ``embeddings`` into clusters of about ``cluster_size`` records.
+
+    Attributes:
+        candidates_per_pick: best-scoring records considered per record picked (``>= 1``).
+        within: order within a cluster: ``"random"`` (the paper) or ``"score"``.
+        cluster_size: average records per cluster when the pool is clustered here.
+        labels: precomputed cluster label per record; not part of the key (data, not configuration).
+    """
+
+    name: ClassVar[str] = "round_robin"
+    uses_embeddings: ClassVar[bool] = True
+    candidates_per_pick: float = 10.0
+    within: str = "random"
+    cluster_size: int = 20
+    labels: npt.NDArray[np.int64] | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        check_fraction(self.candidates_per_pick, "RoundRobin", "candidates_per_pick", low=1.0, high=1e6)
+        if self.within not in ("random", "score"):
+            raise InputError(f"RoundRobin: within must be 'random' or 'score'; got {self.within!r}")
+        if not isinstance(self.cluster_size, int) or self.cluster_size < 1:
+            raise InputError(f"RoundRobin: cluster_size must be a positive integer; got {self.cluster_size!r}")
+
+    def needs_embeddings(self) -> bool:
+        """Embeddings are needed only to cluster the pool, i.e. when no ``labels`` were given."""
+        return self.labels is None
+
+    def select(self, scores: FloatArray, k: int, *, embeddings: FloatArray | None = None,
+               rng: np.random.Generator) -> Indices:
+        """At most ``k`` indices in the order picked; ``scores`` shape ``(n,)``, higher = better."""
+        values = validate(scores, k, embeddings, need_embeddings=self.labels is None, who=self.key())
+        check_rng(rng, self.key())
+        labels = self.labels
+        if labels is None:
+            labels = pool_clusters(require_embeddings(embeddings, self.key()), self.cluster_size, rng=rng)
+        m = max(int(k), math.ceil(self.candidates_per_pick * k))
+        return round_robin_pick(values, labels, int(k), candidates=m, rng=rng, within=self.within)

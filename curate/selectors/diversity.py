@@ -121,6 +121,7 @@ class DEITA(BaseSelector):
     """
 
     name: ClassVar[str] = "deita"
+    uses_embeddings: ClassVar[bool] = True
     threshold: float = 0.9
 
     def __post_init__(self) -> None:

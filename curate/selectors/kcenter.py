@@ -210,6 +210,7 @@ class KCenterGreedy(BaseSelector):
     """
 
     name: ClassVar[str] = "kcenter"
+    uses_embeddings: ClassVar[bool] = True
     metric: str = "euclidean"
     score_weight: float = 0.0
 

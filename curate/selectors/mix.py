@@ -276,6 +276,7 @@ class NoNearDuplicates(_Wrapper):
     """
 
     name: ClassVar[str] = "no_near_duplicates"
+    uses_embeddings: ClassVar[bool] = True
     threshold: float = 0.9
     max_rounds: int = 4
 

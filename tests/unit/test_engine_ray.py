@@ -243,7 +243,7 @@ def test_engine_selection_errors():
 
 def test_precomputed_scores_keep_the_scorers_cache_key(models, tmp_path):
     from curate.runtime.catalog import build_scorer
-    from curate.runtime.engine import PrecomputedScorer
+    from curate.runtime.offload import PrecomputedScorer
 
     ws = _workspace(tmp_path, "ws")
     pool = list(ws.store.iter_records())

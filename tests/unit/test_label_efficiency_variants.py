@@ -54,7 +54,8 @@ def test_prefilter_cluster_top_picks_only_among_best_scores() -> None:
     emb = rng.normal(size=(200, 8))
     scores = rng.random(200)
     scores[:3] = np.nan
-    sel = loops._PrefilterClusterTop(beta=4.0)
+    sel = loops.classify_selector("prefilter-cluster-margin", loops.LoopConfig(budgets=(10,), candidates_per_pick=4.0))
+    assert sel.key() == "prefilter(base=cluster(metric=cosine),factor=4)"
     got = sel.select(scores, 5, embeddings=emb, rng=np.random.default_rng(1))
     top20 = set(np.argsort(-np.nan_to_num(scores, nan=-1.0))[:20].tolist())
     assert got.shape == (5,) and len(set(got.tolist())) == 5

@@ -135,3 +135,28 @@ def test_no_module_is_named_after_a_speed_or_a_vague_idea():
     named = [str(p.relative_to(ROOT)) for p in [*PACKAGE.rglob("*.py"), *(ROOT / "recipes").rglob("*.py")]
              if p.stem in vague]
     assert named == []
+
+
+def test_command_modules_do_not_import_each_other():
+    graph = import_graph()
+    shared = {"curate.cli", "curate.cli.options", "curate.cli.output"}
+    commands = [m for m in graph if m.startswith("curate.cli.") and m not in shared | {"curate.cli.main"}]
+    crossing = {m: sorted(t for t in graph[m] if t.startswith("curate.cli") and t not in shared) for m in commands}
+    assert {m: t for m, t in crossing.items() if t} == {}
+    assert set(commands) <= graph["curate.cli.main"]  # the entry module registers every command module
+
+
+def test_every_dotted_curate_name_in_the_readme_resolves():
+    import importlib
+    import re
+
+    names = set(re.findall(r"`(curate(?:\.[A-Za-z_]+)+)`", (ROOT / "README.md").read_text(encoding="utf-8")))
+    names |= set(re.findall(r"\b(curate(?:\.[A-Za-z_]+){2,})", (ROOT / "README.md").read_text(encoding="utf-8")))
+    names.discard("curate.apps")  # the entry-point group, not a module
+    assert {"curate.selectors.StreamGate", "curate.loop.stopping.stopping_report"} <= names
+    for name in sorted(names):
+        module, _, attr = name.rpartition(".")
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            assert hasattr(importlib.import_module(module), attr), name

@@ -7,13 +7,8 @@ from transformers import AutoTokenizer
 
 from curate.errors import InputError
 from curate.ingest.records import Record
-from curate.scorers.causal_lm import (
-    CausalLMScorer,
-    RecordEncoder,
-    file_digest,
-    prompt_and_completion,
-    truncate_pair,
-)
+from curate.runtime.models import file_digest
+from curate.scorers.causal_lm import CausalLMScorer, RecordEncoder, prompt_and_completion, truncate_pair
 
 
 def example(prompt, completion, rid="r"):

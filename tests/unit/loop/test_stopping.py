@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from curate.errors import InputError
-from curate.selectors import marginal_gain, prediction_agreement, stopping_report
+from curate.loop.stopping import marginal_gain, prediction_agreement, stopping_report
 
 LABELS = [100, 200, 300, 400, 500, 600]
 

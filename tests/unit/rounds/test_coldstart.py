@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from curate.errors import InputError, SourceNotFoundError
-from curate.selectors import centroid_seed, check_seed_model, load_rules, match_rules, rule_seed, stratified_seed
+from curate.rounds.coldstart import centroid_seed, check_seed_model, load_rules, match_rules, rule_seed, stratified_seed
 
 RNG = np.random.default_rng
 

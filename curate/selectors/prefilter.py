@@ -1,0 +1,42 @@
+"""Prefilter: keep the best-scoring candidates, then let another selector choose among them (score, then diversity)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import ClassVar
+
+import numpy as np
+
+from curate.selectors.arrays import check_fraction, check_rng, rank_desc, scorable
+from curate.selectors.base import BaseSelector, FloatArray, Indices, Selector, validate
+
+
+@dataclasses.dataclass(frozen=True)
+class Prefilter(BaseSelector):
+    """Selector: the ``max(k, ceil(factor * k))`` best scores, then ``base`` chooses ``k`` among them.
+
+    With ``base=ClusterPick(metric="cosine")`` this is the benchmark's ``prefilter-cluster-margin`` (in the spirit
+    of Zhdanov, 2019, "Diverse mini-batch active learning"): the most uncertain records, spread over clusters.
+
+    Attributes:
+        base: the selector that picks among the candidates (it sees every other score as NaN).
+        factor: candidates per record picked (``>= 1``).
+    """
+
+    name: ClassVar[str] = "prefilter"
+    base: Selector
+    factor: float = 10.0
+
+    def __post_init__(self) -> None:
+        check_fraction(self.factor, "Prefilter", "factor", low=1.0, high=1e6)
+
+    def select(self, scores: FloatArray, k: int, *, embeddings: FloatArray | None = None,
+               rng: np.random.Generator) -> Indices:
+        """At most ``k`` indices chosen by ``base`` among the best-scoring candidates; ``scores`` shape ``(n,)``."""
+        values = validate(scores, k, embeddings, who=self.key())
+        check_rng(rng, self.key())
+        cand = rank_desc(values, scorable(values))[: max(int(k), math.ceil(self.factor * k))]
+        masked = np.full_like(values, np.nan)
+        masked[cand] = values[cand]
+        return self.base.select(masked, int(k), embeddings=embeddings, rng=rng)[: int(k)]
