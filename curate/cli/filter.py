@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from curate.cli.options import AddressOpt, DbOpt, EngineOpt, JsonOpt, WorkspaceOpt
@@ -25,30 +27,96 @@ def dedup_cmd(
                                                        "name) whose cached scores decide; default: the only one.")]
     = None,
     threshold: Annotated[float, typer.Option(help="Cosine similarity for --method semantic.")] = 0.9,
+    pair_threshold: Annotated[float, typer.Option(help="Preference/candidates records: MinHash Jaccard at and above "
+                                                       "which two prompts or two responses are near-copies (a pair "
+                                                       "is a duplicate only if its prompt and every response are).")]
+    = 0.8,
     cross_set: Annotated[bool, typer.Option(help="Also flag pool records that copy a test or calibration "
                                                  "record.")] = True,
+    dry_run: Annotated[bool, typer.Option(help="Change nothing: print the clusters that would be removed (all of "
+                                               "them in a report file).")] = False,
+    undo: Annotated[bool, typer.Option(help="Undo the latest dedup run that removed records (or --run ID): its "
+                                            "records get their previous status back. Repeat to step further back.")]
+    = False,
+    run: Annotated[str | None, typer.Option(help="With --undo: the run to undo (its id is printed by the run and "
+                                                 "names its report file).")] = None,
     engine: EngineOpt = "local",
     address: AddressOpt = None,
     workspace: WorkspaceOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = None,
 ) -> None:
-    """Mark duplicates (status duplicate) and copies of test/calibration records (status leak) in the pool."""
+    """Mark duplicates (status duplicate) and copies of test/calibration records (status leak) in the pool.
+
+    Preference and candidates records are duplicates only when they make the same comparison: same prompt and
+    the same responses as a set (near-copies allowed). Every run lists its removals in a report file under the
+    workspace's reports/ folder and can be undone with --undo.
+    """
+    from curate.errors import InputError
     from curate.runtime.engine import get_engine
 
-    runner = get_engine(engine, address=address)  # ray: MinHash signatures / embeddings computed on Ray
+    if run is not None and not undo:
+        raise InputError("--run names the run to undo; use it with --undo.")
     ws = Workspace.open(workspace, db)
+    if undo:
+        if dry_run:
+            raise InputError("--undo cannot be combined with --dry-run; the report file of the run (named by "
+                             "--run) lists what --undo would restore.")
+        _undo(ws, run, json_out)
+        return
+    runner = get_engine(engine, address=address)  # ray: MinHash signatures / embeddings computed on Ray
     with console.status(f"dedup ({method})"):
         report = runner.filter_dedup(ws, method=method, keep=keep, score_key=score_key, threshold=threshold,
-                                     cross_set=cross_set)
-    table = Table("kind", "records", "removed", "duplicate clusters")
+                                     pair_threshold=pair_threshold, cross_set=cross_set, dry_run=dry_run)
+    table = Table("kind", "records", "removed" if not dry_run else "would remove", "duplicate clusters")
     for kind, counts in report.by_kind.items():
         table.add_row(kind, f"{counts['records']:,}", f"{counts['removed']:,}", f"{counts['duplicate_clusters']:,}")
     console.print(table)
-    console.print(f"{report.removed:,} duplicate(s) marked; {report.leaks:,} leak(s) of {report.reference:,} "
-                  f"test/calibration records; {report.seconds:.2f} s")
+    if dry_run:
+        _print_clusters(report.clusters)
+        console.print(f"[bold]dry run[/]: nothing changed. {report.removed:,} duplicate(s) and {report.leaks:,} "
+                      f"leak(s) of {report.reference:,} test/calibration records would be marked; {report.seconds:.2f} "
+                      f"s\nevery cluster: {report.report_path}", highlight=False)
+    else:
+        console.print(f"{report.removed:,} duplicate(s) marked; {report.leaks:,} leak(s) of {report.reference:,} "
+                      f"test/calibration records; {report.seconds:.2f} s\nrun {report.run}; every removal is "
+                      f"listed in {report.report_path}; undo with `curate filter dedup --undo`", highlight=False)
     if report.score_key:
         console.print(f"kept the highest score under {report.score_key}", highlight=False)
+    write_json(json_out, report.as_dict())
+
+
+SHOWN_CLUSTERS = 20
+ONE_LINE: dict[str, Any] = {"highlight": False, "no_wrap": True, "overflow": "ellipsis"}
+
+
+def _print_clusters(clusters: list[dict[str, Any]]) -> None:
+    """The first :data:`SHOWN_CLUSTERS` clusters: the record kept (+) and the records removed (-), one line each."""
+    for cluster in clusters[:SHOWN_CLUSTERS]:
+        what = "copies of a test/calibration record" if cluster["status"] == "leak" else "duplicates"
+        console.print(f"[bold]{cluster['kind']}[/] {what}:", highlight=False)
+        kept = cluster["kept"]
+        console.print(f"  [green]+ {kept['id'][:8]}[/] {escape(kept['preview'])}", **ONE_LINE)
+        for gone in cluster["removed"]:
+            console.print(f"  [red]- {gone['id'][:8]}[/] {escape(gone['preview'])}", **ONE_LINE)
+    if len(clusters) > SHOWN_CLUSTERS:
+        console.print(f"... and {len(clusters) - SHOWN_CLUSTERS:,} more cluster(s) in the report file")
+
+
+def _undo(ws: Workspace, run: str | None, json_out: Path | None) -> None:
+    from curate.filters.dedup_runs import dedup_runs, undo_dedup
+
+    report = undo_dedup(ws, run)
+    console.print(f"undid dedup run {report.run} ({report.method}): {report.restored:,} record(s) got their status "
+                  "back (" + (", ".join(f"{s}: {n:,}" for s, n in sorted(report.by_status.items())) or "none") + ")",
+                  highlight=False)
+    if report.skipped:
+        console.print(f"[yellow]{report.skipped:,} record(s) left as they are[/]: their status changed after the run "
+                      f"(listed in {report.report_path})", highlight=False)
+    left = [r for r in dedup_runs(ws) if not r.undone]
+    if left:
+        console.print(f"older run(s) still in effect: {', '.join(r.run for r in left[:3])}; `--undo` again undoes "
+                      f"{left[0].run}", highlight=False)
     write_json(json_out, vars(report))
 
 

@@ -1,8 +1,11 @@
 """Workspace-level filters: mark duplicates and test-set leaks in the pool, recording clusters and an audit event.
 
-Duplicates are found per record kind (a text and a preference pair are never duplicates of each other). A
-removed duplicate gets status ``duplicate``; a pool record that near-copies a frozen test or calibration record
-gets status ``leak``, so neither can be selected for labeling or exported for training.
+Duplicates are found per record kind (a text and a preference pair are never duplicates of each other). Text and
+example records are duplicates when their texts are; preference and candidates records when they make the same
+comparison (:mod:`curate.filters.dedup_comparisons`). A removed duplicate gets status ``duplicate``; a pool record
+that near-copies a frozen test or calibration record gets status ``leak``, so neither can be selected for labeling
+or exported for training. Every run lists its removals in ``reports/<run>.json`` and can be undone
+(:mod:`curate.filters.dedup_runs`).
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from curate.errors import InputError
+from curate.filters.dedup_minhash import MinHashParams
+from curate.filters.dedup_pairs import check_threshold
+from curate.filters.dedup_runs import member, new_run_id, record_changes, write_report
 from curate.ingest.records import Record
 from curate.runtime.embeddings import Embedder
 from curate.store import audit
@@ -28,11 +34,17 @@ if TYPE_CHECKING:
 
 METHODS = ("exact", "minhash", "semantic")
 KEEP_POLICIES = ("first", "longest", "highest-score")
+_CHUNK = 1000
 
 
 @dataclass
 class DedupReport:
-    """What ``filter dedup`` did: per kind, how many records, removed and in duplicate clusters; leaks found."""
+    """What ``filter dedup`` did (or, with ``dry_run``, would do): per kind, how many records, removed and in
+    duplicate clusters; leaks found; the run id and its report file.
+
+    ``clusters`` lists, per duplicate cluster (``status`` duplicate) or per copied test/calibration record
+    (``status`` leak), the record that stays (``kept``) and the records removed, as ``{"id", "preview"}``.
+    """
 
     method: str
     keep: str
@@ -44,14 +56,29 @@ class DedupReport:
     reference: int = 0
     by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
+    run: str = ""
+    dry_run: bool = False
+    report_path: str | None = None
+    clusters: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The figures as a JSON-ready dict (without the cluster list, which is in the report file)."""
+        return {k: v for k, v in vars(self).items() if k != "clusters"}
 
 
-def _mark(ws: Workspace, status: str, ids: list[str]) -> None:
-    if not ids:
-        return
-    with ws.store.write() as conn:
-        for start in range(0, len(ids), 1000):
-            conn.execute(update(RecordRow).where(RecordRow.id.in_(ids[start : start + 1000])).values(status=status))
+def _mark(conn: Connection, status: str, ids: list[str]) -> None:
+    for start in range(0, len(ids), _CHUNK):
+        conn.execute(update(RecordRow).where(RecordRow.id.in_(ids[start : start + _CHUNK])).values(status=status))
+
+
+def _replace_clusters(conn: Connection, method: str, pool_ids: list[str], rows: list[dict[str, str]]) -> None:
+    """The ``method`` cluster rows of the records this run looked at, replaced by ``rows`` (rows of records
+    removed by an earlier run stay)."""
+    for start in range(0, len(pool_ids), _CHUNK):
+        conn.execute(delete(RecordCluster).where(RecordCluster.method == method,
+                                                 RecordCluster.record_id.in_(pool_ids[start : start + _CHUNK])))
+    if rows:
+        conn.execute(insert(RecordCluster), rows)
 
 
 def score_keys(ws: Workspace) -> list[str]:
@@ -112,6 +139,53 @@ def _keep_highest(ws: Workspace, key: str, by_kind: dict[str, list[Record]], res
     return keeps
 
 
+def _dedup_kind(kind: str, records: list[Record], *, keep: str, method: str, embedder: Embedder | None,
+                threshold: float, pair_threshold: float) -> DedupResult:
+    """Duplicates among one kind's records: whole comparisons for the pair kinds, the record text otherwise."""
+    from curate.filters.dedup import dedup_records
+    from curate.filters.dedup_comparisons import dedup_comparisons, is_pair_kind
+
+    policy: Any = keep.replace("-", "_")
+    if is_pair_kind(kind):
+        return dedup_comparisons(records, method=method, keep=policy, embedder=embedder,  # type: ignore[arg-type]
+                                 semantic_threshold=threshold, minhash=MinHashParams(threshold=pair_threshold))
+    options: dict[str, Any] = {"method": method, "embedder": embedder}
+    if method == "semantic":
+        options["semantic_threshold"] = threshold
+    return dedup_records(records, keep=policy, **options)
+
+
+def _leaks(survivors: list[Record], reference: list[Record], *, method: str, embedder: Embedder | None,
+           threshold: float, pair_threshold: float) -> list[tuple[Record, Record]]:
+    """``(pool record, reference record it copies)`` for every survivor that copies a test/calibration record.
+
+    A preference/candidates survivor copies a pair-kind reference record when it makes the same comparison
+    (:func:`comparison_cross`); every other combination compares the records' whole texts, as before.
+    """
+    from curate.filters.dedup import cross_set_records
+    from curate.filters.dedup_comparisons import comparison_cross, is_pair_kind
+
+    methods: list[Any] = ["exact", "minhash"] + (["semantic"] if method == "semantic" else [])
+    pair_refs = [r for r in reference if is_pair_kind(r.kind)]
+    other_refs = [r for r in reference if not is_pair_kind(r.kind)]
+    found: dict[str, tuple[Record, Record]] = {}
+    checks = [([r for r in survivors if not is_pair_kind(r.kind)], reference),
+              ([r for r in survivors if is_pair_kind(r.kind)], other_refs)]
+    for pool, refs in checks:
+        if pool and refs:
+            match = cross_set_records(pool, refs, method=methods, embedder=embedder,
+                                      semantic_threshold=threshold).match
+            found.update((pool[i].id, (pool[i], refs[j])) for i, j in enumerate(match) if j >= 0)
+    pairs = [r for r in survivors if is_pair_kind(r.kind)]
+    if pairs and pair_refs:
+        match = comparison_cross(pairs, pair_refs, method=methods[1:], embedder=embedder,
+                                 semantic_threshold=threshold, minhash=MinHashParams(threshold=pair_threshold))
+        for i, j in enumerate(match):
+            if j >= 0:
+                found.setdefault(pairs[i].id, (pairs[i], pair_refs[j]))
+    return [found[r.id] for r in survivors if r.id in found]
+
+
 def run_dedup(
     ws: Workspace,
     *,
@@ -119,24 +193,32 @@ def run_dedup(
     keep: str = "first",
     score_key: str | None = None,
     threshold: float = 0.9,
+    pair_threshold: float = 0.8,
     cross_set: bool = True,
     embedder: Embedder | None = None,
     actor: str | None = None,
+    dry_run: bool = False,
 ) -> DedupReport:
     """De-duplicate the active pool with ``method`` and flag near-copies of the test/calibration records.
+
+    Text and example records are duplicates when their whole texts are; preference and candidates records when
+    they make the same comparison (same prompt, same responses as a set; near-copies allowed field by field:
+    :mod:`curate.filters.dedup_comparisons`). Every removal is listed in ``reports/<run>.json`` and stored for
+    :func:`curate.filters.dedup_runs.undo_dedup`.
 
     Args:
         method: ``exact`` (normalised hash), ``minhash`` (MinHash LSH; also catches exact copies) or
             ``semantic`` (embedding cosine >= ``threshold``).
+        pair_threshold: the MinHash Jaccard at and above which two prompts or two responses of preference/candidates
+            records are near-copies (text records use 0.5: a comparison differs by a few words more often).
         keep: which record of a cluster stays active: ``first`` (ingest order), ``longest`` or ``highest-score``
             (the largest cached score under ``score_key``; a stored "cannot score" (NaN) counts as lowest; ties ->
             ingest order). Every member of a duplicate cluster needs a cached score, else :class:`InputError`.
         score_key: the scorer key of ``keep="highest-score"`` (or a scorer name matching one key); ``None``
             uses the only key in the score cache.
         cross_set: also flag pool records that copy a ``test`` or ``calibration`` record (status ``leak``).
+        dry_run: change nothing; the report (and ``reports/<run>-dry-run.json``) lists what would be removed.
     """
-    from curate.filters.dedup import cross_set_records, dedup_records
-
     if method not in METHODS:
         raise InputError(f"--method must be one of {', '.join(METHODS)}; got {method!r}.")
     keep = keep.replace("_", "-")
@@ -144,58 +226,85 @@ def run_dedup(
         raise InputError(f"--keep must be one of {', '.join(KEEP_POLICIES)}; got {keep!r}.")
     if score_key is not None and keep != "highest-score":
         raise InputError(f"--score-key goes with --keep highest-score; got --keep {keep}.")
+    check_threshold(pair_threshold, "--pair-threshold")
     started = time.perf_counter()
     key = resolve_score_key(ws, score_key) if keep == "highest-score" else None
-    report = DedupReport(method, keep, key)
+    report = DedupReport(method, keep, key, run=new_run_id(), dry_run=dry_run)
     emb = embedder or (Embedder(cache_dir=ws.cache_dir) if method == "semantic" else None)
     pool = sorted(ws.store.iter_records(), key=lambda r: (r.source, r.row))
     by_kind: dict[str, list[Record]] = {}
     for rec in pool:
         by_kind.setdefault(rec.kind, []).append(rec)
-    options: dict[str, Any] = {"method": method, "embedder": emb}
-    if method == "semantic":
-        options["semantic_threshold"] = threshold
-    results = {kind: dedup_records(records, keep="first" if key else keep, **options)
+    results = {kind: _dedup_kind(kind, records, keep="first" if key else keep, method=method, embedder=emb,
+                                 threshold=threshold, pair_threshold=pair_threshold)
                for kind, records in by_kind.items()}
     sizes = {kind: Counter(int(c) for c in result.cluster_id) for kind, result in results.items()}
     keeps = {kind: result.keep for kind, result in results.items()}
     if key is not None:
         keeps = _keep_highest(ws, key, by_kind, results, sizes)
-    removed: list[str] = []
-    clusters: list[dict[str, str]] = []
+    removed: set[str] = set()
+    rows: list[dict[str, str]] = []
+    changes: list[dict[str, str]] = []
     for kind, records in by_kind.items():
         result, kept = results[kind], keeps[kind]
-        kept_of = {int(c): records[i].id for i, c in enumerate(result.cluster_id) if kept[i]}
-        for i, rec in enumerate(records):
-            cid = int(result.cluster_id[i])
-            if sizes[kind][cid] > 1:
-                clusters.append({"method": method, "record_id": rec.id, "cluster_id": kept_of[cid]})
-            if not kept[i]:
-                removed.append(rec.id)
-        report.by_kind[kind] = {"records": result.n, "removed": result.n_removed,
+        members: dict[int, list[int]] = {}
+        for i, c in enumerate(result.cluster_id):
+            if sizes[kind][int(c)] > 1:
+                members.setdefault(int(c), []).append(i)
+        for idx in members.values():
+            keeper = records[next(i for i in idx if kept[i])]
+            gone = [records[i] for i in idx if not kept[i]]
+            rows.extend({"method": method, "record_id": records[i].id, "cluster_id": keeper.id} for i in idx)
+            changes.extend({"record_id": r.id, "before": "active", "after": "duplicate", "cluster_id": keeper.id}
+                           for r in gone)
+            removed.update(r.id for r in gone)
+            report.clusters.append({"kind": kind, "status": "duplicate", "kept": member(keeper),
+                                    "removed": [member(r) for r in gone]})
+        report.by_kind[kind] = {"records": result.n, "removed": int((~kept).sum()),
                                 "duplicate_clusters": result.n_duplicate_clusters}
         report.records += result.n
-        report.removed += result.n_removed
+        report.removed += int((~kept).sum())
         report.duplicate_clusters += result.n_duplicate_clusters
-    leaks: list[str] = []
     if cross_set:
         reference = [r for split in ("test", "calibration") for r in ws.store.iter_records(split=split, status=None)]
         report.reference = len(reference)
-        survivors = [r for r in pool if r.id not in set(removed)]
-        if reference and survivors:
-            cross_methods = ["exact", "minhash"] + (["semantic"] if method == "semantic" else [])
-            flags = cross_set_records(survivors, reference, method=cross_methods, embedder=emb,
-                                      semantic_threshold=threshold)
-            leaks = [rec.id for rec, hit in zip(survivors, flags.flagged, strict=True) if hit]
-    report.leaks = len(leaks)
-    _mark(ws, "duplicate", removed)
-    _mark(ws, "leak", leaks)
-    with ws.store.write() as conn:
-        conn.execute(delete(RecordCluster).where(RecordCluster.method == method))
-        if clusters:
-            conn.execute(insert(RecordCluster), clusters)
-        audit.append(conn, "filter.dedup", {"method": method, "keep": keep, **({"score_key": key} if key else {}),
-                                            "records": report.records, "removed": report.removed, "leaks": report.leaks,
-                                            "duplicate_clusters": report.duplicate_clusters}, actor=actor)
+        survivors = [r for r in pool if r.id not in removed]
+        leaks = _leaks(survivors, reference, method=method, embedder=emb, threshold=threshold,
+                       pair_threshold=pair_threshold) if reference else []
+        copied: dict[str, list[Record]] = {}
+        refs = {ref.id: ref for _, ref in leaks}
+        for rec, ref in leaks:
+            copied.setdefault(ref.id, []).append(rec)
+            changes.append({"record_id": rec.id, "before": "active", "after": "leak", "cluster_id": ref.id})
+        report.clusters.extend({"kind": refs[rid].kind, "status": "leak", "kept": member(refs[rid], split="held-out"),
+                                "removed": [member(r) for r in recs]} for rid, recs in copied.items())
+        report.leaks = len(leaks)
+    _finish(ws, report, [r.id for r in pool], rows, changes, actor=actor)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _finish(ws: Workspace, report: DedupReport, pool_ids: list[str], rows: list[dict[str, str]],
+            changes: list[dict[str, str]], *, actor: str | None) -> None:
+    """Write the report file; unless a dry run, apply the changes, clusters, undo rows and audit event at once."""
+    body = {"run": report.run, "dry_run": report.dry_run, **report.as_dict(), "clusters": report.clusters}
+    if report.dry_run:
+        report.report_path = str(write_report(ws, f"{report.run}-dry-run", body))
+        return
+    path = write_report(ws, report.run, body)
+    report.report_path = str(path)
+    try:
+        with ws.store.write() as conn:
+            for status in ("duplicate", "leak"):
+                _mark(conn, status, [c["record_id"] for c in changes if c["after"] == status])
+            _replace_clusters(conn, report.method, pool_ids, rows)
+            record_changes(conn, report.run, report.method, changes)
+            audit.append(conn, "filter.dedup", {
+                "method": report.method, "keep": report.keep, **({"score_key": report.score_key}
+                                                                 if report.score_key else {}),
+                "records": report.records, "removed": report.removed, "leaks": report.leaks,
+                "duplicate_clusters": report.duplicate_clusters, "run": report.run, "report": path.name},
+                actor=actor)
+    except BaseException:
+        path.unlink(missing_ok=True)  # the run did not happen: no report of it
+        raise

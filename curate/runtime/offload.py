@@ -228,10 +228,12 @@ def dedup_on(engine: Engine, ws: Workspace, **kwargs: Any) -> DedupReport:
     """:func:`curate.filters.dedup_workspace.run_dedup` with its heavy pass done by ``engine`` first.
 
     ``minhash``: the signatures of every pool and test/calibration text, then read back by run_dedup in place of
-    :func:`signatures`. ``semantic``: the embeddings, computed as run_dedup computes them (each kind's texts, then the
-    reference texts), into the embedding cache run_dedup reads. ``exact`` is cheap hashing: nothing to do first.
+    :func:`signatures`. ``semantic``: the embeddings, computed as run_dedup computes them (each kind's texts, each
+    field apart for preference/candidates records, then the reference texts), into the embedding cache run_dedup
+    reads. ``exact`` is cheap hashing: nothing to do first.
     """
     from curate.filters import dedup_minhash
+    from curate.filters.dedup_comparisons import dedup_texts, is_pair_kind
     from curate.filters.dedup_workspace import KEEP_POLICIES, run_dedup
     from curate.runtime.embeddings import Embedder, record_text
 
@@ -250,11 +252,14 @@ def dedup_on(engine: Engine, ws: Workspace, **kwargs: Any) -> DedupReport:
             report = run_dedup(ws, **kwargs)
     else:
         if kwargs.get("embedder") is None:
-            by_kind: dict[str, list[str]] = {}
+            by_kind: dict[str, list[Record]] = {}
             for rec in pool:
-                by_kind.setdefault(rec.kind, []).append(record_text(rec))
+                by_kind.setdefault(rec.kind, []).append(rec)
+            calls = [dedup_texts(recs) if is_pair_kind(kind) else [record_text(r) for r in recs]
+                     for kind, recs in by_kind.items()]  # a preference/candidates record: each field apart
+            pair_refs = [r for r in reference if is_pair_kind(r.kind)]
             engine.embed_calls(ws, Embedder(cache_dir=ws.cache_dir),
-                               [*by_kind.values(), [record_text(r) for r in reference]])
+                               [*calls, [record_text(r) for r in reference], dedup_texts(pair_refs)])
         report = run_dedup(ws, **kwargs)
     report.seconds = time.perf_counter() - started
     return report

@@ -1,9 +1,9 @@
 """The workspace database schema (SQLAlchemy 2 declarative tables).
 
 Tables: ``sources`` (ingested files), ``records`` (the pool; content stored as JSON text), ``scores`` (the
-score cache), ``label_schemas``
-(versioned), ``model_versions``, ``rounds``, ``tasks``, ``annotations`` (append-only; a correction is a new row
-that ``supersedes`` the old one) and ``audit_events`` (append-only, hash-chained; see :mod:`curate.store.audit`).
+score cache), ``status_changes`` (what a filter run changed, for undo), ``label_schemas`` (versioned),
+``model_versions``, ``rounds``, ``tasks``, ``annotations`` (append-only; a correction is a new row that
+``supersedes`` the old one) and ``audit_events`` (append-only, hash-chained; see :mod:`curate.store.audit`).
 JSON columns are stored as text written by :func:`orjson.dumps`, which keeps bulk inserts fast and portable
 between SQLite and PostgreSQL.
 """
@@ -233,6 +233,26 @@ class RecordCluster(Base):
     method: Mapped[str] = mapped_column(String(32), primary_key=True)
     record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), primary_key=True)
     cluster_id: Mapped[str] = mapped_column(String(32), index=True)
+
+
+class StatusChange(Base):
+    """One record's status changed by a filter run, kept so the run can be undone.
+
+    ``run`` names the run (also in its audit event and report file), ``action`` the command (``filter.dedup``),
+    ``cluster_id`` the record it duplicates or leaks from; ``undone_at`` is set when the change is undone.
+    """
+
+    __tablename__ = "status_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    method: Mapped[str] = mapped_column(String(32))
+    record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), index=True)
+    before: Mapped[str] = mapped_column(String(16))
+    after: Mapped[str] = mapped_column(String(16))
+    cluster_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[str] = mapped_column(String(40), default=utcnow)
+    undone_at: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
 class PiiFinding(Base):
