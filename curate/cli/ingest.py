@@ -32,11 +32,18 @@ def ingest(
                                                  "is stored (needs the pii extra; ~140 records/s).")] = None,
     pii_allow: Annotated[list[str] | None, typer.Option(help="A string never treated as PII (repeatable).")]
     = None,
+    move_selected: Annotated[bool, typer.Option(help="With --split test/calibration: also move rows that are pool "
+                                                     "records already selected for annotation (default: stop and "
+                                                     "list them).")] = False,
     workspace: WorkspaceOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = None,
 ) -> None:
-    """Read sources into the pool; unreadable rows go to the workspace quarantine with their line numbers."""
+    """Read sources into the pool; unreadable rows go to the workspace quarantine with their line numbers.
+
+    With --split test or calibration, a row that is already a pool record moves to that split (it can never be
+    selected again); the summary counts the moves.
+    """
     from curate.ingest.formats import parse_mapping
     from curate.ingest.sources import ingest as run_ingest
 
@@ -52,12 +59,12 @@ def ingest(
 
             report = run_ingest(ws, source, kind=kind, mapping=mapping, fmt=fmt, split=split, hf_split=hf_split,
                                 strict=strict, max_row_bytes=max_row_bytes, pii=pii,
-                                pii_allow=tuple(pii_allow or ()), on_progress=show)
+                                pii_allow=tuple(pii_allow or ()), on_progress=show, move_selected=move_selected)
         reports.append(report)
         _print_ingest(report)
     write_json(json_out, {"sources": [r.as_dict() for r in reports],
                            "totals": {k: sum(getattr(r, k) for r in reports)
-                                      for k in ("rows", "valid", "new", "duplicates", "quarantined")}})
+                                      for k in ("rows", "valid", "new", "moved", "duplicates", "quarantined")}})
     if sum(r.valid for r in reports) == 0:
         err_console.print("[red]No valid rows were read[/]: nothing was added. See the quarantine file(s) above.")
         raise typer.Exit(1)
@@ -67,6 +74,11 @@ def _print_ingest(report: Any) -> None:
     table = Table(title=f"ingest {report.source} ({report.format})", show_header=False, title_justify="left")
     table.add_row("rows read", f"{report.rows:,}")
     table.add_row("new records", f"{report.new:,}  " + ", ".join(f"{k}: {v:,}" for k, v in report.by_kind.items()))
+    if report.moved:
+        table.add_row(f"[bold yellow]moved from pool to {report.split}[/]", f"[bold yellow]{report.moved:,}[/]" +
+                      (f" ({report.moved_with_tasks:,} had tasks)" if report.moved_with_tasks else ""))
+    for split, n in report.already_in.items():
+        table.add_row(f"already in {split}", f"{n:,} (left there)")
     table.add_row("duplicates collapsed", f"{report.duplicates:,}")
     table.add_row("quarantined", f"{report.quarantined:,}")
     if report.pii:
@@ -75,6 +87,10 @@ def _print_ingest(report: Any) -> None:
         table.add_row(f"PII ({report.pii['action']})", f"{outcome}; {types or 'nothing found'}")
     table.add_row("time", f"{report.seconds:.2f} s ({report.rows_per_second:,.0f} rows/s)")
     console.print(table)
+    if report.moved:
+        console.print(f"  [yellow]{report.moved:,} record(s) were in the pool and are now in the {report.split} split: "
+                      "they can no longer be selected. `curate filter dedup` flags their near-copies left in the "
+                      "pool.[/]", highlight=False)
     if report.quarantined:
         for reason, n in list(report.reasons.items())[:5]:
             console.print(f"  [yellow]{n:,} x[/] {reason}")

@@ -22,6 +22,7 @@ from curate.errors import InputError, RecordError
 from curate.ingest.formats import row_to_record
 from curate.ingest.readers import DEFAULT_MAX_ROW_BYTES, RawRow, detect_format, read_rows
 from curate.ingest.records import Record
+from curate.ingest.split_moves import SplitMoves
 from curate.store import audit
 from curate.store.schema import Source
 from curate.store.workspace import Workspace
@@ -32,7 +33,12 @@ SPLITS = ("pool", "test", "calibration")
 
 @dataclass
 class IngestReport:
-    """What one ingest did. Counts are rows of the source; ``new`` + ``duplicates`` = ``valid``."""
+    """What one ingest did. Counts are rows of the source; ``new`` + ``moved`` + ``duplicates`` = ``valid`` (minus
+    rows dropped for PII).
+
+    ``moved``: pool records this ingest into ``test``/``calibration`` moved to that split (``moved_with_tasks`` of
+    them had tasks); ``already_in``: rows whose record was already in another split, by split (left there).
+    """
 
     source: str
     format: str
@@ -49,6 +55,10 @@ class IngestReport:
     seconds: float = 0.0
     ids_digest: str = ""
     pii: dict[str, Any] = field(default_factory=dict)
+    split: str = "pool"
+    moved: int = 0
+    moved_with_tasks: int = 0
+    already_in: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows_per_second(self) -> float:
@@ -115,6 +125,7 @@ def ingest(
     pii: str | None = None,
     pii_allow: tuple[str, ...] = (),
     on_progress: Callable[[int], None] | None = None,
+    move_selected: bool = False,
 ) -> IngestReport:
     """Read ``source`` into the workspace pool.
 
@@ -134,6 +145,8 @@ def ingest(
             (quarantined rows are redacted too); ``None`` to skip detection.
         pii_allow: strings never treated as PII (public names, your own product names).
         on_progress: called with the number of rows read so far, every batch.
+        move_selected: with ``split`` test/calibration, also move pool records that already have tasks (else such
+            rows stop the ingest with :class:`InputError`; see :mod:`curate.ingest.split_moves`).
 
     Returns:
         An :class:`IngestReport`. Rows that cannot be read are in ``report.quarantine_path``.
@@ -143,7 +156,7 @@ def ingest(
     if split not in SPLITS:
         raise InputError(f"split must be one of {', '.join(SPLITS)}; got {split!r}.")
     rows = read_rows(path, fmt=fmt, max_row_bytes=max_row_bytes, split=hf_split)
-    report = IngestReport(source=str(path), format=fmt)
+    report = IngestReport(source=str(path), format=fmt, split=split)
     guard = None
     if pii is not None:
         from curate.filters.pii_workspace import ACTIONS, PiiGuard, workspace_salt
@@ -157,6 +170,7 @@ def ingest(
     who = actor or audit.default_actor()
     digest = hashlib.blake2b(digest_size=16)
     kinds: Counter[str] = Counter()
+    moves = SplitMoves(split, allow_selected=move_selected)
     try:
         with store.write() as conn:
             source_id = conn.execute(
@@ -164,6 +178,7 @@ def ingest(
             ).scalar_one()
             for batch in _batches(rows, report, quarantine, kind, mapping, strict, batch_size, guard):
                 new = store.insert_records(conn, batch, source_id, split=split)
+                moves.check(conn, batch, {rec.id for rec in new})
                 if guard is not None:
                     _store_findings(conn, guard, {rec.id for rec in new})
                 report.new += len(new)
@@ -172,8 +187,11 @@ def ingest(
                     kinds[rec.kind] += 1
                 if on_progress:
                     on_progress(report.rows)
+            moves.raise_if_blocked(str(path))
             dropped = guard.counts["dropped"] if guard is not None else 0
-            report.duplicates = report.valid - report.new - dropped
+            report.moved, report.moved_with_tasks = len(moves.moved), len(moves.moved_selected)
+            report.already_in = dict(moves.already_in)
+            report.duplicates = report.valid - report.new - report.moved - dropped
             report.quarantined = len(quarantine.lines)
             report.ids_digest = digest.hexdigest()
             report.by_kind = dict(kinds)
@@ -196,8 +214,12 @@ def ingest(
                 "source": path.name, "source_id": source_id, "format": fmt, "split": split,
                 "rows": report.rows, "new": report.new, "duplicates": report.duplicates,
                 "quarantined": report.quarantined, "new_ids_digest": report.ids_digest,
-                "by_kind": report.by_kind,
+                "by_kind": report.by_kind, **({"moved": report.moved} if report.moved else {}),
+                **({"already_in": report.already_in} if report.already_in else {}),
             }, actor=who)
+            if moves.moved:
+                audit.append(conn, "ingest.move_split", {"source": path.name, "source_id": source_id,
+                                                         **moves.audit_payload()}, actor=who)
     finally:
         quarantine.close()
     report.seconds = time.perf_counter() - started
