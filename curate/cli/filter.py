@@ -33,11 +33,11 @@ def dedup_cmd(
     = 0.8,
     cross_set: Annotated[bool, typer.Option(help="Also flag pool records that copy a test or calibration "
                                                  "record.")] = True,
-    dry_run: Annotated[bool, typer.Option(help="Change nothing: print the clusters that would be removed (all of "
-                                               "them in a report file).")] = False,
-    undo: Annotated[bool, typer.Option(help="Undo the latest dedup run that removed records (or --run ID): its "
-                                            "records get their previous status back. Repeat to step further back.")]
-    = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Change nothing: print the clusters that would be "
+                                                            "removed (all of them in a report file).")] = False,
+    undo: Annotated[bool, typer.Option("--undo", help="Undo the latest dedup run that removed records (or --run "
+                                                      "ID): its records get their previous status back. Repeat to "
+                                                      "step further back.")] = False,
     run: Annotated[str | None, typer.Option(help="With --undo: the run to undo (its id is printed by the run and "
                                                  "names its report file).")] = None,
     engine: EngineOpt = "local",

@@ -32,9 +32,9 @@ def ingest(
                                                  "is stored (needs the pii extra; ~140 records/s).")] = None,
     pii_allow: Annotated[list[str] | None, typer.Option(help="A string never treated as PII (repeatable).")]
     = None,
-    move_selected: Annotated[bool, typer.Option(help="With --split test/calibration: also move rows that are pool "
-                                                     "records already selected for annotation (default: stop and "
-                                                     "list them).")] = False,
+    move_selected: Annotated[bool, typer.Option("--move-selected", help="With --split test/calibration: also move "
+                                                "rows that are pool records already selected for annotation "
+                                                "(default: stop and list them).")] = False,
     workspace: WorkspaceOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = None,

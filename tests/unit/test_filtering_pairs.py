@@ -179,3 +179,29 @@ def test_real_preference_pairs_sharing_prompt_and_reference_survive(tmp_path):
     assert ingest(ws, tmp_path / "ae.jsonl").new == 306
     report = run_dedup(ws, method="minhash")
     assert (report.records, report.removed) == (306, 0)
+
+
+class CharGrams:
+    """A stand-in embedder: hashed character 3-gram counts (near-copies ~1.0 cosine, other answers far lower)."""
+
+    def embed_texts(self, texts):
+        import zlib
+
+        import numpy as np
+
+        from curate.filters.dedup_pairs import normalise_for_dedup
+
+        out = np.zeros((len(texts), 512), dtype=np.float32)
+        for i, text in enumerate(texts):
+            norm = normalise_for_dedup(text)
+            for j in range(max(1, len(norm) - 2)):
+                out[i, zlib.crc32(norm[j:j + 3].encode()) % 512] += 1.0
+        return out
+
+
+def test_semantic_method_compares_field_by_field_too(workspace, tmp_path):
+    originals, copies = _pool(tmp_path)
+    ingest(workspace, tmp_path / "pairs.jsonl")
+    report = run_dedup(workspace, method="semantic", embedder=CharGrams(), threshold=0.95)
+    assert (report.removed, report.duplicate_clusters) == (len(copies), len(copies))
+    assert len(candidates(workspace)) == len(originals)
