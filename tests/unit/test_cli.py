@@ -24,7 +24,7 @@ def test_ingest_stats_and_verify_write_json(tmp_path, fixtures):
                                  "--json", str(tmp_path / "ingest.json")])
     assert result.exit_code == 0, result.output
     figures = json.loads((tmp_path / "ingest.json").read_text())
-    assert figures["totals"] == {"rows": 7, "valid": 7, "new": 7, "duplicates": 0, "quarantined": 0}
+    assert figures["totals"] == {"rows": 7, "valid": 7, "new": 7, "moved": 0, "duplicates": 0, "quarantined": 0}
     assert runner.invoke(app, ["stats", "-w", ws, "--json", str(tmp_path / "stats.json")]).exit_code == 0
     assert json.loads((tmp_path / "stats.json").read_text())["by_kind"] == {"example": 3, "text": 4}
     result = runner.invoke(app, ["audit", "verify", "-w", ws, "--json", str(tmp_path / "audit.json")])
