@@ -1,24 +1,27 @@
-"""PERSON recall beyond the spaCy NER model, from context that generalises (never a list of names).
+"""PERSON spans: the spaCy NER model's, cleaned, plus context that generalises (never a list of names).
 
-Five rules add PERSON spans on top of the NER model's:
-
-1. **Titles and cues**: ``Mr.``/``Dr.``/``Prof.`` ... followed by capitalised tokens; ``my name is``, ``name:``,
-   ``named``, ``called``, ``signed``, ``regards,`` ... followed by one to three name-shaped tokens (lower case
-   allowed after an explicit "name is" cue).
-2. **Propagation**: once a token is part of a PERSON span, its other capitalised occurrences in the same text
+1. **NER**: the model's PERSON spans, cleaned by :func:`curate.filters.ner.clean_span` (edges cut, handles, URLs,
+   digits, acronyms and one-token spans the tagger does not call a proper noun dropped).
+2. **Titles and cues**: ``Mr.``/``Dr.``/``Prof.`` ... followed by capitalised tokens; ``my name is``, ``name:``,
+   ``named``, ``signed``, ``regards,`` ... followed by one to three name-shaped tokens (lower case allowed after
+   an explicit cue, but not words the tagger reads as adverbs, verbs or function words: "call me back").
+   Weak cues (``I'm``, ``hi``, ``dear``, ``meet`` ...) need tokens the tagger reads as proper nouns.
+3. **Propagation**: once a token is part of a PERSON span, its other capitalised occurrences in the same text
    are PERSON too ("directed by Ana Holm and starring Holm").
-3. **Coordination**: in a list ``A, B, C and D`` of single capitalised tokens, if one item is a PERSON, all are.
-4. **Dialogue**: two or more lines led by ``Name:`` and a sentence: the labels are speakers.
-5. **Clean-up**: NER PERSON spans with digits, ``@``, line breaks or address words, or made only of short
-   all-capital tokens (acronyms such as "SAML SSO"), are dropped.
+4. **Coordination**: in a list ``A, B, C and D`` of single proper nouns, if one item is a PERSON, all are.
+5. **Dialogue**: lines led by ``Name:`` and a sentence, where a speaker comes back (``Ann: ... Bob: ... Ann:``):
+   the labels are speakers. Lists of headings ("Across: ... Down: ...") have no returning speaker.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any, Final
 
 from presidio_analyzer import EntityRecognizer, RecognizerResult
+
+from curate.filters.ner import PERSON_LABELS, Tok, doc_tokens, ner_spans
 
 _W: Final = r"[^\W\d_](?:[^\W\d_]|['’-](?=[^\W\d_]))*"  # a word of letters, inner apostrophes or hyphens
 _CAP: Final = r"(?:[A-ZÀ-ÖØ-ÞĀ-ſ][^\W\d_]*(?:['’-][^\W\d_]+)*)"
@@ -35,7 +38,7 @@ _STRONG_CUE_RE: Final = re.compile(
     rf"[ \t\n]*({_ANY_NAME})"
 )
 _WEAK_CUE_RE: Final = re.compile(
-    rf"(?:\b(?:I am|I'm|I’m|called|this is|meet|ask for|speak to|speak with|talk to|dear|hi|hello)|"
+    rf"(?:\b(?:I am|I'm|I’m|this is|meet|ask for|speak to|speak with|talk to|dear|hi|hello)|"
     rf"\b(?:User|Customer|Client|Caller):)[ \t]+({_CAP_NAME})",
     re.MULTILINE,
 )
@@ -43,8 +46,16 @@ _STOP: Final = frozenset(
     "a an the and or but i is was are am be from at in on of to for with by but everyone calls me my your his her "
     "this that it he she they we you not no yes just so very also here there please thanks thank".split()
 )
-_BAD_IN_PERSON: Final = re.compile(r"[\d@#/\\\n]|\b(?:Apt|Suite|Box|Street|St|Road|Ave|Avenue|Unit|PSC|FPO|APO)\b")
-_ACRONYMS: Final = re.compile(r"[A-Z]{2,5}(?:[ \t]+[A-Z]{2,5})*")  # "SAML SSO", "IBM": not a person
+# Words a greeting or cue is often followed by that are not names ("Hi Team", "Dear Sir", "Hello World").
+_ADDRESSEES: Final = frozenset(
+    "all everyone everybody team folks guys friend friends sir madam there world customer customers user users "
+    "support sales admin guest".split()
+)
+# Tags of lower-case words that end a name after a cue ("call me back", "named after").
+_NOT_NAME_TAGS: Final = frozenset({
+    "RB", "RBR", "RBS", "RP", "IN", "DT", "CC", "PRP", "PRP$", "VB", "VBD", "VBG", "VBN", "VBP", "VBZ", "MD", "TO",
+    "WP", "WDT", "WRB", "UH", "CD", "EX",
+})
 _ROLES: Final = frozenset(
     "user bot assistant system human ai agent customer client caller q a note name date phone email address".split()
 )
@@ -52,68 +63,98 @@ _DIALOGUE_RE: Final = re.compile(rf"^[ \t]*({_CAP})[ \t]*:[ \t]*[\"“]?(?=\S+[ 
 _LIST_RE: Final = re.compile(rf"(?:{_CAP}\s*,\s*)+{_CAP},?\s+(?:and|or|&)\s+{_CAP}")
 
 
-def _trim(name: str, *, allow_lower: bool) -> tuple[int, int] | None:
-    """Keep the leading name-shaped tokens of ``name``; returns the kept (start, end) or None."""
+def _tag_at(tags: dict[int, str], pos: int) -> str:
+    return tags.get(pos, "")
+
+
+def _trim(name: str, offset: int, tags: dict[int, str], *, allow_lower: bool) -> tuple[int, int] | None:
+    """Keep the leading name-shaped tokens of ``name`` (which starts at ``offset``); returns (start, end) or None."""
     end = 0
     for m in re.finditer(r"\S+", name):
         tok = m.group()
-        if tok.lower().strip(".'’") in _STOP:
+        word = tok.lower().strip(".'’")
+        if word in _STOP or word in _ADDRESSEES:
             break
-        if not allow_lower and not (tok[0].isupper()):
+        tag = _tag_at(tags, offset + m.start())
+        if not tok[0].isupper() and (not allow_lower or tag in _NOT_NAME_TAGS):
+            break
+        if not allow_lower and tag and tag not in ("NNP", "NNPS"):
             break
         end = m.end()
     return (0, end) if end else None
 
 
-class PersonContextRecognizer(EntityRecognizer):  # type: ignore[misc]
-    """Adds PERSON spans found from context cues, titles, propagation and coordination.
+def _cue_spans(text: str, tags: dict[int, str]) -> list[tuple[int, int, float]]:
+    spans = [(m.start(1), m.end(1), 0.9) for m in _TITLE_RE.finditer(text)]
+    for regex, allow_lower, score in ((_STRONG_CUE_RE, True, 0.9), (_WEAK_CUE_RE, False, 0.6)):
+        for m in regex.finditer(text):
+            kept = _trim(m.group(1), m.start(1), tags, allow_lower=allow_lower)
+            if kept is not None:
+                spans.append((m.start(1) + kept[0], m.start(1) + kept[1], score))
+    return spans
 
-    It reads the NER model's PERSON entities from Presidio's ``nlp_artifacts``, so it runs inside an
-    ``AnalyzerEngine`` whose NLP engine is spaCy.
+
+def _dialogue_spans(text: str, tags: dict[int, str]) -> list[tuple[int, int, float]]:
+    labels = [m for m in _DIALOGUE_RE.finditer(text) if m.group(1).lower() not in _ROLES
+              and _tag_at(tags, m.start(1)) in ("", "NNP", "NNPS")]
+    counts = Counter(m.group(1) for m in labels)
+    if len(counts) < 2 or max(counts.values()) < 2:
+        return []
+    return [(m.start(1), m.end(1), 0.7) for m in labels]
+
+
+def _spread(text: str, spans: list[tuple[int, int, float]], tags: dict[int, str]) -> list[tuple[int, int, float]]:
+    """Coordination and propagation from the spans found so far."""
+    out = list(spans)
+    person_tokens = {t for s, e, _ in out for t in re.findall(_CAP, text[s:e]) if len(t) >= 3}
+    for m in _LIST_RE.finditer(text):
+        items = [(m.start() + i.start(), m.start() + i.end()) for i in re.finditer(_CAP, m.group())]
+        if any(text[a:b] in person_tokens for a, b in items) and all(
+                _tag_at(tags, a) in ("", "NNP", "NNPS") for a, _ in items):
+            out += [(a, b, 0.7) for a, b in items]
+    person_tokens = {t for s, e, _ in out for t in re.findall(_CAP, text[s:e]) if len(t) >= 3}
+    for tok in person_tokens:
+        for m in re.finditer(rf"(?<![^\W_]){re.escape(tok)}(?![^\W_])", text):
+            out.append((m.start(), m.end(), 0.7))
+    return out
+
+
+def person_spans(text: str, doc: Any, words: frozenset[str] = frozenset()) -> list[tuple[int, int, float]]:
+    """PERSON ``(start, end, score)`` spans of ``text`` from its spaCy ``doc`` (see the module docstring).
+
+    Args:
+        text: the analysed text.
+        doc: its spaCy ``Doc`` (tagged, with entities); None: context rules only.
+        words: dictionary lemmas (:func:`curate.filters.ner.dictionary_words`).
+    """
+    tokens: list[Tok] = doc_tokens(doc, words) if doc is not None else []
+    tags = {t.start: t.tag for t in tokens}
+    spans = ([(s, e, 0.85) for s, e in ner_spans(text, doc, PERSON_LABELS, person=True, words=words)]
+             if doc is not None else [])
+    spans += _cue_spans(text, tags)
+    spans += _dialogue_spans(text, tags)
+    return _spread(text, spans, tags)
+
+
+class PersonContextRecognizer(EntityRecognizer):  # type: ignore[misc]
+    """PERSON spans from the NER model (cleaned), context cues, titles, dialogue, propagation and coordination.
+
+    It reads the spaCy ``Doc`` from Presidio's ``nlp_artifacts``, so it runs inside an ``AnalyzerEngine`` whose
+    NLP engine is spaCy.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, words: frozenset[str] = frozenset()) -> None:
         self.label = "curate:PERSON"
+        self.words = words
         super().__init__(supported_entities=["PERSON"], name=self.label, supported_language="en")
 
     def load(self) -> None:
         """Nothing to load."""
 
-    def _result(self, start: int, end: int, score: float) -> RecognizerResult:
-        return RecognizerResult("PERSON", start, end, score, recognition_metadata={
-            RecognizerResult.RECOGNIZER_NAME_KEY: self.label,
-            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-        })
-
     def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[RecognizerResult]:
         """Find PERSON spans in ``text`` (see the module docstring for the rules)."""
-        spans: list[tuple[int, int, float]] = []
-        ner = [(e.start_char, e.end_char) for e in getattr(nlp_artifacts, "entities", []) or [] if e.label_ == "PERSON"]
-        ner = [(s, e) for s, e in ner if not _BAD_IN_PERSON.search(text[s:e]) and text[s].isupper()
-               and not _ACRONYMS.fullmatch(text[s:e])]
-        spans += [(s, e, 0.85) for s, e in ner]
-        for m in _TITLE_RE.finditer(text):
-            spans.append((m.start(1), m.end(1), 0.9))
-        for regex, allow_lower, score in ((_STRONG_CUE_RE, True, 0.9), (_WEAK_CUE_RE, False, 0.6)):
-            for m in regex.finditer(text):
-                kept = _trim(m.group(1), allow_lower=allow_lower)
-                if kept is None:
-                    continue
-                s, e = m.start(1) + kept[0], m.start(1) + kept[1]
-                spans.append((s, e, score))
-        # Dialogue: two or more lines led by a single capitalised speaker label and a sentence.
-        labels = [m for m in _DIALOGUE_RE.finditer(text) if m.group(1).lower() not in _ROLES]
-        if len(labels) >= 2:
-            spans += [(m.start(1), m.end(1), 0.7) for m in labels]
-        # Coordination: a list where one item is already a PERSON.
-        person_tokens = {t for s, e, _ in spans for t in re.findall(_CAP, text[s:e]) if len(t) >= 3}
-        for m in _LIST_RE.finditer(text):
-            items = [(i.start(), i.end()) for i in re.finditer(_CAP, m.group())]
-            if any(m.group()[a:b] in person_tokens for a, b in items):
-                spans += [(m.start() + a, m.start() + b, 0.7) for a, b in items]
-        # Propagation: other occurrences of a token of a PERSON span.
-        person_tokens = {t for s, e, _ in spans for t in re.findall(_CAP, text[s:e]) if len(t) >= 3}
-        for tok in person_tokens:
-            for m in re.finditer(rf"(?<![^\W_]){re.escape(tok)}(?![^\W_])", text):
-                spans.append((m.start(), m.end(), 0.7))
-        return [self._result(s, e, sc) for s, e, sc in spans]
+        doc = getattr(nlp_artifacts, "tokens", None)
+        return [RecognizerResult("PERSON", s, e, sc, recognition_metadata={
+            RecognizerResult.RECOGNIZER_NAME_KEY: self.label,
+            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+        }) for s, e, sc in person_spans(text, doc, self.words)]

@@ -170,6 +170,7 @@ def build_analyzer(allow_list: tuple[str, ...] = ()) -> AnalyzerEngine:
         )
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise MissingDependencyError("presidio-analyzer", "pii", "PII detection") from exc
+    from curate.filters.ner import NerLocationRecognizer, dictionary_words
     from curate.filters.person import PersonContextRecognizer
     from curate.filters.secrets import number_recognizers, secret_recognizers
 
@@ -177,15 +178,17 @@ def build_analyzer(allow_list: tuple[str, ...] = ()) -> AnalyzerEngine:
     nlp = nlp_engine.nlp["en"]
     if "parser" in nlp.pipe_names:  # not needed for NER or lemmas; a third of the time
         nlp.disable_pipe("parser")
+    words = dictionary_words(nlp)
     registry = RecognizerRegistry(supported_languages=["en"])
     for recognizer in (
-        SpacyRecognizer(supported_entities=["LOCATION", "NRP", "DATE_TIME"]),  # PERSON: PersonContextRecognizer
+        SpacyRecognizer(supported_entities=["NRP", "DATE_TIME"]),  # PERSON and LOCATION: cleaned, below
+        NerLocationRecognizer(words),
         _offline_email_recognizer(),
         IpRecognizer(),
         UsSsnRecognizer(),
         IbanRecognizer(),  # Presidio's own IBAN layouts, beside curate's mod-97 rule
         PhoneRecognizer(supported_regions=PHONE_REGIONS),
-        PersonContextRecognizer(),
+        PersonContextRecognizer(words),
         *number_recognizers(),
         *secret_recognizers(),
     ):

@@ -74,6 +74,23 @@ def _jwt_valid(candidate: str) -> bool:
     return raw.startswith(b"{") and (b'"alg"' in raw or b'"typ"' in raw)
 
 
+def _phone_possible(candidate: str) -> bool:
+    """Whether a phone-shaped candidate of 9+ digits is a possible number in international form or in the
+    national form of the UK, Germany, France or the US (phonenumbers' length rules)."""
+    if not _phone_valid(candidate) or len(re.sub(r"\D", "", candidate)) < 9:
+        return False
+    import phonenumbers
+
+    regions: tuple[str | None, ...] = (None,) if candidate.lstrip().startswith("+") else ("GB", "DE", "FR", "US")
+    for region in regions:
+        try:
+            if phonenumbers.is_possible_number(phonenumbers.parse(candidate, region)):
+                return True
+        except phonenumbers.NumberParseException:
+            continue
+    return False
+
+
 def _phone_valid(candidate: str) -> bool:
     digits = re.sub(r"\D", "", candidate.split("x")[0].split("ext")[0])
     if not 7 <= len(digits) <= 15:
@@ -220,9 +237,29 @@ _STREET_TYPES: Final = (
     r"Parkway|Pkwy|Circle|Highway|Hwy|Trail|Crescent|Close|Alley|Plaza|Row|Walk|Gardens|Strasse|Straße|Rue|Rua|Via|"
     r"Calle|Avenida|Ulica|ul"
 )
+_CAP_WORD: Final = r"(?:[A-ZÀ-ÖØ-Þ][\w.'’-]*|\d{1,3}(?:st|nd|rd|th))"
+_PARTICLES: Final = r"(?:de|del|della|da|do|dos|das|la|le|les|du|des|di|van|von|der|den|y)"
+_LATIN_TYPES: Final = r"(?:Rue|Rua|Via|Viale|Calle|Avenida|Piazza|Plaza|Praça|Ulica|ul\.|Chemin|Allée|Boulevard|Bd)"
+_UNIT: Final = r"(?:,?[ \t]*(?:Apt|Apartment|Suite|Unit|Flat)\.?[ \t]*#?\d{1,5}[A-Za-z]?)?"
+# A street address needs a street-type word: digits alone ("020 7946 0958") are never an address.
 _STREET: Final = (
-    rf"\b\d{{1,6}}[ \t]+(?:(?:{_STREET_TYPES})\.?[ \t]+)?(?:[^\W\d_][\w.'’-]*[ \t]+){{0,4}}?"
-    rf"(?:\d{{1,5}}[a-z]?\b\.?|(?:{_STREET_TYPES})\b\.?)(?:,?[ \t]*(?:Apt|Suite|Unit|Flat)\.?[ \t]*\d+)?"
+    # 221B Baker Street, 350 5th Ave NW, 10 Downing St., 12 rue de la Paix
+    rf"\b\d{{1,6}}[A-Za-z]?(?:-\d{{1,6}})?,?[ \t]+(?:{_CAP_WORD}[ \t]+){{1,4}}?(?:{_STREET_TYPES})\b\.?"
+    rf"(?:[ \t]+(?:N|S|E|W|NE|NW|SE|SW)\b)?{_UNIT}"
+    rf"|\b\d{{1,6}},?[ \t]+(?i:{_LATIN_TYPES})[ \t]+(?:(?i:{_PARTICLES})[ \t]+){{0,3}}[^\W\d_][\w'’-]*"
+    rf"(?:[ \t]+{_CAP_WORD}){{0,3}}{_UNIT}"
+    # Via Roma 131, Rua Diadema 1903, Calle Mayor 5
+    rf"|\b{_LATIN_TYPES}(?:[ \t]+(?:{_PARTICLES}|{_CAP_WORD})){{1,4}}[ \t]+\d{{1,5}}[a-z]?\b{_UNIT}"
+    # Friedhofstrasse 33, Rooseveltlaan 110, Puruntie 82, Hlíðarvegur 97
+    r"|\b[A-ZÀ-ÖØ-Þ][^\W\d_]*(?:straße|strasse|str\.|weg|gasse|platz|allee|damm|laan|straat|gracht|gatan|vägen|"
+    rf"gade|vej|tie|katu|vegur|utca)[ \t]+\d{{1,5}}[a-z]?\b{_UNIT}"
+)
+# Written the way people write phone numbers: +country code, a (0) or (area code), a leading trunk 0 with groups,
+# or the US 3-3-4 shape. Reported without context words.
+_PHONE_WRITTEN: Final = (
+    r"(?<![\w+/.-])(?:\+\d{1,3}[ .-]?(?:\(0\)[ ]?)?(?:\(\d{1,5}\)[ .-]?)?\d{1,5}(?:[ .-]\d{2,8}){1,5}"
+    r"|\(0?\d{2,5}\)[ .-]?\d{2,5}(?:[ .-]\d{2,5}){1,3}|0\d{1,4}(?:[ .-]\d{2,8}){1,4}"
+    r"|(?:1[ .-])?\d{3}[.-]\d{3}[.-]\d{4})(?![\w/]|[.-]\d)"
 )
 _PHONE_SHAPE: Final = (
     r"(?<![\w+/.-])(?:\+\d{1,3}[\s.-]?)?(?:\(0\)\s?)?(?:\(\d{1,4}\)\s?[\s.-]?)?\d{1,10}(?:[\s.-]\d{1,8}){0,4}"
@@ -244,7 +281,7 @@ def number_recognizers() -> list[EntityRecognizer]:
         RegexRecognizer(
             "LOCATION",
             [
-                _r("street address", _STREET, 0.6, flags=re.IGNORECASE),
+                _r("street address", _STREET, 0.9),
                 _r("military address", r"\b(?:(?:PSC|Unit)[ \t]+\d{3,5},?[ \t]+Box[ \t]+\d{3,5}|"
                    r"(?:USNS|USNV|USS|USCGC)[ \t]+[^\W\d_]+)(?:\s*[FDA]PO[ \t]+A[AEP][ \t]+\d{5})?", 0.6),
             ],
@@ -258,5 +295,9 @@ def number_recognizers() -> list[EntityRecognizer]:
             "PHONE_NUMBER",
             [_r("phone shape", _PHONE_SHAPE, 0.0)],
             validator=_phone_valid, context=_PHONE_CONTEXT, window=30, after=12, context_score=0.9,
+        ),
+        RegexRecognizer(
+            "PHONE_NUMBER", [_r("phone as written", _PHONE_WRITTEN, 0.7)], validator=_phone_possible,
+            context=_PHONE_CONTEXT, window=30, after=12, context_score=0.9,
         ),
     ]
