@@ -27,10 +27,12 @@ def dedup_cmd(
                                                        "name) whose cached scores decide; default: the only one.")]
     = None,
     threshold: Annotated[float, typer.Option(help="Cosine similarity for --method semantic.")] = 0.9,
-    pair_threshold: Annotated[float, typer.Option(help="Preference/candidates records: MinHash Jaccard at and above "
-                                                       "which two prompts or two responses are near-copies (a pair "
-                                                       "is a duplicate only if its prompt and every response are).")]
-    = 0.8,
+    pair_threshold: Annotated[float | None, typer.Option(help="Preference/candidates records: the similarity at "
+                                                              "and above which two prompts or two responses are "
+                                                              "near-copies (MinHash Jaccard, default 0.8; with "
+                                                              "--method semantic cosine, default 0.97). A pair is a "
+                                                              "duplicate only if its prompt and every response "
+                                                              "are.")] = None,
     cross_set: Annotated[bool, typer.Option(help="Also flag pool records that copy a test or calibration "
                                                  "record.")] = True,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Change nothing: print the clusters that would be "

@@ -139,8 +139,21 @@ def _keep_highest(ws: Workspace, key: str, by_kind: dict[str, list[Record]], res
     return keeps
 
 
+def _pair_options(method: str, pair_threshold: float | None) -> dict[str, Any]:
+    """The field-matching settings of preference/candidates records: ``{"minhash", "semantic_threshold"}``."""
+    from curate.filters.dedup_comparisons import PAIR_COSINE, PAIR_MINHASH
+
+    if pair_threshold is not None:
+        check_threshold(pair_threshold, "--pair-threshold")
+    if method == "semantic":
+        cosine = PAIR_COSINE if pair_threshold is None else pair_threshold
+        return {"minhash": PAIR_MINHASH, "semantic_threshold": cosine}
+    minhash = PAIR_MINHASH if pair_threshold is None else MinHashParams(threshold=pair_threshold)
+    return {"minhash": minhash, "semantic_threshold": PAIR_COSINE}
+
+
 def _dedup_kind(kind: str, records: list[Record], *, keep: str, method: str, embedder: Embedder | None,
-                threshold: float, pair_threshold: float) -> DedupResult:
+                threshold: float, pair_options: dict[str, Any]) -> DedupResult:
     """Duplicates among one kind's records: whole comparisons for the pair kinds, the record text otherwise."""
     from curate.filters.dedup import dedup_records
     from curate.filters.dedup_comparisons import dedup_comparisons, is_pair_kind
@@ -148,7 +161,7 @@ def _dedup_kind(kind: str, records: list[Record], *, keep: str, method: str, emb
     policy: Any = keep.replace("-", "_")
     if is_pair_kind(kind):
         return dedup_comparisons(records, method=method, keep=policy, embedder=embedder,  # type: ignore[arg-type]
-                                 semantic_threshold=threshold, minhash=MinHashParams(threshold=pair_threshold))
+                                 **pair_options)
     options: dict[str, Any] = {"method": method, "embedder": embedder}
     if method == "semantic":
         options["semantic_threshold"] = threshold
@@ -156,7 +169,7 @@ def _dedup_kind(kind: str, records: list[Record], *, keep: str, method: str, emb
 
 
 def _leaks(survivors: list[Record], reference: list[Record], *, method: str, embedder: Embedder | None,
-           threshold: float, pair_threshold: float) -> list[tuple[Record, Record]]:
+           threshold: float, pair_options: dict[str, Any]) -> list[tuple[Record, Record]]:
     """``(pool record, reference record it copies)`` for every survivor that copies a test/calibration record.
 
     A preference/candidates survivor copies a pair-kind reference record when it makes the same comparison
@@ -178,8 +191,7 @@ def _leaks(survivors: list[Record], reference: list[Record], *, method: str, emb
             found.update((pool[i].id, (pool[i], refs[j])) for i, j in enumerate(match) if j >= 0)
     pairs = [r for r in survivors if is_pair_kind(r.kind)]
     if pairs and pair_refs:
-        match = comparison_cross(pairs, pair_refs, method=methods[1:], embedder=embedder,
-                                 semantic_threshold=threshold, minhash=MinHashParams(threshold=pair_threshold))
+        match = comparison_cross(pairs, pair_refs, method=methods[1:], embedder=embedder, **pair_options)
         for i, j in enumerate(match):
             if j >= 0:
                 found.setdefault(pairs[i].id, (pairs[i], pair_refs[j]))
@@ -193,7 +205,7 @@ def run_dedup(
     keep: str = "first",
     score_key: str | None = None,
     threshold: float = 0.9,
-    pair_threshold: float = 0.8,
+    pair_threshold: float | None = None,
     cross_set: bool = True,
     embedder: Embedder | None = None,
     actor: str | None = None,
@@ -209,8 +221,11 @@ def run_dedup(
     Args:
         method: ``exact`` (normalised hash), ``minhash`` (MinHash LSH; also catches exact copies) or
             ``semantic`` (embedding cosine >= ``threshold``).
-        pair_threshold: the MinHash Jaccard at and above which two prompts or two responses of preference/candidates
-            records are near-copies (text records use 0.5: a comparison differs by a few words more often).
+        pair_threshold: the similarity at and above which two prompts or two responses of preference/candidates
+            records are near-copies: MinHash Jaccard (default 0.8; text records use 0.5) or, with ``semantic``,
+            embedding cosine (default 0.97; text records use ``threshold``). Answers of different models to one
+            prompt are often that alike, and each of them is another comparison (see
+            :mod:`curate.filters.dedup_comparisons`).
         keep: which record of a cluster stays active: ``first`` (ingest order), ``longest`` or ``highest-score``
             (the largest cached score under ``score_key``; a stored "cannot score" (NaN) counts as lowest; ties ->
             ingest order). Every member of a duplicate cluster needs a cached score, else :class:`InputError`.
@@ -226,7 +241,7 @@ def run_dedup(
         raise InputError(f"--keep must be one of {', '.join(KEEP_POLICIES)}; got {keep!r}.")
     if score_key is not None and keep != "highest-score":
         raise InputError(f"--score-key goes with --keep highest-score; got --keep {keep}.")
-    check_threshold(pair_threshold, "--pair-threshold")
+    pair_options = _pair_options(method, pair_threshold)
     started = time.perf_counter()
     key = resolve_score_key(ws, score_key) if keep == "highest-score" else None
     report = DedupReport(method, keep, key, run=new_run_id(), dry_run=dry_run)
@@ -236,7 +251,7 @@ def run_dedup(
     for rec in pool:
         by_kind.setdefault(rec.kind, []).append(rec)
     results = {kind: _dedup_kind(kind, records, keep="first" if key else keep, method=method, embedder=emb,
-                                 threshold=threshold, pair_threshold=pair_threshold)
+                                 threshold=threshold, pair_options=pair_options)
                for kind, records in by_kind.items()}
     sizes = {kind: Counter(int(c) for c in result.cluster_id) for kind, result in results.items()}
     keeps = {kind: result.keep for kind, result in results.items()}
@@ -270,7 +285,7 @@ def run_dedup(
         report.reference = len(reference)
         survivors = [r for r in pool if r.id not in removed]
         leaks = _leaks(survivors, reference, method=method, embedder=emb, threshold=threshold,
-                       pair_threshold=pair_threshold) if reference else []
+                       pair_options=pair_options) if reference else []
         copied: dict[str, list[Record]] = {}
         refs = {ref.id: ref for _, ref in leaks}
         for rec, ref in leaks:

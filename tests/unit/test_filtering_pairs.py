@@ -202,6 +202,11 @@ class CharGrams:
 def test_semantic_method_compares_field_by_field_too(workspace, tmp_path):
     originals, copies = _pool(tmp_path)
     ingest(workspace, tmp_path / "pairs.jsonl")
-    report = run_dedup(workspace, method="semantic", embedder=CharGrams(), threshold=0.95)
+    report = run_dedup(workspace, method="semantic", embedder=CharGrams(), pair_threshold=0.95)
     assert (report.removed, report.duplicate_clusters) == (len(copies), len(copies))
     assert len(candidates(workspace)) == len(originals)
+
+
+def test_pair_threshold_is_checked(workspace):
+    with pytest.raises(InputError, match="--pair-threshold must lie in"):
+        run_dedup(workspace, pair_threshold=1.5)
