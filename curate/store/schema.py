@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -267,6 +268,22 @@ class PiiFinding(Base):
     end: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(16))
     value_hash: Mapped[str] = mapped_column(String(64))
+
+
+class PiiOriginal(Base):
+    """The original text of one redacted field, encrypted (AES-256-GCM) with a key kept outside the workspace.
+
+    ``field`` is the field path (``prompt``, ``messages[2].content``, ``@meta.email``); ``ciphertext`` is
+    ``nonce || ciphertext+tag``, bound to the record id and field; ``key_id`` names the key (never the key). See
+    :mod:`curate.filters.pii_vault`.
+    """
+
+    __tablename__ = "pii_originals"
+    record_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    field: Mapped[str] = mapped_column(String(256), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[str] = mapped_column(String(40), default=utcnow)
 
 
 class AuditEvent(Base):
