@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import insert, update
@@ -26,6 +26,10 @@ from curate.ingest.split_moves import SplitMoves
 from curate.store import audit
 from curate.store.schema import Source
 from curate.store.workspace import Workspace
+
+if TYPE_CHECKING:
+    from curate.filters.pii_preview import PiiPreview
+    from curate.filters.pii_workspace import PiiOptions
 
 DEFAULT_BATCH = 5000
 SPLITS = ("pool", "test", "calibration")
@@ -124,6 +128,7 @@ def ingest(
     actor: str | None = None,
     pii: str | None = None,
     pii_allow: tuple[str, ...] = (),
+    pii_options: PiiOptions | None = None,
     on_progress: Callable[[int], None] | None = None,
     move_selected: bool = False,
 ) -> IngestReport:
@@ -144,6 +149,9 @@ def ingest(
         pii: ``redact``, ``drop`` or ``flag`` every detected PII/secret value before anything is stored
             (quarantined rows are redacted too); ``None`` to skip detection.
         pii_allow: strings never treated as PII (public names, your own product names).
+        pii_options: types, minimum scores, more allowed strings, and the key that keeps the originals of
+            redacted texts (encrypted; without a key a redaction cannot be undone). See :func:`preview_pii` to see
+            what a policy would change first.
         on_progress: called with the number of rows read so far, every batch.
         move_selected: with ``split`` test/calibration, also move pool records that already have tasks (else such
             rows stop the ingest with :class:`InputError`; see :mod:`curate.ingest.split_moves`).
@@ -159,11 +167,14 @@ def ingest(
     report = IngestReport(source=str(path), format=fmt, split=split)
     guard = None
     if pii is not None:
-        from curate.filters.pii_workspace import ACTIONS, PiiGuard, workspace_salt
+        from curate.filters.pii_workspace import ACTIONS, PiiGuard, PiiOptions, workspace_salt
 
+        if pii == "preview":
+            raise InputError("--pii preview stores nothing: it is curate.ingest.sources.preview_pii (the CLI runs it "
+                             "for `curate ingest --pii preview`).")
         if pii not in ACTIONS:
-            raise InputError(f"--pii must be one of {', '.join(ACTIONS)}; got {pii!r}.")
-        guard = PiiGuard(pii, workspace_salt(workspace), pii_allow)
+            raise InputError(f"--pii must be one of {', '.join(ACTIONS)} or preview; got {pii!r}.")
+        guard = PiiGuard(pii, workspace_salt(workspace), pii_allow, pii_options or PiiOptions())
     quarantine = _Quarantine(workspace.quarantine_dir, path, redact=guard.redact_text if guard else None)
     started = time.perf_counter()
     store = workspace.store
@@ -173,6 +184,10 @@ def ingest(
     moves = SplitMoves(split, allow_selected=move_selected)
     try:
         with store.write() as conn:
+            if guard is not None and guard.options.key is not None:
+                from curate.filters.pii_vault import check_key
+
+                check_key(conn, guard.options.key)  # before anything is read
             source_id = conn.execute(
                 insert(Source).values(path=str(path), format=fmt, actor=who).returning(Source.id)
             ).scalar_one()
@@ -208,7 +223,7 @@ def ingest(
                 )
             )
             if guard is not None:
-                report.pii = guard.summary()
+                report.pii = {**guard.summary(), "originals_stored": guard.stored_originals}
             audit.append(conn, "ingest", {
                 **({"pii": report.pii} if report.pii else {}),
                 "source": path.name, "source_id": source_id, "format": fmt, "split": split,
@@ -227,12 +242,58 @@ def ingest(
 
 
 def _store_findings(conn: Any, guard: Any, new_ids: set[str]) -> None:
+    """The findings (and with a key, the encrypted originals) of the records just inserted; the rest are dropped
+    or duplicates of stored records."""
+    from curate.filters.pii_vault import store_originals
     from curate.store.schema import PiiFinding
 
     rows = [f for f in guard.findings if f["record_id"] in new_ids]
     guard.findings.clear()
     if rows:
         conn.execute(insert(PiiFinding), rows)
+    if guard.options.key is not None:
+        originals = [o for o in guard.originals if o[0] in new_ids]
+        guard.stored_originals += store_originals(conn, guard.options.key, originals)
+    guard.originals.clear()
+
+
+def preview_pii(
+    source: Path | str,
+    *,
+    kind: str | None = None,
+    mapping: Mapping[str, str] | None = None,
+    fmt: str | None = None,
+    hf_split: str | None = None,
+    max_row_bytes: int = DEFAULT_MAX_ROW_BYTES,
+    pii_allow: tuple[str, ...] = (),
+    pii_options: PiiOptions | None = None,
+    samples: int | None = None,
+    limit: int | None = None,
+) -> PiiPreview:
+    """What ``ingest(..., pii="redact")`` would change in the first rows of ``source``; nothing is stored or written.
+
+    Rows that cannot be read are skipped (ingest would quarantine them). Arguments as :func:`ingest`; ``samples``
+    records with findings are kept for display, of at most ``limit`` read (defaults in
+    :mod:`curate.filters.pii_preview`).
+    """
+    from curate.filters.pii_preview import PREVIEW_LIMIT, PREVIEW_SAMPLES, preview_records
+
+    path = Path(source)
+    fmt = fmt or detect_format(path)
+    rows = read_rows(path, fmt=fmt, max_row_bytes=max_row_bytes, split=hf_split)
+
+    def records() -> Iterator[Record]:
+        for number, row in enumerate(rows, 1):
+            if row.error is None:
+                try:
+                    yield row_to_record(row.data, source=str(path), line=row.line, row_number=number, kind=kind,
+                                        mapping=mapping)
+                except RecordError:
+                    continue
+
+    return preview_records(records(), allow_list=pii_allow, options=pii_options,
+                           samples=PREVIEW_SAMPLES if samples is None else samples,
+                           limit=PREVIEW_LIMIT if limit is None else limit)
 
 
 def _batches(
