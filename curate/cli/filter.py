@@ -9,8 +9,19 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from curate.cli.options import AddressOpt, DbOpt, EngineOpt, JsonOpt, WorkspaceOpt
-from curate.cli.output import console, write_json
+from curate.cli.options import (
+    PII_ALLOW_FILE_HELP,
+    PII_ALLOW_HELP,
+    PII_MIN_SCORE_HELP,
+    PII_TYPES_HELP,
+    AddressOpt,
+    DbOpt,
+    EngineOpt,
+    JsonOpt,
+    KeyFileOpt,
+    WorkspaceOpt,
+)
+from curate.cli.output import actor, console, write_json
 from curate.store.workspace import Workspace
 
 filter_app = typer.Typer(help="Filter the pool: PII and secrets, duplicates, test-set leaks.", no_args_is_help=True)
@@ -125,7 +136,21 @@ def _undo(ws: Workspace, run: str | None, json_out: Path | None) -> None:
 @filter_app.command("pii")
 def pii_cmd(
     action: Annotated[str, typer.Option(help="redact (typed placeholders), drop (status pii) or flag.")] = "redact",
-    allow: Annotated[list[str] | None, typer.Option(help="A string never treated as PII (repeatable).")] = None,
+    types: Annotated[list[str] | None, typer.Option("--types", "--pii-types", help=PII_TYPES_HELP)] = None,
+    min_score: Annotated[list[str] | None, typer.Option("--min-score", "--pii-min-score", help=PII_MIN_SCORE_HELP)]
+    = None,
+    allow: Annotated[list[str] | None, typer.Option("--allow", "--pii-allow", help=PII_ALLOW_HELP)] = None,
+    allow_file: Annotated[list[Path] | None, typer.Option("--allow-file", "--pii-allow-file",
+                                                          help=PII_ALLOW_FILE_HELP)] = None,
+    key_file: KeyFileOpt = None,
+    revise: Annotated[bool, typer.Option(help="Start again from the encrypted originals (needs --key-file): values "
+                                              "the new settings no longer report are restored, new ones redacted; "
+                                              "every split and status.")] = False,
+    preview: Annotated[int | None, typer.Option(help="Change nothing: show N sample records with their redactions "
+                                                     "highlighted, and the counts per type (of the first 1,000 "
+                                                     "records).", min=0)] = None,
+    warn_share: Annotated[float, typer.Option("--warn-share", help="Warn loudly when more than this share of the "
+                                                                   "records is changed.")] = 0.2,
     engine: EngineOpt = "local",
     address: AddressOpt = None,
     workspace: WorkspaceOpt = None,
@@ -134,20 +159,48 @@ def pii_cmd(
 ) -> None:
     """Find personal data and secrets in the stored pool and redact, drop or flag them; summary by type.
 
-    To keep clear values out of the database from the start, ingest with ``--pii redact`` instead.
+    To keep clear values out of the database from the start, ingest with ``--pii redact`` instead. With
+    --key-file the originals of what is redacted are kept encrypted, so a later --revise can undo it.
     """
+    from dataclasses import replace
+
+    from curate.cli.options import pii_options
+    from curate.cli.output import note_pii_reversibility, print_pii_preview, warn_pii_share
+    from curate.errors import InputError
+    from curate.filters.pii_vault import workspace_key_id
     from curate.runtime.engine import get_engine
 
-    runner = get_engine(engine, address=address)  # ray: every stored text's PII detected on Ray
     ws = Workspace.open(workspace, db)
-    with console.status(f"PII ({action})"):
-        report = runner.filter_pii(ws, action=action, allow_list=tuple(allow or ()))
-    table = Table("entity type", "findings")
+    options = pii_options(types=types, min_scores=min_score, allow=allow, allow_files=allow_file,
+                          key_file=key_file, workspace_root=ws.root)
+    if preview is not None:
+        from curate.filters.pii_preview import preview_workspace
+
+        with console.status("PII preview"):
+            shown = preview_workspace(ws, action=action, options=options, revise=revise, samples=preview)
+        print_pii_preview(shown, title=f"PII {action} preview" + (" (revised from the originals)" if revise else ""))
+        warn_pii_share(shown.summary, warn_share, preview=True)
+        write_json(json_out, shown.as_dict())
+        return
+    if revise and options.key is None:
+        raise InputError("--revise decrypts the stored originals: pass the workspace's key with --key-file (or set "
+                         "CURATE_PII_KEY_FILE).")
+    with ws.store.read() as conn:
+        note_pii_reversibility(options, action, workspace_key_id(conn))
+    runner = get_engine(engine, address=address)  # ray: every stored text's PII detected on Ray
+    with console.status(f"PII ({action}{', revise' if revise else ''})"):
+        report = runner.filter_pii(ws, action=action, allow_list=options.allow_list,
+                                   options=replace(options, allow_list=()), revise=revise, actor=actor())
+    table = Table("entity type", "records", "findings")
     for entity, n in sorted(report.summary["by_type"].items(), key=lambda kv: -kv[1]):
-        table.add_row(entity, f"{n:,}")
+        table.add_row(entity, f"{report.summary['records_by_type'].get(entity, 0):,}", f"{n:,}")
     console.print(table)
     outcome = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.summary["records"].items()))
-    console.print(f"{report.records:,} records ({outcome}) in {report.seconds:.1f} s")
+    console.print(f"{report.records:,} records ({outcome}); {report.summary['changed_share']:.1%} changed by the "
+                  f"policy, {report.updated:,} updated in the store"
+                  + (f"; {report.originals_stored:,} original text(s) stored encrypted" if options.key else "")
+                  + f"; {report.seconds:.1f} s", highlight=False)
+    warn_pii_share(report.summary, warn_share)
     write_json(json_out, vars(report))
 
 

@@ -9,8 +9,25 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from curate.cli.options import DbOpt, JsonOpt, WorkspaceOpt
-from curate.cli.output import console, err_console, write_json
+from curate.cli.options import (
+    DbOpt,
+    JsonOpt,
+    KeyFileOpt,
+    PiiAllowFileOpt,
+    PiiAllowOpt,
+    PiiMinScoreOpt,
+    PiiTypesOpt,
+    WorkspaceOpt,
+    pii_options,
+)
+from curate.cli.output import (
+    console,
+    err_console,
+    note_pii_reversibility,
+    print_pii_preview,
+    warn_pii_share,
+    write_json,
+)
 from curate.store.workspace import Workspace
 
 
@@ -29,9 +46,18 @@ def ingest(
     strict: Annotated[bool, typer.Option(help="Fail on the first bad row and store nothing.")] = False,
     max_row_bytes: Annotated[int, typer.Option(help="Quarantine lines longer than this.")] = 4 * 1024 * 1024,
     pii: Annotated[str | None, typer.Option(help="redact, drop or flag personal data and secrets before anything "
-                                                 "is stored (needs the pii extra; ~140 records/s).")] = None,
-    pii_allow: Annotated[list[str] | None, typer.Option(help="A string never treated as PII (repeatable).")]
-    = None,
+                                                 "is stored (needs the pii extra; ~140 records/s); preview: store "
+                                                 "nothing, show sample records with their redactions highlighted "
+                                                 "and the counts per type.")] = None,
+    pii_types: PiiTypesOpt = None,
+    pii_min_score: PiiMinScoreOpt = None,
+    pii_allow: PiiAllowOpt = None,
+    pii_allow_file: PiiAllowFileOpt = None,
+    key_file: KeyFileOpt = None,
+    pii_samples: Annotated[int, typer.Option(help="With --pii preview: how many records with findings to show (of "
+                                                  "the first 1,000 rows).", min=0)] = 5,
+    pii_warn_share: Annotated[float, typer.Option(help="Warn loudly when PII redaction changes more than this share "
+                                                       "of the records.")] = 0.2,
     move_selected: Annotated[bool, typer.Option("--move-selected", help="With --split test/calibration: also move "
                                                 "rows that are pool records already selected for annotation "
                                                 "(default: stop and list them).")] = False,
@@ -44,11 +70,29 @@ def ingest(
     With --split test or calibration, a row that is already a pool record moves to that split (it can never be
     selected again); the summary counts the moves.
     """
+    from curate.errors import InputError
     from curate.ingest.formats import parse_mapping
     from curate.ingest.sources import ingest as run_ingest
 
     mapping = parse_mapping(map_)
+    if pii == "preview":
+        _preview(sources, kind=kind, mapping=mapping, fmt=fmt, hf_split=hf_split, max_row_bytes=max_row_bytes,
+                 options=pii_options(types=pii_types, min_scores=pii_min_score, allow=pii_allow,
+                                     allow_files=pii_allow_file, key_file=None, workspace_root=None, load_key=False),
+                 samples=pii_samples, warn_share=pii_warn_share, json_out=json_out)
+        return
+    if pii is None and (pii_types or pii_min_score or pii_allow or pii_allow_file or key_file):
+        raise InputError("--pii-types, --pii-min-score, --pii-allow(-file) and --key-file tune PII detection: add "
+                         "--pii redact (or drop, flag, preview).")
     ws = Workspace.open(workspace, db)
+    options = None
+    if pii is not None:
+        from curate.filters.pii_vault import workspace_key_id
+
+        options = pii_options(types=pii_types, min_scores=pii_min_score, allow=pii_allow,
+                              allow_files=pii_allow_file, key_file=key_file, workspace_root=ws.root)
+        with ws.store.read() as conn:
+            note_pii_reversibility(options, pii, workspace_key_id(conn))
     reports = []
     for source in sources:
         with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TextColumn("{task.completed:,} rows"),
@@ -58,10 +102,12 @@ def ingest(
                 progress.update(task, completed=n)
 
             report = run_ingest(ws, source, kind=kind, mapping=mapping, fmt=fmt, split=split, hf_split=hf_split,
-                                strict=strict, max_row_bytes=max_row_bytes, pii=pii,
-                                pii_allow=tuple(pii_allow or ()), on_progress=show, move_selected=move_selected)
+                                strict=strict, max_row_bytes=max_row_bytes, pii=pii, pii_options=options,
+                                on_progress=show, move_selected=move_selected)
         reports.append(report)
         _print_ingest(report)
+        if report.pii:
+            warn_pii_share(report.pii, pii_warn_share)
     write_json(json_out, {"sources": [r.as_dict() for r in reports],
                            "totals": {k: sum(getattr(r, k) for r in reports)
                                       for k in ("rows", "valid", "new", "moved", "duplicates", "quarantined")}})
@@ -85,6 +131,10 @@ def _print_ingest(report: Any) -> None:
         outcome = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.pii["records"].items()))
         types = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.pii["by_type"].items()))
         table.add_row(f"PII ({report.pii['action']})", f"{outcome}; {types or 'nothing found'}")
+        share = report.pii["changed_share"]
+        table.add_row("PII changed", f"{share:.1%} of records"
+                      + (f"; {report.pii['originals_stored']:,} original text(s) stored encrypted (key "
+                         f"{report.pii['key_id']})" if report.pii["reversible"] else "; cannot be undone (no key)"))
     table.add_row("time", f"{report.seconds:.2f} s ({report.rows_per_second:,.0f} rows/s)")
     console.print(table)
     if report.moved:
@@ -97,6 +147,21 @@ def _print_ingest(report: Any) -> None:
         where = ", ".join(f"line {line} (row {row})" if line != row else f"line {line}"
                           for line, row in zip(report.first_bad_lines[:8], report.first_bad_rows, strict=False))
         console.print(f"  first bad rows: {where}\n  quarantine: {report.quarantine_path}")
+
+
+def _preview(sources: list[Path], *, options: Any, samples: int, warn_share: float, json_out: Path | None,
+             **read: Any) -> None:
+    """``--pii preview``: nothing stored, no workspace touched; sample records highlighted, counts per type."""
+    from curate.ingest.sources import preview_pii
+
+    out = []
+    for source in sources:
+        with err_console.status(f"PII preview of {source.name}"):
+            preview = preview_pii(source, pii_options=options, samples=samples, **read)
+        print_pii_preview(preview, title=f"PII redact preview of {source.name}")
+        warn_pii_share(preview.summary, warn_share)
+        out.append({"source": str(source), **preview.as_dict()})
+    write_json(json_out, {"preview": out})
 
 
 def stats(workspace: WorkspaceOpt = None, db: DbOpt = None, json_out: JsonOpt = None) -> None:

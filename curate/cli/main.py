@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 
 from curate import __version__
-from curate.cli import annotate, audit, bench, export, ingest, loop, models, recipes, select, serve, train
+from curate.cli import annotate, audit, bench, export, ingest, loop, models, pii, recipes, select, serve, train
 from curate.cli import filter as filters
 from curate.cli.output import console, err_console
 from curate.errors import CurateError
@@ -44,7 +44,7 @@ def _root(
 
 
 # The order of the flow: in, people, filters, selection, export and training, loops, benchmarks, recipes.
-for module in (ingest, audit, models, annotate, serve, filters, select, export, train, loop, bench, recipes):
+for module in (ingest, audit, models, annotate, serve, filters, pii, select, export, train, loop, bench, recipes):
     module.register(app)
 
 

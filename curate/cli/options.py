@@ -1,4 +1,5 @@
-"""Options shared by many commands, and the typer options generated from a configuration dataclass."""
+"""Options shared by many commands, the PII options of ingest and filter pii, and the typer options generated from a
+configuration dataclass."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import inspect
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from curate.errors import InputError
 from curate.runtime.config import SAME, CliForm
+
+if TYPE_CHECKING:
+    from curate.filters.pii_workspace import PiiOptions
 
 WorkspaceOpt = Annotated[
     Path | None,
@@ -29,6 +34,23 @@ EngineOpt = Annotated[str, typer.Option(help="Where the heavy pass runs: local (
                                              "actor pools; a local Ray cluster unless --address is given).")]
 AddressOpt = Annotated[str | None, typer.Option(help="With --engine ray: an existing Ray cluster (auto on its head "
                                                      "node, HOST:6379, or ray://HOST:10001).")]
+
+PII_TYPES_HELP = ("Entity types to detect, comma-separated or repeated: types (PERSON, EMAIL_ADDRESS, ...) or groups "
+              "(default: personal data and secrets; contact: email, phone, card, IBAN, SSN, IP; secrets); -TYPE "
+              "removes one, e.g. default,-LOCATION (place names are most of what ordinary text triggers).")
+PII_MIN_SCORE_HELP = ("Minimum detection score, TYPE=SCORE per type (e.g. PERSON=0.85) or SCORE for all other types "
+                  "(repeatable; default 0.4).")
+PII_ALLOW_HELP = "A string never treated as PII (repeatable); @FILE reads one string per line from FILE."
+PII_ALLOW_FILE_HELP = "A file of strings never treated as PII, one per line ('#' starts a comment; repeatable)."
+PII_KEY_HELP = ("Key file that encrypts the originals of redacted text, so `curate filter pii --revise` can undo them "
+            "(create it with `curate pii init-key PATH`, keep it outside the workspace; env CURATE_PII_KEY_FILE, "
+            "or the key itself in CURATE_PII_KEY). Without a key a redaction cannot be undone.")
+
+PiiTypesOpt = Annotated[list[str] | None, typer.Option("--pii-types", help=PII_TYPES_HELP)]
+PiiMinScoreOpt = Annotated[list[str] | None, typer.Option("--pii-min-score", help=PII_MIN_SCORE_HELP)]
+PiiAllowOpt = Annotated[list[str] | None, typer.Option("--pii-allow", help=PII_ALLOW_HELP)]
+PiiAllowFileOpt = Annotated[list[Path] | None, typer.Option("--pii-allow-file", help=PII_ALLOW_FILE_HELP)]
+KeyFileOpt = Annotated[Path | None, typer.Option("--key-file", help=PII_KEY_HELP)]
 
 
 def config_parameters(cls: type) -> list[inspect.Parameter]:
@@ -86,3 +108,58 @@ def with_config_options(cls: type, *, before: str = "workspace") -> Callable[[Ca
         return command
 
     return decorate
+
+
+def parse_min_scores(values: list[str] | None, *, option: str = "--pii-min-score") -> tuple[float | None,
+                                                                                            dict[str, float]]:
+    """``(score for all other types, {type: score})`` from ``TYPE=SCORE`` / ``SCORE`` values.
+
+    >>> parse_min_scores(["PERSON=0.85", "0.5", "phone_number=0.7"])
+    (0.5, {'PERSON': 0.85, 'PHONE_NUMBER': 0.7})
+    """
+    default: float | None = None
+    per_type: dict[str, float] = {}
+    for value in values or []:
+        name, sep, score = value.rpartition("=")
+        try:
+            number = float(score)
+        except ValueError:
+            raise InputError(f"{option} takes TYPE=SCORE or SCORE with SCORE in [0, 1], e.g. PERSON=0.85; got "
+                             f"{value!r}.") from None
+        if sep:
+            per_type[name.strip().upper()] = number
+        else:
+            default = number
+    return default, per_type
+
+
+def read_allow(values: list[str] | None, files: list[Path] | None, *, option: str = "--pii-allow") -> tuple[str, ...]:
+    """The allow-list from ``--pii-allow`` values (``@FILE`` reads a file) and ``--pii-allow-file`` files."""
+    strings: list[str] = []
+    paths = list(files or [])
+    for value in values or []:
+        if value.startswith("@") and len(value) > 1:
+            paths.append(Path(value[1:]))
+        else:
+            strings.append(value)
+    for path in paths:
+        try:
+            lines = path.expanduser().read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise InputError(f"{option} {path}: cannot read the allow-list file ({exc.strerror}). Give a text file "
+                             "with one allowed string per line.") from exc
+        strings += [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    return tuple(dict.fromkeys(strings))
+
+
+def pii_options(*, types: list[str] | None, min_scores: list[str] | None, allow: list[str] | None,
+                  allow_files: list[Path] | None, key_file: Path | None, workspace_root: Path | None,
+                  load_key: bool = True) -> PiiOptions:
+    """:class:`PiiOptions` from the command line (the key from ``--key-file`` or the environment)."""
+    from curate.filters.pii_vault import load_key as read_key
+    from curate.filters.pii_workspace import PiiOptions, resolve_types
+
+    threshold, per_type = parse_min_scores(min_scores)
+    key = read_key(key_file, workspace_root=workspace_root) if load_key else None
+    return PiiOptions(types=resolve_types(types) if types else None, min_scores=per_type, threshold=threshold,
+                      allow_list=read_allow(allow, allow_files), key=key)

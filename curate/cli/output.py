@@ -1,15 +1,23 @@
-"""What every command prints to: the consoles, JSON reports, progress bars and the acting user's name."""
+"""What every command prints to: the consoles, JSON reports, progress bars, the acting user's name, and PII previews
+and warnings."""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from curate.filters.pii_preview import PiiPreview
+    from curate.filters.pii_workspace import PiiOptions
+    from curate.filters.policy import RecordPlan
 
 console = Console()
 err_console = Console(stderr=True)
@@ -38,3 +46,96 @@ def bar_progress() -> Progress:
 def actor() -> str:
     """Who runs the command, for the audit log: ``$CURATE_ACTOR``, else ``$USER``, else ``cli``."""
     return os.environ.get("CURATE_ACTOR") or os.environ.get("USER") or "cli"
+
+
+_CONTEXT = 40
+SHOWN_TEXTS = 6
+
+
+def note_pii_reversibility(options: PiiOptions, action: str, workspace_key: str | None) -> None:
+    """Say once, before any work, whether what this command redacts can be undone."""
+    if action == "flag":
+        return
+    if options.key is None and workspace_key is not None:
+        err_console.print(f"[bold yellow]warning:[/] this workspace keeps the originals of earlier redactions "
+                          f"(key {workspace_key}), but no key was given: what this command redacts cannot be undone. "
+                          "Pass --key-file.", highlight=False)
+    elif options.key is None:
+        err_console.print("[yellow]note:[/] no PII key given, so redaction cannot be undone (nothing is kept). To "
+                          "keep the originals encrypted: curate pii init-key PATH, then --key-file PATH.",
+                          highlight=False)
+
+
+def warn_pii_share(summary: dict[str, Any], limit: float, *, preview: bool = False) -> None:
+    """Warn loudly when redaction changed more than ``limit`` of the records (likely false positives)."""
+    share = float(summary.get("changed_share", 0.0))
+    if share <= limit:
+        return
+    top = ", ".join(f"{t} {n:,}" for t, n in sorted(summary.get("records_by_type", {}).items(),
+                                                     key=lambda kv: -kv[1])[:4])
+    err_console.print(
+        f"[bold red]WARNING: PII redaction {'would change' if preview else 'changed'} {share:.0%} of the records[/] "
+        f"(more than {limit:.0%}; records per type: {top}). Ordinary words and public names may be redacted. "
+        + ("" if preview else "See what changes with --pii preview (or `curate filter pii --preview 10`), then ")
+        + "narrow --pii-types (e.g. default,-LOCATION), raise --pii-min-score (e.g. PERSON=0.85) or add --pii-allow "
+        "/ --pii-allow-file" + ("." if preview else " (with --key-file, `curate filter pii --revise` applies them to "
+                                                   "the originals)."), highlight=False)
+
+
+def _clip(text: str, *, head: bool, tail: bool) -> str:
+    text = text.replace("\n", " ⏎ ")
+    if head and tail and len(text) > 2 * _CONTEXT + 5:
+        return text[:_CONTEXT] + " … " + text[-_CONTEXT:]
+    if tail and not head and len(text) > _CONTEXT:
+        return "… " + text[-_CONTEXT:]
+    if head and not tail and len(text) > _CONTEXT:
+        return text[:_CONTEXT] + " …"
+    return text
+
+
+def highlight(plan: RecordPlan) -> list[tuple[str, str]]:
+    """``(path, rich markup)`` of each text with findings: each value struck out in red and followed by its
+    placeholder in green (flagged: underlined yellow; dropped: red with the type); long stretches cut."""
+    from curate.filters.pii import Placeholders
+
+    placeholders = Placeholders()
+    out = []
+    for t in plan.texts:
+        if not t.findings:
+            continue
+        parts, pos = [], 0
+        for f in t.findings:
+            action = plan.policy.action(f.entity_type)
+            value = escape(t.text[f.start : f.end].replace("\n", " ⏎ "))
+            parts.append(escape(_clip(t.text[pos : f.start], head=pos > 0, tail=True)))
+            if action == "redact":
+                mark = escape(placeholders.get(f.entity_type, t.text[f.start : f.end]))
+                parts.append(f"[red strike]{value}[/][bold green]{mark}[/]")
+            elif action == "flag":
+                parts.append(f"[yellow underline]{value}[/][dim]({f.entity_type})[/]")
+            else:
+                parts.append(f"[bold red]{value}[/][dim](drop: {f.entity_type})[/]")
+            pos = f.end
+        parts.append(escape(_clip(t.text[pos:], head=True, tail=False)))
+        out.append((t.path, "".join(parts)))
+    return out
+
+
+def print_pii_preview(preview: PiiPreview, *, title: str) -> None:
+    """The sample records with their redactions highlighted, then the counts per type; says nothing changed."""
+    for plan in preview.samples:
+        where = f" [dim]({escape(plan.record.source)} line {plan.record.line})[/]" if plan.record.line else ""
+        console.print(f"[bold cyan]record {plan.record.id[:8]}[/]{where}", highlight=False)
+        shown = highlight(plan)
+        for path, markup in shown[:SHOWN_TEXTS]:
+            console.print(f"  [bold]{escape(path)}[/]: {markup}", highlight=False)
+        if len(shown) > SHOWN_TEXTS:
+            console.print(f"  ... and {len(shown) - SHOWN_TEXTS} more text(s)")
+    summary = preview.summary
+    table = Table("entity type", "records", "findings", title=title, title_justify="left")
+    for entity, n in sorted(summary["records_by_type"].items(), key=lambda kv: -kv[1]):
+        table.add_row(entity, f"{n:,}", f"{summary['by_type'].get(entity, 0):,}")
+    console.print(table)
+    scope = f"the first {preview.scanned:,} records" if preview.more else f"{preview.scanned:,} records"
+    console.print(f"[bold]preview[/]: nothing changed. {summary['changed']:,} of {scope} "
+                  f"({summary['changed_share']:.1%}) would be changed; {preview.seconds:.1f} s", highlight=False)
