@@ -1,7 +1,9 @@
 """PII detection benchmark: curate's analyzer vs Presidio's stock AnalyzerEngine on the same spaCy model.
 
-Data: Presidio-research's JSON format (``format="presidio"``): a list of records with ``full_text`` and
-``spans`` of ``{entity_type, start_position, end_position}`` (end exclusive).
+Gold data: Presidio-research's JSON format (a list of records with ``full_text`` and ``spans`` of
+``{entity_type, start_position, end_position}``, end exclusive) or CoNLL IOB2 files such as WNUT-17's, converted
+by :mod:`curate.bench.pii_data` (person and location entities). False positives: texts with little or no real
+PII, measured by :mod:`curate.bench.pii_fp`. :func:`run_suite` runs both over many sets in one report.
 
 Type mapping (dataset -> Presidio): ``GPE`` -> ``LOCATION``, ``STREET_ADDRESS`` -> ``LOCATION``,
 ``DOMAIN_NAME`` -> ``URL``; all other names are equal. Types neither analyzer predicts (``TITLE``, ``AGE``,
@@ -15,7 +17,6 @@ analyzers are scored on the same types, side by side in one run.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -23,35 +24,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from curate.errors import InputError, SourceNotFoundError
+from curate.bench.pii_data import TYPE_MAP, Data, Span, load_gold, load_presidio, load_texts
+from curate.errors import InputError
 
-TYPE_MAP = {"GPE": "LOCATION", "STREET_ADDRESS": "LOCATION", "DOMAIN_NAME": "URL"}
-Span = tuple[str, int, int]
-Data = list[tuple[str, list[Span]]]
-
-
-def load_presidio(path: Path, limit: int | None = None) -> Data:
-    """Records of a Presidio-research JSON file as ``(text, gold spans)`` with mapped type names."""
-    if not path.exists():
-        raise SourceNotFoundError(f"{path}: no such file. Pass --data FILE in Presidio-research JSON format.")
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: expected a JSON list of records in Presidio-research format; {exc}") from exc
-    if not isinstance(rows, list):
-        raise InputError(f"{path}: expected a JSON list of records; got {type(rows).__name__}")
-    out: Data = []
-    for i, row in enumerate(rows[:limit] if limit else rows):
-        if not isinstance(row, dict) or not isinstance(row.get("full_text"), str):
-            raise InputError(f"{path}: record {i} has no 'full_text' string; expected Presidio-research format")
-        try:
-            spans = [(TYPE_MAP.get(s["entity_type"], s["entity_type"]), int(s["start_position"]),
-                      int(s["end_position"])) for s in row.get("spans") or []]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"{path}: record {i} has a span without entity_type/start_position/end_position "
-                             f"({exc!r})") from exc
-        out.append((row["full_text"], spans))
-    return out
+__all__ = ["TYPE_MAP", "Data", "Span", "evaluate", "load_presidio", "run", "run_suite", "table_rows"]
 
 
 def _prf(ph: int, pn: int, gh: int, gn: int) -> dict[str, Any]:
@@ -84,15 +60,10 @@ def evaluate(data: Data, predict: Callable[[str], list[Span]], types: Sequence[s
             "seconds": round(elapsed, 2)}
 
 
-def run(path: Path, *, fmt: str = "presidio", limit: int | None = None) -> dict[str, Any]:
-    """Score curate's analyzer and stock Presidio on the same records; returns the figures (JSON-ready)."""
-    if fmt != "presidio":
-        raise InputError(f"--format must be presidio (Presidio-research JSON); got {fmt!r}")
+def _analyzers() -> tuple[Callable[[str], list[Span]], Callable[[str], list[Span]], list[str], str]:
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
     from curate.filters.pii import DEFAULT_ENTITIES, detect, spacy_model_name, stock_analyzer
 
-    data = load_presidio(path, limit)
-    types = sorted({g[0] for _, gold in data for g in gold} & set(DEFAULT_ENTITIES))
     detect("warm up: Ann Lee, ann@example.com")
     stock = stock_analyzer()
     stock.analyze("warm up: Ann Lee", language="en")
@@ -103,10 +74,69 @@ def run(path: Path, *, fmt: str = "presidio", limit: int | None = None) -> dict[
     def stock_predict(text: str) -> list[Span]:
         return [(r.entity_type, r.start, r.end) for r in stock.analyze(text, language="en")]
 
+    return curate_predict, stock_predict, list(DEFAULT_ENTITIES), spacy_model_name()
+
+
+def _gold_figures(data: Data, path: Path, curate: Callable[[str], list[Span]], stock: Callable[[str], list[Span]],
+                  defaults: Sequence[str]) -> dict[str, Any]:
+    types = sorted({g[0] for _, gold in data for g in gold} & set(defaults))
     return {"data": str(path), "records": len(data), "micro_types": types, "type_map": TYPE_MAP,
-            "match": "overlap, same type", "spacy_model": spacy_model_name(),
-            "curate": evaluate(data, curate_predict, types),
-            "baseline_presidio_stock": evaluate(data, stock_predict, types)}
+            "match": "overlap, same type", "curate": evaluate(data, curate, types),
+            "baseline_presidio_stock": evaluate(data, stock, types)}
+
+
+def run(path: Path, *, fmt: str = "presidio", limit: int | None = None) -> dict[str, Any]:
+    """Score curate's analyzer and stock Presidio on the same records; returns the figures (JSON-ready)."""
+    if fmt not in ("presidio", "conll", "auto"):
+        raise InputError(f"--format must be presidio (Presidio-research JSON), conll or auto; got {fmt!r}")
+    data = load_presidio(path, limit) if fmt == "presidio" else load_gold(path, limit)
+    curate, stock, defaults, model = _analyzers()
+    return {**_gold_figures(data, path, curate, stock, defaults), "spacy_model": model}
+
+
+def run_suite(gold: Sequence[tuple[str, Path]], fp: Sequence[tuple[str, Path, str]], *, limit: int | None = None,
+              verdicts: Path | None = None, sample_per_type: int = 100,
+              say: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Every gold set (name, path) scored for curate and stock Presidio side by side, and the false-positive
+    figures of both on every text set (name, path, field). Returns the JSON-ready report."""
+    from curate.bench.pii_fp import load_verdicts, measure
+
+    curate, stock, defaults, model = _analyzers()
+    checked = load_verdicts(verdicts)
+    report: dict[str, Any] = {"spacy_model": model, "default_entities": defaults, "gold": {}, "false_positives": {}}
+    for name, path in gold:
+        say(f"gold {name}")
+        report["gold"][name] = _gold_figures(load_gold(path, limit), path, curate, stock, defaults)
+    for name, path, field in fp:
+        say(f"false positives {name}")
+        texts = load_texts(path, field, limit=limit)
+        report["false_positives"][name] = {
+            "data": str(path), "field": field, "counted_types": defaults,
+            "curate": measure(name, texts, curate, defaults, sample_per_type=sample_per_type, verdicts=checked),
+            "baseline_presidio_stock": measure(name, texts, stock, defaults, sample_per_type=0),
+        }
+    report["summary"] = summary(report)
+    return report
+
+
+def summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The headline figures: per gold set micro P/R/F1 and PERSON recall; per text set placeholders per 1,000
+    words and share of records changed; curate vs stock."""
+    out: dict[str, Any] = {}
+    for name, r in report.get("gold", {}).items():
+        row = {}
+        for who in ("curate", "baseline_presidio_stock"):
+            m, person = r[who]["micro"], r[who]["per_type"].get("PERSON", {})
+            row[who] = {"precision": m["precision"], "recall": m["recall"], "f1": m["f1"],
+                        "person_recall": person.get("recall"), "records_per_s": r[who]["records_per_s"]}
+        row["f1_gain"] = round(row["curate"]["f1"] - row["baseline_presidio_stock"]["f1"], 4)
+        out[name] = row
+    for name, r in report.get("false_positives", {}).items():
+        c, b = r["curate"], r["baseline_presidio_stock"]
+        out[name] = {who: {"per_1000_words": x["per_1000_words"], "records_changed": x["records_changed"]}
+                     for who, x in (("curate", c), ("baseline_presidio_stock", b))}
+        out[name]["ratio"] = round(c["per_1000_words"] / b["per_1000_words"], 3) if b["per_1000_words"] else None
+    return out
 
 
 def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, int]]:

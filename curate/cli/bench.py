@@ -19,16 +19,53 @@ bench_app = typer.Typer(help="Benchmarks on your own data.", no_args_is_help=Tru
 
 @bench_app.command("pii")
 def bench_pii_cmd(
-    data: Annotated[Path, typer.Option(help="Labelled PII data (Presidio-research JSON: full_text + spans).")],
-    fmt: Annotated[str, typer.Option("--format", help="presidio")] = "presidio",
-    limit: Annotated[int | None, typer.Option(help="Use only the first N records.")] = None,
+    data: Annotated[list[Path] | None, typer.Option(
+        help="Labelled PII data: Presidio-research JSON (full_text + spans) or CoNLL IOB2 (.conll, e.g. WNUT-17; "
+             "person and location kept). Repeatable: every set is scored for curate and stock Presidio.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="presidio, conll or auto (by file suffix).")] = "auto",
+    fp_data: Annotated[list[Path] | None, typer.Option(
+        help="Text with little or no real PII (JSON array or JSONL, .gz ok): placeholders per 1,000 words and "
+             "share of records changed, curate vs stock. Repeatable.")] = None,
+    fp_field: Annotated[str, typer.Option(help="Field of --fp-data holding the text (dotted for nesting; "
+                                               "FIELD:prompt = the HH-RLHF prompt of a transcript).")] = "prompt",
+    verdicts: Annotated[Path | None, typer.Option(help="JSON of hand-checked verdicts per sampled finding.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N records of every set.")] = None,
     json_out: JsonOpt = None,
 ) -> None:
-    """Precision, recall and F1 per entity type of curate's PII detection vs stock Presidio, side by side."""
-    from curate.bench.pii import run, table_rows
+    """Precision, recall and F1 per entity type of curate's PII detection vs stock Presidio, side by side, on every
+    gold set; and false positives of both on text without PII."""
+    from curate.bench.pii import run, run_suite
+    from curate.errors import InputError
 
-    with console.status("PII benchmark"):
-        results = run(data, fmt=fmt, limit=limit)
+    if not data and not fp_data:
+        raise InputError("curate bench pii needs --data FILE (gold spans) or --fp-data FILE (text without PII).")
+    if data and len(data) == 1 and not fp_data:
+        with console.status("PII benchmark"):
+            results = run(data[0], fmt=fmt, limit=limit)
+        _print_pii(results)
+        write_json(json_out, results)
+        return
+    if fmt not in ("auto", "conll", "presidio"):
+        raise InputError(f"--format must be presidio, conll or auto; got {fmt!r}")
+    with console.status("PII benchmark") as status:
+        report = run_suite([(p.stem, p) for p in data or []], [(p.name, p, fp_field) for p in fp_data or []],
+                           limit=limit, verdicts=verdicts, say=lambda s: status.update(f"PII benchmark: {s}"))
+    for name, results in report["gold"].items():
+        console.print(f"[bold]{name}[/]", highlight=False)
+        _print_pii(results)
+    table = Table("text set", "curate per 1,000 words", "stock per 1,000 words", "curate / stock records changed")
+    for name, r in report["false_positives"].items():
+        c, b = r["curate"], r["baseline_presidio_stock"]
+        table.add_row(name, str(c["per_1000_words"]), str(b["per_1000_words"]),
+                      f"{c['records_changed']:.3f} / {b['records_changed']:.3f}")
+    if report["false_positives"]:
+        console.print(table)
+    write_json(json_out, report)
+
+
+def _print_pii(results: dict[str, Any]) -> None:
+    from curate.bench.pii import table_rows
+
     table = Table("type", "curate P / R / F1", "stock Presidio P / R / F1", "gold")
     for entity, cur, base, gold in table_rows(results):
         table.add_row(entity, cur, base, str(gold))
@@ -37,7 +74,6 @@ def bench_pii_cmd(
         m = results[name]["micro"]
         console.print(f"micro {name}: P {m['precision']:.3f} R {m['recall']:.3f} F1 {m['f1']:.3f}, "
                       f"{results[name]['records_per_s']} records/s")
-    write_json(json_out, results)
 
 
 def _names(value: str, option: str, count: int | None = None) -> list[str]:

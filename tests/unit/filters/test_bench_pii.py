@@ -49,3 +49,54 @@ def test_bad_files_are_named(tmp_path):
         load_presidio(_write(tmp_path / "bad.json", [{"text": "x"}]))
     with pytest.raises(InputError, match="expected a JSON list"):
         load_presidio(_write(tmp_path / "obj.json", {"a": 1}))
+
+
+def test_conll_posts_become_presidio_spans():
+    from curate.bench.pii_data import conll_records
+
+    lines = ["@ann\tO", "met\tO", "Ana\tB-person", "Holm\tI-person", "in\tO", "New\tB-location", "York\tI-location",
+             "\t", "Apple\tB-corporation", "rocks\tO", "", "\ufeff"]
+    data = conll_records(lines)
+    assert len(data) == 2
+    text, spans = data[0]
+    assert text == "@ann met Ana Holm in New York"
+    assert [(t, text[s:e]) for t, s, e in spans] == [("PERSON", "Ana Holm"), ("LOCATION", "New York")]
+    assert data[1] == ("Apple rocks", [])
+
+
+def test_false_positive_figures_and_verdicts(tmp_path):
+    from curate.bench.pii_fp import finding_key, load_verdicts, measure
+
+    texts = ["Paris is big", "nothing here at all", "Ann met Bob"]
+
+    def predict(text):
+        return [("LOCATION", 0, 5)] if text.startswith("Paris") else [("PERSON", 0, 3)] if text[0] == "A" else []
+
+    key = finding_key("t", texts[0], ("LOCATION", 0, 5))
+    (tmp_path / "v.json").write_text(json.dumps({key: {"verdict": "not_private", "note": "a capital city"}}))
+    r = measure("t", texts, predict, ["PERSON", "LOCATION"], verdicts=load_verdicts(tmp_path / "v.json"))
+    assert r["findings"] == 2 and r["words"] == 10 and r["per_1000_words"] == 200.0
+    assert r["records_changed"] == round(2 / 3, 4)
+    loc = r["sample"]["LOCATION"]
+    assert loc[0] == {"verdicts": {"not_private": 1}} and loc[1]["value"] == "Paris"
+    assert r["sample"]["PERSON"][1]["verdict"] == "unchecked"
+
+
+def test_texts_from_jsonl_and_hh_prompts(tmp_path):
+    from curate.bench.pii_data import load_texts
+
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"chosen": "\\n\\nHuman: hi\\n\\nAssistant: yo\\n\\nHuman: more\\n\\nAssistant: ok"}\n'
+                    '{"chosen": ""}\n')
+    assert load_texts(path, "chosen:prompt") == ["\n\nHuman: hi\n\nAssistant: yo\n\nHuman: more"]
+
+
+def test_wnut_conversion_matches_the_shared_json():
+    from curate.bench.pii_data import load_gold
+    from tests.conftest import shared_file
+
+    conll, converted = shared_file("wnut17", "emerging.dev.conll"), shared_file("wnut17", "dev_presidio.json")
+    rows = json.loads(converted.read_text(encoding="utf-8"))
+    want = [(r["full_text"], [(s["entity_type"], s["start_position"], s["end_position"]) for s in r["spans"]])
+            for r in rows]
+    assert load_gold(conll) == want
