@@ -86,19 +86,24 @@ def preview_workspace(ws: Workspace, *, action: str = "redact", allow_list: tupl
     """
     from curate.errors import InputError
     from curate.filters.pii_vault import check_key, load_originals
-    from curate.filters.policy import with_texts
+    from curate.filters.pii_workspace import restored
 
     options = options or PiiOptions()
     if revise and options.key is None:
         raise InputError("--preview with --revise shows the decrypted originals: pass the workspace's key with "
                          "--key-file (or set $CURATE_PII_KEY_FILE).")
-    originals: dict[str, dict[str, str]] = {}
     if options.key is not None:
         with ws.store.read() as conn:
             check_key(conn, options.key)
-            if revise:
-                originals = load_originals(conn, options.key)
+    key = options.key if revise else None
+
+    def originals(ids: list[str]) -> dict[str, dict[str, str]]:
+        if key is None:
+            return {}
+        with ws.store.read() as conn:
+            return load_originals(conn, key, ids)
+
     stored = ws.store.iter_records(split=None, status=None) if revise else ws.store.iter_records()
-    records = (with_texts(rec, originals[rec.id]) if rec.id in originals else rec for rec in stored)
+    records = (source for _, source in restored(stored, originals, batch=100))
     return preview_records(records, action=action, allow_list=allow_list, options=options, samples=samples,
                            limit=limit)

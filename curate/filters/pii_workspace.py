@@ -11,10 +11,11 @@ in ``pii_originals``, so ``filter pii --revise`` can run detection again on the 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -252,7 +253,6 @@ def run_pii(ws: Workspace, *, action: str = "redact", allow_list: tuple[str, ...
     import orjson
 
     from curate.filters.pii_vault import check_key, load_originals, store_originals
-    from curate.filters.policy import with_texts
     from curate.store.schema import PiiFinding, RecordRow
 
     options = options or PiiOptions()
@@ -265,13 +265,12 @@ def run_pii(ws: Workspace, *, action: str = "redact", allow_list: tuple[str, ...
         if options.key is not None:
             check_key(conn, options.key)
         statuses: dict[str, str] = dict(conn.execute(select(RecordRow.id, RecordRow.status)).all())
-        originals = load_originals(conn, options.key) if revise and options.key is not None else {}
     # revise: every record of every split and status; else the active pool
     records = list(ws.store.iter_records(split=None, status=None) if revise else ws.store.iter_records())
     updated = 0
     with ws.store.write() as conn:
-        for rec in records:
-            source = with_texts(rec, originals[rec.id]) if rec.id in originals else rec
+        key = options.key if revise else None
+        for rec, source in restored(records, lambda ids: load_originals(conn, key, ids) if key else {}):
             out = guard.process(source, keep_id=True)
             status = statuses.get(rec.id, "active")
             if out is None:
@@ -295,6 +294,18 @@ def run_pii(ws: Workspace, *, action: str = "redact", allow_list: tuple[str, ...
     _purge_free_pages(ws)
     return PiiFilterReport(action, len(records), guard.summary(), time.perf_counter() - started, updated, revise,
                            stored)
+
+
+def restored(records: Iterable[Record], originals: Callable[[list[str]], dict[str, dict[str, str]]], *,
+             batch: int = 500) -> Iterator[tuple[Record, Record]]:
+    """``(stored record, record with its originals put back)`` pairs; ``originals(ids)`` is asked per batch, so
+    the decrypted texts of a large workspace are never all in memory."""
+    from curate.filters.policy import with_texts
+
+    it = iter(records)
+    while chunk := list(itertools.islice(it, batch)):
+        found = originals([r.id for r in chunk])
+        yield from ((r, with_texts(r, found[r.id]) if r.id in found else r) for r in chunk)
 
 
 def reveal(ws: Workspace, record_id: str, key: PiiKey, *, actor: str | None = None) -> tuple[Record, list[str]]:

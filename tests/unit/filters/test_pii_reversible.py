@@ -168,6 +168,10 @@ def test_with_a_key_originals_are_encrypted_and_revise_restores_allowed_values(t
 
     allow = tmp_path / "public.txt"
     allow.write_text("# public figures\nLarry Page\n\n")
+    out = _cli("filter", "pii", "--revise", "--preview", "9", "--pii-allow-file", allow, "--key-file", key_file,
+               "-w", ws)  # the key holder sees the originals with what would be redacted; nothing is written
+    assert "nothing changed" in out and PLANTED["street"] in out and "Larry Page" not in out
+    assert "Larry Page" not in _texts(ws)
     out = _cli("filter", "pii", "--revise", "--pii-allow-file", allow, "--allow", "Ada Lovelace",
                "--key-file", key_file, "-w", ws)
     texts = _texts(ws)
