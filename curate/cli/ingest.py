@@ -159,7 +159,7 @@ def _preview(sources: list[Path], *, options: Any, samples: int, warn_share: flo
         with err_console.status(f"PII preview of {source.name}"):
             preview = preview_pii(source, pii_options=options, samples=samples, **read)
         print_pii_preview(preview, title=f"PII redact preview of {source.name}")
-        warn_pii_share(preview.summary, warn_share)
+        warn_pii_share(preview.summary, warn_share, preview=True)
         out.append({"source": str(source), **preview.as_dict()})
     write_json(json_out, {"preview": out})
 
