@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 from sqlalchemy import select
 
@@ -154,13 +155,33 @@ def _row_text(row: dict[str, Any]) -> str:
 
 def drop_leaks(rows: list[dict[str, Any]], prov: list[dict[str, Any]],
                reference: list[Record]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
-    """Rows (and provenance) minus those whose text is an exact or MinHash near-copy of a held-out record."""
+    """Rows (and provenance) minus those that copy a held-out record.
+
+    A preference row (``chosen``/``rejected``) leaks when it makes the same comparison as a held-out preference or
+    candidates record (prompt and responses as a set, exact or MinHash near-copies field by field; see
+    :func:`curate.filters.dedup_comparisons.comparison_cross`): sharing a prompt or one response with a test pair is a
+    different comparison and stays in train. Any other row, and a pair row against other held-out kinds, leaks when its
+    text is an exact or MinHash near-copy of the held-out record's text.
+    """
     if not rows or not reference:
         return rows, prov, 0
     from curate.filters.dedup import cross_set_flags
+    from curate.filters.dedup_comparisons import comparison_cross, is_pair_kind
     from curate.runtime.embeddings import record_text
 
-    flags = cross_set_flags([_row_text(r) for r in rows], [record_text(r) for r in reference]).flagged
+    flags = np.zeros(len(rows), dtype=bool)
+    pairs = [i for i, r in enumerate(rows) if "chosen" in r and "rejected" in r]
+    pair_refs = [r for r in reference if is_pair_kind(r.kind)]
+    other_refs = [r for r in reference if not is_pair_kind(r.kind)]
+    if pairs and pair_refs:
+        columns = ("prompt", "chosen", "rejected")
+        as_records = [Record(f"row-{i}", "preference", {k: rows[i].get(k, "") for k in columns}) for i in pairs]
+        flags[pairs] = comparison_cross(as_records, pair_refs, method=("exact", "minhash")) >= 0
+    in_pairs = set(pairs)
+    for indices, refs in (([i for i in range(len(rows)) if i not in in_pairs], reference), (pairs, other_refs)):
+        if indices and refs:
+            hits = cross_set_flags([_row_text(rows[i]) for i in indices], [record_text(r) for r in refs]).flagged
+            flags[np.asarray(indices)[np.asarray(hits, dtype=bool)]] = True
     keep = [i for i in range(len(rows)) if not flags[i]]
     return [rows[i] for i in keep], [prov[i] for i in keep], int(flags.sum())
 

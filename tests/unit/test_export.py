@@ -192,3 +192,22 @@ def test_a_pair_of_generated_candidates_exports_like_a_preference_pair():
     assert training_rows("dpo", "rank", fields, {"choice": "tie", "preferred": "tie"}) == []
     kto = training_rows("kto", "rank", fields, {"choice": "both_bad", "preferred": "both_bad"})
     assert [(r["completion"], r["label"]) for r in kto] == [("first", False), ("second", False)]
+
+
+def test_a_training_pair_leaks_only_when_it_makes_a_held_out_comparison():
+    from curate.export.writer import drop_leaks
+    from curate.ingest.records import Record
+
+    test_pair = Record("t" * 32, "preference", dict(TEST_PAIR))
+    test_text = Record("c" * 32, "text", {"text": "Refund please, charged twice"})
+    other_model = dict(TEST_PAIR, rejected="The finance team keeps it on the intranet, under Invoices.")
+    swapped = dict(TEST_PAIR, chosen=TEST_PAIR["rejected"], rejected=TEST_PAIR["chosen"])
+    near = dict(TEST_PAIR, prompt=TEST_PAIR["prompt"].replace("this year", "this year!"))
+    copies_text = {"prompt": "Refund please, charged twice", "completion": "On it."}
+    unrelated = {"prompt": "How do I reset my password?", "completion": "Open Settings, then Security."}
+    rows = [other_model, swapped, near, copies_text, unrelated]
+    prov = [{"n": i} for i in range(len(rows))]
+    kept, kept_prov, dropped = drop_leaks(rows, prov, [test_pair, test_text])
+    assert dropped == 3 and kept == [other_model, unrelated] and kept_prov == [{"n": 0}, {"n": 4}]
+    # the old whole-text rule would have dropped the pair that shares the prompt and one response
+    assert drop_leaks([other_model], [{}], [test_pair])[2] == 0
