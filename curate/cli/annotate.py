@@ -135,9 +135,10 @@ def assign_cmd(
     """Fill the annotators' queues with a round's unassigned tasks, in selection order."""
     from curate.rounds.assignment import assign_round
 
-    report = assign_round(Workspace.open(workspace, db).store, [a.strip() for a in annotators.split(",") if a.strip()],
-                          round_number=round_number, overlap=overlap, copies=copies, schema=schema, seed=seed,
-                          actor=actor())
+    store = Workspace.open(workspace, db, must_exist=True).store
+    names = [a.strip() for a in annotators.split(",") if a.strip()]
+    report = assign_round(store, names, round_number=round_number, overlap=overlap, copies=copies, schema=schema,
+                          seed=seed, actor=actor())
     console.print(f"round {report['round']}: {report['tasks']} task(s), {report['assignments']} assignment(s), "
                   f"{report['overlapping_tasks']} overlapping; per annotator: "
                   + ", ".join(f"{k} {v}" for k, v in report["per_annotator"].items()))
@@ -168,7 +169,7 @@ def agreement_cmd(
     """Cohen's kappa per annotator pair and Krippendorff's alpha per task type, with progress and throughput."""
     from curate.annotate.agreement import agreement_report
 
-    report = agreement_report(Workspace.open(workspace, db).store)
+    report = agreement_report(Workspace.open(workspace, db, must_exist=True).store)
     if as_json:
         write_json(Path("-"), report)
     else:

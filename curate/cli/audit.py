@@ -27,7 +27,7 @@ def audit_verify(
     annotation against the event that recorded it (edited, deleted or forged rows)."""
     from curate.store.audit import verify
 
-    ws = Workspace.open(workspace, db)
+    ws = Workspace.open(workspace, db, must_exist=True)
     report = verify(ws.store, expect_head=expect_head)
     write_json(json_out, report.as_dict())
     if report.ok:
@@ -59,7 +59,7 @@ def audit_log(
     """Show the latest audit events."""
     from curate.store.audit import recent_events
 
-    events = recent_events(Workspace.open(workspace, db).store, limit)
+    events = recent_events(Workspace.open(workspace, db, must_exist=True).store, limit)
     table = Table("seq", "time", "actor", "action", "payload", "hash")
     for ev in events:
         table.add_row(str(ev.seq), ev.ts[:19], ev.actor, ev.action, ev.payload[:80], ev.hash[:12])

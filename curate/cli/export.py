@@ -30,7 +30,7 @@ def export_cmd(
     from curate.export.rows import RowOptions
     from curate.export.writer import export
 
-    ws = Workspace.open(workspace, db)
+    ws = Workspace.open(workspace, db, must_exist=True)
     with console.status(f"exporting {fmt}"):
         report = export(ws, fmt, out, to=to, options=RowOptions(ties=ties, pairs=pairs), schema=schema,
                         license=license_, actor=actor(), overwrite=overwrite)

@@ -70,7 +70,7 @@ def dedup_cmd(
 
     if run is not None and not undo:
         raise InputError("--run names the run to undo; use it with --undo.")
-    ws = Workspace.open(workspace, db)
+    ws = Workspace.open(workspace, db, must_exist=True)
     if undo:
         if dry_run:
             raise InputError("--undo cannot be combined with --dry-run; the report file of the run (named by "
@@ -170,7 +170,7 @@ def pii_cmd(
     from curate.filters.pii_vault import workspace_key_id
     from curate.runtime.engine import get_engine
 
-    ws = Workspace.open(workspace, db)
+    ws = Workspace.open(workspace, db, must_exist=True)
     options = pii_options(types=types, min_scores=min_score, allow=allow, allow_files=allow_file,
                           key_file=key_file, workspace_root=ws.root)
     if preview is not None:

@@ -166,7 +166,7 @@ def _preview(sources: list[Path], *, options: Any, samples: int, warn_share: flo
 
 def stats(workspace: WorkspaceOpt = None, db: DbOpt = None, json_out: JsonOpt = None) -> None:
     """Counts of the pool by kind, source, status and split."""
-    ws = Workspace.open(workspace, db)
+    ws = Workspace.open(workspace, db, must_exist=True)
     figures = ws.store.stats()
     table = Table(title=f"workspace {ws.root}", title_justify="left")
     table.add_column("group")

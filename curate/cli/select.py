@@ -108,7 +108,7 @@ def score(
     from curate.scorers.cache import score_records
 
     runner = get_engine(engine, address=address)
-    ws = Workspace.open(workspace, db)
+    ws = Workspace.open(workspace, db, must_exist=True)
     model, adapter = _from_version(ws, model_version, scorer, model, adapter)
     pool = _candidates_or_fail(ws, kind)
     ctx = _context(ws, kind=kind, model=model, adapter=adapter, embedder=embedder, seed=seed)
@@ -159,7 +159,7 @@ def select_cmd(
     from curate.runtime.catalog import build_scorer, build_selector
     from curate.runtime.embeddings import Embedder
 
-    ws = Workspace.open(workspace, db)
+    ws = Workspace.open(workspace, db, must_exist=True)
     model, adapter = _from_version(ws, model_version, scorer, model, adapter)
     ctx = _context(ws, kind=kind, model=model, adapter=adapter, embedder=embedder, seed=seed)
     _warn_seed_model(scorer, ctx)
@@ -205,7 +205,7 @@ def seed(
     """Cold start: a first round chosen without any model (cluster centroids, rules, or stratified random)."""
     from curate.rounds.seed import seed_round
 
-    ws = Workspace.open(workspace, db)
+    ws = Workspace.open(workspace, db, must_exist=True)
     pool = _candidates_or_fail(ws, kind)
     seeded = seed_round(ws, pool, method, k, rng=np.random.default_rng(seed_), embedder=embedder, rules=rules, by=by,
                         task_type=task_type)

@@ -36,7 +36,7 @@ def train_cmd(
 
     check_method(method)
     options = TrainOptions(**settings)
-    ws = Workspace.open(workspace, db)
+    ws = Workspace.open(workspace, db, must_exist=True)
     _quiet_datasets()
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err_console, transient=True) as progress:

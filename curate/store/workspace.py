@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from curate.errors import StoreError
+from curate.errors import InputError, StoreError
 from curate.store.database import Store
 
 DEFAULT_WORKSPACE = "curate-workspace"
@@ -30,13 +30,20 @@ class Workspace:
     db_url: str = ""
 
     @classmethod
-    def open(cls, root: Path | str | None = None, db_url: str | None = None) -> Workspace:
+    def open(cls, root: Path | str | None = None, db_url: str | None = None, *,
+             must_exist: bool = False) -> Workspace:
         """Open (creating if needed) the workspace at ``root`` with database ``db_url``.
 
         ``root`` defaults to ``$CURATE_WORKSPACE`` or ``./curate-workspace``; ``db_url`` to ``$CURATE_DB`` or a
-        SQLite file inside the workspace.
+        SQLite file inside the workspace. With ``must_exist`` (commands that read a pool), a workspace whose SQLite
+        database does not exist yet is an :class:`~curate.errors.InputError` and nothing is created: a mistyped
+        ``--workspace`` must not become an empty new workspace.
         """
         path = Path(root or os.environ.get("CURATE_WORKSPACE") or DEFAULT_WORKSPACE).expanduser()
+        explicit_db = db_url or os.environ.get("CURATE_DB")
+        if must_exist and not explicit_db and not (path / "curate.db").exists():
+            raise InputError(f"no workspace at {path} (no curate.db there): create one with `curate ingest FILE -w "
+                             f"{path}`, or pass the --workspace (or --db) you meant.")
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

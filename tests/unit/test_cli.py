@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from curate.cli.main import app
@@ -76,3 +78,17 @@ def test_audit_verify_fails_on_a_tampered_log(tmp_path, fixtures):
     conn.close()
     result = runner.invoke(app, ["audit", "verify", "-w", str(ws)])
     assert result.exit_code == 1 and "edited" in result.output
+
+
+@pytest.mark.parametrize("command", [["select", "--scorer", "margin"], ["stats"],
+                                     ["export", "--format", "sft", "--out", "OUT"]])
+def test_a_mistyped_workspace_is_an_error_not_a_new_empty_workspace(tmp_path, command):
+    missing = tmp_path / "wrokspace"
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in command]
+    proc = subprocess.run([sys.executable, "-m", "curate.cli.main", *args, "-w", str(missing)], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "CURATE_DB": ""})
+    message = " ".join(proc.stderr.split())
+    assert proc.returncode == 2, proc.stderr
+    assert f"no workspace at {missing}" in message and "curate ingest" in message
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not missing.exists()  # nothing was created

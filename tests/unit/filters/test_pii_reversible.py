@@ -120,6 +120,7 @@ def test_init_key_writes_0600_and_never_overwrites(tmp_path):
     out = _cli("pii", "init-key", key_file, fails=True)
     assert "exists already" in out and "never overwrites" in out and key_file.read_bytes() == before
     inside = tmp_path / "ws" / "pii.key"
+    _cli("ingest", *_sources(tmp_path), "-w", tmp_path / "ws")  # filter pii needs an existing workspace
     _cli("pii", "init-key", inside)
     out = _cli("filter", "pii", "--key-file", inside, "-w", tmp_path / "ws", fails=True)
     assert "--key-file" in out and "inside the workspace" in out
