@@ -9,6 +9,7 @@ Scorer modules are imported only when a name is looked up, so ``import curate.ru
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 from typing import Any
 
@@ -48,6 +49,7 @@ def _subclasses(base: type[Any]) -> list[type[Any]]:
     return found
 
 
+@functools.cache
 def _scorer_table() -> dict[str, tuple[type[BaseScorer], dict[str, Any]]]:
     """``{name: (class, options)}`` from every scorer class of :data:`SCORER_MODULES` (catalog names first)."""
     for module in SCORER_MODULES:
@@ -63,6 +65,13 @@ def _scorer_table() -> dict[str, tuple[type[BaseScorer], dict[str, Any]]]:
     return table
 
 
+def _scorer_entry(name: str) -> tuple[type[BaseScorer], dict[str, Any]]:
+    table = _scorer_table()
+    if name not in table:
+        raise InputError(f"unknown scorer {name!r}; use one of {', '.join(table)} or package.module:ClassName.")
+    return table[name]
+
+
 def scorer_names() -> list[str]:
     """Every scorer name :func:`build_scorer` accepts (besides ``package.module:ClassName``)."""
     return list(_scorer_table())
@@ -76,10 +85,7 @@ def scorer_class(name: str) -> type[BaseScorer] | None:
     if ":" in name:
         cls = _import(name)
         return cls if isinstance(cls, type) and issubclass(cls, BaseScorer) else None
-    table = _scorer_table()
-    if name not in table:
-        raise InputError(f"unknown scorer {name!r}; use one of {', '.join(table)} or package.module:ClassName.")
-    return table[name][0]
+    return _scorer_entry(name)[0]
 
 
 def scorer_options(name: str) -> dict[str, Any]:
@@ -95,11 +101,8 @@ def build_scorer(name: str, ctx: BuildContext) -> Scorer:
         if not isinstance(scorer, Scorer):
             raise InputError(f"{name} is not a scorer: it needs name, key() and score(records).")
         return scorer
-    table = _scorer_table()
-    if name not in table:
-        raise InputError(f"unknown scorer {name!r}; use one of {', '.join(table)} or package.module:ClassName.")
-    cls, options = table[name]
-    return cls.build(ctx, **options)
+    cls, options = _scorer_entry(name)
+    return cls.build(ctx, **dict(options))
 
 
 def seed_model_check(ctx: BuildContext) -> Any:
