@@ -39,8 +39,15 @@ def _version(value: bool) -> None:
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Show the version and exit.")] = False,
+    actor: Annotated[str | None, typer.Option(
+        "--actor", help="Who runs this command, recorded in the audit log (default: $CURATE_ACTOR, else the OS "
+                        "user name).")] = None,
 ) -> None:
     """Curate LLM fine-tuning and preference data with active learning."""
+    if actor is not None:
+        if not actor.strip():
+            raise typer.BadParameter("--actor needs a name.", param_hint="--actor")
+        os.environ["CURATE_ACTOR"] = actor.strip()
 
 
 # The order of the flow: in, people, filters, selection, export and training, loops, benchmarks, recipes.

@@ -44,8 +44,10 @@ def bar_progress() -> Progress:
 
 
 def actor() -> str:
-    """Who runs the command, for the audit log: ``$CURATE_ACTOR``, else ``$USER``, else ``cli``."""
-    return os.environ.get("CURATE_ACTOR") or os.environ.get("USER") or "cli"
+    """Who runs the command, for the audit log: ``curate --actor`` / ``$CURATE_ACTOR``, else the OS user name."""
+    from curate.store.audit import default_actor
+
+    return default_actor()
 
 
 _CONTEXT = 40

@@ -9,6 +9,7 @@ head hash with a copy kept elsewhere (``curate audit verify --expect-head``).
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -28,14 +29,15 @@ Problem = Literal["edited", "deleted", "inserted", "reordered", "head-mismatch"]
 
 
 def default_actor() -> str:
-    """Who is acting: ``$CURATE_ACTOR``, else the login name, else ``"unknown"``."""
+    """Who is acting: ``$CURATE_ACTOR`` (``curate --actor NAME`` sets it), else the OS user name (also without a
+    terminal, from the password database), else ``"unknown"``."""
     actor = os.environ.get("CURATE_ACTOR")
     if actor:
         return actor
     try:
-        return os.getlogin()
-    except OSError:
-        return os.environ.get("USER", "unknown")
+        return getpass.getuser()
+    except (OSError, KeyError):  # no user name in the environment nor in the password database
+        return "unknown"
 
 
 def _check_payload(value: Any, path: str = "payload") -> None:
