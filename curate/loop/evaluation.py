@@ -366,8 +366,9 @@ def answer_with_oracle(ws: Workspace, round_id: int, column: str, *, on_answer: 
     return len(todo)
 
 
-def ensure_oracle(ws: Workspace) -> None:
-    """Create the ``oracle`` annotator account (random password) on first use."""
+def ensure_oracle(ws: Workspace, *, actor: str | None = None) -> None:
+    """Create the ``oracle`` annotator account (random password) on first use, recorded for ``actor`` (the
+    person running the loop; default :func:`curate.store.audit.default_actor`)."""
     import secrets
 
     from curate.store.accounts import add_user
@@ -376,4 +377,4 @@ def ensure_oracle(ws: Workspace) -> None:
     with ws.store.read() as conn:
         if conn.scalar(select(User.name).where(User.name == ORACLE_USER)) is not None:
             return
-    add_user(ws.store, ORACLE_USER, "annotator", secrets.token_urlsafe(24), actor="curate-loop")
+    add_user(ws.store, ORACLE_USER, "annotator", secrets.token_urlsafe(24), actor=actor)

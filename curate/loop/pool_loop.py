@@ -327,9 +327,10 @@ def run_loop(ws: Workspace, config: LoopConfig, *, embedder: Embedder | None = N
     with _locked(ws, config.name):
         _check_config(ws, config)
         check_accounts(ws, config.annotators)
+        who = actor or audit.default_actor()
         if config.oracle:
-            ensure_oracle(ws)
-        runner = _Runner(ws, config, emb, on_event or (lambda _event, _payload: None), actor or audit.default_actor())
+            ensure_oracle(ws, actor=who)
+        runner = _Runner(ws, config, emb, on_event or (lambda _event, _payload: None), who)
         return runner.run(wait=wait, poll_seconds=poll_seconds, max_wait=max_wait)
 
 
