@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
+from rich.text import Text
 
 from curate.cli.options import DbOpt, JsonOpt, WorkspaceOpt
 from curate.cli.output import console, err_console, write_json
@@ -52,18 +54,65 @@ def audit_verify(
 
 @audit_app.command("log")
 def audit_log(
-    limit: Annotated[int, typer.Option(help="Show the last N events.")] = 20,
+    limit: Annotated[int, typer.Option(help="Show the last N matching events (0: all of them).", min=0)] = 20,
+    action: Annotated[list[str] | None, typer.Option(
+        "--action", help="Only events of this action (repeatable); a prefix before a dot counts, so 'filter' "
+                         "shows filter.dedup and filter.pii.")] = None,
+    actor: Annotated[list[str] | None, typer.Option(
+        "--actor", help="Only events recorded for this person or account (repeatable).")] = None,
+    full: Annotated[bool, typer.Option("--full/--short", help="Show whole payloads, wrapped (--short: one line "
+                                                               "each, cut at 80 characters).")] = True,
     workspace: WorkspaceOpt = None,
     db: DbOpt = None,
+    json_out: JsonOpt = None,
 ) -> None:
-    """Show the latest audit events."""
+    """Show the latest audit events: who did what, when, with which model version, and the ids and counts of it."""
     from curate.store.audit import recent_events
 
-    events = recent_events(Workspace.open(workspace, db, must_exist=True).store, limit)
-    table = Table("seq", "time", "actor", "action", "payload", "hash")
+    store = Workspace.open(workspace, db, must_exist=True).store
+    events = recent_events(store, limit, actions=action or [], actors=actor or [])
+    write_json(json_out, {"events": [ev.as_dict() for ev in events],
+                          "filters": {"action": action or [], "actor": actor or [], "limit": limit}})
+    if json_out is not None and str(json_out) == "-":
+        return  # stdout holds the JSON
+    if not events:
+        console.print("no audit events" + (" match the filters" if action or actor else " yet"))
+        return
+    if full:
+        _print_blocks(events)
+        return
+    table = Table(*(Column(name, no_wrap=True) for name in ("seq", "time (UTC)", "actor", "action")),
+                  Column("payload", overflow="ellipsis"), Column("hash", no_wrap=True))
     for ev in events:
-        table.add_row(str(ev.seq), ev.ts[:19], ev.actor, ev.action, ev.payload[:80], ev.hash[:12])
+        shown = payload_text(ev.payload)
+        table.add_row(str(ev.seq), ev.ts[:19].replace("T", " "), escape(ev.actor), escape(ev.action),
+                      Text(shown if len(shown) <= 80 else shown[:79] + "…", no_wrap=True, overflow="ellipsis"),
+                      ev.hash[:12])
     console.print(table)
+
+
+def _print_blocks(events: list[Any]) -> None:
+    """Each event as a heading line (seq, time, actor, action, model version, hash) over its whole payload, one
+    ``key: value`` line per field, long values wrapped under themselves."""
+    for ev in events:
+        version = f"  model {escape(ev.model_version)}" if ev.model_version else ""
+        console.print(f"[bold]#{ev.seq}[/]  {ev.ts[:19].replace('T', ' ')} UTC  [cyan]{escape(ev.actor)}[/]  "
+                      f"[bold]{escape(ev.action)}[/]{version}  [dim]{ev.hash[:12]}[/]", highlight=False)
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(width=3)
+        grid.add_column(no_wrap=True, style="dim")
+        grid.add_column(ratio=1, overflow="fold")
+        fields = sorted(ev.payload.items()) if isinstance(ev.payload, dict) else [("payload", ev.payload)]
+        for key, value in fields:
+            grid.add_row("", Text(f"{key}:"), Text(payload_text(value)))
+        console.print(grid)
+
+
+def payload_text(payload: Any) -> str:
+    """A payload (or one of its values) as one line of JSON with spaces after separators, so it can wrap."""
+    if isinstance(payload, str):
+        return payload
+    return json.dumps(payload, ensure_ascii=False, separators=(", ", ": "), sort_keys=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, or_, select
 
-from curate.errors import AuditError
+from curate.errors import AuditError, InputError
 from curate.store.audit_links import LinkProblem, check_annotations, snapshot
 from curate.store.database import Store
 from curate.store.schema import AuditEvent, utcnow
@@ -217,8 +217,54 @@ def verify(store: Store, *, expect_head: str | None = None, annotations: bool = 
     )
 
 
-def recent_events(store: Store, limit: int = 20) -> list[Any]:
-    """The latest ``limit`` audit events, oldest first (rows with seq, ts, actor, action, payload, hash)."""
+@dataclass(frozen=True)
+class AuditEntry:
+    """One event as stored: its place in the chain, who did what, and the payload parsed from its JSON."""
+
+    seq: int
+    ts: str
+    actor: str
+    action: str
+    model_version: str | None
+    payload: Any
+    hash: str
+    prev_hash: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form (every field; the payload as parsed JSON)."""
+        return {"seq": self.seq, "ts": self.ts, "actor": self.actor, "action": self.action,
+                "model_version": self.model_version, "payload": self.payload, "hash": self.hash,
+                "prev_hash": self.prev_hash}
+
+
+def _parsed(raw: str) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:  # an edited row; `curate audit verify` names it, the log still shows it
+        return raw
+
+
+def recent_events(store: Store, limit: int | None = 20, *, actions: tuple[str, ...] | list[str] = (),
+                  actors: tuple[str, ...] | list[str] = ()) -> list[AuditEntry]:
+    """The latest ``limit`` events (None: all) that match the filters, oldest first.
+
+    Args:
+        limit: how many of the newest matching events; None or 0 for every one.
+        actions: keep events whose action is one of these, or starts with one followed by a dot (``filter``
+            matches ``filter.dedup`` and ``filter.pii``); empty keeps every action.
+        actors: keep events recorded for one of these names; empty keeps every actor.
+    """
+    if limit is not None and limit < 0:
+        raise InputError(f"limit must be 0 (every event) or a positive number of events; got {limit}")
+    query = select(AuditEvent).order_by(AuditEvent.seq.desc())
+    if actions:
+        query = query.where(or_(*(or_(AuditEvent.action == a, AuditEvent.action.startswith(a + ".", autoescape=True))
+                                  for a in actions)))
+    if actors:
+        query = query.where(AuditEvent.actor.in_(list(actors)))
+    if limit:
+        query = query.limit(limit)
     with store.read() as conn:
-        events = conn.execute(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)).all()
-    return list(reversed(events))
+        rows = conn.execute(query).all()
+    return [AuditEntry(int(r.seq), r.ts, r.actor, r.action, r.model_version, _parsed(r.payload), r.hash, r.prev_hash)
+            for r in reversed(rows)]
