@@ -340,11 +340,12 @@ class TaskPanel:
 
 @contextmanager
 def service_errors() -> Iterator[None]:
-    """Turn curate's deliberate errors into ``gr.Error`` (a toast in the browser; an error for API clients)."""
+    """Turn curate's deliberate errors into ``gr.Error`` (a toast in the browser; an error for API clients) titled
+    with the error's class name, which :mod:`curate.client` raises again (``AccessError``, ``TaskStateError``...)."""
     try:
         yield
     except CurateError as exc:
-        raise gr.Error(html.escape(str(exc), quote=False), print_exception=False) from exc
+        raise gr.Error(html.escape(str(exc), quote=False), title=type(exc).__name__, print_exception=False) from exc
 
 
 def user_of(request: gr.Request | None) -> str | None:
