@@ -68,8 +68,16 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - last line of defence: no traceback reaches a user
         if os.environ.get("CURATE_DEBUG"):
             raise
+        from curate.errors import environment_error, report_place
+
+        known = environment_error(exc)  # a full disk, a forbidden path, ...: the machine's or the user's, not a bug
+        if known is not None:
+            err_console.print(f"[red]error:[/] {escape(known[0])}", highlight=False)
+            sys.exit(known[1])
         err_console.print(f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}\n"
-                          "This is a bug in curate. Run again with CURATE_DEBUG=1 to see the traceback, and report it.")
+                          f"This is a bug in curate. Please report it at {escape(report_place())}, with the command "
+                          "you ran and the traceback printed when you run it again with CURATE_DEBUG=1.",
+                          highlight=False)
         sys.exit(70)
 
 
