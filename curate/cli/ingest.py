@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -41,6 +42,8 @@ def ingest(
     fmt: Annotated[str | None, typer.Option(
         "--format", help="Force a reader: jsonl, json, csv, tsv, parquet, hf."
     )] = None,
+    encoding: Annotated[str, typer.Option(help="Text encoding of JSONL, JSON, CSV and TSV sources: utf-8, utf-8-sig, "
+                                               "cp1252 (Windows), latin-1, utf-16, ...")] = "utf-8",
     split: Annotated[str, typer.Option(help="pool (selectable), test (frozen test set) or calibration.")] = "pool",
     hf_split: Annotated[str | None, typer.Option(help="For a saved DatasetDict: read only this split.")] = None,
     strict: Annotated[bool, typer.Option(help="Fail on the first bad row and store nothing.")] = False,
@@ -72,11 +75,17 @@ def ingest(
     """
     from curate.errors import InputError
     from curate.ingest.formats import parse_mapping
+    from curate.ingest.sources import check_options, check_source
     from curate.ingest.sources import ingest as run_ingest
 
+    check_options(kind=kind, split=split, fmt=fmt, encoding=encoding, pii=pii, max_row_bytes=max_row_bytes)
     mapping = parse_mapping(map_)
+    for source in sources:  # every source and its columns, before the first row is stored
+        check_source(source, fmt=fmt, mapping=mapping, encoding=encoding, hf_split=hf_split,
+                     max_row_bytes=max_row_bytes)
     if pii == "preview":
         _preview(sources, kind=kind, mapping=mapping, fmt=fmt, hf_split=hf_split, max_row_bytes=max_row_bytes,
+                 encoding=encoding,
                  options=pii_options(types=pii_types, min_scores=pii_min_score, allow=pii_allow,
                                      allow_files=pii_allow_file, key_file=None, workspace_root=None, load_key=False),
                  samples=pii_samples, warn_share=pii_warn_share, json_out=json_out)
@@ -103,7 +112,7 @@ def ingest(
 
             report = run_ingest(ws, source, kind=kind, mapping=mapping, fmt=fmt, split=split, hf_split=hf_split,
                                 strict=strict, max_row_bytes=max_row_bytes, pii=pii, pii_options=options,
-                                on_progress=show, move_selected=move_selected)
+                                on_progress=show, move_selected=move_selected, encoding=encoding)
         reports.append(report)
         _print_ingest(report)
         if report.pii:
@@ -112,7 +121,10 @@ def ingest(
                            "totals": {k: sum(getattr(r, k) for r in reports)
                                       for k in ("rows", "valid", "new", "moved", "duplicates", "quarantined")}})
     if sum(r.valid for r in reports) == 0:
-        err_console.print("[red]No valid rows were read[/]: nothing was added. See the quarantine file(s) above.")
+        if sum(r.rows for r in reports) == 0:
+            err_console.print("[red]No rows were read[/]: the source is empty. Nothing was added.")
+        else:
+            err_console.print("[red]No valid rows were read[/]: nothing was added. See the reasons above.")
         raise typer.Exit(1)
 
 
@@ -141,12 +153,31 @@ def _print_ingest(report: Any) -> None:
         console.print(f"  [yellow]{report.moved:,} record(s) were in the pool and are now in the {report.split} split: "
                       "they can no longer be selected. `curate filter dedup` flags their near-copies left in the "
                       "pool.[/]", highlight=False)
+    if not report.rows:
+        header = " or has only its header line" if report.format in ("csv", "tsv") else ""
+        console.print(f"  [yellow]{escape(report.source)} has no rows[/]: the file is empty{header}.",
+                      highlight=False)
     if report.quarantined:
-        for reason, n in list(report.reasons.items())[:5]:
-            console.print(f"  [yellow]{n:,} x[/] {reason}")
-        where = ", ".join(f"line {line} (row {row})" if line != row else f"line {line}"
-                          for line, row in zip(report.first_bad_lines[:8], report.first_bad_rows, strict=False))
-        console.print(f"  first bad rows: {where}\n  quarantine: {report.quarantine_path}")
+        _print_reasons(report)
+
+
+def _print_reasons(report: Any, shown: int = 8) -> None:
+    """Every quarantine reason in full (wrapped, not cut), with its count and first lines; the most frequent
+    ``shown`` of them when there are more."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(justify="right", no_wrap=True, style="yellow")
+    grid.add_column(overflow="fold")
+    reasons = list(report.reasons.items())
+    for reason, n in reasons[:shown]:
+        lines = list(dict.fromkeys(report.reason_lines.get(reason, [])))
+        where = ("line " if len(lines) == 1 else "lines ") + ", ".join(map(str, lines)) if lines else ""
+        more = ", ..." if n > len(report.reason_lines.get(reason, [])) else ""
+        grid.add_row(f"  {n:,} x", escape(reason) + (f" [dim]({where}{more})[/]" if where else ""))
+    if len(reasons) > shown:
+        rest = sum(n for _, n in reasons[shown:])
+        grid.add_row("", f"... and {len(reasons) - shown:,} other reasons ({rest:,} rows)")
+    console.print(grid, highlight=False)
+    console.print(f"  quarantine: {escape(str(report.quarantine_path))}", highlight=False, soft_wrap=True)
 
 
 def _preview(sources: list[Path], *, options: Any, samples: int, warn_share: float, json_out: Path | None,

@@ -14,11 +14,13 @@ from curate.ingest.raw_rows import (
     DEFAULT_MAX_ROW_BYTES,
     INVALID_UTF8,
     STREAM_ERRORS,
+    UTF8,
     RawRow,
     excerpt,
     open_binary,
     read_line,
     stream_error,
+    undecodable,
 )
 
 
@@ -57,7 +59,8 @@ class _LineFeed:
             yield item[1]
 
 
-def _csv_header(path: Path, cells: list[str] | None, error: str | None, line: int) -> list[str] | None:
+def _csv_header(path: Path, cells: list[str] | None, error: str | None, line: int,
+                encoding: str = UTF8) -> list[str] | None:
     """The column names of a header row (None for a blank line before it); raises :class:`InputError` when
     they cannot name the columns."""
     if error is not None:
@@ -66,8 +69,7 @@ def _csv_header(path: Path, cells: list[str] | None, error: str | None, line: in
     if not cells or not any(c.strip() for c in cells):
         return None
     if any(INVALID_UTF8.search(c) for c in cells):
-        raise InputError(f"{path}, line {line}: the header row is not valid UTF-8. Save the file as UTF-8 and "
-                         "try again.")
+        raise InputError(f"{path}, line {line}: {undecodable(encoding, 'header row')}.")
     header = [h.strip().lstrip(BOM) for h in cells]
     seen: dict[str, int] = {}
     for i, name in enumerate(header, 1):
@@ -100,12 +102,12 @@ def _csv_record(reader: Iterator[list[str]], feed: _LineFeed,
 
 
 def _csv_row(header: list[str], cells: list[str] | None, error: str | None, lines: list[tuple[int, str]],
-             delimiter: str) -> tuple[RawRow, bool]:
+             delimiter: str, encoding: str = UTF8) -> tuple[RawRow, bool]:
     """The row (or its error) and whether its lines after the first must be read again."""
     start = lines[0][0]
     raw = delimiter.join(cells) if cells is not None else "".join(text for _, text in lines)
     if cells is not None and INVALID_UTF8.search(raw):
-        return RawRow(start, error="invalid UTF-8 in the row", raw=excerpt(raw)), False
+        return RawRow(start, error=undecodable(encoding, "row"), raw=excerpt(raw)), False
     if cells is not None and len(cells) == len(header):
         return RawRow(start, {h: (c if c != "" else None) for h, c in zip(header, cells, strict=False)}), False
     if error is None:
@@ -119,7 +121,8 @@ def _csv_row(header: list[str], cells: list[str] | None, error: str | None, line
                                "it are read again", raw=excerpt(lines[0][1])), True
 
 
-def read_csv(path: Path, *, delimiter: str = ",", max_row_bytes: int = DEFAULT_MAX_ROW_BYTES) -> Iterator[RawRow]:
+def read_csv(path: Path, *, delimiter: str = ",", max_row_bytes: int = DEFAULT_MAX_ROW_BYTES,
+             encoding: str = UTF8) -> Iterator[RawRow]:
     """Rows of a CSV (or TSV) file with a header line; empty cells become ``None``.
 
     A row whose quote is never closed would swallow the lines after it: when a row spanning several lines
@@ -127,7 +130,7 @@ def read_csv(path: Path, *, delimiter: str = ",", max_row_bytes: int = DEFAULT_M
     after it are read again, so the valid rows there are kept.
     """
     csv.field_size_limit(max_row_bytes)
-    with open_binary(path) as fh:
+    with open_binary(path, encoding) as fh:
         feed = _LineFeed(fh, max_row_bytes)
         reader = csv.reader(iter(feed), delimiter=delimiter, strict=True)
         header: list[str] | None = None
@@ -143,11 +146,11 @@ def read_csv(path: Path, *, delimiter: str = ",", max_row_bytes: int = DEFAULT_M
             if not lines:  # pragma: no cover - csv reports an error only after reading a line
                 continue
             if header is None:
-                header = _csv_header(path, cells, error, lines[0][0])
+                header = _csv_header(path, cells, error, lines[0][0], encoding)
                 continue
             if cells is not None and not any(c.strip() for c in cells):
                 continue
-            row, again = _csv_row(header, cells, error, lines, delimiter)
+            row, again = _csv_row(header, cells, error, lines, delimiter, encoding)
             yield row
             if again:
                 feed.pending.extendleft(reversed(lines[1:]))

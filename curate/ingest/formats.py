@@ -12,7 +12,8 @@ Understood row shapes, tried in this order unless ``kind`` is forced:
 * ``instruction`` + ``output`` (+ ``input``): Alpaca, an example.
 * ``text`` (+ ``label``): a text to label.
 
-Column names can be remapped first with ``mapping`` (``{"target": "source.path"}``).
+Column names can be remapped first with ``mapping`` (``{"target": "source.path"}``; see
+:mod:`curate.ingest.mapping`, which also builds a pair from two response columns).
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ from typing import Any
 
 import orjson
 
-from curate.errors import ColumnMappingError, RecordError
+from curate.errors import RecordError
+from curate.ingest.mapping import CONTENT_TARGETS, TARGET_FIELDS, apply_mapping, parse_mapping
 from curate.ingest.records import KINDS, Record, is_conversational, normalise_value, record_id
 
+__all__ = ["EXPECTED_SHAPES", "TARGET_FIELDS", "apply_mapping", "parse_mapping", "parse_transcript", "row_to_record",
+           "split_implicit_prompt"]
+
 ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
-TARGET_FIELDS = frozenset(
-    {"prompt", "completion", "chosen", "rejected", "messages", "completions", "text", "label",
-     "instruction", "input", "output"}
-)
 _TRANSCRIPT_TURN = re.compile(r"\n\n(Human|Assistant):[ ]?")
 _HH_ROLES = {"Human": "user", "Assistant": "assistant"}
 
@@ -42,50 +43,6 @@ EXPECTED_SHAPES = (
     "prompt+completion, messages, prompt+chosen+rejected, chosen+rejected (implicit prompt), "
     "prompt+completions, instruction+output (Alpaca) or text(+label)"
 )
-
-
-def parse_mapping(items: list[str] | None) -> dict[str, str]:
-    """Parse ``["target=source", ...]`` into ``{"target": "source"}``.
-
-    >>> parse_mapping(["text=sentence", "label=meta.category"])
-    {'text': 'sentence', 'label': 'meta.category'}
-    """
-    mapping: dict[str, str] = {}
-    for item in items or []:
-        target, sep, source = item.partition("=")
-        target, source = target.strip(), source.strip()
-        if not sep or not target or not source:
-            raise ColumnMappingError(
-                f"--map expects TARGET=SOURCE, for example --map text=sentence; got {item!r}."
-            )
-        if target not in TARGET_FIELDS:
-            raise ColumnMappingError(
-                f"--map target {target!r} is not a field curate knows. "
-                f"Use one of: {', '.join(sorted(TARGET_FIELDS))}."
-            )
-        mapping[target] = source
-    return mapping
-
-
-def _lookup(row: Mapping[str, Any], path: str) -> Any:
-    value: Any = row
-    for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            raise RecordError(f"the mapped column {path!r} is missing from this row")
-        value = value[part]
-    return value
-
-
-def apply_mapping(row: Mapping[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:
-    """Rename columns: each target takes the value at its source path; the source column is dropped."""
-    if not mapping:
-        return dict(row)
-    out = dict(row)
-    for target, source in mapping.items():
-        value = _lookup(row, source)
-        out.pop(source.split(".")[0], None)
-        out[target] = value
-    return out
 
 
 def _present(row: Mapping[str, Any], key: str) -> bool:
@@ -203,8 +160,24 @@ def _detect_kind(row: Mapping[str, Any]) -> str:
     present = sorted(str(k)[:40] for k in row if row[k] is not None)
     raise RecordError(
         f"row has fields {present[:12]} but no known shape; expected {EXPECTED_SHAPES}. "
-        "Name your columns with --map target=source"
+        f"Name your columns with --map target=source{_pair_hint(present)}"
     )
+
+
+_RESPONSE_COLUMN = re.compile(r"(?i).*(response|answer|completion|output|generation|model)[ _-]?([ab12])")
+_WINNER_COLUMN = re.compile(r"(?i)(winner|preferred|preference|choice|chosen|better|label)")
+
+
+def _pair_hint(columns: list[str]) -> str:
+    """How to map two response columns (``response_a``, ``response_b``) to a pair, when a row has them."""
+    responses = [c for c in columns if _RESPONSE_COLUMN.fullmatch(c)]
+    if len(responses) != 2:
+        return ""
+    a, b = responses
+    winner = next((c for c in columns if _WINNER_COLUMN.fullmatch(c)), None)
+    if winner is not None:
+        return f"; for a pair with the winner in {winner!r}: --map responses={a},{b} --map preferred={winner}"
+    return f"; for a pair: --map chosen={a} --map rejected={b} (when {a!r} is always the better one)"
 
 
 def _example_fields(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -259,7 +232,7 @@ _BUILDERS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "candidates": _candidates_fields,
     "text": _text_fields,
 }
-_CONSUMED = TARGET_FIELDS
+_CONSUMED = CONTENT_TARGETS
 
 
 def _check_label(value: Any) -> Any:
@@ -286,7 +259,8 @@ def row_to_record(
 ) -> Record:
     """Convert one source row into a :class:`Record`, or raise :class:`RecordError` saying why not."""
     if not isinstance(row, Mapping):
-        raise RecordError(f"expected a JSON object (a row with named fields); got {type(row).__name__}")
+        raise RecordError(f"expected a JSON object (a row with named fields, such as {{\"text\": \"...\"}}); got "
+                          f"{type(row).__name__}")
     data = apply_mapping(row, mapping or {})
     if kind is None:
         kind = _detect_kind(data)

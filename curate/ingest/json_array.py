@@ -6,21 +6,30 @@ import codecs
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+import orjson
+
+from curate.errors import InputError
+from curate.ingest.mapping import CONTENT_TARGETS
 from curate.ingest.raw_rows import (
     BOM,
     CHUNK,
     DEFAULT_MAX_ROW_BYTES,
     EXCERPT_CHARS,
+    INVALID_UTF8,
     STREAM_ERRORS,
+    UTF8,
     RawRow,
     excerpt,
     has_invalid_text,
     open_binary,
     read_jsonl,
     stream_error,
+    undecodable,
 )
+
+ONE_OBJECT_LIMIT = 256 * 1024 * 1024  # bytes read to check whether a file starting with '{' is one object
 
 
 def _skip_ws(buf: str, pos: int) -> int:
@@ -70,11 +79,11 @@ def _recover_end(buf: str, start: int) -> int:
     return -1
 
 
-def _first_byte(path: Path) -> bytes:
+def _first_byte(path: Path, encoding: str = UTF8) -> bytes:
     """The first byte of ``path`` that is not whitespace or a byte order mark (b"" if none or unreadable)."""
     head = b""
     try:
-        with open_binary(path) as fh:
+        with open_binary(path, encoding) as fh:
             read1 = getattr(fh, "read1", fh.read)  # a buffered read would drop what came before a damaged .gz
             while len(head) < 4096 and not head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n"):
                 more = read1(64)
@@ -86,27 +95,85 @@ def _first_byte(path: Path) -> bytes:
     return head.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")[:1]
 
 
-def read_json(path: Path, *, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES) -> Iterator[RawRow]:
+def _one_object(path: Path, encoding: str) -> tuple[dict[str, Any] | None, int]:
+    """The object a file starting with ``{`` holds when the whole file is that one object (pretty-printed or on one
+    line) and its size in bytes; ``(None, 0)`` for JSON Lines, broken JSON, or a file too big to check."""
+    with open_binary(path, encoding) as fh:
+        first = b""
+        while not first.strip():
+            line = fh.readline(ONE_OBJECT_LIMIT)
+            if not line:
+                return None, 0
+            first = line.removeprefix(b"\xef\xbb\xbf")
+        try:
+            orjson.loads(first)
+            text = first
+        except orjson.JSONDecodeError:  # not a whole value on the first line: one object spread over lines?
+            text = first + fh.read(ONE_OBJECT_LIMIT)
+        else:
+            for line in iter(lambda: fh.readline(CHUNK), b""):
+                if line.strip():
+                    return None, 0  # JSON Lines
+    if len(text) >= ONE_OBJECT_LIMIT:
+        return None, 0
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None, 0
+    return (value, len(text)) if isinstance(value, dict) and not has_invalid_text(value) else (None, 0)
+
+
+def _refuse_wrapped(path: Path, value: dict[str, Any]) -> None:
+    """Raise :class:`InputError` when the one object of a file wraps the rows in a list under a key."""
+    if CONTENT_TARGETS & set(value):
+        return
+    lists = [(str(k), v) for k, v in value.items() if isinstance(v, list) and v
+             and all(isinstance(x, dict) and "role" not in x for x in v[:20])]
+    if lists:
+        key, rows = max(lists, key=lambda kv: len(kv[1]))
+        jq = f".{key}" if key.isidentifier() else f".[{json.dumps(key)}]"
+        plural = "s" if len(rows) != 1 else ""
+        raise InputError(f"{path} holds one JSON object (keys: {', '.join(map(str, list(value)[:12]))}), not rows: "
+                         f"curate reads a JSON array of objects, or JSON Lines. The rows look like the list under "
+                         f"{key!r} ({len(rows):,} object{plural}): extract it, e.g. jq '{jq}' {path.name} > rows.json, "
+                         "and ingest that file.")
+
+
+def read_json(path: Path, *, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES, encoding: str = UTF8) -> Iterator[RawRow]:
     """Elements of a JSON array of objects, streamed; a broken element is skipped to the next one.
 
-    A file whose first value is an object is read as JSON Lines (many ``.json`` files are).
+    A file whose first value is an object is read as JSON Lines (many ``.json`` files are), or as one row when
+    the whole file is one object; one whose object holds the rows in a list is refused with how to extract them.
     """
-    if _first_byte(path) != b"[":
-        yield from read_jsonl(path, max_row_bytes=max_row_bytes)
+    first = _first_byte(path, encoding)
+    if first == b"{":
+        try:
+            value, size = _one_object(path, encoding)
+        except STREAM_ERRORS:
+            value, size = None, 0  # read as JSON Lines: the damage is reported at its line
+        if value is not None:
+            _refuse_wrapped(path, value)
+            if size > max_row_bytes:
+                yield RawRow(1, error=f"the file's one object is longer than the limit of {max_row_bytes:,} bytes")
+            else:
+                yield RawRow(1, value)
+            return
+    if first != b"[":
+        yield from read_jsonl(path, max_row_bytes=max_row_bytes, encoding=encoding)
         return
-    with open_binary(path) as fh:
-        yield from _JsonArray(fh, max_row_bytes).rows()
+    with open_binary(path, encoding) as fh:
+        yield from _JsonArray(fh, max_row_bytes, encoding).rows()
 
 
 class _JsonArray:
     """A streaming reader of the elements of a JSON array: a window ``buf`` of the text, a cursor ``pos`` on
     (physical) ``line``. Broken elements become error rows; reading goes on at the next element."""
 
-    def __init__(self, fh: IO[bytes], max_row_bytes: int) -> None:
+    def __init__(self, fh: IO[bytes], max_row_bytes: int, encoding: str = UTF8) -> None:
         self.read1 = getattr(fh, "read1", fh.read)  # one read at a time: a damaged .gz keeps the text before it
         self.text = codecs.getincrementaldecoder("utf-8")("surrogateescape")
         self.decoder = json.JSONDecoder()
-        self.max = max_row_bytes
+        self.max, self.encoding = max_row_bytes, encoding
         self.buf, self.pos, self.line = "", 0, 1
         self.eof = self.started = self.done = False
         self.broken: str | None = None  # why the rest of a compressed stream cannot be read
@@ -192,8 +259,9 @@ class _JsonArray:
             row = RawRow(self.line, error=f"array element is longer than the limit of {self.max:,} bytes",
                          raw=excerpt(buf[pos : pos + EXCERPT_CHARS]))
         elif has_invalid_text(value):
-            row = RawRow(self.line, error="invalid UTF-8 (or an unpaired \\uD800-\\uDFFF escape) inside the "
-                                          "element", raw=excerpt(buf[pos:end]))
+            error = (undecodable(self.encoding, "element") if INVALID_UTF8.search(buf, pos, end) else
+                     "an unpaired \\uD800-\\uDFFF escape inside the element (half of a surrogate pair)")
+            row = RawRow(self.line, error=error, raw=excerpt(buf[pos:end]))
         else:
             row = RawRow(self.line, value)
         self.advance(end)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
+import io
 import json
 import re
 import zlib
@@ -18,6 +20,7 @@ INVALID_UTF8 = re.compile("[\udc80-\udcff]")
 SURROGATE = re.compile("[\ud800-\udfff]")  # invalid UTF-8 (surrogateescape) or an unpaired \uXXXX escape
 STREAM_ERRORS = (OSError, EOFError, zlib.error)  # a corrupt or truncated .gz stream
 BOM = "\ufeff"
+UTF8 = "utf-8"
 
 
 @dataclass(slots=True)
@@ -30,11 +33,50 @@ class RawRow:
     raw: str | None = None
 
 
-def open_binary(path: Path) -> IO[bytes]:
-    """``path`` opened for binary reading, through gzip when it ends in ``.gz``."""
-    if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return path.open("rb")
+def open_binary(path: Path, encoding: str = UTF8) -> IO[bytes]:
+    """``path`` opened for binary reading as UTF-8 bytes: through gzip when it ends in ``.gz``, and re-encoded
+    from ``encoding`` when that is not UTF-8 (line breaks stay where they are, so line numbers hold)."""
+    fh: IO[bytes] = gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path.open("rb")  # type: ignore[assignment]
+    if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig"):
+        return fh
+    return io.BufferedReader(_Recoded(fh, encoding), buffer_size=CHUNK)
+
+
+class _Recoded(io.RawIOBase):
+    """The bytes of a binary stream in ``encoding``, as UTF-8. Bytes that are not valid in ``encoding`` pass
+    through unchanged, so the readers find them as invalid UTF-8 (and say which encoding failed)."""
+
+    def __init__(self, fh: IO[bytes], encoding: str) -> None:
+        super().__init__()
+        self.fh, self.out, self.eof = fh, b"", False
+        self.decoder = codecs.getincrementaldecoder(encoding)("surrogateescape")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self.out and not self.eof:
+            data = self.fh.read(CHUNK)
+            self.eof = not data
+            self.out = self.decoder.decode(data, final=self.eof).encode(UTF8, "surrogateescape")
+        n = min(len(buffer), len(self.out))
+        buffer[:n] = self.out[:n]
+        self.out = self.out[n:]
+        return n
+
+    def close(self) -> None:
+        self.fh.close()
+        super().close()
+
+
+def undecodable(encoding: str, what: str = "line") -> str:
+    """Why a ``what`` (line, row, element) cannot be read in ``encoding``, and what to pass instead."""
+    name = codecs.lookup(encoding).name
+    if name in ("utf-8", "utf-8-sig"):
+        return (f"invalid UTF-8: this {what} is not valid UTF-8 text; if the file is in another encoding (e.g. "
+                "Windows-1252), pass --encoding cp1252")
+    return (f"invalid {name}: this {what} cannot be read as {name} (--encoding); pass the file's real encoding "
+            "with --encoding, e.g. --encoding utf-8")
 
 
 def excerpt(data: bytes | str) -> str:
@@ -64,10 +106,10 @@ def stream_error(exc: BaseException) -> str:
     return f"the compressed stream is corrupt or truncated here ({exc}); the rest of the file cannot be read"
 
 
-def read_jsonl(path: Path, *, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES) -> Iterator[RawRow]:
+def read_jsonl(path: Path, *, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES, encoding: str = UTF8) -> Iterator[RawRow]:
     """Rows of a JSON Lines file; blank lines are skipped (and a byte order mark at the start of a line)."""
     loads = json_loads()
-    with open_binary(path) as fh:
+    with open_binary(path, encoding) as fh:
         lineno = 0
         while True:
             try:
@@ -87,8 +129,8 @@ def read_jsonl(path: Path, *, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES) -> Ite
                 continue
             try:
                 text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield RawRow(lineno, error=f"invalid UTF-8 at byte {exc.start} of the line", raw=excerpt(raw))
+            except UnicodeDecodeError:
+                yield RawRow(lineno, error=undecodable(encoding), raw=excerpt(raw))
                 continue
             try:
                 yield RawRow(lineno, loads(text))

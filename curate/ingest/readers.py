@@ -10,13 +10,22 @@ saved with ``datasets.save_to_disk``. A ``.gz`` suffix is read through gzip.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator
 from pathlib import Path
 
-from curate.errors import InputError, SourceNotFoundError, UnsupportedFormatError
+from curate.errors import InputError, SourceNotFoundError, UnsupportedFormatError, did_you_mean
 from curate.ingest.csv_rows import read_csv
 from curate.ingest.json_array import read_json
-from curate.ingest.raw_rows import DEFAULT_MAX_ROW_BYTES, EXCERPT_CHARS, RawRow, read_jsonl
+from curate.ingest.raw_rows import (
+    DEFAULT_MAX_ROW_BYTES,
+    EXCERPT_CHARS,
+    STREAM_ERRORS,
+    UTF8,
+    RawRow,
+    open_binary,
+    read_jsonl,
+)
 
 _SUFFIX_FORMATS = {
     ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet",
@@ -48,6 +57,36 @@ def detect_format(path: Path) -> str:
             "Pass --format to say which it is."
         )
     return fmt
+
+
+def check_encoding(encoding: str, fmt: str | None = None) -> str:
+    """The codec name of ``encoding`` (``cp1252``, ``utf-8-sig``, ``latin-1``, ...); raises :class:`InputError`
+    for an unknown name, or for another encoding than UTF-8 with a binary format (Parquet and saved datasets
+    store text as UTF-8)."""
+    try:
+        name = codecs.lookup(encoding).name
+    except (LookupError, TypeError):
+        common = ["utf-8", "utf-8-sig", "cp1252", "latin-1", "utf-16", "shift_jis", "gbk"]
+        raise InputError(f"--encoding {encoding!r} is not an encoding Python knows; use e.g. "
+                         f"{', '.join(common)}.{did_you_mean(str(encoding), common)}") from None
+    if fmt in ("parquet", "hf") and name not in ("utf-8", "utf-8-sig"):
+        raise InputError(f"--encoding {encoding} does not apply to {fmt} sources: they store text as UTF-8. "
+                         "Leave --encoding out.")
+    return name
+
+
+def _check_utf16(path: Path) -> None:
+    """Raise :class:`InputError` when ``path`` starts with a UTF-16 or UTF-32 byte order mark (read as UTF-8)."""
+    try:
+        with open_binary(path) as fh:
+            head = fh.read(4)
+    except STREAM_ERRORS:
+        return  # the reader reports a damaged stream at its place
+    for bom, name in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                      (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if head.startswith(bom):
+            raise InputError(f"{path} starts with a {name.upper()} byte order mark: its text is {name.upper()}, "
+                             f"not UTF-8. Pass --encoding {name}.")
 
 
 def read_parquet(path: Path, *, batch_size: int = 4096) -> Iterator[RawRow]:
@@ -107,10 +146,13 @@ def read_hf_folder(path: Path, *, split: str | None = None, batch_size: int = 10
 
 
 def read_rows(
-    path: Path, *, fmt: str | None = None, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES, split: str | None = None
+    path: Path, *, fmt: str | None = None, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES, split: str | None = None,
+    encoding: str = UTF8,
 ) -> Iterator[RawRow]:
-    """Rows of any supported source (see :data:`FORMATS`), by ``fmt`` or by :func:`detect_format`."""
+    """Rows of any supported source (see :data:`FORMATS`), by ``fmt`` or by :func:`detect_format`; text files
+    are read in ``encoding`` (see :func:`check_encoding`)."""
     fmt = fmt or detect_format(path)
+    encoding = check_encoding(encoding, fmt)
     if not path.exists():
         raise SourceNotFoundError(f"{path}: no such file or folder. Check the path and try again.")
     if isinstance(max_row_bytes, bool) or not isinstance(max_row_bytes, int) or max_row_bytes < 1:
@@ -118,12 +160,15 @@ def read_rows(
     if fmt != "hf" and path.is_dir():
         raise UnsupportedFormatError(f"{path} is a folder, not a {fmt} file. Give the file itself, or "
                                      "--format hf for a folder written by datasets.Dataset.save_to_disk.")
+    if fmt in ("jsonl", "json", "csv", "tsv") and encoding in ("utf-8", "utf-8-sig"):
+        _check_utf16(path)
     if fmt == "jsonl":
-        return read_jsonl(path, max_row_bytes=max_row_bytes)
+        return read_jsonl(path, max_row_bytes=max_row_bytes, encoding=encoding)
     if fmt == "json":
-        return read_json(path, max_row_bytes=max_row_bytes)
+        return read_json(path, max_row_bytes=max_row_bytes, encoding=encoding)
     if fmt in ("csv", "tsv"):
-        return read_csv(path, delimiter="\t" if fmt == "tsv" else ",", max_row_bytes=max_row_bytes)
+        return read_csv(path, delimiter="\t" if fmt == "tsv" else ",", max_row_bytes=max_row_bytes,
+                        encoding=encoding)
     if fmt == "parquet":
         return read_parquet(path)
     if fmt == "hf":
@@ -131,5 +176,5 @@ def read_rows(
     raise UnsupportedFormatError(f"format must be one of {', '.join(FORMATS)}; got {fmt!r}.")
 
 
-__all__ = ["DEFAULT_MAX_ROW_BYTES", "EXCERPT_CHARS", "FORMATS", "RawRow", "detect_format", "read_csv", "read_hf_folder",
-           "read_json", "read_jsonl", "read_parquet", "read_rows"]
+__all__ = ["DEFAULT_MAX_ROW_BYTES", "EXCERPT_CHARS", "FORMATS", "RawRow", "check_encoding", "detect_format",
+           "read_csv", "read_hf_folder", "read_json", "read_jsonl", "read_parquet", "read_rows"]

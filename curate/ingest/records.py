@@ -24,8 +24,17 @@ from typing import Any, Final, Literal
 
 import orjson
 
+from curate.errors import check_choice
+
 Kind = Literal["example", "preference", "candidates", "text"]
 KINDS: Final[tuple[str, ...]] = ("example", "preference", "candidates", "text")
+
+
+def check_kind(kind: str | None) -> str | None:
+    """``kind`` if it is ``None`` or one of :data:`KINDS`; else an :class:`~curate.errors.InputError` that lists
+    them and suggests the closest. Also the callback of ``--kind`` options: checked before anything is read."""
+    return None if kind is None else check_choice(kind, KINDS, "--kind")
+
 
 #: Fields that make up a record's content (and so its id), per kind.
 CONTENT_FIELDS: Final[dict[str, tuple[str, ...]]] = {

@@ -10,18 +10,19 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import insert, update
 
-from curate.errors import InputError, RecordError
+from curate.errors import InputError, RecordError, check_choice
 from curate.ingest.formats import row_to_record
-from curate.ingest.readers import DEFAULT_MAX_ROW_BYTES, RawRow, detect_format, read_rows
-from curate.ingest.records import Record
+from curate.ingest.mapping import check_columns
+from curate.ingest.raw_rows import UTF8
+from curate.ingest.readers import DEFAULT_MAX_ROW_BYTES, FORMATS, RawRow, check_encoding, detect_format, read_rows
+from curate.ingest.records import Record, check_kind
+from curate.ingest.report import IngestReport, Quarantine
 from curate.ingest.split_moves import SplitMoves
 from curate.store import audit
 from curate.store.schema import Source
@@ -34,73 +35,45 @@ if TYPE_CHECKING:
 DEFAULT_BATCH = 5000
 SPLITS = ("pool", "test", "calibration")
 
-
-@dataclass
-class IngestReport:
-    """What one ingest did. Counts are rows of the source; ``new`` + ``moved`` + ``duplicates`` = ``valid`` (minus
-    rows dropped for PII).
-
-    ``moved``: pool records this ingest into ``test``/``calibration`` moved to that split (``moved_with_tasks`` of
-    them had tasks); ``already_in``: rows whose record was already in another split, by split (left there).
-    """
-
-    source: str
-    format: str
-    rows: int = 0
-    valid: int = 0
-    new: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
-    by_kind: dict[str, int] = field(default_factory=dict)
-    reasons: dict[str, int] = field(default_factory=dict)
-    first_bad_lines: list[int] = field(default_factory=list)
-    first_bad_rows: list[int] = field(default_factory=list)
-    quarantine_path: str | None = None
-    seconds: float = 0.0
-    ids_digest: str = ""
-    pii: dict[str, Any] = field(default_factory=dict)
-    split: str = "pool"
-    moved: int = 0
-    moved_with_tasks: int = 0
-    already_in: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def rows_per_second(self) -> float:
-        """Rows read per second of wall time."""
-        return self.rows / self.seconds if self.seconds > 0 else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {**asdict(self), "rows_per_second": round(self.rows_per_second, 1)}
+__all__ = ["IngestReport", "check_options", "check_source", "ingest", "preview_pii"]
 
 
-class _Quarantine:
-    """Writes unreadable rows, lazily, to ``quarantine/<stem>-<time>.jsonl`` with their line and reason."""
+def check_options(*, kind: str | None = None, split: str = "pool", fmt: str | None = None, encoding: str = UTF8,
+                  pii: str | None = None, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES) -> None:
+    """Raise :class:`InputError` for an ingest option that cannot be used, listing the valid values and the
+    closest one; called before anything is read."""
+    check_kind(kind)
+    check_choice(split, SPLITS, "--split")
+    if fmt is not None:
+        check_choice(fmt, FORMATS, "--format")
+    check_encoding(encoding, fmt)
+    if pii is not None:
+        from curate.filters.pii_workspace import ACTIONS
 
-    def __init__(self, folder: Path, source: Path, *, redact: Callable[[Any], Any] | None = None) -> None:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        self.path = folder / f"{source.name}-{stamp}.jsonl"
-        self._fh: IO[bytes] | None = None
-        self.reasons: Counter[str] = Counter()
-        self.redact = redact
-        self.lines: list[int] = []
-        self.rows: list[int] = []
+        check_choice(pii, (*ACTIONS, "preview"), "--pii")
+    if isinstance(max_row_bytes, bool) or not isinstance(max_row_bytes, int) or max_row_bytes < 1:
+        raise InputError(f"--max-row-bytes must be a positive number of bytes; got {max_row_bytes!r:.40}.")
 
-    def add(self, source: str, line: int, row: int, reason: str, raw: Any) -> None:
-        if self._fh is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = self.path.open("wb")
-        if self.redact is not None:
-            raw = self.redact(raw)
-        entry = {"source": source, "line": line, "row": row, "reason": reason, "raw": raw}
-        self._fh.write(orjson.dumps(entry, default=str) + b"\n")
-        self.reasons[reason.split(":")[0][:80]] += 1
-        self.lines.append(line)
-        self.rows.append(row)
 
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
+def _open(path: Path, *, fmt: str | None, mapping: Mapping[str, str] | None, encoding: str, hf_split: str | None,
+          max_row_bytes: int) -> tuple[str, Iterator[RawRow]]:
+    """The format and rows of ``path``, after checking that the mapped columns exist (see
+    :func:`~curate.ingest.mapping.check_columns`)."""
+    fmt = fmt or detect_format(path)
+    check_encoding(encoding, fmt)
+    rows = read_rows(path, fmt=fmt, max_row_bytes=max_row_bytes, split=hf_split, encoding=encoding)
+    return fmt, check_columns(rows, mapping, path.name)
+
+
+def check_source(source: Path | str, *, fmt: str | None = None, mapping: Mapping[str, str] | None = None,
+                 encoding: str = UTF8, hf_split: str | None = None,
+                 max_row_bytes: int = DEFAULT_MAX_ROW_BYTES) -> str:
+    """The format of ``source``, after the checks :func:`ingest` makes before it stores anything (the file exists,
+    its format, encoding and header, the mapped columns); lets a command check every source before the first."""
+    fmt, rows = _open(Path(source), fmt=fmt, mapping=mapping, encoding=encoding, hf_split=hf_split,
+                      max_row_bytes=max_row_bytes)
+    next(rows, None)  # the header (CSV), the first element (JSON), the file's metadata (Parquet)
+    return fmt
 
 
 def _raw_excerpt(row: RawRow) -> Any:
@@ -131,6 +104,7 @@ def ingest(
     pii_options: PiiOptions | None = None,
     on_progress: Callable[[int], None] | None = None,
     move_selected: bool = False,
+    encoding: str = UTF8,
 ) -> IngestReport:
     """Read ``source`` into the workspace pool.
 
@@ -155,27 +129,25 @@ def ingest(
         on_progress: called with the number of rows read so far, every batch.
         move_selected: with ``split`` test/calibration, also move pool records that already have tasks (else such
             rows stop the ingest with :class:`InputError`; see :mod:`curate.ingest.split_moves`).
+        encoding: of a text source (``utf-8``, ``utf-8-sig``, ``cp1252``, ...).
 
     Returns:
         An :class:`IngestReport`. Rows that cannot be read are in ``report.quarantine_path``.
     """
     path = Path(source)
-    fmt = fmt or detect_format(path)
-    if split not in SPLITS:
-        raise InputError(f"split must be one of {', '.join(SPLITS)}; got {split!r}.")
-    rows = read_rows(path, fmt=fmt, max_row_bytes=max_row_bytes, split=hf_split)
+    check_options(kind=kind, split=split, fmt=fmt, encoding=encoding, pii=pii, max_row_bytes=max_row_bytes)
+    if pii == "preview":
+        raise InputError("--pii preview stores nothing: it is curate.ingest.sources.preview_pii (the CLI runs it "
+                         "for `curate ingest --pii preview`).")
+    fmt, rows = _open(path, fmt=fmt, mapping=mapping, encoding=encoding, hf_split=hf_split,
+                      max_row_bytes=max_row_bytes)
     report = IngestReport(source=str(path), format=fmt, split=split)
     guard = None
     if pii is not None:
-        from curate.filters.pii_workspace import ACTIONS, PiiGuard, PiiOptions, workspace_salt
+        from curate.filters.pii_workspace import PiiGuard, PiiOptions, workspace_salt
 
-        if pii == "preview":
-            raise InputError("--pii preview stores nothing: it is curate.ingest.sources.preview_pii (the CLI runs it "
-                             "for `curate ingest --pii preview`).")
-        if pii not in ACTIONS:
-            raise InputError(f"--pii must be one of {', '.join(ACTIONS)} or preview; got {pii!r}.")
         guard = PiiGuard(pii, workspace_salt(workspace), pii_allow, pii_options or PiiOptions())
-    quarantine = _Quarantine(workspace.quarantine_dir, path, redact=guard.redact_text if guard else None)
+    quarantine = Quarantine(workspace.quarantine_dir, path, redact=guard.redact_text if guard else None)
     started = time.perf_counter()
     store = workspace.store
     who = actor or audit.default_actor()
@@ -207,15 +179,10 @@ def ingest(
             report.moved, report.moved_with_tasks = len(moves.moved), len(moves.moved_selected)
             report.already_in = dict(moves.already_in)
             report.duplicates = report.valid - report.new - report.moved - dropped
-            report.quarantined = len(quarantine.lines)
             report.ids_digest = digest.hexdigest()
             report.by_kind = dict(kinds)
             quarantine.close()
-            if report.quarantined:
-                report.quarantine_path = str(quarantine.path)
-                report.reasons = dict(quarantine.reasons.most_common())
-                report.first_bad_lines = quarantine.lines[:20]
-                report.first_bad_rows = quarantine.rows[:20]
+            quarantine.fill(report)
             conn.execute(
                 update(Source).where(Source.id == source_id).values(
                     n_rows=report.rows, n_new=report.new, n_duplicates=report.duplicates,
@@ -269,6 +236,7 @@ def preview_pii(
     pii_options: PiiOptions | None = None,
     samples: int | None = None,
     limit: int | None = None,
+    encoding: str = UTF8,
 ) -> PiiPreview:
     """What ``ingest(..., pii="redact")`` would change in the first rows of ``source``; nothing is stored or written.
 
@@ -279,8 +247,9 @@ def preview_pii(
     from curate.filters.pii_preview import PREVIEW_LIMIT, PREVIEW_SAMPLES, preview_records
 
     path = Path(source)
-    fmt = fmt or detect_format(path)
-    rows = read_rows(path, fmt=fmt, max_row_bytes=max_row_bytes, split=hf_split)
+    check_options(kind=kind, fmt=fmt, encoding=encoding, max_row_bytes=max_row_bytes)
+    _, rows = _open(path, fmt=fmt, mapping=mapping, encoding=encoding, hf_split=hf_split,
+                    max_row_bytes=max_row_bytes)
 
     def records() -> Iterator[Record]:
         for number, row in enumerate(rows, 1):
@@ -299,7 +268,7 @@ def preview_pii(
 def _batches(
     rows: Iterator[RawRow],
     report: IngestReport,
-    quarantine: _Quarantine,
+    quarantine: Quarantine,
     kind: str | None,
     mapping: Mapping[str, str] | None,
     strict: bool,

@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from curate.annotate.answers import PAIR_CHOICES
-from curate.errors import CurateError, InputError, RecordError, UnsupportedFormatError
+from curate.errors import ColumnMappingError, CurateError, InputError, RecordError, UnsupportedFormatError
 from curate.ingest.formats import TARGET_FIELDS, parse_mapping, row_to_record
 from curate.ingest.readers import EXCERPT_CHARS, RawRow, read_rows
 from curate.ingest.records import normalise_value, record_id
@@ -720,9 +720,15 @@ def test_mapped_rows(profile: str) -> None:
     fuzz(profile, "mapping_rows", st.tuples(st.one_of(ROW, JSONISH), mappings), check)
 
 
-def test_missing_mapped_column_names_it_on_every_row(workspace: Workspace, tmp_path: Path) -> None:
+def test_mapped_column_missing_from_the_file_is_refused_and_from_some_rows_quarantined(workspace: Workspace,
+                                                                                       tmp_path: Path) -> None:
     (tmp_path / "m.csv").write_text("utterance,intent\nhi,a\nbye,b\n")
-    report = ingest(workspace, tmp_path / "m.csv", mapping=parse_mapping(["text=sentence", "label=intent"]))
+    with pytest.raises(ColumnMappingError, match="its columns are: utterance, intent"):
+        ingest(workspace, tmp_path / "m.csv", mapping=parse_mapping(["text=sentence", "label=intent"]))
+    assert not list(workspace.quarantine_dir.glob("*.jsonl"))  # refused before any row was quarantined
+    (tmp_path / "m.jsonl").write_text('{"sentence": "hi", "intent": "a"}\n{"utterance": "bye", "intent": "b"}\n'
+                                      '{"utterance": "so long", "intent": "b"}\n')
+    report = ingest(workspace, tmp_path / "m.jsonl", mapping=parse_mapping(["text=sentence", "label=intent"]))
     assert report.quarantined == 2 and report.first_bad_lines == [2, 3]
     assert list(report.reasons) == ["the mapped column 'sentence' is missing from this row"]
 

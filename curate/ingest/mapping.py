@@ -1,0 +1,175 @@
+"""``--map TARGET=SOURCE``: rename a source's columns to the fields curate reads, checked against the file first.
+
+Besides plain renames (``--map text=sentence``, ``--map label=meta.intent``), two targets build a preference
+pair from responses kept in separate columns:
+
+* ``--map chosen=response_a --map rejected=response_b``: the better response is always in the same column.
+* ``--map responses=response_a,response_b --map preferred=winner``: a column says which one won (``a``/``b``,
+  ``0``/``1`` counted from the first, or the column's name, e.g. ``response_b`` or ``model_b``). Without
+  ``preferred``, ``responses`` (two or more columns) become candidates to rank, like ``completions``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from itertools import chain, islice
+from typing import Any
+
+from curate.errors import ColumnMappingError, RecordError, did_you_mean
+from curate.ingest.raw_rows import RawRow
+
+#: The fields a record is built from (a row's other columns are kept as metadata).
+CONTENT_TARGETS = frozenset(
+    {"prompt", "completion", "chosen", "rejected", "messages", "completions", "text", "label",
+     "instruction", "input", "output"}
+)
+#: Every name ``--map`` accepts as a target.
+TARGET_FIELDS = CONTENT_TARGETS | {"responses", "preferred"}
+LIST_TARGETS = frozenset({"completions", "responses"})  # may take several columns: a,b
+PEEK_ROWS = 200  # rows read to check that mapped columns exist
+_TIES = frozenset({"tie", "both", "equal", "same", "neither", "none", "draw"})
+
+
+def parse_mapping(items: list[str] | None) -> dict[str, str]:
+    """Parse ``["target=source", ...]`` into ``{"target": "source"}``.
+
+    >>> parse_mapping(["text=sentence", "label=meta.category"])
+    {'text': 'sentence', 'label': 'meta.category'}
+    """
+    mapping: dict[str, str] = {}
+    for item in items or []:
+        target, sep, source = item.partition("=")
+        target, source = target.strip(), source.strip()
+        if not sep or not target or not source:
+            raise ColumnMappingError(
+                f"--map expects TARGET=SOURCE, for example --map text=sentence; got {item!r}."
+            )
+        if target not in TARGET_FIELDS:
+            raise ColumnMappingError(
+                f"--map target {target!r} is not a field curate knows. "
+                f"Use one of: {', '.join(sorted(TARGET_FIELDS))}.{did_you_mean(target, TARGET_FIELDS)}"
+            )
+        if "," in source and target not in LIST_TARGETS:
+            raise ColumnMappingError(f"--map {item}: only {' and '.join(sorted(LIST_TARGETS))} take several columns "
+                                     "(a,b); map one column to each other field.")
+        mapping[target] = source
+    if "preferred" in mapping and not LIST_TARGETS & set(mapping):
+        raise ColumnMappingError("--map preferred=COLUMN says which of two responses won: also name the two "
+                                 "response columns, e.g. --map responses=response_a,response_b.")
+    return mapping
+
+
+def source_paths(target: str, source: str) -> list[str]:
+    """The column paths ``source`` names: several for a list target (``a,b``), else one."""
+    if target in LIST_TARGETS and "," in source:
+        return [p.strip() for p in source.split(",") if p.strip()]
+    return [source]
+
+
+def _lookup(row: Mapping[str, Any], path: str) -> Any:
+    value: Any = row
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            raise RecordError(f"the mapped column {path!r} is missing from this row")
+        value = value[part]
+    return value
+
+
+def apply_mapping(row: Mapping[str, Any], mapping: Mapping[str, str]) -> dict[str, Any]:
+    """Rename columns: each target takes the value at its source path; the source column is dropped.
+
+    ``responses`` + ``preferred`` become ``chosen`` + ``rejected``; ``responses`` alone become ``completions``.
+    """
+    if not mapping:
+        return dict(row)
+    out = dict(row)
+    for target, source in mapping.items():
+        paths = source_paths(target, source)
+        value = [_lookup(row, p) for p in paths] if len(paths) > 1 else _lookup(row, paths[0])
+        for path in paths:
+            out.pop(path.split(".")[0], None)
+        out[target] = value
+    if "preferred" in mapping:
+        listed = "responses" if "responses" in out else "completions"
+        names = [n for n in source_paths(listed, mapping.get(listed, "")) if n]
+        out["chosen"], out["rejected"] = pick_pair(out.pop(listed, None), out.pop("preferred"), names)
+    elif "responses" in mapping:
+        if "completions" in out:
+            raise RecordError("both 'responses' and 'completions' are given; map the responses to one of them")
+        out["completions"] = out.pop("responses")
+    return out
+
+
+def pick_pair(responses: Any, preferred: Any, names: list[str]) -> tuple[Any, Any]:
+    """``(chosen, rejected)`` of two ``responses``, ``preferred`` saying which won (see the module docstring)."""
+    if not isinstance(responses, list) or len(responses) != 2:
+        n = len(responses) if isinstance(responses, list) else 1 if responses is not None else 0
+        raise RecordError(f"--map preferred picks the better of two responses, but this row has {n}; map two "
+                          "response columns: --map responses=COLUMN_A,COLUMN_B")
+    index = _preferred_index(preferred, names)
+    return responses[index], responses[1 - index]
+
+
+def _preferred_index(value: Any, names: list[str]) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
+        return value
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise RecordError("field 'preferred' is empty; say which response won (a or b)")
+    text = str(value).strip().lower() if isinstance(value, str) else None
+    if text is not None:
+        lowered = [n.lower() for n in names]
+        if text in lowered[:2]:
+            return lowered.index(text)
+        letter = re.fullmatch(r"(?:.*[_\s-])?([ab])", text) or re.fullmatch(r"([01])", text)
+        if letter:
+            return "ab01".index(letter.group(1)) % 2
+        if text.split(" ")[0].strip("()") in _TIES:
+            raise RecordError(f"'preferred' is {value!r:.40}: no response won, and a preference pair needs a winner")
+    named = f", or a response column name ({', '.join(names[:2])})" if names else ""
+    raise RecordError(f"'preferred' is {value!r:.40}; expected a or b, 0 or 1 (0 = the first response){named}")
+
+
+def check_columns(rows: Iterator[RawRow], mapping: Mapping[str, str] | None, name: str,
+                  peek: int = PEEK_ROWS) -> Iterator[RawRow]:
+    """``rows`` unchanged, after checking that every mapped column is in at least one of the first ``peek`` rows.
+
+    Raises :class:`ColumnMappingError` listing the columns the file has (and the closest to the one asked for),
+    before any row is quarantined for the missing column. A column found in some rows but not others is left to
+    the rows (they are quarantined one by one).
+    """
+    if not mapping:
+        return rows
+    head = list(islice(rows, peek))
+    objects = [r.data for r in head if r.error is None and isinstance(r.data, Mapping)]
+    if objects:
+        for target, source in mapping.items():
+            for path in source_paths(target, source):
+                if not any(_resolves(row, path) for row in objects):
+                    raise ColumnMappingError(_missing(path, f"{target}={source}", name, objects))
+    return chain(head, rows)
+
+
+def _resolves(row: Mapping[str, Any], path: str) -> bool:
+    try:
+        _lookup(row, path)
+    except RecordError:
+        return False
+    return True
+
+
+def _missing(path: str, item: str, name: str, rows: list[Mapping[str, Any]]) -> str:
+    """The message for a mapped column no row has: the columns there are, and the closest."""
+    parent, _, leaf = path.rpartition(".")
+    holders = [row for row in rows if parent and _resolves(row, parent) and isinstance(_lookup(row, parent), Mapping)]
+    if holders:
+        keys = list(dict.fromkeys(str(k) for row in holders for k in _lookup(row, parent)))
+        where, asked = f"{parent!r} holds", leaf
+    else:
+        keys = list(dict.fromkeys(str(k) for row in rows for k in row))
+        where, asked = "its columns are:", path
+    shown = ", ".join(k[:60] for k in keys[:40]) + (f", ... ({len(keys) - 40} more)" if len(keys) > 40 else "")
+    return (f"column {path!r} (from --map {item}) is not in {name}; {where} {shown or '(none)'}."
+            f"{did_you_mean(asked, keys)} Nothing was read into the workspace.")

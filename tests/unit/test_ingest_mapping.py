@@ -1,0 +1,124 @@
+"""``--map``: two response columns into a preference pair, a winner column, and mapped columns checked up front."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from curate.errors import ColumnMappingError, RecordError
+from curate.ingest.formats import row_to_record
+from curate.ingest.mapping import parse_mapping, pick_pair
+from curate.ingest.sources import ingest
+from curate.store.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parents[2]
+ROWS = [
+    {"prompt": "What is 2+2?", "response_a": "4", "response_b": "5", "winner": "a"},
+    {"prompt": "Capital of France?", "response_a": "Lyon", "response_b": "Paris", "winner": "b"},
+]
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    if path.suffix == ".csv":
+        with path.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _pairs(ws: Workspace) -> dict[str, tuple[str, str]]:
+    return {r.fields["prompt"]: (r.fields["chosen"], r.fields["rejected"])
+            for r in ws.store.iter_records() if r.kind == "preference"}
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_chosen_and_rejected_from_two_response_columns(workspace: Workspace, tmp_path: Path, suffix: str) -> None:
+    path = _write(tmp_path / f"pairs{suffix}", ROWS)
+    report = ingest(workspace, path, mapping=parse_mapping(["chosen=response_a", "rejected=response_b"]))
+    assert (report.new, report.quarantined) == (2, 0)
+    assert _pairs(workspace) == {"What is 2+2?": ("4", "5"), "Capital of France?": ("Lyon", "Paris")}
+    assert all(r.meta == {"winner": r.meta["winner"]} for r in workspace.store.iter_records())
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_a_winner_column_picks_chosen_and_rejected(workspace: Workspace, tmp_path: Path, suffix: str) -> None:
+    path = _write(tmp_path / f"pairs{suffix}", ROWS)
+    report = ingest(workspace, path, mapping=parse_mapping(["responses=response_a,response_b", "preferred=winner"]))
+    assert (report.new, report.quarantined) == (2, 0)
+    assert _pairs(workspace) == {"What is 2+2?": ("4", "5"), "Capital of France?": ("Paris", "Lyon")}
+    assert all(r.meta == {} for r in workspace.store.iter_records())  # the winner is in the pair, not kept twice
+
+
+@pytest.mark.parametrize(("winner", "chosen"), [
+    ("a", "4"), ("B", "5"), ("response_a", "4"), ("response_b", "5"), ("model_b", "5"), (0, "4"), (1, "5"),
+    (1.0, "5"), ("0", "4"), ("1", "5"),
+])
+def test_winner_values(winner: object, chosen: str) -> None:
+    mapping = parse_mapping(["responses=response_a,response_b", "preferred=winner"])
+    rec = row_to_record({"prompt": "p", "response_a": "4", "response_b": "5", "winner": winner}, mapping=mapping)
+    assert rec.kind == "preference" and rec.fields["chosen"] == chosen and rec.fields["rejected"] != chosen
+
+
+@pytest.mark.parametrize(("winner", "message"), [
+    ("tie", "no response won"), ("tie (bothbad)", "no response won"), (None, "'preferred' is empty"),
+    (2, "expected a or b, 0 or 1"), ("c", "response column name (response_a, response_b)"), (True, "expected a or b"),
+])
+def test_a_winner_that_names_no_response_is_a_row_error(winner: object, message: str) -> None:
+    mapping = parse_mapping(["responses=response_a,response_b", "preferred=winner"])
+    with pytest.raises(RecordError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        row_to_record({"prompt": "p", "response_a": "4", "response_b": "5", "winner": winner}, mapping=mapping)
+
+
+def test_responses_without_a_winner_are_candidates() -> None:
+    rec = row_to_record({"prompt": "p", "r1": "x", "r2": "y", "r3": "z"},
+                        mapping=parse_mapping(["responses=r1,r2,r3"]))
+    assert rec.kind == "candidates" and rec.fields["completions"] == ["x", "y", "z"]
+
+
+def test_pick_pair_needs_two_responses() -> None:
+    with pytest.raises(RecordError, match="this row has 3"):
+        pick_pair(["a", "b", "c"], "a", [])
+
+
+@pytest.mark.parametrize(("items", "message"), [
+    (["preferred=winner"], "also name the two response columns"),
+    (["text=a,b"], "only completions and responses take several columns"),
+    (["respones=a,b"], "Did you mean 'responses'?"),
+])
+def test_malformed_pair_mappings(items: list[str], message: str) -> None:
+    with pytest.raises(ColumnMappingError, match=message):
+        parse_mapping(items)
+
+
+def test_mapped_columns_are_checked_against_the_file(workspace: Workspace, tmp_path: Path) -> None:
+    path = _write(tmp_path / "pairs.csv", ROWS)
+    with pytest.raises(ColumnMappingError, match="column 'response_c' .* its columns are: prompt, response_a, "
+                                                 "response_b, winner. Did you mean 'response_"):
+        ingest(workspace, path, mapping=parse_mapping(["responses=response_a,response_c", "preferred=winner"]))
+    nested = _write(tmp_path / "nested.jsonl", [{"body": "hi", "meta": {"intent": "greet"}}])
+    with pytest.raises(ColumnMappingError, match="'meta' holds intent. Did you mean 'intent'"):
+        ingest(workspace, nested, mapping=parse_mapping(["text=body", "label=meta.intnet"]))
+    assert not list(workspace.quarantine_dir.glob("*.jsonl"))
+
+
+def test_cli_two_response_columns_into_a_pair(tmp_path: Path) -> None:
+    path = _write(tmp_path / "pairs.csv", ROWS)
+    env = {k: v for k, v in os.environ.items() if k != "CURATE_DEBUG"}
+    ws = tmp_path / "ws"
+    proc = subprocess.run([sys.executable, "-m", "curate", "ingest", str(path), "--map", "responses=response_a,"
+                           "response_b", "--map", "preferred=winner", "-w", str(ws)], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "preference: 2" in proc.stdout
+    opened = Workspace.open(ws, must_exist=True)
+    assert _pairs(opened) == {"What is 2+2?": ("4", "5"), "Capital of France?": ("Paris", "Lyon")}
+    opened.store.dispose()
