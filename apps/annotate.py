@@ -279,7 +279,7 @@ def launch_app(ws: Workspace, *, host: str = "127.0.0.1", port: int | None = Non
 
     Raises:
         AccessError: the workspace has no accounts (create one with ``curate users add NAME --role admin``).
-        InputError: ``session_ttl`` is not a positive number of seconds.
+        InputError: ``session_ttl`` is not a positive number of seconds, or the port is taken.
     """
     if not has_users(ws.store):
         raise AccessError("the annotation app needs accounts and this workspace has none: create one with "
@@ -291,14 +291,23 @@ def launch_app(ws: Workspace, *, host: str = "127.0.0.1", port: int | None = Non
     sessions = Sessions(session_ttl, is_active=account_checker(store))
     demo = build_app(ws)
     sessions.protect(demo)  # every handler refuses an expired session or a disabled account
-    server, url, _ = demo.launch(
-        server_name=host, server_port=port, prevent_thread_lock=True, quiet=quiet,
-        app_kwargs={"middleware": [sessions.middleware()]},
-        auth=login_checker(store), auth_message=AUTH_MESSAGE,  # type: ignore[arg-type]  # async: awaited
-        show_error=False, ssr_mode=False, footer_links=["api"], css=CSS, head=HEAD,
-        theme=gr.themes.Soft(font=["system-ui", "Segoe UI", "Roboto", "sans-serif"],
-                             font_mono=["ui-monospace", "SFMono-Regular", "monospace"]),
-    )
+    try:
+        server, url, _ = demo.launch(
+            server_name=host, server_port=port, prevent_thread_lock=True, quiet=quiet,
+            app_kwargs={"middleware": [sessions.middleware()]},
+            auth=login_checker(store), auth_message=AUTH_MESSAGE,  # type: ignore[arg-type]  # async: awaited
+            show_error=False, ssr_mode=False, footer_links=["api"], css=CSS, head=HEAD,
+            theme=gr.themes.Soft(font=["system-ui", "Segoe UI", "Roboto", "sans-serif"],
+                                 font_mono=["ui-monospace", "SFMono-Regular", "monospace"]),
+        )
+    except OSError as exc:  # gradio: "Cannot find empty port in range: ..."
+        if "port" not in str(exc).lower():
+            raise
+        tried = re.search(r"range: (\d+-\d+)", str(exc))
+        taken = f"port {port} on {host} is already in use" if port is not None else (
+            f"no free port on {host} (tried {tried.group(1) if tried else 'from 7860'})")
+        raise InputError(f"{taken}, so the app cannot start. Stop the program that listens there, or pass "
+                         "--port N with a free port.") from None
     sessions.attach(server)
     if not prevent_thread_lock:
         demo.block_thread()

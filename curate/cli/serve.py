@@ -3,7 +3,10 @@ imports ``apps``)."""
 
 from __future__ import annotations
 
+import errno
 import importlib.util
+import os
+import socket
 import time
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -29,6 +32,54 @@ def find_app(name: str = "annotate") -> Callable[..., Any]:
     return launch
 
 
+def _bind(host: str, port: int) -> None:
+    """Bind a socket to ``(host, port)`` and let it go again, as the server will; raises the :class:`OSError`."""
+    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        if os.name != "nt":  # as uvicorn does: a port left in TIME_WAIT by a stopped app is free
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+
+
+def free_port(host: str, after: int) -> int | None:
+    """The first port above ``after`` (up to 100 further) that ``host`` can listen on, or ``None``."""
+    for port in range(after + 1, min(after + 101, 65536)):
+        try:
+            _bind(host, port)
+        except OSError:
+            continue
+        return port
+    return None
+
+
+def check_port(host: str, port: int | None) -> None:
+    """Raise :class:`InputError` saying what to do when the app could not listen on ``host``:``port``.
+
+    ``port=None`` (the first free one from 7860) only checks the host.
+    """
+    if port is not None and not 1 <= port <= 65535:
+        raise InputError(f"--port must be a port number from 1 to 65535; got {port}.")
+    try:
+        _bind(host, port or 0)
+    except socket.gaierror as exc:
+        raise InputError(f"--host {host!r} is not a name or address this machine knows ({exc.strerror}). Use "
+                         "127.0.0.1 (this machine only) or 0.0.0.0 (every network interface).") from None
+    except OSError as exc:
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise InputError(f"--host {host} is not an address of this machine, so the app cannot listen on it. "
+                             "Use 127.0.0.1 (this machine only) or 0.0.0.0 (every network interface).") from None
+        other = free_port(host, max(port or 0, 1023))
+        instead = f", e.g. --port {other}" if other else ""
+        if isinstance(exc, PermissionError):
+            raise InputError(f"port {port} needs administrator rights on this machine. Pass --port N with a port "
+                             f"above 1023{instead}.") from None
+        if exc.errno == errno.EADDRINUSE:
+            raise InputError(f"port {port} on {host} is already in use (another curate app, or another "
+                             "program, listens there). Stop that program, or pass --port N with a free port"
+                             f"{instead}.") from None
+        raise
+
+
 def app_cmd(
     host: Annotated[str, typer.Option(help="Interface to bind; anything but loopback needs accounts.")]
     = "127.0.0.1",
@@ -44,6 +95,7 @@ def app_cmd(
         raise MissingDependencyError("gradio", "app", "the annotation app")
     if not session_ttl > 0:
         raise InputError(f"--session-ttl must be a positive number of seconds; got {session_ttl}")
+    check_port(host, port)  # before anything loads: a taken port is the commonest reason an app does not start
     launch_app = find_app("annotate")
     ws = Workspace.open(workspace, db)
     _, url = launch_app(ws, host=host, port=port, prevent_thread_lock=True, session_ttl=session_ttl)
