@@ -37,7 +37,8 @@ def ingest(
                                                        "Hugging Face dataset folders.")],
     kind: Annotated[str | None, typer.Option(help="Force one kind: example, preference, candidates, text.")] = None,
     map_: Annotated[list[str] | None, typer.Option(
-        "--map", help="Rename a column: TARGET=SOURCE (repeatable), e.g. --map text=sentence --map label=intent."
+        "--map", help="Rename a column: TARGET=SOURCE (repeatable), e.g. --map text=sentence --map label=intent; "
+                      "a pair from two response columns: --map responses=response_a,response_b --map preferred=winner."
     )] = None,
     fmt: Annotated[str | None, typer.Option(
         "--format", help="Force a reader: jsonl, json, csv, tsv, parquet, hf."
