@@ -164,7 +164,7 @@ def main() -> int:
 
     from curate.ingest.formats import parse_mapping
     from curate.runtime.models import load_lm
-    from curate.scorers.causal_lm import RecordEncoder, default_cache_dir
+    from curate.scorers.causal_lm import RecordEncoder
     from curate.scorers.nll import completion_nll, length_batches
 
     torch.set_num_threads(args.threads)
@@ -174,7 +174,7 @@ def main() -> int:
         return 0
     loop_records = records[: args.loop_n]
     print(f"{len(records)} records from {args.data}; loading {args.model} ...", flush=True)
-    model, tokenizer = load_lm(args.model, cache_dir=args.cache_dir or default_cache_dir())
+    model, tokenizer = load_lm(args.model, cache_dir=args.cache_dir)
     flops = FlopCounter(model)
     peak = matmul_gflops()
 

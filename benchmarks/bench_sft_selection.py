@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     heldout = _heldout(args.heldout_file)
     records = [row_to_record(r, source="pool", line=i + 1) for i, r in enumerate(pool)]
     t0 = time.perf_counter()
-    base = lm_path(None, ws.cache_dir)
+    base = lm_path(None)
     ifd = np.asarray(IFDScorer(model=base, cache_dir=ws.cache_dir).score(records), dtype=float)
     ifd_seconds = time.perf_counter() - t0
     usable = np.where(np.isfinite(ifd) & (ifd <= 1.0), ifd, -np.inf)

@@ -99,10 +99,10 @@ def bench_lm(args: argparse.Namespace, records: list[Any], timer: Timer) -> dict
 
     from curate.runtime.models import load_lm
     from curate.runtime.onnx_embedder import torch_threads
-    from curate.scorers.causal_lm import RecordEncoder, default_cache_dir
+    from curate.scorers.causal_lm import RecordEncoder
     from curate.scorers.nll import length_batches, sequence_nll
 
-    model, tokenizer = load_lm(args.model, cache_dir=args.cache_dir or default_cache_dir())
+    model, tokenizer = load_lm(args.model, cache_dir=args.cache_dir)
     start = time.perf_counter()
     int8 = quantize_int8(model, tokenizer)
     quantize_seconds = time.perf_counter() - start

@@ -62,7 +62,7 @@ def _candidates(ws: Workspace, result: RecipeResult, rows: list[dict[str, Any]],
     from curate.runtime.models import load_lm
 
     with result.step(f"generate ({n} prompts)") as s:
-        model, tokenizer = load_lm(None, cache_dir=ws.cache_dir)
+        model, tokenizer = load_lm(None)
         picked = rows[:n]
         with progress("generate", len(picked)) as update:
             answers = generate_candidates(model, tokenizer, [r["prompt"] for r in picked],

@@ -49,7 +49,7 @@ def preference_rank(
                 value = raw.data.get(source) if isinstance(raw.data, dict) else None
                 if isinstance(value, str) and value.strip():
                     prompts.append(value.strip())
-        lm, tokenizer = load_lm(model, cache_dir=ws.cache_dir, adapter=adapter)
+        lm, tokenizer = load_lm(model, adapter=adapter)
         options = GenerationOptions(n=n, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
         answers = generate_candidates(lm, tokenizer, prompts, options)
         out = ws.root / "data" / "generated_candidates.jsonl"

@@ -109,7 +109,17 @@ def shared_file(*parts: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The per-user model cache of this test session (``$CURATE_CACHE``, also for CLI subprocesses): the packaged
+    SmolLM2 is converted at most once per session, never into the user's own cache unless it is configured."""
+    configured = os.environ.get("CURATE_CACHE")
+    path = Path(configured) if configured else tmp_path_factory.mktemp("model-cache")
+    os.environ["CURATE_CACHE"] = str(path)
+    return path
+
+
 @pytest.fixture(scope="session")
-def smollm2_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One workspace cache for the whole session, so the packaged SmolLM2 is converted once (~25 s)."""
-    return tmp_path_factory.mktemp("smollm2-cache")
+def smollm2_cache(model_cache: Path) -> Path:
+    """The model cache holding the converted SmolLM2 (converted once per session, ~25 s)."""
+    return model_cache

@@ -182,9 +182,9 @@ class _MiniLM:
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         from curate.runtime.embeddings import Embedder
 
-        def show(done: int) -> None:
+        def show(done: int, total: int) -> None:
             if self.progress is not None:
-                self.progress("MiniLM embeddings (new texts)", done, len(texts))
+                self.progress("MiniLM embeddings (new texts)", done, total)
 
         return Embedder("minilm", cache_dir=self.cache_dir).embed_texts(texts, on_progress=show)
 

@@ -101,7 +101,7 @@ class LMHiddenStateFeaturizer:
     """Mean of a causal LM's last hidden layer over the response tokens; shape ``(n, hidden)`` float32.
 
     Attributes:
-        cache_dir: workspace cache: converted model and the per-pair feature cache (``embeddings/<key>/``).
+        cache_dir: workspace cache: the per-pair feature cache (``embeddings/<key>/``).
         model: ``None`` for the packaged SmolLM2, else a local folder or Hub id.
         max_length: tokens per sequence; the response keeps its first tokens (up to 3/4 of it), the prompt
             its last tokens.
@@ -126,7 +126,7 @@ class LMHiddenStateFeaturizer:
         if self._loaded is None:
             from curate.runtime.models import load_lm
 
-            self._loaded = load_lm(self.model, cache_dir=self.cache_dir)
+            self._loaded = load_lm(self.model)
         return self._loaded
 
     def _encode(self, tokenizer: Any, prompt: str, response: str) -> tuple[list[int], int]:

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -35,12 +34,6 @@ def write_json(path: Path | None, data: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS, default=str))
     os.replace(tmp, path)
-
-
-def bar_progress() -> Progress:
-    """A transient progress bar on stderr: description, bar, done/total, elapsed time."""
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err_console, transient=True)
 
 
 def actor() -> str:

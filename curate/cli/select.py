@@ -1,4 +1,5 @@
-"""``curate score``, ``select`` and ``seed``: score the pool (cached) and put a batch in front of people."""
+"""``curate score``, ``embed``, ``select`` and ``seed``: score and embed the pool (cached) and put a batch in front
+of people."""
 
 from __future__ import annotations
 
@@ -10,21 +11,44 @@ import typer
 from rich.table import Table
 
 from curate.cli.options import AddressOpt, DbOpt, EngineOpt, JsonOpt, WorkspaceOpt
-from curate.cli.output import bar_progress, console, err_console, write_json
-from curate.ingest.records import check_kind
+from curate.cli.output import console, err_console, write_json
+from curate.cli.progress import bar_progress
 from curate.store.workspace import Workspace
 
 ScorerOpt = Annotated[str, typer.Option(
     "--scorer", help="novelty, density, perplexity, ifd, egl, least_confidence, margin, entropy, vote_entropy, "
                      "kl_to_mean, disagreement, bald, bt_entropy, or package.module:ClassName.")]
-KindOpt = Annotated[str | None, typer.Option(help="Only records of this kind: example, preference, candidates, text.",
-                                             callback=check_kind)]
+KindOpt = Annotated[str | None, typer.Option(help="Only records of this kind: example, preference, candidates, text.")]
 ModelOpt = Annotated[str, typer.Option(help="Causal LM for perplexity/IFD/EGL: smollm2, a folder or a Hub id.")]
 AdapterOpt = Annotated[str | None, typer.Option(help="A LoRA adapter folder on top of --model.")]
 ModelVersionOpt = Annotated[str | None, typer.Option(
     "--model-version", help="A model version registered by `curate train`: sets --model and --adapter from the "
                             "workspace registry.")]
 EmbedderOpt = Annotated[str, typer.Option(help="Sentence embedder: minilm, a folder or a Hub id.")]
+LimitOpt = Annotated[int | None, typer.Option(
+    "--limit", min=1, help="Only the first N candidate records (in the order they were ingested).")]
+SampleOpt = Annotated[int | None, typer.Option(
+    "--sample", min=1, help="Only a random sample of N candidate records (reproducible with --seed).")]
+
+
+def restrict_pool(pool: list[Any], *, limit: int | None, sample: int | None, seed: int) -> list[Any]:
+    """The candidates a command works on: all, the first ``limit``, or ``sample`` drawn at random with ``seed``
+    (kept in pool order); says so on stderr when the pool was cut."""
+    from curate.errors import InputError
+
+    if limit is not None and sample is not None:
+        raise InputError("--limit takes the first N records and --sample a random N: pass one of them.")
+    n = limit if limit is not None else sample
+    if n is None or n >= len(pool):
+        return pool
+    if limit is not None:
+        chosen = pool[:limit]
+    else:
+        picked = np.sort(np.random.default_rng(seed).choice(len(pool), size=n, replace=False))
+        chosen = [pool[int(i)] for i in picked]
+    how = f"the first {n:,}" if limit is not None else f"a random sample of {n:,} (seed {seed})"
+    err_console.print(f"working on {how} of {len(pool):,} candidate records", highlight=False)
+    return chosen
 
 
 def _warn_seed_model(name: str, ctx: Any) -> None:
@@ -97,6 +121,8 @@ def score(
     embedder: EmbedderOpt = "minilm",
     seed: Annotated[int, typer.Option(help="Seed for committees and ensembles.")] = 0,
     top: Annotated[int, typer.Option(help="Show the N highest-scoring records.")] = 5,
+    limit: LimitOpt = None,
+    sample: SampleOpt = None,
     engine: EngineOpt = "local",
     address: AddressOpt = None,
     workspace: WorkspaceOpt = None,
@@ -112,12 +138,12 @@ def score(
     runner = get_engine(engine, address=address)
     ws = Workspace.open(workspace, db, must_exist=True)
     model, adapter = _from_version(ws, model_version, scorer, model, adapter)
-    pool = _candidates_or_fail(ws, kind)
+    pool = restrict_pool(_candidates_or_fail(ws, kind), limit=limit, sample=sample, seed=seed)
     ctx = _context(ws, kind=kind, model=model, adapter=adapter, embedder=embedder, seed=seed)
     _warn_seed_model(scorer, ctx)
     built = build_scorer(scorer, ctx)
     with bar_progress() as progress:
-        task = progress.add_task(f"score {built.key()[:60]}", total=len(pool))
+        task = progress.add_task(f"score {scorer}", total=len(pool))
         on_progress = lambda done, total: progress.update(task, completed=done)  # noqa: E731
         if runner.name == "local":
             values, report = score_records(ws.store, built, pool, on_progress=on_progress)
@@ -131,6 +157,39 @@ def score(
         table.add_row(f"{values[i]:.4g}", pool[i].kind, pool[i].id[:10], record_text(pool[i])[:70].replace("\n", " "))
     console.print(table)
     write_json(json_out, {**vars(report), "top": [{"id": pool[i].id, "score": float(values[i])} for i in order]})
+
+
+def embed(
+    embedder: EmbedderOpt = "minilm",
+    kind: KindOpt = None,
+    limit: LimitOpt = None,
+    sample: SampleOpt = None,
+    seed: Annotated[int, typer.Option(help="Seed of --sample.")] = 0,
+    workspace: WorkspaceOpt = None,
+    db: DbOpt = None,
+    json_out: JsonOpt = None,
+) -> None:
+    """Embed the candidate pool into the workspace's embedding cache (what select, novelty, kcenter and semantic
+    dedup read), with progress; an interrupted run keeps what it finished."""
+    import time
+
+    from curate.runtime.embeddings import Embedder, record_text
+
+    ws = Workspace.open(workspace, db, must_exist=True)
+    pool = restrict_pool(_candidates_or_fail(ws, kind), limit=limit, sample=sample, seed=seed)
+    emb = Embedder(embedder, cache_dir=ws.cache_dir)
+    started = time.perf_counter()
+    with bar_progress() as progress:
+        task = progress.add_task(f"embed with {embedder}", total=None, unit="texts")
+        vectors = emb.embed_texts([record_text(r) for r in pool],
+                                  on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+    seconds = time.perf_counter() - started
+    report = {"records": len(pool), "computed": emb.computed_, "cached": len(pool) - emb.computed_,
+              "dimensions": int(vectors.shape[1]) if vectors.size else 0, "embedder": emb.key,
+              "seconds": round(seconds, 2)}
+    console.print(f"embedded {len(pool):,} records with [bold]{emb.key}[/]: {emb.computed_:,} computed, "
+                  f"{len(pool) - emb.computed_:,} from the cache, {seconds:.1f} s")
+    write_json(json_out, report)
 
 
 def select_cmd(
@@ -150,7 +209,9 @@ def select_cmd(
     adapter: AdapterOpt = None,
     model_version: ModelVersionOpt = None,
     embedder: EmbedderOpt = "minilm",
-    seed: Annotated[int, typer.Option(help="Seed of the selection's random generator.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the selection's random generator (and of --sample).")] = 0,
+    limit: LimitOpt = None,
+    sample: SampleOpt = None,
     workspace: WorkspaceOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = None,
@@ -168,13 +229,21 @@ def select_cmd(
     strategy = Strategy(build_scorer(scorer, ctx), build_selector(selector), random_mix=random_mix,
                         quota_field=quota_field, min_per_group=min_per_group if quota_field else 0,
                         dedup_threshold=None if dedup >= 1 else dedup)
-    pool = candidates(ws, kind=kind)
+    pool = restrict_pool(candidates(ws, kind=kind), limit=limit, sample=sample, seed=seed)
     with bar_progress() as progress:
-        task = progress.add_task("score", total=len(pool))
+        task = progress.add_task(f"score {scorer}", total=len(pool))
+        embed_task: list[Any] = []
+
+        def embedding(done: int, total: int) -> None:
+            if not embed_task:
+                embed_task.append(progress.add_task(f"embed with {embedder} (texts not cached yet)", total=total))
+            progress.update(embed_task[0], completed=done)
+
         report = run_round(ws, strategy, k, pool=pool, rng=np.random.default_rng(seed),
                            embedder=Embedder(embedder, cache_dir=ws.cache_dir), task_type=task_type,
                            model_version=_recorded_version(scorer, model_version or model),
-                           on_progress=lambda done, total: progress.update(task, completed=done))
+                           on_progress=lambda done, total: progress.update(task, completed=done),
+                           on_embed_progress=embedding)
     r = report.round
     console.print(f"round {r.number}: {r.tasks} task(s) from {report.candidates:,} candidates "
                   f"({report.scoring.computed:,} scored, {report.scoring.cached:,} cached) in {report.seconds:.1f} s")
@@ -222,7 +291,8 @@ def seed(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``curate score``, ``curate select`` and ``curate seed`` to ``app``."""
+    """Add ``curate score``, ``curate embed``, ``curate select`` and ``curate seed`` to ``app``."""
     app.command()(score)
+    app.command()(embed)
     app.command("select")(select_cmd)
     app.command()(seed)

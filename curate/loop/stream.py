@@ -124,7 +124,8 @@ class MemoEmbedder(Embedder):
         self._memo: OrderedDict[bytes, Vectors] = OrderedDict()
         self.max_items = max_items
 
-    def embed_texts(self, texts: Sequence[str], *, on_progress: Callable[[int], None] | None = None) -> Vectors:
+    def embed_texts(self, texts: Sequence[str], *,
+                    on_progress: Callable[[int, int], None] | None = None) -> Vectors:
         """Unit-norm embeddings ``(len(texts), d)`` float32, from memory where possible."""
         keys = [text_hash(t) for t in texts]
         missing = list(dict.fromkeys(k for k in keys if k not in self._memo))

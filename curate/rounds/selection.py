@@ -119,10 +119,12 @@ def run_round(
     actor: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     params: dict[str, Any] | None = None,
+    on_embed_progress: Callable[[int, int], None] | None = None,
 ) -> SelectionReport:
     """Score ``pool`` (cached), select ``k`` with the strategy, and create a round of tasks.
 
-    Embeddings are computed (and cached) when the selector needs them or the batch is de-duplicated.
+    Embeddings are computed (and cached) when the selector needs them or the batch is de-duplicated;
+    ``on_embed_progress(done, total)`` follows the texts not cached yet.
     ``params`` are extra round parameters stored with the round (e.g. the loop that asked for it).
     """
     started = time.perf_counter()
@@ -132,7 +134,7 @@ def run_round(
     scores, score_report = score_records(ws.store, strategy.scorer, pool, actor=actor, on_progress=on_progress)
     embeddings = None
     if needs_embeddings(strategy.selector) or strategy.dedup_threshold is not None:
-        embeddings = (embedder or Embedder(cache_dir=ws.cache_dir)).embed_records(pool)
+        embeddings = (embedder or Embedder(cache_dir=ws.cache_dir)).embed_records(pool, on_progress=on_embed_progress)
     groups = np.array([group_of(r, strategy.quota_field) for r in pool]) if strategy.quota_field else None
     tagged = select_tagged(strategy.composed_selector(), scores, k, embeddings=embeddings, rng=rng, groups=groups)
     origins = [str(o) for o in tagged.origin]

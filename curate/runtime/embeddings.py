@@ -2,7 +2,9 @@
 
 The cache lives in ``<workspace>/cache/embeddings/<model-key>/`` as append-only shards (``ids-00000.npy`` with
 16-byte BLAKE2b text hashes, ``vecs-00000.npy`` with float32 rows), so re-embedding an unchanged pool reads
-files instead of running the model, and a crash loses at most the shard being written. The ONNX backend
+files instead of running the model. Finished vectors are written as a shard at least every
+:data:`SHARD_SECONDS` seconds and when the run stops (Ctrl-C included), so an interrupted run loses at most a few
+seconds of work and a crash never leaves a half shard. The ONNX backend
 (``backend="onnx"``, :class:`curate.runtime.onnx_embedder.OnnxEncoder`) keeps its vectors in a folder of its own
 (``<model-key>__onnx``), so they never mix with the exact path's.
 """
@@ -21,8 +23,11 @@ import numpy.typing as npt
 
 from curate.errors import InputError
 from curate.ingest.records import Record, as_text
+from curate.runtime.checkpoint import Checkpoint, checkpoint_seconds
 
 Vectors = npt.NDArray[np.float32]
+#: Longest time finished vectors wait in memory before they are written as a cache shard.
+SHARD_SECONDS = 5.0
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -127,6 +132,11 @@ class Embedder:
         self.computed_ = 0
 
     @property
+    def call_size(self) -> int:
+        """Texts per model call (one forward batch): the unit of progress and of the cache's checkpoints."""
+        return max(self.batch_size, 1)
+
+    @property
     def key(self) -> str:
         """The model name, plus ``+onnx`` for the ONNX backend: which vectors these are."""
         return self.name if self.backend == "torch" else f"{self.name}+{self.backend}"
@@ -150,8 +160,13 @@ class Embedder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return np.asarray(out / np.maximum(norms, 1e-12), dtype=np.float32)
 
-    def embed_texts(self, texts: Sequence[str], *, on_progress: Callable[[int], None] | None = None) -> Vectors:
-        """Unit-norm embeddings, shape ``(len(texts), d)`` float32; cached texts are not embedded again."""
+    def embed_texts(self, texts: Sequence[str], *,
+                    on_progress: Callable[[int, int], None] | None = None) -> Vectors:
+        """Unit-norm embeddings, shape ``(len(texts), d)`` float32; cached texts are not embedded again.
+
+        ``on_progress(done, total)`` is called with the number of texts embedded so far and the number this call
+        embeds (the uncached unique texts), after each model call.
+        """
         keys = [text_hash(t) for t in texts]
         out: Vectors | None = None
         missing = list(range(len(texts)))
@@ -167,19 +182,26 @@ class Embedder:
         for i in missing:
             unique.setdefault(keys[i], i)
         todo = sorted(unique.values(), key=lambda i: len(texts[i]), reverse=True)
-        chunk = max(self.batch_size * 16, 1)
-        for start in range(0, len(todo), chunk):
-            part = todo[start : start + chunk]
-            vectors = self._encode_batch([texts[i] for i in part])
-            self.computed_ += len(part)
-            if out is None:
-                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
-            for i, vec in zip(part, vectors, strict=True):
-                out[i] = vec
-            if self.cache is not None:
-                self.cache.put([keys[i] for i in part], vectors)
-            if on_progress:
-                on_progress(start + len(part))
+        chunk = self.call_size
+        cache = self.cache
+
+        def write(items: list[tuple[bytes, npt.NDArray[np.float32]]]) -> None:
+            if cache is not None:
+                cache.put([k for k, _ in items], np.stack([v for _, v in items]))
+
+        every = checkpoint_seconds(SHARD_SECONDS)
+        with Checkpoint(write, f"embeddings ({self.key})", every=every) as checkpoint:
+            for start in range(0, len(todo), chunk):
+                part = todo[start : start + chunk]
+                vectors = self._encode_batch([texts[i] for i in part])
+                self.computed_ += len(part)
+                if out is None:
+                    out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+                for i, vec in zip(part, vectors, strict=True):
+                    out[i] = vec
+                checkpoint.add([(keys[i], vec) for i, vec in zip(part, vectors, strict=True)])
+                if on_progress:
+                    on_progress(start + len(part), len(todo))
         if out is None:
             return np.zeros((0, 0), dtype=np.float32)
         for i in missing:  # duplicates of a text embedded in this call

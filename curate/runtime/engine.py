@@ -51,7 +51,7 @@ class Engine(Protocol):
               batch_size: int | None = None, actor: str | None = None,
               on_progress: ProgressFn | None = None) -> tuple[Scores, ScoreReport]:
         """Scores of ``records`` under the scorer called ``scorer``, cached as :func:`score_records` caches them
-        (``batch_size`` records per ``scorer.score`` call; default :data:`curate.scorers.cache.DEFAULT_BATCH`)."""
+        (``batch_size`` records per ``scorer.score`` call; default :func:`curate.scorers.cache.batch_plan`'s)."""
         ...
 
     def embed(self, ws: Workspace, texts: Sequence[str], *, embedder: str = "minilm",
@@ -90,10 +90,10 @@ class LocalEngine:
               batch_size: int | None = None, actor: str | None = None,
               on_progress: ProgressFn | None = None) -> tuple[Scores, ScoreReport]:
         from curate.runtime.catalog import build_scorer
-        from curate.scorers.cache import DEFAULT_BATCH, score_records
+        from curate.scorers.cache import score_records
 
-        return score_records(ws.store, build_scorer(scorer, ctx), records, batch_size=batch_size or DEFAULT_BATCH,
-                             actor=actor, on_progress=on_progress)
+        return score_records(ws.store, build_scorer(scorer, ctx), records, batch_size=batch_size, actor=actor,
+                             on_progress=on_progress)
 
     def embed(self, ws: Workspace, texts: Sequence[str], *, embedder: str = "minilm",
               batch_size: int = 64) -> Vectors:

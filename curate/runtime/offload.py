@@ -115,13 +115,11 @@ class PrecomputedScorer:
 def score_batches(scorer: Scorer, records: Sequence[Record], cached: dict[str, float], *,
                   batch_size: int | None = None) -> list[list[Record]]:
     """The batches :func:`curate.scorers.cache.score_records` passes to ``scorer.score``: the uncached records, in
-    order,
-    ``batch_size`` at a time (all at once for a set-dependent scorer)."""
-    from curate.scorers.cache import DEFAULT_BATCH
+    order, cut by :func:`curate.scorers.cache.batch_plan`."""
+    from curate.scorers.cache import batch_plan
 
     missing = [r for r in records if r.id not in cached]
-    step = len(missing) if getattr(scorer, "set_dependent", False) else max(1, batch_size or DEFAULT_BATCH)
-    return [list(missing[s : s + step]) for s in range(0, len(missing), max(step, 1))]
+    return [missing[span.start : span.stop] for span in batch_plan(scorer, len(missing), batch_size)]
 
 
 def embedding_chunks(calls: Sequence[Sequence[str]], cache: EmbeddingCache | None, chunk: int) -> list[list[str]]:
@@ -224,6 +222,23 @@ def detect_lookup(table: dict[str, list[Finding]], allow: tuple[str, ...],
     return detect
 
 
+def detect_many_lookup(table: dict[str, list[Finding]], allow: tuple[str, ...],
+                       original: Callable[..., Iterator[list[Finding]]]) -> Callable[..., Iterator[list[Finding]]]:
+    """A stand-in for :func:`curate.filters.pii_batch.detect_many` that yields the precomputed findings (detecting
+    only texts it does not know, or other settings, with ``original``)."""
+    from curate.filters.pii import DEFAULT_ENTITIES, DEFAULT_THRESHOLD
+
+    def detect_many(texts: Sequence[str], *, entities: Sequence[str] = DEFAULT_ENTITIES, allow_list: Any = (),
+                    threshold: float = DEFAULT_THRESHOLD, **kwargs: Any) -> Iterator[list[Finding]]:
+        usable = tuple(entities) == DEFAULT_ENTITIES and tuple(allow_list) == allow and threshold == DEFAULT_THRESHOLD
+        unknown = [t for t in texts if not (usable and t in table)]
+        rest = original(unknown, entities=entities, allow_list=allow_list, threshold=threshold, **kwargs)
+        for text in texts:
+            yield list(table[text]) if usable and text in table else next(rest)
+
+    return detect_many
+
+
 def dedup_on(engine: Engine, ws: Workspace, **kwargs: Any) -> DedupReport:
     """:func:`curate.filters.dedup_workspace.run_dedup` with its heavy pass done by ``engine`` first.
 
@@ -268,6 +283,7 @@ def dedup_on(engine: Engine, ws: Workspace, **kwargs: Any) -> DedupReport:
 def pii_on(engine: Engine, ws: Workspace, **kwargs: Any) -> PiiFilterReport:
     """:func:`curate.filters.pii_workspace.run_pii` with every stored text's findings detected by ``engine`` first."""
     from curate.filters import pii as pii_module
+    from curate.filters import pii_batch
     from curate.filters import policy as policy_module
     from curate.filters.pii_workspace import ACTIONS, run_pii
 
@@ -281,7 +297,9 @@ def pii_on(engine: Engine, ws: Workspace, **kwargs: Any) -> PiiFilterReport:
             texts.update(dict.fromkeys(text_values(value)))
     table = dict(zip(texts, engine.pii(ws, list(texts), allow_list=allow), strict=True))
     lookup = detect_lookup(table, allow, pii_module.detect)
-    with substituted(policy_module, "detect", lookup), substituted(pii_module, "detect", lookup):
+    many = detect_many_lookup(table, allow, pii_batch.detect_many)
+    with (substituted(policy_module, "detect", lookup), substituted(pii_module, "detect", lookup),
+          substituted(pii_batch, "detect_many", many)):
         report = run_pii(ws, **kwargs)
     report.seconds = time.perf_counter() - started
     return report

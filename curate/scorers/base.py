@@ -89,6 +89,9 @@ class BaseScorer:
     needs_model_version: ClassVar[bool] = False
     #: True when the scores depend only on sentence embeddings (no model version recorded; embedded on Ray).
     embeddings_only: ClassVar[bool] = False
+    #: Records per ``score`` call when the caller does not choose (``None``: the score cache's default). A slow
+    #: scorer asks for a few, so that finished work is committed every few seconds and progress moves.
+    records_per_call: ClassVar[int | None] = None
 
     @classmethod
     def build(cls, ctx: BuildContext, **options: Any) -> BaseScorer:

@@ -2,12 +2,16 @@
 
 Scores are stored per (scorer key, record id); the key names the scorer, its non-default parameters and its
 model version, so a new adapter or a changed parameter scores afresh while re-scoring an unchanged pool
-computes nothing. Each batch is committed as soon as it is scored, so an interrupted run keeps its finished
-batches.
+computes nothing. Each batch is committed as soon as it is scored (a few rows: cheap next to any model), so an
+interrupted run (an error, Ctrl-C or SIGTERM, even SIGKILL) keeps its finished batches and the rerun computes only
+the rest. A slow scorer (a causal LM) scores a few records per call
+(:attr:`~curate.scorers.base.BaseScorer.records_per_call`), so a batch, and the time between two commits, is a
+few seconds; the embeddings behind the other scorers are committed by time in their own cache.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import time
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from curate.ingest.records import Record
+from curate.runtime.checkpoint import Checkpoint
 from curate.runtime.faults import maybe_crash
 from curate.scorers.base import Scorer, Scores, as_scores
 from curate.store import audit
@@ -77,12 +82,28 @@ def _save(store: Store, key: str, ids: Sequence[str], values: Scores) -> None:
         conn.exec_driver_sql(sql, rows)
 
 
+def batch_plan(scorer: Scorer, n_missing: int, batch_size: int | None = None) -> list[range]:
+    """Positions (into the uncached records, in order) of each ``scorer.score`` call: ``batch_size`` at a time
+    (default: the scorer's ``records_per_call``, else :data:`DEFAULT_BATCH`); all at once for a set-dependent
+    scorer. Every engine computes these same batches, so scores are identical wherever they run.
+
+    >>> [list(r) for r in batch_plan(object(), 5, 2)]
+    [[0, 1], [2, 3], [4]]
+    """
+    if getattr(scorer, "set_dependent", False):
+        step = n_missing
+    else:
+        step = batch_size or getattr(scorer, "records_per_call", None) or DEFAULT_BATCH
+    step = max(int(step), 1)
+    return [range(s, min(s + step, n_missing)) for s in range(0, n_missing, step)]
+
+
 def score_records(
     store: Store,
     scorer: Scorer,
     records: Sequence[Record],
     *,
-    batch_size: int = DEFAULT_BATCH,
+    batch_size: int | None = None,
     actor: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Scores, ScoreReport]:
@@ -98,18 +119,27 @@ def score_records(
     cached = load_cached(store, key, ids)
     out = np.array([cached.get(rid, math.nan) for rid in ids], dtype=np.float64)
     missing = [i for i, rid in enumerate(ids) if rid not in cached]
-    step = len(missing) if getattr(scorer, "set_dependent", False) else max(1, batch_size)
     done = 0
-    for start in range(0, len(missing), max(step, 1)):
-        part = missing[start : start + step]
-        batch = [records[i] for i in part]
-        values = as_scores(scorer.score(batch), len(batch), who=scorer.key())
-        out[part] = values
-        _save(store, key, [ids[i] for i in part], values)
+
+    def save(items: list[tuple[str, float]]) -> None:
+        _save(store, key, [rid for rid, _ in items], np.array([v for _, v in items], dtype=np.float64))
         maybe_crash("score.batch")  # tests only: SIGKILL after a committed batch (curate.runtime.faults)
-        done += len(part)
-        if on_progress:
-            on_progress(done, len(missing))
+
+    try:
+        with Checkpoint(save, f"scores ({getattr(scorer, 'name', 'scorer')})", every=0) as checkpoint:
+            for span in batch_plan(scorer, len(missing), batch_size):
+                part = missing[span.start : span.stop]
+                values = as_scores(scorer.score([records[i] for i in part]), len(part), who=scorer.key())
+                out[part] = values
+                checkpoint.add([(ids[i], v) for i, v in zip(part, values.tolist(), strict=True)])
+                done += len(part)
+                if on_progress:
+                    on_progress(done, len(missing))
+    except BaseException:  # Ctrl-C or an error: the finished batches are committed; say so in the audit log
+        with contextlib.suppress(Exception):
+            audit.record(store, "score", {"scorer_key": key[:400], "records": len(records), "computed": done,
+                                          "cached": len(records) - len(missing), "interrupted": True}, actor=actor)
+        raise
     finite = out[np.isfinite(out)]
     summary: dict[str, float] = {}
     if finite.size:

@@ -33,9 +33,10 @@ def quiet_transformers() -> Iterator[None]:
         hf_logging.set_verbosity(level)
 
 
-def resolve_base(base: str | None, cache_dir: Path) -> tuple[str, str]:
+def resolve_base(base: str | None, cache_dir: Path | None = None) -> tuple[str, str]:
     """``(name, load_path)``: the base as recorded in the registry (``smollm2``, an absolute folder or a Hub id)
-    and the folder it loads from (the packaged SmolLM2 is converted into ``cache_dir`` once)."""
+    and the folder it loads from (the packaged SmolLM2 is converted once into the model cache ``cache_dir``,
+    default the per-user :func:`curate.runtime.models.model_cache`)."""
     from curate.runtime.models import DEFAULT_LM, lm_path
 
     name = base or DEFAULT_LM

@@ -166,7 +166,7 @@ def train_model(
     exports.check_export(train_ds, method, data, exports.read_manifest(data) if data.is_dir() else None)
     eval_ds = _eval_dataset(data, options)
     data_hash = exports.export_hash(data)
-    base_name, base_path = base_models.resolve_base(base, ws.cache_dir)
+    base_name, base_path = base_models.resolve_base(base)
     parent = _parent(ws.store, method, base_name, options)
     if options.name:
         check_name_free(ws.store, options.name)

@@ -53,13 +53,11 @@ def test_minilm_embeds_384_dimensions_with_meaningful_similarity():
 
 
 def test_models_command_loads_both_offline(tmp_path, cache_dir, monkeypatch):
-    # Point the workspace cache at the module's converted model so the command reuses it.
-    ws = tmp_path / "ws"
-    (ws / "cache").mkdir(parents=True)
-    (ws / "cache" / "models").symlink_to(cache_dir / "models", target_is_directory=True)
-    result = CliRunner().invoke(app, ["models", "-w", str(ws), "--json", str(tmp_path / "m.json")])
+    monkeypatch.setenv("CURATE_CACHE", str(cache_dir))  # the module's converted model: the command reuses it
+    result = CliRunner().invoke(app, ["models", "--json", str(tmp_path / "m.json")])
     assert result.exit_code == 0, result.output
     figures = json.loads((tmp_path / "m.json").read_text())
+    assert figures["model_cache"] == str(cache_dir)
     assert figures["checks"]["embedder"]["dimensions"] == 384
     assert 100_000_000 < figures["checks"]["lm"]["parameters"] < 200_000_000
     assert [m["ready"] for m in figures["models"]] == [True, True]

@@ -50,3 +50,14 @@ def logged_ids(path: str | os.PathLike[str]) -> list[str]:
             return [line.strip() for line in fh if line.strip()]
     except FileNotFoundError:
         return []
+
+
+SMALL_BATCH_SPEC = "tests.reliability.fault_scorer:SmallBatchLength"
+
+
+@dataclasses.dataclass(frozen=True)
+class SmallBatchLength(RecordingLength):
+    """:class:`RecordingLength` scoring 8 records per call, as a slow model would ask (key ``small_batch_length()``)."""
+
+    name: ClassVar[str] = "small_batch_length"
+    records_per_call: ClassVar[int | None] = 8

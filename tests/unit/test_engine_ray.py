@@ -127,12 +127,12 @@ def test_embeddings_and_cache_shards_are_identical(cluster, models, tmp_path):
     pool = list(local_ws.store.iter_records())
     texts = [record_text(r) for r in pool]
     texts += [f"{p} {a}" for p in PROMPTS for a in ANSWERS[:4]][: 40 - len(texts)]
-    # batch_size=2: chunks of 32 texts (2 x 16), so 40 texts are two chunks, one per actor
+    # batch_size=2: model calls of 2 texts, so 40 texts are 20 calls shared by the actors
     a = get_engine("local").embed(local_ws, texts, embedder=models["st"], batch_size=2)
     b = cluster.embed(ray_ws, texts, embedder=models["st"], batch_size=2)
     assert a.shape == (40, 32) and a.tobytes() == b.tobytes()
     shards = [sorted((w.cache_dir / "embeddings").rglob("*.npy")) for w in (local_ws, ray_ws)]
-    assert len(shards[0]) == 4 and [p.read_bytes() for p in shards[0]] == [p.read_bytes() for p in shards[1]]
+    assert len(shards[0]) == 2 and [p.read_bytes() for p in shards[0]] == [p.read_bytes() for p in shards[1]]
     # density reads the pool's vectors from the cache on both engines
     x, _ = get_engine("local").score(local_ws, "density", BuildContext(cache_dir=local_ws.cache_dir,
                                                                        embedder=models["st"]), pool)
