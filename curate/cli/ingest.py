@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from curate.cli.options import (
@@ -29,6 +28,7 @@ from curate.cli.output import (
     warn_pii_share,
     write_json,
 )
+from curate.cli.progress import bar_progress
 from curate.store.workspace import Workspace
 
 
@@ -105,10 +105,11 @@ def ingest(
             note_pii_reversibility(options, pii, workspace_key_id(conn))
     reports = []
     for source in sources:
-        with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TextColumn("{task.completed:,} rows"),
-                      TimeElapsedColumn(), console=err_console, transient=True) as progress:
-            task = progress.add_task(f"ingest {source.name}", total=None)
-            def show(n: int, progress: Progress = progress, task: TaskID = task) -> None:
+        with bar_progress() as progress:
+            task = progress.add_task(f"ingest {source.name}" + (" (PII detection)" if pii else ""), total=None,
+                                     unit="rows")
+
+            def show(n: int, progress: Any = progress, task: Any = task) -> None:
                 progress.update(task, completed=n)
 
             report = run_ingest(ws, source, kind=kind, mapping=mapping, fmt=fmt, split=split, hf_split=hf_split,
@@ -144,6 +145,11 @@ def _print_ingest(report: Any) -> None:
         outcome = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.pii["records"].items()))
         types = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.pii["by_type"].items()))
         table.add_row(f"PII ({report.pii['action']})", f"{outcome}; {types or 'nothing found'}")
+        detection = report.pii.get("detection")
+        if detection:
+            table.add_row("PII detection", f"{detection['texts_detected']:,} texts detected "
+                          f"({detection['chars_per_second']:,.0f} characters/s), "
+                          f"{detection['texts_from_cache']:,} from the cache")
         share = report.pii["changed_share"]
         table.add_row("PII changed", f"{share:.1%} of records"
                       + (f"; {report.pii['originals_stored']:,} original text(s) stored encrypted (key "

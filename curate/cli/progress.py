@@ -25,6 +25,7 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     Task,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -87,7 +88,7 @@ class LineProgress:
     def __init__(self, *, every: float | None = None, silent: bool = False) -> None:
         self.every = plain_every() if every is None else every
         self.silent = silent
-        self._tasks: dict[int, _Line] = {}
+        self._tasks: dict[TaskID, _Line] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -107,15 +108,15 @@ class LineProgress:
                 if line.completed != line.printed_completed:
                     self._print(line)
 
-    def add_task(self, description: str, total: float | None = None, **fields: Any) -> int:
+    def add_task(self, description: str, total: float | None = None, **fields: Any) -> TaskID:
         """Start a task; returns its id."""
         with self._lock:
-            task_id = len(self._tasks)
+            task_id = TaskID(len(self._tasks))
             line = self._tasks[task_id] = _Line(description, total, str(fields.get("unit", "records")))
             self._print(line)
             return task_id
 
-    def update(self, task_id: int, *, completed: float | None = None, total: float | None = None,
+    def update(self, task_id: TaskID, *, completed: float | None = None, total: float | None = None,
                advance: float | None = None, description: str | None = None, **_: Any) -> None:
         """Change a task's counts; prints a line when :attr:`every` seconds have passed since its last one."""
         with self._lock:
@@ -133,7 +134,7 @@ class LineProgress:
             if time.monotonic() - line.printed >= self.every:
                 self._print(line)
 
-    def advance(self, task_id: int, advance: float = 1) -> None:
+    def advance(self, task_id: TaskID, advance: float = 1) -> None:
         """Add ``advance`` to a task's count."""
         self.update(task_id, advance=advance)
 

@@ -237,8 +237,14 @@ def detect(
         raise InputError(f"detect() expects a str; got {type(text).__name__}. Pass the record's text field.")
     if not text.strip():
         return []
-    allow = frozenset(a.strip().lower() for a in allow_list)
     results = build_analyzer().analyze(text, language="en", entities=list(entities), score_threshold=threshold)
+    return findings_of(text, results, allow_list)
+
+
+def findings_of(text: str, results: Iterable[Any], allow_list: Iterable[str] = ()) -> list[Finding]:
+    """curate's findings from Presidio's ``RecognizerResult`` list for ``text``: allowed strings removed, overlaps
+    resolved (see :func:`detect`)."""
+    allow = frozenset(a.strip().lower() for a in allow_list)
     findings = (
         Finding(r.entity_type, r.start, r.end, float(r.score), str((r.recognition_metadata or {}).get(
             "recognizer_name", "")))

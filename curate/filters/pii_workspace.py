@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Final
 
 from sqlalchemy import delete, insert, select, update
@@ -144,6 +145,7 @@ class PiiGuard:
     stored_originals: int = 0
     dropped_copy: Record | None = None
     last_plan: RecordPlan | None = None
+    detector: Any = None
     _policy: Any = None
 
     def __post_init__(self) -> None:
@@ -164,6 +166,22 @@ class PiiGuard:
     def policy(self) -> Any:
         """The :class:`curate.filters.policy.PiiPolicy` applied."""
         return self._policy
+
+    def use_cache(self, folder: Path | None) -> None:
+        """Detect through a :class:`curate.filters.pii_batch.Detector` (batched ``nlp.pipe``), with its findings
+        cached in ``folder/findings.sqlite`` (``None``: in memory only) so an interrupted pass resumes."""
+        from curate.filters.pii_batch import Detector, FindingsCache
+
+        p = self._policy
+        cache = FindingsCache(folder / "findings.sqlite") if folder is not None else None
+        self.detector = Detector(cache, entities=p.entities, allow_list=p.allow_list, threshold=p.detect_threshold)
+
+    def prefetch(self, records: Iterable[Record], on_progress: Callable[[int, int], None] | None = None) -> None:
+        """Detect the texts of ``records`` in batches now (a no-op without :meth:`use_cache`)."""
+        from curate.filters.policy import record_texts
+
+        if self.detector is not None:
+            self.detector.warm((t for r in records for _, t in record_texts(r, meta=True)), on_progress)
 
     def redact_text(self, value: Any) -> Any:
         """``value`` with every detected entity replaced by a typed placeholder (strings inside lists/dicts too)."""
@@ -187,7 +205,7 @@ class PiiGuard:
         """
         from curate.filters.policy import apply_plan, plan_record, redacted_copy
 
-        plan = self.last_plan = plan_record(record, self._policy, meta=True)
+        plan = self.last_plan = plan_record(record, self._policy, meta=True, detector=self.detector)
         out, report = apply_plan(plan, salt=self.salt)
         self.counts[report.action] += 1
         for f in report.findings:
@@ -213,7 +231,8 @@ class PiiGuard:
         of records changed, and the settings (never a value)."""
         total = sum(self.counts.values())
         changed = self.counts["redacted"] + self.counts["dropped"]
-        return {"action": self.action, "records": dict(self.counts), "by_type": dict(self.by_type),
+        speed = {"detection": self.detector.stats()} if self.detector is not None else {}
+        return {**speed, "action": self.action, "records": dict(self.counts), "by_type": dict(self.by_type),
                 "records_by_type": dict(self.records_by_type), "changed": changed,
                 "changed_share": round(changed / total, 4) if total else 0.0,
                 **replace(self.options, allow_list=self.allow_list).describe()}
@@ -233,13 +252,16 @@ class PiiFilterReport:
 
 
 def run_pii(ws: Workspace, *, action: str = "redact", allow_list: tuple[str, ...] = (),
-            options: PiiOptions | None = None, revise: bool = False, actor: str | None = None) -> PiiFilterReport:
+            options: PiiOptions | None = None, revise: bool = False, actor: str | None = None,
+            on_progress: Callable[[int, int], None] | None = None) -> PiiFilterReport:
     """Apply a PII action to every active pool record already stored (ids are kept, so tasks still point at them).
 
     Redacted text replaces the stored text; dropped records get status ``pii`` (their stored text is redacted
     too); flagged ones keep their text and list the types in ``meta.pii_flags``. With ``options.key`` the
-    originals of the changed texts are stored encrypted. On SQLite the database is then checkpointed and vacuumed
-    so the old pages holding clear values are not left in the file.
+    originals of the changed texts are stored encrypted. Detection runs first, batched and cached by text in
+    ``<workspace>/cache/pii`` (``on_progress(records done, records)``), so an interrupted run detects only the
+    rest next time; the changes are then one transaction. On SQLite the database is then checkpointed and
+    vacuumed so the old pages holding clear values are not left in the file.
 
     With ``revise`` (needs the workspace's key), every stored record of every split and status starts again
     from its decrypted originals: values the new settings no longer report are restored, new ones redacted, and
@@ -267,9 +289,18 @@ def run_pii(ws: Workspace, *, action: str = "redact", allow_list: tuple[str, ...
         statuses: dict[str, str] = dict(conn.execute(select(RecordRow.id, RecordRow.status)).all())
     # revise: every record of every split and status; else the active pool
     records = list(ws.store.iter_records(split=None, status=None) if revise else ws.store.iter_records())
+    key = options.key if revise else None
+    guard.use_cache(ws.cache_dir / "pii")
+    with ws.store.read() as conn:  # detect first, checkpointed: an interrupted run keeps its findings
+        pairs = restored(records, lambda ids: load_originals(conn, key, ids) if key else {})
+        done = 0
+        while chunk := list(itertools.islice(pairs, 32)):
+            guard.prefetch([source for _, source in chunk])
+            done += len(chunk)
+            if on_progress:
+                on_progress(done, len(records))
     updated = 0
     with ws.store.write() as conn:
-        key = options.key if revise else None
         for rec, source in restored(records, lambda ids: load_originals(conn, key, ids) if key else {}):
             out = guard.process(source, keep_id=True)
             status = statuses.get(rec.id, "active")

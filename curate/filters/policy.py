@@ -11,7 +11,7 @@ changing it; :func:`apply_plan` turns the plan into the new record and its repor
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
@@ -198,11 +198,9 @@ class RecordPlan:
         return {t.path: t.text for t in self.texts if t.new_text != t.text}
 
 
-def plan_record(record: Record, policy: PiiPolicy, *, meta: bool = False) -> RecordPlan:
-    """Detect PII in every text field of ``record`` (messages included; ``meta`` values too if asked).
-
-    Placeholders are consistent across the record's texts: one value gives one placeholder everywhere.
-    """
+def record_texts(record: Record, *, meta: bool = False) -> list[tuple[str, str]]:
+    """``(path, text)`` of every text :func:`plan_record` looks at: fields (messages included), and meta values if
+    asked."""
     texts: list[tuple[str, str]] = []
     for name, value in record.fields.items():
         _walk(value, name, texts)
@@ -210,10 +208,21 @@ def plan_record(record: Record, policy: PiiPolicy, *, meta: bool = False) -> Rec
         for name, value in record.meta.items():
             if name not in _OWN_META:
                 _walk(value, f"{META_ROOT}.{name}", texts)
+    return texts
+
+
+def plan_record(record: Record, policy: PiiPolicy, *, meta: bool = False,
+                detector: Callable[..., list[Finding]] | None = None) -> RecordPlan:
+    """Detect PII in every text field of ``record`` (messages included; ``meta`` values too if asked) with
+    ``detector`` (default :func:`curate.filters.pii.detect`; a warmed :class:`curate.filters.pii_batch.Detector`).
+
+    Placeholders are consistent across the record's texts: one value gives one placeholder everywhere.
+    """
+    find = detector or detect
     placeholders = Placeholders()
     plans = []
-    for path, text in texts:
-        found = detect(text, entities=policy.entities, allow_list=policy.allow_list, threshold=policy.detect_threshold)
+    for path, text in record_texts(record, meta=meta):
+        found = find(text, entities=policy.entities, allow_list=policy.allow_list, threshold=policy.detect_threshold)
         kept = tuple(f for f in found if f.score >= policy.min_score(f.entity_type))
         redacted = redact(text, [f for f in kept if policy.action(f.entity_type) == "redact"],
                           placeholders=placeholders)

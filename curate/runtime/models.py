@@ -121,6 +121,7 @@ def _convert(gguf: Path, out_dir: Path) -> Path:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    _quiet_gguf_bar()
     tmp = Path(tempfile.mkdtemp(prefix=".converting-", dir=out_dir.parent))
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
@@ -142,6 +143,19 @@ def _convert(gguf: Path, out_dir: Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
+
+
+def _quiet_gguf_bar() -> None:
+    """transformers' GGUF reader draws its own tqdm bar, outside its progress-bar switch: silence that one bar."""
+    import functools
+
+    try:
+        from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:  # pragma: no cover - another transformers layout: the bar is only cosmetic
+        return
+    bar = getattr(gguf_utils, "tqdm", None)
+    if bar is not None and not isinstance(bar, functools.partial):
+        gguf_utils.tqdm = functools.partial(bar, disable=True)  # type: ignore[attr-defined]
 
 
 def lm_path(name: str | None, cache_dir: Path | None = None) -> str:

@@ -61,3 +61,32 @@ def test_models_command_loads_both_offline(tmp_path, cache_dir, monkeypatch):
     assert figures["checks"]["embedder"]["dimensions"] == 384
     assert 100_000_000 < figures["checks"]["lm"]["parameters"] < 200_000_000
     assert [m["ready"] for m in figures["models"]] == [True, True]
+
+
+def test_two_workspaces_share_one_converted_model_in_the_user_cache(tmp_path):
+    """The first workspace converts SmolLM2 into $CURATE_CACHE (announced); the second loads it, converting nothing."""
+    import os
+    import subprocess
+    import sys
+
+    cache = tmp_path / "user-cache"
+    data = tmp_path / "pairs.jsonl"
+    data.write_text(json.dumps({"prompt": "Name a colour.", "completion": "Blue."}) + "\n"
+                    + json.dumps({"prompt": "Two plus two?", "completion": "Four."}) + "\n", encoding="utf-8")
+    env = {**os.environ, "CURATE_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+    runs = []
+    for name in ("first", "second"):
+        ws = tmp_path / name
+        for args in (["ingest", str(data)], ["score", "--scorer", "perplexity"]):
+            done = subprocess.run([sys.executable, "-m", "curate", *args, "-w", str(ws)], capture_output=True,
+                                  text=True, env=env, timeout=600)
+            assert done.returncode == 0, done.stderr
+        runs.append(done.stderr)
+        assert not (ws / "cache" / "models").exists()  # nothing converted into the workspace
+        if name == "first":
+            folder = models.converted_lm_dir(cache)
+            stamp = (folder / "config.json").stat().st_mtime_ns
+    assert "converting the packaged SmolLM2" in runs[0] and "loading the language model" in runs[0]
+    assert "converting" not in runs[1] and "loading the language model smollm2" in runs[1]
+    assert (folder / "config.json").stat().st_mtime_ns == stamp
+    assert "Converting and de-quantizing" not in runs[0]  # the library's own tqdm bars stay quiet

@@ -119,3 +119,45 @@ def test_an_interrupted_embedding_run_keeps_its_shards_and_the_rerun_embeds_only
     assert done.returncode == 0, done.stderr
     report = json_file(tmp_path / "e.json")
     assert report["records"] == 3000 and report["computed"] == 3000 - kept and report["dimensions"] == 384
+
+
+def _cached_findings(ws: Workspace) -> int:
+    path = ws.cache_dir / "pii" / "findings.sqlite"
+    if not path.exists():
+        return 0
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1) as conn:
+            return int(conn.execute("SELECT count(*) FROM findings").fetchone()[0])
+    except sqlite3.OperationalError:  # created but no table yet
+        return 0
+
+
+def test_an_interrupted_pii_ingest_keeps_its_findings_and_the_rerun_detects_only_the_rest(workspace, tmp_path):
+    pytest.importorskip("presidio_analyzer", reason="PII detection needs the pii extra")
+    path = tmp_path / "pairs.jsonl"
+    sentence = ("Dear {name}, your order {i} ships from our Leeds depot on Monday; reply to {mail} or call the "
+                "desk if the parcel is late. ")
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(120):
+            name, mail = f"Alice Marsh{i}", f"alice{i}@example.com"
+            fh.write(json.dumps({"prompt": f"Write to customer {i}.", "chosen": sentence.format(name=name, i=i,
+                                 mail=mail) * 12, "rejected": f"No reply for order {i}. " * 40}) + "\n")
+    texts = 3 * 120
+    env = child_env(CURATE_CHECKPOINT_SECONDS="0.2")
+    argv = [*cli_argv(workspace, "ingest", str(path), "--pii", "redact")]
+    code, err = interrupt_when(argv, lambda: _cached_findings(workspace) >= 1, env=env)
+    assert code == 130
+    kept = kept_count(err, "texts checked for PII")
+    assert 0 < kept < texts and _cached_findings(workspace) == kept
+    assert list(workspace.store.iter_records()) == []  # the ingest itself is one transaction: rolled back
+
+    done = subprocess.run([*argv, "--json", str(tmp_path / "i.json")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=TIMEOUT, env=env)
+    assert done.returncode == 0, done.stderr
+    detection = json_file(tmp_path / "i.json")["sources"][0]["pii"]["detection"]
+    assert detection["texts_from_cache"] == kept and detection["texts_detected"] == texts - kept
+    assert detection["chars_per_second"] > 0 and "characters/s" in done.stdout
+    stored = list(workspace.store.iter_records())
+    assert len(stored) == 120 and all("@example.com" not in r.fields["chosen"] for r in stored)  # redacted
