@@ -13,12 +13,14 @@ from rich.table import Table
 from curate.cli.options import AddressOpt, DbOpt, EngineOpt, JsonOpt, WorkspaceOpt
 from curate.cli.output import console, err_console, write_json
 from curate.cli.progress import bar_progress
+from curate.ingest.records import check_kind
 from curate.store.workspace import Workspace
 
 ScorerOpt = Annotated[str, typer.Option(
     "--scorer", help="novelty, density, perplexity, ifd, egl, least_confidence, margin, entropy, vote_entropy, "
                      "kl_to_mean, disagreement, bald, bt_entropy, or package.module:ClassName.")]
-KindOpt = Annotated[str | None, typer.Option(help="Only records of this kind: example, preference, candidates, text.")]
+KindOpt = Annotated[str | None, typer.Option(help="Only records of this kind: example, preference, candidates, text.",
+                                             callback=check_kind)]
 ModelOpt = Annotated[str, typer.Option(help="Causal LM for perplexity/IFD/EGL: smollm2, a folder or a Hub id.")]
 AdapterOpt = Annotated[str | None, typer.Option(help="A LoRA adapter folder on top of --model.")]
 ModelVersionOpt = Annotated[str | None, typer.Option(
