@@ -44,7 +44,9 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_perplexity.py
 	$(PY) benchmarks/bench_speed.py
 	$(PY) benchmarks/bench_scoring_cache.py --scorer ifd --n 300
+	$(PY) benchmarks/bench_score_batches.py
 	$(PY) benchmarks/bench_pii.py
+	$(PY) benchmarks/bench_pii_speed.py
 	$(PY) benchmarks/bench_dedup.py
 	$(PY) benchmarks/bench_ray.py --n-ppl 202 --batch 50 --n-embed 500
 	$(PY) benchmarks/bench_label_efficiency.py

@@ -29,21 +29,34 @@ def bench_pii_cmd(
     fp_field: Annotated[str, typer.Option(help="Field of --fp-data holding the text (dotted for nesting; "
                                                "FIELD:prompt = the HH-RLHF prompt of a transcript).")] = "prompt",
     verdicts: Annotated[Path | None, typer.Option(help="JSON of hand-checked verdicts per sampled finding.")] = None,
+    speed_data: Annotated[list[Path] | None, typer.Option(
+        help="Long texts (JSON array or JSONL, .gz ok): characters per second of curate (batched, as ingest runs "
+             "it, and per text) and stock Presidio (per text and batched) in one run. Repeatable.")] = None,
+    speed_fields: Annotated[str, typer.Option(help="Fields of --speed-data holding the texts, comma-separated.")]
+    = "prompt,chosen,rejected",
+    speed_limit: Annotated[int, typer.Option(help="Texts per --speed-data set.")] = 300,
     limit: Annotated[int | None, typer.Option(help="Use only the first N records of every set.")] = None,
     json_out: JsonOpt = None,
 ) -> None:
     """Precision, recall and F1 per entity type of curate's PII detection vs stock Presidio, side by side, on every
-    gold set; and false positives of both on text without PII."""
+    gold set; false positives of both on text without PII; and their speed on long texts."""
     from curate.bench.pii import run, run_suite
     from curate.errors import InputError
 
-    if not data and not fp_data:
-        raise InputError("curate bench pii needs --data FILE (gold spans) or --fp-data FILE (text without PII).")
+    if not data and not fp_data and not speed_data:
+        raise InputError("curate bench pii needs --data FILE (gold spans), --fp-data FILE (text without PII) or "
+                         "--speed-data FILE (long texts).")
+    speed: dict[str, Any] = {}
+    if speed_data:
+        speed = {"speed": _bench_pii_speed(speed_data, _names(speed_fields, "--speed-fields"), speed_limit)}
+        if not data and not fp_data:
+            write_json(json_out, speed)
+            return
     if data and len(data) == 1 and not fp_data:
         with console.status("PII benchmark"):
             results = run(data[0], fmt=fmt, limit=limit)
         _print_pii(results)
-        write_json(json_out, results)
+        write_json(json_out, {**results, **speed})
         return
     if fmt not in ("auto", "conll", "presidio"):
         raise InputError(f"--format must be presidio, conll or auto; got {fmt!r}")
@@ -60,7 +73,24 @@ def bench_pii_cmd(
                       f"{c['records_changed']:.3f} / {b['records_changed']:.3f}")
     if report["false_positives"]:
         console.print(table)
-    write_json(json_out, report)
+    write_json(json_out, {**report, **speed})
+
+
+def _bench_pii_speed(paths: list[Path], fields: list[str], limit: int) -> dict[str, Any]:
+    from curate.bench.pii_speed import run_speed
+
+    with console.status("PII speed") as status:
+        report = run_speed([(p.name, p, fields) for p in paths], limit=limit, say=status.update)
+    table = Table("text set", "texts", "characters", "curate batched", "curate per text", "stock per text",
+                  "stock batched", "curate / stock", title="PII detection speed (characters per second)",
+                  title_justify="left")
+    for name, r in report.items():
+        table.add_row(name, f"{r['texts']:,}", f"{r['characters']:,}",
+                      *(f"{r[w]['chars_per_second']:,.0f}" for w in ("curate_batched", "curate_per_text",
+                                                                      "stock_per_text", "stock_batched")),
+                      f"{r['curate_vs_stock']:.2f}x")
+    console.print(table)
+    return report
 
 
 def _print_pii(results: dict[str, Any]) -> None:

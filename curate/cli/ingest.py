@@ -50,9 +50,9 @@ def ingest(
     strict: Annotated[bool, typer.Option(help="Fail on the first bad row and store nothing.")] = False,
     max_row_bytes: Annotated[int, typer.Option(help="Quarantine lines longer than this.")] = 4 * 1024 * 1024,
     pii: Annotated[str | None, typer.Option(help="redact, drop or flag personal data and secrets before anything "
-                                                 "is stored (needs the pii extra; ~140 records/s); preview: store "
-                                                 "nothing, show sample records with their redactions highlighted "
-                                                 "and the counts per type.")] = None,
+                                                 "is stored (needs the pii extra; about 20,000 characters/s per "
+                                                 "core); preview: store nothing, show sample records with their "
+                                                 "redactions highlighted and the counts per type.")] = None,
     pii_types: PiiTypesOpt = None,
     pii_min_score: PiiMinScoreOpt = None,
     pii_allow: PiiAllowOpt = None,

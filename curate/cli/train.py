@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from curate.cli.options import DbOpt, JsonOpt, WorkspaceOpt, with_config_options
-from curate.cli.output import console, err_console, write_json
+from curate.cli.output import console, write_json
+from curate.cli.progress import bar_progress
 from curate.store.workspace import Workspace
 from curate.train.options import TrainOptions
 
@@ -18,8 +18,8 @@ from curate.train.options import TrainOptions
 @with_config_options(TrainOptions)
 def train_cmd(
     method: Annotated[str, typer.Argument(help="sft (prompt/completion), dpo or reward (prompt/chosen/rejected).")],
-    data: Annotated[Path, typer.Option("--data", help="Export folder or file written by `curate export` (its test "
-                                                      "split, if any, gives eval_loss).")],
+    data: Annotated[Path, typer.Option("--data", help="Export folder or file written by `curate export` (with --eval, "
+                                                      "its test split gives eval_loss).")],
     base: Annotated[str | None, typer.Option(help="Base model: smollm2 (default, the packaged SmolLM2), a local "
                                                   "folder or a Hub id.")] = None,
     out: Annotated[Path | None, typer.Option(help="Adapter folder, new or empty (default: WORKSPACE/adapters/"
@@ -38,9 +38,8 @@ def train_cmd(
     options = TrainOptions(**settings)
     ws = Workspace.open(workspace, db, must_exist=True)
     _quiet_datasets()
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err_console, transient=True) as progress:
-        task = progress.add_task(f"train {method}", total=None)
+    with bar_progress() as progress:
+        task = progress.add_task(f"train {method}", total=None, unit="steps")
 
         def show(step: int, total: int) -> None:
             progress.update(task, completed=step, total=total or None)

@@ -32,9 +32,11 @@ class TrainOptions:
     max_length: int = opt(512, "Longest tokenized example (prompt + answer); longer ones are truncated.")
     seed: int = opt(0, "Seed of the LoRA initialisation, the reward head and the data order.")
     beta: float = opt(0.1, "DPO beta: how far the policy may move from the reference model.")
-    eval_split: str | None = opt("test", "Export split to report eval_loss on, if the export has it.", cli_type=str,
+    evaluate: bool = opt(False, "After training, report the held-out loss (eval_loss) on --eval-split, if the export "
+                                "has it (a pass over that split: off unless asked).", flag="--eval")
+    eval_split: str | None = opt("test", "Export split --eval reports eval_loss on.", cli_type=str,
                                  help_suffix=" Empty: no evaluation.", parse=lambda v: v or None)
-    eval_before: bool = opt(False, "Also report the eval loss before training (eval_loss_before).")
+    eval_before: bool = opt(False, "Also report the eval loss before training (eval_loss_before; implies --eval).")
     warm_start: bool = opt(True, "Continue the latest adapter trained with this method on this base.")
     from_version: str | None = opt(None, "Warm-start from this model version instead of the latest.")
     merge: bool = opt(False, "Also write a merged full model (base + adapter) into OUT/merged.")

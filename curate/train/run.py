@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from curate.runtime.notices import announced
+
 if TYPE_CHECKING:
     from curate.store.database import Store
     from curate.store.workspace import Workspace
@@ -106,7 +108,9 @@ def _out_dir(ws: Workspace, out: Path | None, name: str) -> Path:
 def _eval_dataset(data: Path, options: TrainOptions) -> Any | None:
     from curate.train.exports import export_splits, load_export
 
-    if not options.eval_split or options.eval_split not in export_splits(data):
+    if not (options.evaluate or options.eval_before) or not options.eval_split:
+        return None
+    if options.eval_split not in export_splits(data):
         return None
     ds = load_export(data, options.eval_split)
     return ds if len(ds) else None
@@ -174,7 +178,8 @@ def train_model(
     folder = _out_dir(ws, out, name)
 
     set_seed(options.seed)  # the reward head and the LoRA matrices are initialised randomly
-    model, tokenizer = base_models.load_base(base_path, method)
+    with announced(f"loading the base model {base_name}"):
+        model, tokenizer = base_models.load_base(base_path, method)
     peft_config = None
     if parent is not None and parent.adapter_path:
         model = base_models.warm_start_model(model, parent.adapter_path)
@@ -189,18 +194,21 @@ def train_model(
         except (ValueError, KeyError) as exc:
             raise InputError(f"TRL cannot prepare {data} for {method} training: {exc}") from exc
         if eval_ds is not None and options.eval_before:
-            metrics["eval_loss_before"] = float(trainer.evaluate()["eval_loss"])
+            with announced(f"evaluating before training on {len(eval_ds):,} {options.eval_split} rows"):
+                metrics["eval_loss_before"] = float(trainer.evaluate()["eval_loss"])
         started = time.perf_counter()
         output = trainer.train()
         metrics["seconds"] = round(time.perf_counter() - started, 3)
         if eval_ds is not None:
-            metrics["eval_loss"] = float(trainer.evaluate()["eval_loss"])
+            with announced(f"evaluating on {len(eval_ds):,} {options.eval_split} rows"):
+                metrics["eval_loss"] = float(trainer.evaluate()["eval_loss"])
     trained = trainer.model
     if "ref" in getattr(trained, "peft_config", {}):  # DPO's frozen copy of the starting adapter
         trained.delete_adapter("ref")
     trained.eval()
-    trained.save_pretrained(folder, selected_adapters=["default"])
-    tokenizer.save_pretrained(folder)
+    with announced(f"saving the adapter into {folder}"):
+        trained.save_pretrained(folder, selected_adapters=["default"])
+        tokenizer.save_pretrained(folder)
     digest = base_models.adapter_hash(folder)
     merged = _merge(method, base_path, folder, tokenizer) if options.merge else None
     metrics.update({

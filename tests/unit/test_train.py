@@ -30,7 +30,7 @@ from curate.train.exports import export_hash, export_splits, load_export
 from curate.train.registry import get_version, latest_version, resolve_model_version
 from tests.tiny_lm import QA_PAIRS, build_tiny_lm
 
-FAST = {"max_steps": 2, "batch_size": 2, "max_length": 64, "logging_steps": 1}
+FAST = {"max_steps": 2, "batch_size": 2, "max_length": 64, "logging_steps": 1, "evaluate": True}
 SFT_ROWS = [{"prompt": q, "completion": a} for q, a in QA_PAIRS]
 CHAT_ROWS = [{"prompt": [{"role": "user", "content": q}], "completion": [{"role": "assistant", "content": a}]}
              for q, a in QA_PAIRS]
@@ -178,6 +178,15 @@ def test_missing_empty_and_mismatched_exports_are_clear_input_errors(tmp_path, w
 
 
 # --- training -------------------------------------------------------------------------------------------------
+
+
+def test_training_evaluates_only_when_asked(ws, lm, exports):
+    options = {k: v for k, v in FAST.items() if k != "evaluate"}
+    result = train(ws, "sft", exports["sft-hf"], base=str(lm), options=TrainOptions(**options, warm_start=False))
+    assert "eval_loss" not in result.metrics and result.metrics["eval_rows"] == 0  # the test split was not run
+    asked = train(ws, "sft", exports["sft-hf"], base=str(lm), options=TrainOptions(**options, evaluate=True,
+                                                                                  warm_start=False))
+    assert asked.metrics["eval_rows"] == 2 and asked.metrics["eval_loss"] > 0
 
 
 @pytest.mark.parametrize(("method", "export", "base_kind"), [

@@ -40,6 +40,26 @@ def test_bench_pii_command_on_a_small_file(tmp_path):
     assert "baseline_presidio_stock" in figures
 
 
+def test_bench_pii_speed_reports_characters_per_second_of_curate_and_stock(tmp_path):
+    rows = [{"prompt": f"Write to Maria Lopez about order {i}.",
+             "chosen": f"Dear Maria, order {i} ships from Leeds on Monday; mail maria@example.org. " * 8,
+             "rejected": f"Order {i} is late. " * 20} for i in range(4)]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = CliRunner().invoke(app, ["bench", "pii", "--speed-data", str(path), "--speed-limit", "12", "--json",
+                                      str(tmp_path / "s.json")])
+    assert result.exit_code == 0, result.output
+    (name, figures), = json.loads((tmp_path / "s.json").read_text())["speed"].items()
+    assert name == "pairs.jsonl" and figures["texts"] == 12
+    assert figures["characters"] == sum(len(r[k]) for r in rows for k in ("prompt", "chosen", "rejected"))
+    for way in ("curate_batched", "curate_per_text", "stock_per_text", "stock_batched"):
+        assert figures[way]["chars_per_second"] > 0 and len(figures[way]["rounds_chars_per_second"]) == 2
+    assert figures["curate_batched"]["findings"] == figures["curate_per_text"]["findings"] > 0  # same findings
+    assert figures["curate_vs_stock"] == round(figures["curate_batched"]["chars_per_second"]
+                                               / figures["stock_per_text"]["chars_per_second"], 3)
+    assert "characters per second" in result.output
+
+
 def test_bad_files_are_named(tmp_path):
     import pytest
 
