@@ -67,7 +67,8 @@ def _candidates(ws: Workspace, result: RecipeResult, rows: list[dict[str, Any]],
         with progress("generate", len(picked)) as update:
             answers = generate_candidates(model, tokenizer, [r["prompt"] for r in picked],
                                           GenerationOptions(n=1, max_new_tokens=tokens, batch_size=2, seed=0),
-                                          on_progress=lambda done: update(done, len(picked)))
+                                          on_progress=lambda done: update(done, len(picked)),
+                                          cache_file=ws.cache_dir / "generations.jsonl", model_key="smollm2")
         out = ws.root / "data" / "mtbench_candidates.jsonl"
         out.write_text("".join(json.dumps({"prompt": r["prompt"], "completions": [r["completion"], a[0]],
                                            "question_id": r["question_id"]}) + "\n"

@@ -51,7 +51,8 @@ def preference_rank(
                     prompts.append(value.strip())
         lm, tokenizer = load_lm(model, adapter=adapter)
         options = GenerationOptions(n=n, max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
-        answers = generate_candidates(lm, tokenizer, prompts, options)
+        answers = generate_candidates(lm, tokenizer, prompts, options, cache_file=ws.cache_dir / "generations.jsonl",
+                                      model_key=f"{model}+{adapter}" if adapter else model)
         out = ws.root / "data" / "generated_candidates.jsonl"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text("".join(json.dumps({"prompt": p, "completions": a, "generator": model_version or model}) + "\n"

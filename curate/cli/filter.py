@@ -22,6 +22,7 @@ from curate.cli.options import (
     WorkspaceOpt,
 )
 from curate.cli.output import actor, console, write_json
+from curate.cli.progress import bar_progress
 from curate.store.workspace import Workspace
 
 filter_app = typer.Typer(help="Filter the pool: PII and secrets, duplicates, test-set leaks.", no_args_is_help=True)
@@ -78,7 +79,8 @@ def dedup_cmd(
         _undo(ws, run, json_out)
         return
     runner = get_engine(engine, address=address)  # ray: MinHash signatures / embeddings computed on Ray
-    with console.status(f"dedup ({method})"):
+    with bar_progress() as progress:
+        progress.add_task(f"dedup ({method})", total=None)  # no count: the elapsed time shows it is alive
         report = runner.filter_dedup(ws, method=method, keep=keep, score_key=score_key, threshold=threshold,
                                      pair_threshold=pair_threshold, cross_set=cross_set, dry_run=dry_run)
     table = Table("kind", "records", "removed" if not dry_run else "would remove", "duplicate clusters")
@@ -188,9 +190,11 @@ def pii_cmd(
     with ws.store.read() as conn:
         note_pii_reversibility(options, action, workspace_key_id(conn))
     runner = get_engine(engine, address=address)  # ray: every stored text's PII detected on Ray
-    with console.status(f"PII ({action}{', revise' if revise else ''})"):
+    with bar_progress() as progress:
+        task = progress.add_task(f"PII ({action}{', revise' if revise else ''}) detection", total=None)
         report = runner.filter_pii(ws, action=action, allow_list=options.allow_list,
-                                   options=replace(options, allow_list=()), revise=revise, actor=actor())
+                                   options=replace(options, allow_list=()), revise=revise, actor=actor(),
+                                   on_progress=lambda done, total: progress.update(task, completed=done, total=total))
     table = Table("entity type", "records", "findings")
     for entity, n in sorted(report.summary["by_type"].items(), key=lambda kv: -kv[1]):
         table.add_row(entity, f"{report.summary['records_by_type'].get(entity, 0):,}", f"{n:,}")

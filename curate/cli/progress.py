@@ -83,7 +83,11 @@ class _Line:
 
 
 class LineProgress:
-    """The plain-line stand-in for :class:`rich.progress.Progress` (``add_task``, ``update``, ``advance``)."""
+    """The plain-line stand-in for :class:`rich.progress.Progress` (``add_task``, ``update``, ``advance``).
+
+    A task prints its first line once it has run :attr:`every` seconds (work that ends sooner prints nothing), then
+    at least every :attr:`every` seconds, and a last line when it ends.
+    """
 
     def __init__(self, *, every: float | None = None, silent: bool = False) -> None:
         self.every = plain_every() if every is None else every
@@ -105,15 +109,14 @@ class LineProgress:
             self._ticker.join(timeout=1)
         with self._lock:
             for line in self._tasks.values():
-                if line.completed != line.printed_completed:
+                if line.printed and line.completed != line.printed_completed:
                     self._print(line)
 
     def add_task(self, description: str, total: float | None = None, **fields: Any) -> TaskID:
         """Start a task; returns its id."""
         with self._lock:
             task_id = TaskID(len(self._tasks))
-            line = self._tasks[task_id] = _Line(description, total, str(fields.get("unit", "records")))
-            self._print(line)
+            self._tasks[task_id] = _Line(description, total, str(fields.get("unit", "records")))
             return task_id
 
     def update(self, task_id: TaskID, *, completed: float | None = None, total: float | None = None,
@@ -131,8 +134,13 @@ class LineProgress:
                 line.completed += advance
             if line.first is None and line.completed > 0:
                 line.first = (time.monotonic(), line.completed)
-            if time.monotonic() - line.printed >= self.every:
+            if self._due(line):
                 self._print(line)
+
+    def _due(self, line: _Line) -> bool:
+        """A line is due ``every`` seconds after the task started, then ``every`` seconds after the last one."""
+        now = time.monotonic()
+        return now - (line.printed or line.started) >= self.every
 
     def advance(self, task_id: TaskID, advance: float = 1) -> None:
         """Add ``advance`` to a task's count."""
@@ -142,7 +150,7 @@ class LineProgress:
         while not self._stop.wait(self.every / 2):
             with self._lock:
                 for line in self._tasks.values():
-                    if time.monotonic() - line.printed >= self.every:
+                    if self._due(line):
                         self._print(line)
 
     def _print(self, line: _Line) -> None:

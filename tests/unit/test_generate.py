@@ -39,3 +39,38 @@ def test_bad_options_are_refused(tiny):
         generate_candidates(model, tok, ["x"], GenerationOptions(n=0))
     with pytest.raises(InputError, match="greedy"):
         generate_candidates(model, tok, ["x"], GenerationOptions(n=2, temperature=0))
+
+
+def test_an_interrupted_generation_keeps_its_batches_and_the_rerun_generates_the_same_rest(tiny, tmp_path):
+    model, tok = tiny
+    prompts = [f"Question number {i}?" for i in range(6)]
+    options = GenerationOptions(n=2, max_new_tokens=5, batch_size=2, seed=3)
+    whole = generate_candidates(model, tok, prompts, options)
+    cache = tmp_path / "generations.jsonl"
+    calls = []
+
+    def stop_after_two_batches(done: int) -> None:
+        calls.append(done)
+        if done == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        generate_candidates(model, tok, prompts, options, cache_file=cache, model_key="tiny",
+                            on_progress=stop_after_two_batches)
+    assert len(cache.read_text().splitlines()) == 2  # both finished batches were written at once
+    generated = []
+    original = model.generate
+
+    def counting(*args, **kwargs):
+        generated.append(1)
+        return original(*args, **kwargs)
+
+    model.generate = counting
+    try:
+        resumed = generate_candidates(model, tok, prompts, options, cache_file=cache, model_key="tiny")
+    finally:
+        model.generate = original
+    assert resumed == whole and len(generated) == 1  # only the third batch ran, and gave the same text
+    other = generate_candidates(model, tok, prompts[:2], GenerationOptions(n=2, max_new_tokens=5, batch_size=2,
+                                                                           seed=4), cache_file=cache, model_key="tiny")
+    assert len(cache.read_text().splitlines()) == 4 and len(other) == 2  # another seed is another key
