@@ -107,18 +107,19 @@ def _shards(ws: Workspace) -> int:
     return len(list((ws.cache_dir / "embeddings").rglob("ids-*.npy")))
 
 
-def test_an_interrupted_embedding_run_keeps_its_shards_and_the_rerun_embeds_only_the_rest(workspace, tmp_path):
-    ingest(workspace, texts_file(tmp_path, 3000, words=30))
-    env = child_env(CURATE_CHECKPOINT_SECONDS="0.3")
+def test_an_interrupted_embedding_run_keeps_its_shards_and_the_rerun_embeds_only_the_rest(tmp_path):
+    workspace = Workspace.open(tmp_path / "ws")  # the embedding cache is files: one database is enough
+    ingest(workspace, texts_file(tmp_path, 1500, words=12))
+    env = child_env(CURATE_CHECKPOINT_SECONDS="0.2")
     code, err = interrupt_when(cli_argv(workspace, "embed"), lambda: _shards(workspace) >= 1, env=env)
     assert code == 130
     kept = kept_count(err, "embeddings")
-    assert 0 < kept < 3000
+    assert 0 < kept < 1500
     done = subprocess.run(cli_argv(workspace, "embed", "--json", str(tmp_path / "e.json")), cwd=ROOT,
                           capture_output=True, text=True, timeout=TIMEOUT, env=env)
     assert done.returncode == 0, done.stderr
     report = json_file(tmp_path / "e.json")
-    assert report["records"] == 3000 and report["computed"] == 3000 - kept and report["dimensions"] == 384
+    assert report["records"] == 1500 and report["computed"] == 1500 - kept and report["dimensions"] == 384
 
 
 def _cached_findings(ws: Workspace) -> int:
@@ -134,8 +135,9 @@ def _cached_findings(ws: Workspace) -> int:
         return 0
 
 
-def test_an_interrupted_pii_ingest_keeps_its_findings_and_the_rerun_detects_only_the_rest(workspace, tmp_path):
+def test_an_interrupted_pii_ingest_keeps_its_findings_and_the_rerun_detects_only_the_rest(tmp_path):
     pytest.importorskip("presidio_analyzer", reason="PII detection needs the pii extra")
+    workspace = Workspace.open(tmp_path / "ws")  # the findings cache is a file of its own: one database is enough
     path = tmp_path / "pairs.jsonl"
     sentence = ("Dear {name}, your order {i} ships from our Leeds depot on Monday; reply to {mail} or call the "
                 "desk if the parcel is late. ")

@@ -184,7 +184,11 @@ def test_pii_findings_and_filter_are_identical(cluster, tmp_path, monkeypatch):
     assert local_found == ray_found  # types, offsets, scores and recognizers
     kinds = {f.entity_type for fs in local_found for f in fs}
     assert {"EMAIL_ADDRESS", "AWS_ACCESS_KEY", "CREDIT_CARD"} <= kinds
-    assert local_report.summary == ray_report.summary and local_report.summary["records"]["redacted"] >= 2
+    def outcome(summary):  # detection speed differs: the Ray run's texts were detected by the workers
+        return {k: v for k, v in summary.items() if k != "detection"}
+
+    assert outcome(local_report.summary) == outcome(ray_report.summary)
+    assert local_report.summary["records"]["redacted"] >= 2
     columns = (PiiFinding.record_id, PiiFinding.field, PiiFinding.entity_type, PiiFinding.start, PiiFinding.end,
                PiiFinding.action)  # value_hash is keyed by each workspace's own salt
     rows = []
