@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from curate.errors import InputError
 from curate.ingest.records import Record
+from curate.rounds.labeled import labeled_records as labeled_records  # re-exported: where callers look for it
 from curate.rounds.tasks import RoundReport, create_round, selected_record_ids
 from curate.runtime.embeddings import Embedder
 from curate.scorers.base import Scorer
@@ -88,11 +89,6 @@ def candidates(ws: Workspace, *, kind: str | None = None, include_labeled: bool 
     taken = selected_record_ids(ws.store)
     return [r for r in ws.store.iter_records(kind=kind)
             if r.id not in taken and (include_labeled or not (r.kind == "text" and r.label))]
-
-
-def labeled_records(ws: Workspace, *, kind: str | None = None) -> list[Record]:
-    """Records whose answer is known: text records with a label (annotation-backed labels join in later)."""
-    return [r for r in ws.store.iter_records(kind=kind) if r.kind == "text" and r.label is not None]
 
 
 @dataclass

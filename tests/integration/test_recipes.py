@@ -106,6 +106,17 @@ def test_preference_rank_generates_candidates_and_queues_pairs(tmp_path, tiny_lm
     assert _count(ws, select(func.count()).select_from(RecordRow).where(RecordRow.kind == "candidates")) >= 2
     view = A.get_task(ws.store, "ann")
     assert view is not None and view.type == "rank" and len(view.responses) == 2
+    with ws.store.read() as conn:
+        (first,) = conn.scalars(select(Round.strategy_key)).all()
+    assert "density" in first  # no ranked pairs yet: the cold-start branch
+
+    while (view := A.get_task(ws.store, "ann")) is not None:  # ann ranks the first round
+        A.submit(ws.store, "ann", view.task_id, {"choice": "A"})
+    _run("preference-rank", str(prompts), "--workspace", str(ws_dir), "--map", "prompt=question", "--k", "2",
+         "--model", tiny_lm, "--max-new-tokens", "8", "--temperature", "1.5", "--annotators", "ann")
+    with ws.store.read() as conn:
+        keys = conn.scalars(select(Round.strategy_key).order_by(Round.number)).all()
+    assert len(keys) == 2 and "reward_uncertainty" in keys[1]  # ranked pairs: the reward-model branch
 
 
 def test_label_teach_runs_the_loop_with_an_oracle(tmp_path):
