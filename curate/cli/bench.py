@@ -12,6 +12,7 @@ from rich.table import Table
 
 from curate.cli.options import JsonOpt
 from curate.cli.output import console, write_json
+from curate.cli.progress import bar_progress
 from curate.store.workspace import Workspace
 
 bench_app = typer.Typer(help="Benchmarks on your own data.", no_args_is_help=True)
@@ -91,6 +92,56 @@ def _bench_pii_speed(paths: list[Path], fields: list[str], limit: int) -> dict[s
                       f"{r['curate_vs_stock']:.2f}x")
     console.print(table)
     return report
+
+
+@bench_app.command("rewrite-budget")
+def bench_rewrite_budget_cmd(
+    data: Annotated[Path, typer.Argument(help="Prompt-completion file: JSONL, JSON, CSV/TSV, Parquet (.gz ok).")],
+    map_: Annotated[list[str] | None, typer.Option(
+        "--map", help="TARGET=SOURCE, e.g. --map prompt=question --map completion=answer (repeatable).")] = None,
+    strategies: Annotated[str, typer.Option(
+        help="Comma list: random, perplexity, ifd, diversity, longest, shortest, relevance, and rank-averages "
+             "such as relevance+perplexity.")] = "random,shortest,longest,relevance,diversity,perplexity,ifd",
+    pool: Annotated[int, typer.Option(help="Rows sampled from the file (seeded).")] = 800,
+    damage_share: Annotated[float, typer.Option(help="Share of the rows damaged.")] = 0.3,
+    budgets: Annotated[str, typer.Option(help="Rewrite budgets as shares of the pool, comma-separated.")]
+    = "0.05,0.1,0.2,0.3",
+    seeds: Annotated[int, typer.Option(help="Damaged copies of the pool (seeds 0..N-1).")] = 3,
+    json_out: JsonOpt = None,
+) -> None:
+    """Which rows deserve an expert's rewrite: damage a share of a prompt-completion pool (another prompt's answer,
+    a truncated answer, a generic non-answer), rank the rows by each strategy, and report the damaged rows each
+    finds within the budget, with the budget ratio against random."""
+    from curate.bench.rewrite_budget import load_pairs, run_rewrite_budget
+    from curate.errors import InputError
+    from curate.ingest.mapping import parse_mapping
+    from curate.runtime.embeddings import Embedder
+
+    names = _names(strategies, "--strategies")
+    try:
+        shares = [float(b) for b in budgets.split(",") if b.strip()]
+    except ValueError as exc:
+        raise InputError(f"--budgets takes shares such as 0.05,0.1; got {budgets!r}") from exc
+    rows = load_pairs(data, parse_mapping(map_), limit=pool)
+    embedder = Embedder("minilm")
+
+    def lm_scorer(name: str) -> Any:
+        from curate.runtime.catalog import BuildContext, build_scorer
+
+        return build_scorer(name, BuildContext(cache_dir=Path(".bench-cache")))
+
+    with bar_progress() as progress:
+        task = progress.add_task("rewrite budget", total=seeds * len(names), unit="runs")
+        report = run_rewrite_budget(rows, names, share=damage_share, budgets=shares, seeds=range(seeds),
+                                    lm_scorer=lm_scorer, embed=embedder.embed_texts,
+                                    say=lambda _: progress.advance(task))
+    table = Table("strategy", *(f"k={k}: recall (x random)" for k in report["budgets"]),
+                  title=f"damaged rows found ({report['rows']:,} rows, {damage_share:.0%} damaged, {seeds} seed(s))",
+                  title_justify="left")
+    for name, cells in report["summary"].items():
+        table.add_row(name, *(f"{c['recall']:.2f} ({c['ratio_vs_random']:.2f}x)" for c in cells))
+    console.print(table)
+    write_json(json_out, report)
 
 
 def _print_pii(results: dict[str, Any]) -> None:

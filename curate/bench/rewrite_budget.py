@@ -1,0 +1,239 @@
+"""Rewrite budget: which prompt-completion rows deserve an expert's rewrite? Damage a share of a pool the way scraped
+or model-drafted data is damaged, let each strategy rank the rows, and count the damaged rows in its first k.
+
+Damage (one kind per damaged row, drawn at random; the clean completion is kept as the expert's rewrite):
+
+* ``swapped``: the completion of another prompt of the pool;
+* ``truncated``: the first 20-50% of the completion's words, cut mid-sentence;
+* ``generic``: a short non-answer of the kind chat models and scrapers leave behind ("I'm sorry, but I can't help
+  with that.", "Here is the answer:", ...).
+
+Strategies score every row, higher = rewrite first: ``random``; ``perplexity`` and ``ifd`` (SmolLM2, curate's
+scorers); ``diversity`` (greedy k-center order on MiniLM embeddings); ``longest`` (the "Long Is More" baseline) and
+``shortest``; ``relevance`` (1 - cosine of the MiniLM embeddings of prompt and completion: an answer to another
+question is far from its prompt); and any rank-average of them written ``a+b`` (each score turned into its rank, ties
+averaged, then averaged).
+
+Figures per budget k (a share of the pool): the damaged-row recall (share of the damaged rows among the first k) and
+precision, per damage kind, and the budget ratio against random at equal recall: random finds ``k/n`` of the damaged
+rows in expectation, so it needs ``recall * n`` rows to find what the strategy found in k (ratio = ``recall * n /
+k``, at most ``n / k``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from curate.errors import InputError
+from curate.ingest.records import Record, record_id
+
+DAMAGES: tuple[str, ...] = ("swapped", "truncated", "generic")
+GENERIC_ANSWERS: tuple[str, ...] = (
+    "I'm sorry, but I can't help with that.",
+    "As an AI language model, I cannot answer this question.",
+    "Here is the answer:",
+    "I don't know.",
+    "Sure! Let me know if you have any other questions.",
+    "That is a great question. It depends on many factors.",
+    "Please provide more details so I can help you.",
+    "The answer is yes.",
+)
+BASE_STRATEGIES: tuple[str, ...] = ("random", "perplexity", "ifd", "diversity", "longest", "shortest", "relevance")
+FloatArray = npt.NDArray[np.float64]
+Embed = Callable[[list[str]], npt.NDArray[Any]]
+
+
+@dataclass
+class DamagedPool:
+    """``n`` rows: prompts, the completions as the pool has them, the clean ones (the rewrites), and the damage of
+    each row (``None`` = clean)."""
+
+    prompts: list[str]
+    completions: list[str]
+    clean: list[str]
+    damage: list[str | None]
+
+    @property
+    def damaged(self) -> npt.NDArray[np.bool_]:
+        """Shape ``(n,)``: which rows were damaged."""
+        return np.array([d is not None for d in self.damage], dtype=bool)
+
+    def records(self) -> list[Record]:
+        """The pool as ``example`` records (prompt, damaged completion)."""
+        return [Record(id=record_id("example", {"prompt": p, "completion": c, "row": i}), kind="example",
+                       fields={"prompt": p, "completion": c}) for i, (p, c) in enumerate(zip(self.prompts,
+                                                                                           self.completions,
+                                                                                           strict=True))]
+
+
+def damage_pool(rows: Sequence[tuple[str, str]], *, share: float, rng: np.random.Generator,
+                kinds: Sequence[str] = DAMAGES) -> DamagedPool:
+    """Damage ``round(share * n)`` of the ``(prompt, completion)`` rows, one kind each (drawn uniformly)."""
+    if not 0 < share < 1:
+        raise InputError(f"--damage-share must be between 0 and 1; got {share}")
+    unknown = sorted(set(kinds) - set(DAMAGES))
+    if unknown:
+        raise InputError(f"unknown damage kind(s) {unknown}; choose from {', '.join(DAMAGES)}")
+    n = len(rows)
+    if n < 4:
+        raise InputError(f"the pool needs at least 4 prompt-completion rows; got {n}")
+    prompts = [p for p, _ in rows]
+    clean = [c for _, c in rows]
+    completions = list(clean)
+    damage: list[str | None] = [None] * n
+    picked = rng.choice(n, size=max(1, round(share * n)), replace=False)
+    for i in picked:
+        kind = str(kinds[int(rng.integers(len(kinds)))])
+        if kind == "swapped":
+            j = int(rng.integers(n - 1))
+            completions[i] = clean[j if j < i else j + 1]
+        elif kind == "truncated":
+            words = clean[i].split()
+            keep = max(1, int(len(words) * rng.uniform(0.2, 0.5)))
+            if keep >= len(words):  # a one-word answer cannot be cut: give it a non-answer instead
+                kind, completions[i] = "generic", GENERIC_ANSWERS[int(rng.integers(len(GENERIC_ANSWERS)))]
+            else:
+                completions[i] = " ".join(words[:keep])
+        else:
+            completions[i] = GENERIC_ANSWERS[int(rng.integers(len(GENERIC_ANSWERS)))]
+        damage[i] = kind
+    return DamagedPool(prompts, completions, clean, damage)
+
+
+def rank_average(columns: Sequence[FloatArray]) -> FloatArray:
+    """Mean of each column's ranks (0 = lowest, ties averaged; NaN ranks lowest): shape ``(n,)``, higher = higher."""
+    from scipy.stats import rankdata
+
+    ranks = [rankdata(np.nan_to_num(c, nan=-np.inf), method="average") - 1 for c in columns]
+    return np.asarray(np.mean(ranks, axis=0), dtype=np.float64)
+
+
+@dataclass
+class StrategyScorer:
+    """Scores a :class:`DamagedPool` by a named strategy, computing each base strategy once (higher = rewrite
+    first). ``lm_scorer(name)`` builds ``perplexity``/``ifd``; ``embed(texts)`` gives unit-norm embeddings."""
+
+    pool: DamagedPool
+    rng: np.random.Generator
+    lm_scorer: Callable[[str], Any]
+    embed: Embed
+    cache: dict[str, FloatArray] = field(default_factory=dict)
+
+    def __call__(self, name: str) -> FloatArray:
+        """Scores of strategy ``name`` (a base strategy or ``a+b+...``), shape ``(n,)``."""
+        if name not in self.cache:
+            parts = name.split("+")
+            found = rank_average([self(p) for p in parts]) if len(parts) > 1 else self._base(name)
+            self.cache[name] = np.asarray(found, dtype=np.float64)
+        scores: FloatArray = self.cache[name]
+        return scores
+
+    def _base(self, name: str) -> FloatArray:
+        pool = self.pool
+        n = len(pool.prompts)
+        if name == "random":
+            return self.rng.random(n)
+        if name in ("longest", "shortest"):
+            lengths = np.array([len(c) for c in pool.completions], dtype=np.float64)
+            return lengths if name == "longest" else -lengths
+        if name in ("perplexity", "ifd"):
+            return np.asarray(self.lm_scorer(name).score(pool.records()), dtype=np.float64)
+        if name == "relevance":
+            prompts, answers = self.embed(pool.prompts), self.embed(pool.completions)
+            cosine: FloatArray = np.sum(prompts * answers, axis=1, dtype=np.float64)
+            return 1.0 - cosine
+        if name == "diversity":
+            from curate.selectors import KCenterGreedy
+
+            vectors = self.embed([f"{p}\n\n{c}" for p, c in zip(pool.prompts, pool.completions, strict=True)])
+            order = KCenterGreedy(metric="cosine").select(np.zeros(n), n, embeddings=vectors,
+                                                          rng=np.random.default_rng(0))
+            scores = np.empty(n, dtype=np.float64)
+            scores[np.asarray(order)] = -np.arange(n, dtype=np.float64)  # picked first = highest
+            return scores
+        raise InputError(f"unknown strategy {name!r}; choose from {', '.join(BASE_STRATEGIES)} or a+b combinations")
+
+
+def recall_at(scores: FloatArray, damaged: npt.NDArray[np.bool_], damage: Sequence[str | None],
+              budgets: Sequence[int]) -> list[dict[str, Any]]:
+    """Per budget k: the damaged rows among the k highest scores (ties broken by row order), recall, precision,
+    recall per damage kind and the budget ratio against random (module docstring)."""
+    n, total = len(scores), int(damaged.sum())
+    order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
+    kinds = sorted({d for d in damage if d is not None})
+    out = []
+    for k in budgets:
+        top = order[:k]
+        found = int(damaged[top].sum())
+        recall = found / total if total else 0.0
+        per_kind = {kind: round(sum(1 for i in top if damage[i] == kind)
+                                / max(1, sum(1 for d in damage if d == kind)), 4) for kind in kinds}
+        out.append({"k": int(k), "found": found, "recall": round(recall, 4), "precision": round(found / k, 4),
+                    "recall_by_kind": per_kind, "ratio_vs_random": round(min(recall * n / k, n / k), 3)})
+    return out
+
+
+def run_rewrite_budget(rows: Sequence[tuple[str, str]], strategies: Sequence[str], *, share: float = 0.3,
+                       budgets: Sequence[float] = (0.05, 0.1, 0.2, 0.3), seeds: Sequence[int] = (0,),
+                       lm_scorer: Callable[[str], Any], embed: Embed,
+                       say: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """The figures of every strategy on a damaged copy of ``rows`` per seed, and their means over seeds."""
+    n = len(rows)
+    ks = sorted({max(1, min(n, math.ceil(b * n))) for b in budgets})
+    per_seed: dict[str, list[list[dict[str, Any]]]] = {s: [] for s in strategies}
+    pools = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        pool = damage_pool(rows, share=share, rng=rng)
+        pools.append({"seed": seed, "damaged": int(pool.damaged.sum()),
+                      "by_kind": {k: sum(1 for d in pool.damage if d == k) for k in DAMAGES}})
+        scorer = StrategyScorer(pool, np.random.default_rng(seed + 1000), lm_scorer, embed)
+        for name in strategies:
+            say(f"rewrite budget: seed {seed}, {name}")
+            per_seed[name].append(recall_at(scorer(name), pool.damaged, pool.damage, ks))
+    summary = {}
+    for name, runs in per_seed.items():
+        summary[name] = [{"k": ks[j], "recall": round(float(np.mean([r[j]["recall"] for r in runs])), 4),
+                          "ratio_vs_random": round(float(np.mean([r[j]["ratio_vs_random"] for r in runs])), 3),
+                          "ratio_per_seed": [r[j]["ratio_vs_random"] for r in runs]} for j in range(len(ks))]
+    return {"rows": n, "damage_share": share, "budgets": ks, "seeds": list(seeds), "pools": pools,
+            "strategies": list(strategies), "per_seed": per_seed, "summary": summary}
+
+
+def load_pairs(path: Any, mapping: dict[str, str] | None = None, *, limit: int | None = None,
+               seed: int = 0) -> list[tuple[str, str]]:
+    """``(prompt, completion)`` of every row of ``path`` that reads as a prompt-completion example (any format and
+    ``--map`` that ``curate ingest`` takes; Alpaca's instruction/input/output too), a seeded sample of ``limit``."""
+    from pathlib import Path
+
+    from curate.errors import RecordError
+    from curate.ingest.formats import row_to_record
+    from curate.ingest.readers import read_rows
+    from curate.ingest.records import as_text
+
+    source = Path(path)
+    out: list[tuple[str, str]] = []
+    for n, raw in enumerate(read_rows(source), start=1):
+        if raw.error is not None or not isinstance(raw.data, dict):
+            continue
+        try:
+            rec = row_to_record(raw.data, source=str(source), line=raw.line, row_number=n, mapping=mapping)
+        except RecordError:
+            continue
+        if rec.kind == "example" and "prompt" in rec.fields and "completion" in rec.fields:
+            prompt, completion = as_text(rec.fields["prompt"]).strip(), as_text(rec.fields["completion"]).strip()
+            if prompt and completion:
+                out.append((prompt, completion))
+    if len(out) < 4:
+        raise InputError(f"{source}: {len(out)} prompt-completion rows; the rewrite budget needs at least 4. Map the "
+                         "columns with --map prompt=COLUMN --map completion=COLUMN.")
+    if limit is not None and limit < len(out):
+        keep = np.sort(np.random.default_rng(seed).choice(len(out), size=limit, replace=False))
+        out = [out[int(i)] for i in keep]
+    return out

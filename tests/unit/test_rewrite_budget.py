@@ -1,0 +1,71 @@
+"""The rewrite-budget benchmark: damage a prompt-completion pool, rank it by strategies, count what they find."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from curate.bench.rewrite_budget import GENERIC_ANSWERS, damage_pool, rank_average, recall_at
+from curate.cli.main import app
+from curate.errors import InputError
+
+TOPICS = ["bake bread", "change a tyre", "plant tomatoes", "brew tea", "tie a bowline knot", "clean a bike chain",
+          "fold a paper crane", "sharpen a knife", "paint a wall", "repot a cactus"]
+
+
+def _rows(n: int = 40) -> list[tuple[str, str]]:
+    return [(f"How do I {TOPICS[i % 10]} (case {i})?",
+             f"To {TOPICS[i % 10]}, first gather what you need for case {i}. Then work step by step, checking each "
+             f"stage carefully, and finish by reviewing the result of {TOPICS[i % 10]} for case {i}.")
+            for i in range(n)]
+
+
+def test_damage_keeps_the_clean_answer_and_damages_the_share_asked():
+    rows = _rows()
+    pool = damage_pool(rows, share=0.3, rng=np.random.default_rng(0))
+    assert pool.damaged.sum() == 12 and pool.clean == [c for _, c in rows] and pool.prompts == [p for p, _ in rows]
+    for i, kind in enumerate(pool.damage):
+        if kind is None:
+            assert pool.completions[i] == pool.clean[i]
+        elif kind == "swapped":
+            assert pool.completions[i] != pool.clean[i] and pool.completions[i] in pool.clean
+        elif kind == "truncated":
+            assert pool.clean[i].startswith(pool.completions[i]) and len(pool.completions[i]) < len(pool.clean[i])
+        else:
+            assert pool.completions[i] in GENERIC_ANSWERS
+    assert {d for d in pool.damage if d} == {"swapped", "truncated", "generic"}
+    with pytest.raises(InputError, match="between 0 and 1"):
+        damage_pool(rows, share=1.5, rng=np.random.default_rng(0))
+
+
+def test_recall_precision_and_the_ratio_against_random():
+    damaged = np.array([True, True, False, False, False, False, False, False, False, False])
+    damage = ["generic", "swapped", *[None] * 8]
+    (at2, at5) = recall_at(np.array([9.0, 1, 8, 0, 0, 0, 0, 0, 0, 0]), damaged, damage, [2, 5])
+    assert (at2["found"], at2["recall"], at2["precision"]) == (1, 0.5, 0.5)
+    assert at2["ratio_vs_random"] == 2.5  # random finds 2/10 of the damaged rows in 2: 0.5 needs 5 rows
+    assert at2["recall_by_kind"] == {"generic": 1.0, "swapped": 0.0}
+    assert at5["recall"] == 1.0 and at5["ratio_vs_random"] == 2.0  # capped at n / k
+    assert rank_average([np.array([3.0, 1, 2]), np.array([1.0, 2, 3])]).tolist() == [1.0, 0.5, 1.5]
+
+
+def test_the_command_ranks_a_damaged_pool(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps({"question": p, "answer": c}) + "\n" for p, c in _rows()), encoding="utf-8")
+    strategies = "random,shortest,relevance,shortest+relevance"
+    result = CliRunner().invoke(app, ["bench", "rewrite-budget", str(path), "--map", "prompt=question", "--map",
+                                      "completion=answer", "--strategies", strategies, "--budgets", "0.3",
+                                      "--seeds", "2", "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["rows"] == 40 and report["budgets"] == [12] and len(report["pools"]) == 2
+    summary = {name: cells[0] for name, cells in report["summary"].items()}
+    # short damaged answers (truncated, generic) are the shortest rows: shortest finds them far above random
+    assert summary["shortest"]["recall"] > 0.6 > summary["random"]["recall"]
+    assert summary["shortest+relevance"]["ratio_vs_random"] > 1.5
+    swapped = [run[0]["recall_by_kind"]["swapped"] for run in report["per_seed"]["relevance"]]
+    assert min(swapped) == 1.0  # another prompt's answer is far from its prompt
+    assert "damaged rows found" in result.output
