@@ -35,7 +35,7 @@ STRATEGIES = ["random", "shortest", "longest", "relevance", "diversity", "perple
 
 
 class CachedLM:
-    """A causal-LM scorer whose scores go through a score cache (rows shared by seeds are scored once)."""
+    """A catalog scorer whose scores go through a score cache (rows shared by seeds are scored once)."""
 
     def __init__(self, name: str, ws: Any) -> None:
         from curate.runtime.catalog import BuildContext, build_scorer
@@ -95,14 +95,14 @@ def main(argv: list[str] | None = None) -> int:
             ws = Workspace.open(Path(tmp) / name)
             lms: dict[str, CachedLM] = {}
 
-            def lm_scorer(scorer: str, ws: Any = ws, lms: dict[str, CachedLM] = lms) -> CachedLM:
+            def build(scorer: str, ws: Any = ws, lms: dict[str, CachedLM] = lms) -> CachedLM:
                 if scorer not in lms:
                     lms[scorer] = CachedLM(scorer, ws)
                 return lms[scorer]
 
             rows = load_pairs(path, mapping, limit=args.pool)
             results[name] = run_rewrite_budget(rows, strategies, share=args.damage_share, seeds=range(args.seeds),
-                                               lm_scorer=lm_scorer, embed=embedder.embed_texts,
+                                               build=build, embed=embedder.embed_texts,
                                                say=lambda s, name=name: print(f"{name}: {s}", flush=True))
             last = {s: cells[-1] for s, cells in results[name]["summary"].items()}
             print(name, {s: (c["recall"], c["ratio_vs_random"]) for s, c in last.items()}, flush=True)

@@ -8,11 +8,11 @@ Damage (one kind per damaged row, drawn at random; the clean completion is kept 
 * ``generic``: a short non-answer of the kind chat models and scrapers leave behind ("I'm sorry, but I can't help
   with that.", "Here is the answer:", ...).
 
-Strategies score every row, higher = rewrite first: ``random``; ``perplexity`` and ``ifd`` (SmolLM2, curate's
-scorers); ``diversity`` (greedy k-center order on MiniLM embeddings); ``longest`` (the "Long Is More" baseline) and
-``shortest``; ``relevance`` (1 - cosine of the MiniLM embeddings of prompt and completion: an answer to another
-question is far from its prompt); and any rank-average of them written ``a+b`` (each score turned into its rank, ties
-averaged, then averaged).
+Strategies score every row, higher = rewrite first: ``random``; ``diversity`` (greedy k-center order on MiniLM
+embeddings); any scorer of the catalog, e.g. ``perplexity`` and ``ifd`` (SmolLM2), ``longest`` (the "Long Is More"
+baseline) and ``shortest``, ``relevance`` (1 - cosine of the MiniLM embeddings of prompt and completion: an answer to
+another question is far from its prompt), ``rewrite_need`` (:mod:`curate.scorers.rewrite`); and any rank-average of
+them written ``a+b`` (each score turned into its rank, ties averaged, then averaged).
 
 Figures per budget k (a share of the pool): the damaged-row recall (share of the damaged rows among the first k) and
 precision, per damage kind, and the budget ratio against random at equal recall: random finds ``k/n`` of the damaged
@@ -44,7 +44,6 @@ GENERIC_ANSWERS: tuple[str, ...] = (
     "Please provide more details so I can help you.",
     "The answer is yes.",
 )
-BASE_STRATEGIES: tuple[str, ...] = ("random", "perplexity", "ifd", "diversity", "longest", "shortest", "relevance")
 FloatArray = npt.NDArray[np.float64]
 Embed = Callable[[list[str]], npt.NDArray[Any]]
 
@@ -117,11 +116,11 @@ def rank_average(columns: Sequence[FloatArray]) -> FloatArray:
 @dataclass
 class StrategyScorer:
     """Scores a :class:`DamagedPool` by a named strategy, computing each base strategy once (higher = rewrite
-    first). ``lm_scorer(name)`` builds ``perplexity``/``ifd``; ``embed(texts)`` gives unit-norm embeddings."""
+    first). ``build(name)`` builds a catalog scorer; ``embed(texts)`` gives unit-norm embeddings."""
 
     pool: DamagedPool
     rng: np.random.Generator
-    lm_scorer: Callable[[str], Any]
+    build: Callable[[str], Any]
     embed: Embed
     cache: dict[str, FloatArray] = field(default_factory=dict)
 
@@ -139,15 +138,6 @@ class StrategyScorer:
         n = len(pool.prompts)
         if name == "random":
             return self.rng.random(n)
-        if name in ("longest", "shortest"):
-            lengths = np.array([len(c) for c in pool.completions], dtype=np.float64)
-            return lengths if name == "longest" else -lengths
-        if name in ("perplexity", "ifd"):
-            return np.asarray(self.lm_scorer(name).score(pool.records()), dtype=np.float64)
-        if name == "relevance":
-            prompts, answers = self.embed(pool.prompts), self.embed(pool.completions)
-            cosine: FloatArray = np.sum(prompts * answers, axis=1, dtype=np.float64)
-            return 1.0 - cosine
         if name == "diversity":
             from curate.selectors import KCenterGreedy
 
@@ -157,7 +147,7 @@ class StrategyScorer:
             scores = np.empty(n, dtype=np.float64)
             scores[np.asarray(order)] = -np.arange(n, dtype=np.float64)  # picked first = highest
             return scores
-        raise InputError(f"unknown strategy {name!r}; choose from {', '.join(BASE_STRATEGIES)} or a+b combinations")
+        return np.asarray(self.build(name).score(pool.records()), dtype=np.float64)
 
 
 def recall_at(scores: FloatArray, damaged: npt.NDArray[np.bool_], damage: Sequence[str | None],
@@ -181,7 +171,7 @@ def recall_at(scores: FloatArray, damaged: npt.NDArray[np.bool_], damage: Sequen
 
 def run_rewrite_budget(rows: Sequence[tuple[str, str]], strategies: Sequence[str], *, share: float = 0.3,
                        budgets: Sequence[float] = (0.05, 0.1, 0.2, 0.3), seeds: Sequence[int] = (0,),
-                       lm_scorer: Callable[[str], Any], embed: Embed,
+                       build: Callable[[str], Any], embed: Embed,
                        say: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """The figures of every strategy on a damaged copy of ``rows`` per seed, and their means over seeds."""
     n = len(rows)
@@ -193,7 +183,7 @@ def run_rewrite_budget(rows: Sequence[tuple[str, str]], strategies: Sequence[str
         pool = damage_pool(rows, share=share, rng=rng)
         pools.append({"seed": seed, "damaged": int(pool.damaged.sum()),
                       "by_kind": {k: sum(1 for d in pool.damage if d == k) for k in DAMAGES}})
-        scorer = StrategyScorer(pool, np.random.default_rng(seed + 1000), lm_scorer, embed)
+        scorer = StrategyScorer(pool, np.random.default_rng(seed + 1000), build, embed)
         for name in strategies:
             say(f"rewrite budget: seed {seed}, {name}")
             per_seed[name].append(recall_at(scorer(name), pool.damaged, pool.damage, ks))

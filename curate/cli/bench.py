@@ -100,8 +100,9 @@ def bench_rewrite_budget_cmd(
     map_: Annotated[list[str] | None, typer.Option(
         "--map", help="TARGET=SOURCE, e.g. --map prompt=question --map completion=answer (repeatable).")] = None,
     strategies: Annotated[str, typer.Option(
-        help="Comma list: random, perplexity, ifd, diversity, longest, shortest, relevance, and rank-averages "
-             "such as relevance+perplexity.")] = "random,shortest,longest,relevance,diversity,perplexity,ifd",
+        help="Comma list: random, diversity, and scorers such as perplexity, ifd, longest, shortest, relevance, "
+             "rewrite_need; rank-averages such as relevance+perplexity.")]
+    = "random,shortest,longest,relevance,diversity,perplexity,ifd",
     pool: Annotated[int, typer.Option(help="Rows sampled from the file (seeded).")] = 800,
     damage_share: Annotated[float, typer.Option(help="Share of the rows damaged.")] = 0.3,
     budgets: Annotated[str, typer.Option(help="Rewrite budgets as shares of the pool, comma-separated.")]
@@ -122,18 +123,16 @@ def bench_rewrite_budget_cmd(
         shares = [float(b) for b in budgets.split(",") if b.strip()]
     except ValueError as exc:
         raise InputError(f"--budgets takes shares such as 0.05,0.1; got {budgets!r}") from exc
+    from curate.runtime.catalog import BuildContext, build_scorer
+
     rows = load_pairs(data, parse_mapping(map_), limit=pool)
     embedder = Embedder("minilm")
-
-    def lm_scorer(name: str) -> Any:
-        from curate.runtime.catalog import BuildContext, build_scorer
-
-        return build_scorer(name, BuildContext(cache_dir=Path(".bench-cache")))
+    context = BuildContext(cache_dir=Path(".bench-cache"))
 
     with bar_progress() as progress:
         task = progress.add_task("rewrite budget", total=seeds * len(names), unit="runs")
         report = run_rewrite_budget(rows, names, share=damage_share, budgets=shares, seeds=range(seeds),
-                                    lm_scorer=lm_scorer, embed=embedder.embed_texts,
+                                    build=lambda name: build_scorer(name, context), embed=embedder.embed_texts,
                                     say=lambda _: progress.advance(task))
     table = Table("strategy", *(f"k={k}: recall (x random)" for k in report["budgets"]),
                   title=f"damaged rows found ({report['rows']:,} rows, {damage_share:.0%} damaged, {seeds} seed(s))",
