@@ -35,22 +35,24 @@ STRATEGIES = ["random", "shortest", "longest", "relevance", "diversity", "perple
 
 
 class CachedLM:
-    """A catalog scorer whose scores go through a score cache (rows shared by seeds are scored once)."""
+    """A catalog scorer whose scores are remembered by record content (rows shared by seeds are scored once; a
+    set-dependent scorer is always run on the whole set)."""
 
-    def __init__(self, name: str, ws: Any) -> None:
+    def __init__(self, name: str, cache_dir: Path) -> None:
         from curate.runtime.catalog import BuildContext, build_scorer
 
-        self.scorer = build_scorer(name, BuildContext(cache_dir=ws.cache_dir))
-        self.ws = ws
+        self.scorer = build_scorer(name, BuildContext(cache_dir=cache_dir))
+        self.memo: dict[str, float] = {}
 
     def score(self, records: list[Any]) -> np.ndarray:
-        """Scores of ``records`` (cached by content)."""
-        from curate.scorers.cache import score_records
-
-        unique = list({r.id: r for r in records}.values())
-        values, _ = score_records(self.ws.store, self.scorer, unique)
-        by_id = dict(zip((r.id for r in unique), values.tolist(), strict=True))
-        return np.array([by_id[r.id] for r in records], dtype=np.float64)
+        """Scores of ``records``, shape ``(n,)``."""
+        if getattr(self.scorer, "set_dependent", False):
+            return np.asarray(self.scorer.score(records), dtype=np.float64)
+        todo = list({r.id: r for r in records if r.id not in self.memo}.values())
+        for start in range(0, len(todo), 64):
+            part = todo[start : start + 64]
+            self.memo.update(zip((r.id for r in part), np.asarray(self.scorer.score(part)).tolist(), strict=True))
+        return np.array([self.memo[r.id] for r in records], dtype=np.float64)
 
 
 def leave_one_out(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -85,19 +87,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from curate.bench.rewrite_budget import load_pairs, run_rewrite_budget
     from curate.runtime.embeddings import Embedder
-    from curate.store.workspace import Workspace
 
     strategies = [s for s in args.strategies.split(",") if s]
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         embedder = Embedder("minilm", cache_dir=Path(tmp) / "cache")
         for name, path, mapping in sets:
-            ws = Workspace.open(Path(tmp) / name)
             lms: dict[str, CachedLM] = {}
 
-            def build(scorer: str, ws: Any = ws, lms: dict[str, CachedLM] = lms) -> CachedLM:
+            def build(scorer: str, lms: dict[str, CachedLM] = lms) -> CachedLM:
                 if scorer not in lms:
-                    lms[scorer] = CachedLM(scorer, ws)
+                    lms[scorer] = CachedLM(scorer, Path(tmp) / "cache")
                 return lms[scorer]
 
             rows = load_pairs(path, mapping, limit=args.pool)
@@ -106,7 +106,6 @@ def main(argv: list[str] | None = None) -> int:
                                                say=lambda s, name=name: print(f"{name}: {s}", flush=True))
             last = {s: cells[-1] for s, cells in results[name]["summary"].items()}
             print(name, {s: (c["recall"], c["ratio_vs_random"]) for s, c in last.items()}, flush=True)
-            ws.store.dispose()
     report = {"pool": args.pool, "seeds": args.seeds, "damage_share": args.damage_share, "sets": results,
               "leave_one_out": leave_one_out(results)}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""sft-select: ingest, scrub PII, drop near-duplicates, score (IFD + embedding diversity), rewrite tasks."""
+"""sft-select: ingest, scrub PII, drop near-duplicates, score what most needs a rewrite, rewrite tasks."""
 
 from __future__ import annotations
 
@@ -17,13 +17,16 @@ def sft_select(
     k: Annotated[int, "How many rewrite tasks to create."] = 50,
     map_: Annotated[list[str] | None, "Column renames TARGET=SOURCE, e.g. prompt=instruction."] = None,
     pii: Annotated[str, "PII action at ingest: redact, drop, flag or off."] = "redact",
-    scorer: Annotated[str, "Scorer: ifd (instruction-following difficulty), perplexity, novelty, density."] = "ifd",
-    selector: Annotated[str, "Selector: cluster (diverse: the best of each cluster), kcenter or topk."] = "cluster",
+    scorer: Annotated[str, "Scorer: rewrite_need (short, off-topic and hard answers first: the best on the rewrite-"
+                           "budget benchmark), relevance (no language model), ifd, perplexity, novelty."]
+    = "rewrite_need",
+    selector: Annotated[str, "Selector: topk (the benchmark's), cluster (the best of each cluster) or kcenter."]
+    = "topk",
     model: Annotated[str, "Causal LM for IFD/perplexity: smollm2 or a local folder."] = "smollm2",
     annotators: Annotated[str | None, "Comma-separated accounts to assign the tasks to."] = None,
     seed: Annotated[int, "Random seed."] = 0,
 ) -> RecipeResult:
-    """Pick the prompt-completion pairs most worth an expert's rewrite: hard for the model, and diverse."""
+    """Pick the prompt-completion pairs most worth an expert's rewrite: short, off-topic or hard for the model."""
     ws = Workspace.open(workspace)
     result = RecipeResult("sft-select", str(ws.root))
     ingest_files(ws, result, files, mapping=map_, pii=None if pii == "off" else pii, kind="example")

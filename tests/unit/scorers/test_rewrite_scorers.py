@@ -56,4 +56,4 @@ def test_rank_average_combines_the_parts_ranks_within_the_set():
     assert combined.set_dependent and "completion_length" in combined.key() and "relevance" in combined.key()
     built = build_scorer("rewrite_need", BuildContext(cache_dir=None))  # type: ignore[arg-type]
     assert isinstance(built, RankAverageScorer) and [p.name for p in built.parts] == ["completion_length",
-                                                                                     "relevance"]
+                                                                                     "relevance", "ifd"]
