@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from curate.errors import InputError
 from curate.ingest.records import Record, record_id
+from curate.scorers.rewrite import rank_average
 
 DAMAGES: tuple[str, ...] = ("swapped", "truncated", "generic")
 GENERIC_ANSWERS: tuple[str, ...] = (
@@ -103,14 +104,6 @@ def damage_pool(rows: Sequence[tuple[str, str]], *, share: float, rng: np.random
             completions[i] = GENERIC_ANSWERS[int(rng.integers(len(GENERIC_ANSWERS)))]
         damage[i] = kind
     return DamagedPool(prompts, completions, clean, damage)
-
-
-def rank_average(columns: Sequence[FloatArray]) -> FloatArray:
-    """Mean of each column's ranks (0 = lowest, ties averaged; NaN ranks lowest): shape ``(n,)``, higher = higher."""
-    from scipy.stats import rankdata
-
-    ranks = [rankdata(np.nan_to_num(c, nan=-np.inf), method="average") - 1 for c in columns]
-    return np.asarray(np.mean(ranks, axis=0), dtype=np.float64)
 
 
 @dataclass

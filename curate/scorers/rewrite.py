@@ -45,6 +45,19 @@ def prompt_and_completion(record: Record) -> tuple[str, str] | None:
     return None
 
 
+def rank_average(columns: Sequence[Scores]) -> Scores:
+    """Mean of each column's ranks (0 = lowest, ties averaged; NaN ranks lowest): shape ``(n,)``, higher = higher.
+
+    >>> rank_average([np.array([3.0, 1, 2]), np.array([1.0, 2, 3])]).tolist()
+    [1.0, 0.5, 1.5]
+    """
+    from scipy.stats import rankdata
+
+    ranks = [rankdata(np.nan_to_num(np.asarray(c, dtype=np.float64), nan=-np.inf), method="average") - 1
+             for c in columns]
+    return np.asarray(np.mean(ranks, axis=0), dtype=np.float64)
+
+
 @dataclasses.dataclass(frozen=True)
 class CompletionLengthScorer(BaseScorer):
     """Completion length in characters: ``shortest`` (default) scores shorter answers higher, ``longest`` longer."""
@@ -129,11 +142,7 @@ class RankAverageScorer(BaseScorer):
 
     def score(self, records: Sequence[Record]) -> Scores:
         """Shape ``(n,)``: the mean over parts of each record's rank (0 = lowest; NaN ranks lowest)."""
-        from scipy.stats import rankdata
-
         if not records:
             return np.zeros(0, dtype=np.float64)
         parts: list[Scorer] = list(self.parts)
-        ranks = [rankdata(np.nan_to_num(np.asarray(p.score(records), dtype=np.float64), nan=-np.inf),
-                          method="average") - 1 for p in parts]
-        return np.asarray(np.mean(ranks, axis=0), dtype=np.float64)
+        return rank_average([np.asarray(p.score(records), dtype=np.float64) for p in parts])
