@@ -38,7 +38,9 @@ from curate.bench.label_efficiency_features import (
     PairFeaturizer,
     TextFeaturizer,
     TextPairFeaturizer,
+    prompt_features,
     standardise,
+    tfidf_pair_features,
 )
 from curate.bench.label_efficiency_metrics import mean_gain, ratio_report, summarise_curves, t_interval, verdict
 from curate.errors import InputError
@@ -50,7 +52,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "preference": {"seeds": 5, "start": 50, "batch": 50, "budget": 1000, "target_ratio": 1.2,
                    "strategies": ("random", "disagreement", "bald", "entropy")},
 }
-FEATURES = ("minilm", "smollm2", "hashing")
+FEATURES = ("minilm", "smollm2", "hashing", "tfidf")
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,9 @@ class BenchConfig:
             n_heads / l2: see :class:`loops.LoopConfig`.
         test_size / calibration_size / split_seed: see :func:`make_split`.
         pool_limit: keep only this many pool records (a seeded random subset; for slow features).
-        features: ``minilm`` (default), ``smollm2`` (preference) or ``hashing`` (no model).
+        features: ``minilm`` (default), ``smollm2`` (preference), ``tfidf`` (preference: word 1-2-gram TF-IDF of
+            the response reduced by SVD, fitted on the pool; no model) or ``hashing`` (no model).
+        learner / prior_precision / novelty_beta: preference: see :class:`loops.LoopConfig`.
         max_prompt_chars: preference with a text embedder: prompt characters kept before the response.
         standardise: preference: centre and scale features by the pool's statistics (default: for smollm2).
     """
@@ -97,6 +101,9 @@ class BenchConfig:
     features: str = "minilm"
     max_prompt_chars: int | None = 600
     standardise: bool | None = None
+    learner: str = "ensemble"
+    prior_precision: float = 1.0
+    novelty_beta: float = 0.3
 
     def resolved(self) -> BenchConfig:
         """A copy with the task defaults filled in, validated."""
@@ -112,13 +119,21 @@ class BenchConfig:
         if unknown or "random" not in (cfg.strategies or ()):
             raise InputError(f"--strategies for {self.task} must include random and come from "
                              f"{', '.join(known)}; got {', '.join(cfg.strategies or ())}.")
-        if self.features not in FEATURES or (self.task == "classify" and self.features == "smollm2"):
+        if self.features not in FEATURES or (self.task == "classify" and self.features in ("smollm2", "tfidf")):
             allowed = FEATURES if self.task == "preference" else ("minilm", "hashing")
             raise InputError(f"--features for {self.task} must be one of {', '.join(allowed)}; "
                              f"got {self.features!r}.")
         for name in ("seeds", "start", "batch", "budget"):
             if int(getattr(cfg, name)) < 1:
                 raise InputError(f"--{name} must be a positive integer; got {getattr(cfg, name)!r}.")
+        if self.learner not in loops.LEARNERS:
+            raise InputError(f"--learner must be one of {', '.join(loops.LEARNERS)}; got {self.learner!r}.")
+        if self.task == "preference":
+            own = loops.LAPLACE_STRATEGIES if self.learner == "laplace" else loops.PREFERENCE_STRATEGIES[:4]
+            wrong = [s for s in cfg.strategies or () if s not in own]
+            if wrong:
+                raise InputError(f"--strategies {', '.join(wrong)} do not go with --learner {self.learner}; "
+                                 f"use some of {', '.join(own)}.")
         if not 0 <= self.random_mix < 1:
             raise InputError(f"--random-mix must be in [0, 1); got {self.random_mix!r}.")
         return cfg
@@ -129,7 +144,9 @@ class BenchConfig:
                                 clusters_per_pick=self.clusters_per_pick, badge_candidates=self.badge_candidates,
                                 candidates_per_pick=self.candidates_per_pick,
                                 pool_cluster_size=self.pool_cluster_size,
-                                round_robin_within=self.round_robin_within, C=self.C, n_heads=self.n_heads, l2=self.l2)
+                                round_robin_within=self.round_robin_within, C=self.C, n_heads=self.n_heads, l2=self.l2,
+                                learner=self.learner, prior_precision=self.prior_precision,
+                                novelty_beta=self.novelty_beta)
 
 
 def budget_steps(start: int, batch: int, budget: int) -> list[int]:
@@ -221,11 +238,13 @@ def _classify_data(split: Split, x: np.ndarray, noise: float, seed: int) -> loop
         np.array([code[c] for c in split.calibration.labels], dtype=np.intp))
 
 
-def _pref_data(split: Split, a: np.ndarray, b: np.ndarray, noise: float, seed: int) -> loops.PreferenceData:
+def _pref_data(split: Split, a: np.ndarray, b: np.ndarray, noise: float, seed: int,
+               prompts: np.ndarray | None = None) -> loops.PreferenceData:
     n_pool, n_test = len(split.pool), len(split.test)
     swapped = noisy_preference_answers(n_pool, noise, rng=np.random.default_rng([seed, 7]))
     return loops.PreferenceData(a[:n_pool], b[:n_pool], swapped, a[n_pool:n_pool + n_test],
-                                b[n_pool:n_pool + n_test], a[n_pool + n_test:], b[n_pool + n_test:])
+                                b[n_pool:n_pool + n_test], a[n_pool + n_test:], b[n_pool + n_test:], prompts)
+
 
 
 def _mean_final(finals: list[dict[str, Any]], classes: Sequence[str] | None) -> dict[str, Any]:
@@ -279,7 +298,8 @@ def run_noise_level(cfg: BenchConfig, split: Split, features: tuple[np.ndarray, 
             initial = loops.initial_per_class(gold, cfg.start, rng=seed_rng)
             flipped = int(np.sum(data.answers != gold))
         else:
-            data = _pref_data(split, features[0], features[1], noise, seed)
+            data = _pref_data(split, features[0], features[1], noise, seed,
+                              features[2] if len(features) > 2 else None)
             initial = np.sort(seed_rng.choice(len(split.pool), size=min(cfg.start, len(split.pool)),
                                               replace=False)).astype(np.intp)
             flipped = int(data.swapped.sum())
@@ -338,6 +358,8 @@ def run_benchmark(cfg: BenchConfig, data_path: Path, *, test_path: Path | None =
         featurize = text_featurizer or _text_featurizer(cfg, cache_dir, progress)
         x = np.asarray(featurize([t for p in parts for t in p.texts]), dtype=np.float32)
         features, feat_name = (x,), _featurizer_name(featurize)
+    elif cfg.features == "tfidf" and pair_featurizer is None:
+        features, feat_name = tfidf_pair_features(split), "tfidf-1-2gram-svd256(response)"
     else:
         pair = pair_featurizer or _pair_featurizer(cfg, cache_dir, progress)
         prompts = [t for p in parts for t in p.texts]
@@ -348,6 +370,8 @@ def run_benchmark(cfg: BenchConfig, data_path: Path, *, test_path: Path | None =
             n_pool = len(split.pool)
             _, a, b = standardise(np.concatenate([a[:n_pool], b[:n_pool]]), a, b)
         features, feat_name = (a, b), _featurizer_name(pair)
+    if cfg.task == "preference" and "variance-novelty" in (cfg.strategies or ()):
+        features = (*features[:2], prompt_features(split))
     feat_seconds = time.perf_counter() - t0
     levels = [0.0] + ([cfg.oracle_noise] if cfg.oracle_noise > 0 else [])
     from threadpoolctl import threadpool_limits

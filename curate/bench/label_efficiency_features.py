@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from curate.bench.label_efficiency_data import Split
 from curate.runtime.embeddings import EmbeddingCache, text_hash
 
 Vectors = npt.NDArray[np.float32]
@@ -202,3 +203,24 @@ def standardise(train: npt.ArrayLike, *others: npt.ArrayLike) -> list[npt.NDArra
     mean, sd = x.mean(axis=0), x.std(axis=0)
     sd = np.where(sd > 1e-8, sd, 1.0)
     return [(np.asarray(a, dtype=np.float64) - mean) / sd for a in (x, *others)]
+
+
+def prompt_features(split: Split) -> np.ndarray:
+    """``(n_pool, <=64)`` TF-IDF-SVD features of the pool's prompts (for ``variance-novelty``; no model)."""
+    from curate.scorers.reward_laplace import TfidfSvdFeaturizer
+
+    texts = [t or "(no prompt)" for t in split.pool.texts]
+    return TfidfSvdFeaturizer(dim=64).fit(texts)(texts)
+
+
+def tfidf_pair_features(split: Split) -> tuple[np.ndarray, np.ndarray]:
+    """Chosen / rejected TF-IDF-SVD features of pool, test and calibration (fitted on the pool's pairs, no labels),
+    scaled so the pool's mean ``||a - b||`` is 1; each ``(n_pool + n_test + n_cal, <=256)``."""
+    from curate.scorers.reward_laplace import TfidfSvdFeaturizer, diff_scale
+
+    parts = (split.pool, split.test, split.calibration)
+    feats = TfidfSvdFeaturizer().fit(split.pool.chosen, paired_with=split.pool.rejected)
+    a = feats([r for p in parts for r in p.chosen])
+    b = feats([r for p in parts for r in p.rejected])
+    scale = diff_scale(a[: len(split.pool)], b[: len(split.pool)])
+    return a / scale, b / scale

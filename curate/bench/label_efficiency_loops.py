@@ -24,10 +24,18 @@ Classify (multinomial logistic regression, :func:`curate.scorers.classifier_mode
   :func:`curate.selectors.badge.kmeanspp_select`) of the ``badge_candidates`` records with the lowest margin
   (the full ``K * d`` gradient matrix of a large pool does not fit comfortably in memory).
 
-Preference (ensemble of linear Bradley-Terry heads, :class:`curate.scorers.reward.BradleyTerryEnsemble`):
+Preference, learner ``ensemble`` (linear Bradley-Terry heads, :class:`curate.scorers.reward.BradleyTerryEnsemble`):
 
 * ``random``; ``disagreement`` (sd of the heads' ``P(A > B)``), ``bald`` and ``entropy`` (of the mean
   ``P(A > B)``): top-k of :func:`curate.scorers.reward.pair_uncertainty`.
+
+Preference, learner ``laplace`` (one linear Bradley-Terry model with a Laplace posterior,
+:class:`curate.scorers.reward_laplace.LaplaceBradleyTerry`):
+
+* ``random``; ``variance``: top-k of the posterior variance of ``r(A) - r(B)``; ``entropy``: of the predictive
+  ``P(A > B)``; ``variance-novelty``: variance plus ``novelty_beta`` times the log cosine distance of the pair's
+  prompt features to the nearest labelled or already picked prompt (BAL-PM's acquisition,
+  :class:`curate.selectors.NoveltyBonus`).
 """
 
 from __future__ import annotations
@@ -43,8 +51,9 @@ from curate.bench.label_efficiency_metrics import expected_calibration_error, po
 from curate.errors import InputError
 from curate.scorers.classifier_models import ClassifierModel, GradientEmbeddings, fit_classifier
 from curate.scorers.reward import BradleyTerryEnsemble, pair_uncertainty
+from curate.scorers.reward_laplace import LaplaceBradleyTerry
 from curate.scorers.uncertainty import SINGLE_MODEL_METHODS
-from curate.selectors import BADGE, ClusterPick, Prefilter, RandomMix, RoundRobin, TopK
+from curate.selectors import BADGE, ClusterPick, NoveltyBonus, Prefilter, RandomMix, RoundRobin, TopK
 from curate.selectors.base import Selector
 from curate.selectors.cluster import pool_clusters
 
@@ -54,7 +63,9 @@ StepFn = Callable[[], None]
 CLASSIFY_STRATEGIES = ("random", "margin", "entropy", "least_confidence", "cluster-margin", "cluster-entropy",
                        "badge", "prefilter-cluster-margin", "rr-cluster-margin")
 MARGIN_STRATEGIES = ("badge", "prefilter-cluster-margin", "rr-cluster-margin")  # scored by margin
-PREFERENCE_STRATEGIES = ("random", "disagreement", "bald", "entropy")
+PREFERENCE_STRATEGIES = ("random", "disagreement", "bald", "entropy", "variance", "variance-novelty")
+LAPLACE_STRATEGIES = ("random", "entropy", "variance", "variance-novelty")
+LEARNERS = ("ensemble", "laplace")
 
 
 @dataclass(frozen=True)
@@ -70,7 +81,9 @@ class LoopConfig:
         pool_cluster_size: round-robin: average records per cluster of the once-clustered pool.
         round_robin_within: round-robin: order within a cluster, ``"random"`` (the paper) or ``"score"``.
         C: classify: inverse L2 strength of the logistic regression.
-        n_heads / l2: preference: Bradley-Terry ensemble size and L2 penalty.
+        n_heads / l2: preference: Bradley-Terry ensemble size and L2 penalty (ensemble learner).
+        learner: preference: ``"ensemble"`` or ``"laplace"``; ``prior_precision``: the Laplace model's ``l2``.
+        novelty_beta: ``variance-novelty``: weight of the prompt-novelty bonus.
     """
 
     budgets: tuple[int, ...]
@@ -83,6 +96,9 @@ class LoopConfig:
     C: float = 1.0
     n_heads: int = 8
     l2: float = 1e-2
+    learner: str = "ensemble"
+    prior_precision: float = 1.0
+    novelty_beta: float = 0.3
 
 
 @dataclass
@@ -224,6 +240,57 @@ class PreferenceData:
     b_test: FloatArray
     a_cal: FloatArray
     b_cal: FloatArray
+    p_pool: FloatArray | None = None  # (n_pool, d_prompt) prompt features for variance-novelty
+
+
+def _fit_laplace(data: PreferenceData, idx: IntArray, cfg: LoopConfig) -> LaplaceBradleyTerry:
+    flip = data.swapped[idx][:, None]
+    return LaplaceBradleyTerry(l2=cfg.prior_precision, min_pairs=2).fit(
+        np.where(flip, data.b_pool[idx], data.a_pool[idx]), np.where(flip, data.a_pool[idx], data.b_pool[idx]))
+
+
+def _laplace_scores(strategy: str, model: LaplaceBradleyTerry, data: PreferenceData) -> FloatArray:
+    if strategy == "entropy":
+        p = np.clip(model.prob(data.a_pool, data.b_pool), 1e-12, 1 - 1e-12)
+        return np.asarray(-(p * np.log(p) + (1 - p) * np.log(1 - p)), dtype=np.float64)
+    return model.variance(data.a_pool, data.b_pool)
+
+
+def run_preference_laplace(strategy: str, data: PreferenceData, initial: IntArray, cfg: LoopConfig, *,
+                           rng: np.random.Generator, step: StepFn | None = None) -> SeedResult:
+    """A preference loop with the Laplace learner (strategies :data:`LAPLACE_STRATEGIES`); as :func:`run_preference`."""
+    if strategy not in LAPLACE_STRATEGIES:
+        raise InputError(f"strategy {strategy!r} needs the ensemble learner; with --learner laplace use some of "
+                         f"{', '.join(LAPLACE_STRATEGIES)}.")
+    if strategy == "variance-novelty" and data.p_pool is None:
+        raise InputError("variance-novelty needs prompt features (PreferenceData.p_pool).")
+    labelled = np.zeros(len(data.a_pool), dtype=bool)
+    labelled[initial] = True
+    order = list(initial)
+    curve: list[float] = []
+    model = LaplaceBradleyTerry()
+    for i, budget in enumerate(cfg.budgets):
+        model = _fit_laplace(data, np.asarray(order, dtype=np.intp), cfg)
+        curve.append(float(np.mean(model.margin(data.a_test, data.b_test) > 0)))
+        if step is not None:
+            step()
+        if i + 1 == len(cfg.budgets):
+            break
+        k = min(cfg.budgets[i + 1] - budget, int((~labelled).sum()))
+        if strategy == "random":
+            picks = _random_pick(np.flatnonzero(~labelled), k, rng)
+        else:
+            selector: Selector = NoveltyBonus(beta=cfg.novelty_beta) if strategy == "variance-novelty" else TopK()
+            picks = _select(selector, _laplace_scores(strategy, model, data), labelled, k,
+                            embeddings=data.p_pool, mix=cfg.random_mix, rng=rng)
+        labelled[picks] = True
+        order.extend(int(p) for p in picks)
+    p = model.prob(data.a_test, data.b_test)
+    final: dict[str, Any] = {"ece_test": expected_calibration_error(np.maximum(p, 1 - p), p > 0.5)}
+    if len(data.a_cal):
+        pc = model.prob(data.a_cal, data.b_cal)
+        final["accuracy_calibration"] = float(np.mean(pc > 0.5))
+    return SeedResult(curve, np.asarray(order, dtype=np.intp), final)
 
 
 def run_preference(strategy: str, data: PreferenceData, initial: IntArray, cfg: LoopConfig, *,
@@ -235,6 +302,10 @@ def run_preference(strategy: str, data: PreferenceData, initial: IntArray, cfg: 
     if strategy not in PREFERENCE_STRATEGIES:
         raise InputError(f"unknown preference strategy {strategy!r}; use some of "
                          f"{', '.join(PREFERENCE_STRATEGIES)}.")
+    if cfg.learner == "laplace":
+        return run_preference_laplace(strategy, data, initial, cfg, rng=rng, step=step)
+    if strategy in ("variance", "variance-novelty"):
+        raise InputError(f"strategy {strategy!r} needs the Laplace learner (--learner laplace).")
     labelled = np.zeros(len(data.a_pool), dtype=bool)
     labelled[initial] = True
     order = list(initial)
@@ -286,6 +357,9 @@ def full_pool_metric(task: str, data: ClassifyData | PreferenceData, cfg: LoopCo
         model = fit_classifier(data.x_pool, [data.classes[c] for c in data.answers], classes=data.classes, rng=rng,
                                C=cfg.C, max_iter=500)
         return float(np.mean(np.argmax(model.predict_proba(data.x_test), axis=1) == data.y_test))
+    if cfg.learner == "laplace":
+        whole = _fit_laplace(data, np.arange(len(data.a_pool), dtype=np.intp), cfg)
+        return float(np.mean(whole.margin(data.a_test, data.b_test) > 0))
     flip = data.swapped[:, None]
     ens = BradleyTerryEnsemble(n_heads=cfg.n_heads, l2=cfg.l2, min_pairs=2)
     ens.fit(np.where(flip, data.b_pool, data.a_pool), np.where(flip, data.a_pool, data.b_pool), rng=rng)

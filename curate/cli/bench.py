@@ -265,7 +265,8 @@ def label_efficiency_cmd(
         help="Comma list, must include random. classify: random, margin, entropy, least_confidence, "
              "cluster-margin, cluster-entropy, badge, prefilter-cluster-margin, rr-cluster-margin (default: random, "
              "margin, entropy, cluster-margin); "
-             "preference: random, disagreement, bald, entropy (default: all four).")] = None,
+             "preference: random, disagreement, bald, entropy (default: all four); with --learner laplace: "
+             "random, variance, variance-novelty, entropy.")] = None,
     start_per_class: Annotated[int | None, typer.Option(
         "--start-per-class", "--start", help="Seed set: labels per class (classify, default 2) or random "
                                              "pairs (preference, default 50).")] = None,
@@ -276,8 +277,15 @@ def label_efficiency_cmd(
     oracle_noise: Annotated[float, typer.Option(help="Fraction of simulated answers flipped (classify: another "
                                                      "class; preference: swapped); run at 0 and at this level.")]
     = 0.0,
-    features: Annotated[str, typer.Option(help="minilm, smollm2 (preference: LM hidden states) or hashing "
-                                               "(no model; quick dry runs).")] = "minilm",
+    features: Annotated[str, typer.Option(help="minilm, smollm2 (preference: LM hidden states), tfidf (preference: "
+                                               "word 1-2-gram TF-IDF + SVD, no model) or hashing (no model; quick "
+                                               "dry runs).")] = "minilm",
+    learner: Annotated[str, typer.Option(help="preference: ensemble (8 bootstrapped Bradley-Terry heads) or laplace "
+                                              "(one Bradley-Terry model with a Laplace posterior).")] = "ensemble",
+    prior_precision: Annotated[float, typer.Option(help="preference, laplace: prior precision of the "
+                                                        "weights.")] = 1.0,
+    novelty_beta: Annotated[float, typer.Option(help="variance-novelty: weight of the prompt-novelty "
+                                                     "bonus.")] = 0.3,
     clusters_per_pick: Annotated[float, typer.Option(help="Cluster strategies: k-means clusters per label "
                                                           "picked.")] = 2.0,
     c_reg: Annotated[float, typer.Option("--C", help="classify: inverse L2 strength of the logistic "
@@ -305,13 +313,15 @@ def label_efficiency_cmd(
                       else None, start=start_per_class, batch=batch, budget=budget, random_mix=random_mix,
                       oracle_noise=oracle_noise, features=features, clusters_per_pick=clusters_per_pick, C=c_reg,
                       l2=l2, test_size=test_size, calibration_size=calibration_size,
-                      pool_limit=pool_limit).resolved()
+                      pool_limit=pool_limit, learner=learner, prior_precision=prior_precision,
+                      novelty_beta=novelty_beta).resolved()
     with rich_progress(transient=True) as progress:
         report = run_benchmark(cfg, data, test_path=test, mapping=mapping, cache_dir=cache_dir, progress=progress)
     if sys.argv and "label-efficiency" in sys.argv:
         report["command"] = "curate " + shlex.join(sys.argv[sys.argv.index("bench"):] if "bench" in sys.argv
                                                    else sys.argv[1:])
-    stem = out_dir / (f"label_efficiency_{cfg.task}" + ("" if cfg.features == "minilm" else f"_{cfg.features}"))
+    stem = out_dir / (f"label_efficiency_{cfg.task}" + ("" if cfg.features == "minilm" else f"_{cfg.features}")
+                      + ("" if cfg.learner == "ensemble" else f"_{cfg.learner}"))
     report["plot"] = str(plot_report(report, stem.with_suffix(".png")))
     write_json(stem.with_suffix(".json"), report)
     _print_report(report)

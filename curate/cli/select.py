@@ -18,7 +18,7 @@ from curate.store.workspace import Workspace
 
 ScorerOpt = Annotated[str, typer.Option(
     "--scorer", help="novelty, density, perplexity, ifd, egl, least_confidence, margin, entropy, vote_entropy, "
-                     "kl_to_mean, disagreement, bald, bt_entropy, or package.module:ClassName.")]
+                     "kl_to_mean, disagreement, bald, bt_entropy, reward_variance, or package.module:ClassName.")]
 KindOpt = Annotated[str | None, typer.Option(help="Only records of this kind: example, preference, candidates, text.",
                                              callback=check_kind)]
 ModelOpt = Annotated[str, typer.Option(help="Causal LM for perplexity/IFD/EGL: smollm2, a folder or a Hub id.")]
@@ -197,8 +197,8 @@ def embed(
 def select_cmd(
     scorer: ScorerOpt,
     k: Annotated[int, typer.Option("-k", help="Batch size: how many tasks to create.")] = 50,
-    selector: Annotated[str, typer.Option(help="topk, kcenter, cluster, badge, deita, round_robin, or "
-                                               "package.module:Class.")]
+    selector: Annotated[str, typer.Option(help="topk, kcenter, cluster, badge, deita, round_robin, "
+                                               "novelty_bonus, or package.module:Class.")]
     = "topk",
     kind: KindOpt = None,
     task_type: Annotated[str | None, typer.Option(help="rank, rewrite or label (default: by record kind).")] = None,

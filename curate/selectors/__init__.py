@@ -20,6 +20,7 @@ from curate.selectors.mix import (
     quota_origin,
     select_tagged,
 )
+from curate.selectors.novelty import NoveltyBonus, novelty_bonus_pick
 from curate.selectors.prefilter import Prefilter
 from curate.selectors.stream_gate import StreamGate
 from curate.selectors.topk import TopK, top_k
@@ -33,6 +34,7 @@ __all__ = [
     "Indices",
     "KCenterGreedy",
     "NoNearDuplicates",
+    "NoveltyBonus",
     "Prefilter",
     "Quota",
     "RandomMix",
@@ -46,6 +48,7 @@ __all__ = [
     "greedy_k_center",
     "kmeanspp_select",
     "near_duplicate_pairs",
+    "novelty_bonus_pick",
     "needs_embeddings",
     "pool_clusters",
     "quota_origin",

@@ -33,7 +33,7 @@ def _help_names(text: str) -> list[str]:
 
 def test_every_scorer_name_in_the_cli_help_is_in_the_catalog():
     documented = _help_names(select_cli.ScorerOpt.__metadata__[0].help)
-    assert len(documented) == 13
+    assert len(documented) == 14
     assert set(documented) <= set(scorer_names())
     for name in documented:
         assert scorer_class(name) is not None
@@ -42,10 +42,10 @@ def test_every_scorer_name_in_the_cli_help_is_in_the_catalog():
 def test_every_selector_named_in_the_readme_builds():
     text = README.read_text(encoding="utf-8")
     listed = re.findall(r"`([a-z_]+)`", text[text.index("Selectors: `topk`"):text.index("Every batch is")])
-    assert {"topk", "kcenter", "cluster", "badge", "deita", "round_robin"} <= set(listed)
+    assert {"topk", "kcenter", "cluster", "badge", "deita", "round_robin", "novelty_bonus"} <= set(listed)
     for name in listed:
         assert build_selector(name).name == name
-    assert set(selector_names()) == {"topk", "kcenter", "cluster", "badge", "deita", "round_robin"}
+    assert set(selector_names()) == {"topk", "kcenter", "cluster", "badge", "deita", "round_robin", "novelty_bonus"}
     assert build_selector("deita", threshold=0.8).key() == "deita(threshold=0.8)"
 
 

@@ -1,0 +1,70 @@
+"""Preference label efficiency across data sets, with the acquisition chosen leave-one-data-set-out
+(see :mod:`curate.bench.preference_suite`).
+
+Sets: AlpacaEval GPT-4 judgements (length-balanced) and the UltraFeedback subset from ../shared/data/preference_pairs
+(judge sets), and HH-RLHF harmless (the noisy control: reported, never used to choose). Writes
+``benchmarks/results/selection_preference.json`` and one learning-curve plot per set beside it.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_selection_preference.py [--seeds 5] [--sets alpacaeval,ultrafeedback]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DATA = ROOT.parent / "shared" / "data"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--sets", default="", help="comma list of set names (default: every set found)")
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "selection_preference.json")
+    args = parser.parse_args()
+
+    from threadpoolctl import threadpool_limits
+
+    from curate.bench.label_efficiency import rich_progress
+    from curate.bench.label_efficiency_plot import plot_report
+    from curate.bench.preference_suite import run_preference_suite, shared_preference_sets
+
+    sets, missing = shared_preference_sets(args.data)
+    for message in missing:
+        print(message, file=sys.stderr)
+    if args.sets:
+        wanted = set(args.sets.split(","))
+        sets = [s for s in sets if s.name in wanted]
+    if len([s for s in sets if s.judge]) < 2:
+        sys.exit(f"the preference suite needs at least two judge sets under {args.data}; found "
+                 f"{[s.name for s in sets]}. Put ../shared/data beside the repository.")
+    with threadpool_limits(limits=1), rich_progress(transient=True) as progress:
+        result = run_preference_suite(sets, seeds=args.seeds, progress=progress)
+    result["command"] = ".venv/bin/python " + shlex.join([str(Path(sys.argv[0]).relative_to(ROOT))
+                                                         if Path(sys.argv[0]).is_absolute() else sys.argv[0],
+                                                         *sys.argv[1:]])
+    for name, report in result["sets"].items():
+        plot = args.out.with_name(f"{args.out.stem}_{name}.png")
+        report["plot"] = str(plot_report(report, plot).relative_to(ROOT) if plot.is_absolute() else plot)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    for name, row in result["leave_one_out"].items():
+        ratio = "n/a" if row["ratio"] is None else f"{row['ratio']:.2f}"
+        print(f"{name}: left out, chose {row['chosen']} on {', '.join(row['chosen_on'])}: ratio {ratio} "
+              f"(per-seed CI {row['per_seed_ci'].get('ci95')}), final accuracy {row['final_accuracy']:.3f} vs random "
+              f"{row['random_final_accuracy']:.3f}; random's curve flat: {row['random_curve_flat']}")
+    print(f"default: {result['default']['default']} ({result['default']['rule']})")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

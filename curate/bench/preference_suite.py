@@ -1,0 +1,177 @@
+"""The preference half of ``make bench-selection``: label efficiency on several preference sets, strategies chosen
+leave-one-data-set-out.
+
+For every set: one seeded split by prompt, TF-IDF-SVD features fitted on the pool (no labels, no model), then each
+candidate acquisition (:data:`CANDIDATES`) runs against random sampling with the Laplace Bradley-Terry learner
+through :func:`curate.bench.label_efficiency.run_noise_level` (same seeds, same seed sets, so curves differ only
+by what was chosen). Each set's report has the usual shape (curves, ratios with per-seed intervals, mean gains,
+verdict) and a plot.
+
+Leave-one-data-set-out: for each set, the candidate with the best mean ratio on the *other* sets is reported on
+it. The default is the candidate whose worst left-out ratio over the judge sets is highest; if even that loses to
+random on some judge set (ratio < 1), the default is ``random``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curate.bench.label_efficiency import BenchConfig, run_noise_level
+from curate.bench.label_efficiency_data import load_labelled, make_split
+from curate.bench.label_efficiency_features import prompt_features, tfidf_pair_features
+from curate.bench.label_efficiency_metrics import mean_gain, ratio_report, summarise_curves, verdict
+from curate.errors import InputError
+
+ProgressFn = Callable[[str, int, int], None]
+#: Candidate acquisitions: label -> BenchConfig overrides (all with the Laplace learner).
+CANDIDATES: dict[str, dict[str, Any]] = {
+    "variance": {"strategy": "variance"},
+    "entropy": {"strategy": "entropy"},
+    "variance-novelty(0.1)": {"strategy": "variance-novelty", "novelty_beta": 0.1},
+    "variance-novelty(0.3)": {"strategy": "variance-novelty", "novelty_beta": 0.3},
+    "variance-novelty(1)": {"strategy": "variance-novelty", "novelty_beta": 1.0},
+}
+TARGET_RATIO = 1.5
+
+
+@dataclass(frozen=True)
+class PreferenceSet:
+    """One preference data set of the suite.
+
+    Attributes:
+        name: short name for the report. path: the pairs file (prompt, chosen, rejected).
+        test_size: pairs held out for test (split by prompt). start / batch / budget: the label budgets.
+        judge: False for a control set (reported, never used to choose or to judge the default).
+        mapping: column mapping (``--map``).
+    """
+
+    name: str
+    path: Path
+    test_size: float
+    start: int = 50
+    batch: int = 100
+    budget: int = 1000
+    judge: bool = True
+    mapping: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+def shared_preference_sets(data_dir: Path) -> tuple[list[PreferenceSet], list[str]]:
+    """The suite's sets found under ``data_dir`` (``../shared/data``) and a message per missing one."""
+    pairs = data_dir / "preference_pairs"
+    wanted = [
+        PreferenceSet("alpacaeval", pairs / "alpacaeval_gpt4_balanced.jsonl.gz", test_size=3000, budget=1600),
+        PreferenceSet("ultrafeedback", pairs / "ultrafeedback_1200.jsonl.gz", test_size=250, budget=800),
+        PreferenceSet("hh_rlhf_harmless", data_dir / "hh_rlhf_harmless_test" / "test.jsonl.gz", test_size=500,
+                      budget=1000, judge=False),
+    ]
+    found = [s for s in wanted if s.path.exists()]
+    missing = [f"skipped {s.name}: {s.path} not found" for s in wanted if not s.path.exists()]
+    return found, missing
+
+
+def _config(pset: PreferenceSet, seeds: int, strategy: str, overrides: Mapping[str, Any]) -> BenchConfig:
+    extra = {k: v for k, v in overrides.items() if k != "strategy"}
+    return BenchConfig(task="preference", seeds=seeds, strategies=("random", strategy), start=pset.start,
+                       batch=pset.batch, budget=pset.budget, features="tfidf", learner="laplace",
+                       test_size=pset.test_size, **extra).resolved()
+
+
+def run_set(pset: PreferenceSet, candidates: Mapping[str, Mapping[str, Any]], *, seeds: int,
+            progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Every candidate against random on one set: a report shaped like ``run_benchmark``'s (one noise level)."""
+    started = time.perf_counter()
+    data = load_labelled(pset.path, "preference", mapping=pset.mapping)
+    split = make_split(data, "preference", test_size=pset.test_size)
+    t0 = time.perf_counter()
+    a, b = tfidf_pair_features(split)
+    features = (a, b, prompt_features(split))
+    feat_seconds = time.perf_counter() - t0
+    per_seed: dict[str, list[list[float]]] = {}
+    runs: dict[str, dict[str, Any]] = {}
+    for label, overrides in candidates.items():
+        cfg = _config(pset, seeds, str(overrides["strategy"]), overrides)
+        run = run_noise_level(cfg, split, features, 0.0, progress=progress)
+        per_seed.setdefault("random", run["curves"]["random"]["per_seed"])
+        per_seed[label] = run["curves"][str(overrides["strategy"])]["per_seed"]
+        runs[label] = run
+    first = next(iter(runs.values()))
+    budgets = first["budgets"]
+    merged = {
+        "oracle_noise": 0.0, "flipped_answers_in_pool": 0, "budgets": budgets, "n_pool": first["n_pool"],
+        "n_test": first["n_test"], "curves": {s: summarise_curves(c) for s, c in per_seed.items()},
+        "ratios": ratio_report(budgets, per_seed), "mean_gain_over_random": mean_gain(per_seed),
+        "final_accuracy": {s: first["final_accuracy"]["random"] if s == "random"
+                           else runs[s]["final_accuracy"][str(candidates[s]["strategy"])] for s in per_seed},
+        "final": {s: first["final"]["random"] if s == "random" else runs[s]["final"][str(candidates[s]["strategy"])]
+                  for s in per_seed},
+        "full_pool_accuracy": first["full_pool_accuracy"],
+    }
+    report_runs = {"noise_0": merged}
+    return {
+        "benchmark": "label_efficiency", "task": "preference", "set": pset.name, "judge": pset.judge,
+        "data": {"pool_file": data.summary(), "split": split.summary()},
+        "config": {"seeds": seeds, "start": pset.start, "batch": pset.batch, "budget": pset.budget,
+                   "test_size": pset.test_size, "learner": "laplace", "prior_precision": 1.0, "random_mix": 0.1,
+                   "candidates": {k: dict(v) for k, v in candidates.items()}},
+        "features": {"name": "tfidf-1-2gram-svd256 (pool pairs' differences); prompts tfidf-svd64",
+                     "dim": int(a.shape[1]), "seconds": round(feat_seconds, 2)},
+        "metric": "test pairwise accuracy (P(chosen > rejected) > 0.5)",
+        "runs": report_runs,
+        "verdict": verdict(report_runs, target=TARGET_RATIO, explain=True),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def _ratio(report: Mapping[str, Any], label: str) -> float:
+    value = report["runs"]["noise_0"]["ratios"][label]["ratio"]
+    return float(value) if value is not None else 0.0
+
+
+def leave_one_out(reports: Mapping[str, Mapping[str, Any]], labels: Sequence[str]) -> dict[str, Any]:
+    """Per set: the candidate with the best mean ratio on the other judge sets, and its figures on this set.
+
+    A never-reached ratio counts as 0. Sets whose report has ``judge`` False are reported but never choose.
+    """
+    judges = [n for n, r in reports.items() if r.get("judge", True)]
+    out: dict[str, Any] = {}
+    for name, report in reports.items():
+        others = [j for j in judges if j != name]
+        if not others:
+            raise InputError("leave-one-out needs at least two judge sets; add a preference set.")
+        chosen = max(labels, key=lambda c: (np.mean([_ratio(reports[o], c) for o in others]), -labels.index(c)))
+        run = report["runs"]["noise_0"]
+        out[name] = {"chosen": chosen, "chosen_on": others,
+                     "ratio": run["ratios"][chosen]["ratio"], "per_seed_ci": run["ratios"][chosen]["per_seed_ci"],
+                     "final_accuracy": run["final_accuracy"][chosen]["mean"],
+                     "random_final_accuracy": run["final_accuracy"]["random"]["mean"],
+                     "mean_gain_over_random": run["mean_gain_over_random"][chosen]["mean"],
+                     "random_curve_flat": report["verdict"]["noise_0"]["random_curve_flat"]}
+    return out
+
+
+def choose_default(reports: Mapping[str, Mapping[str, Any]], labels: Sequence[str]) -> dict[str, Any]:
+    """The candidate with the highest worst-case ratio over the judge sets; ``random`` if that is below 1."""
+    judges = [n for n, r in reports.items() if r.get("judge", True)]
+    worst = {c: min(_ratio(reports[j], c) for j in judges) for c in labels}
+    best = max(labels, key=lambda c: (worst[c], -labels.index(c)))
+    default = best if worst[best] >= 1.0 else "random"
+    return {"default": default, "best_candidate": best, "worst_case_ratio": worst,
+            "rule": "highest worst-case ratio over the judge sets; random if that worst case is below 1"}
+
+
+def run_preference_suite(sets: Sequence[PreferenceSet], *, seeds: int = 5,
+                         candidates: Mapping[str, Mapping[str, Any]] | None = None,
+                         progress: ProgressFn | None = None) -> dict[str, Any]:
+    """All sets, the leave-one-out table and the default (JSON-ready)."""
+    cands = dict(candidates or CANDIDATES)
+    reports = {s.name: run_set(s, cands, seeds=seeds, progress=progress) for s in sets}
+    labels = list(cands)
+    return {"benchmark": "selection_preference", "target_ratio": TARGET_RATIO, "sets": reports,
+            "leave_one_out": leave_one_out(reports, labels), "default": choose_default(reports, labels)}

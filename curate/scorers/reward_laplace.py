@@ -1,0 +1,254 @@
+"""A Bayesian (Laplace) Bradley-Terry reward model on model-free TF-IDF features, and its epistemic variance.
+
+Why another reward model: on the preference sets where a small reward model keeps learning (AlpacaEval GPT-4
+judgements, UltraFeedback), frozen MiniLM sentence embeddings of the responses carry almost no preference
+signal (UltraFeedback test accuracy stays at 0.50-0.54 whatever the label count), while word 1-2-gram TF-IDF
+features of the responses reach 0.58-0.62 (``benchmarks/results/selection_preference.json``). A linear model
+with a Laplace posterior gives the epistemic variance of ``r(A) - r(B)`` in closed form, which is what the
+acquisition needs (a bootstrap ensemble of 8 heads is a noisy estimate of it).
+
+* :class:`TfidfSvdFeaturizer`: hashed word 1-2-gram TF-IDF (sublinear tf), reduced by truncated SVD to at most
+  ``dim`` columns; fitted on unlabelled texts only (no labels), ``(n, dim)`` float64.
+* :class:`LaplaceBradleyTerry`: MAP weights of ``P(A > B) = sigmoid(w . (phi_A - phi_B))`` under a Gaussian prior
+  ``N(0, I / l2)`` (sum of log-losses, not a mean: the prior does not shrink as labels grow), and the Laplace
+  covariance ``S = (sum_i p_i (1 - p_i) d_i d_i^T + l2 I)^-1``. ``variance(a, b) = d^T S d`` with
+  ``d = phi_a - phi_b``: higher = the model knows less about that comparison.
+* :class:`RewardVarianceScorer` (``reward_variance``): that variance per ``preference`` record (the most
+  uncertain pair of a ``candidates`` record). Features are fitted on the scored records' and the labelled
+  pairs' responses, so the scores depend on the scored set (``set_dependent``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import minimize
+from scipy.special import expit
+
+from curate.errors import InputError
+from curate.ingest.records import Record, as_text
+from curate.scorers.base import BaseScorer, BuildContext, Scores
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
+
+
+@dataclass(eq=False)
+class TfidfSvdFeaturizer:
+    """Word 1-2-gram TF-IDF (hashed into ``2**hash_bits`` columns), then truncated SVD to ``dim`` columns.
+
+    Call :meth:`fit` on unlabelled texts (responses of the pool), then ``featurizer(texts) -> (n, d)`` float64
+    with ``d = min(dim, fitted texts - 1)``. Deterministic for a fixed ``seed``.
+    """
+
+    dim: int = 256
+    hash_bits: int = 18
+    seed: int = 0
+    _pipeline: Any = field(default=None, init=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        """Settings, for reports and cache keys."""
+        return f"tfidf-1-2gram-svd{self.dim}"
+
+    def _vectorizer(self) -> Any:
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        return HashingVectorizer(ngram_range=(1, 2), n_features=2 ** self.hash_bits, alternate_sign=False,
+                                 norm=None)
+
+    def fit(self, texts: Sequence[str], paired_with: Sequence[str] | None = None) -> TfidfSvdFeaturizer:
+        """Fit the IDF weights and the SVD on unlabelled ``texts`` (at least 2).
+
+        With ``paired_with`` (same length: the other response of each pair), the IDF is fitted on both lists
+        and the SVD on the differences ``tfidf(texts[i]) - tfidf(paired_with[i])``, so the kept directions are
+        those in which the two responses of a pair differ (on UltraFeedback: 0.568 vs 0.535 test accuracy at
+        800 labels with the SVD of single responses).
+        """
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfTransformer
+
+        if len(texts) < 2:
+            raise InputError(f"TfidfSvdFeaturizer.fit needs at least 2 texts; got {len(texts)}.")
+        if paired_with is not None and len(paired_with) != len(texts):
+            raise InputError(f"TfidfSvdFeaturizer.fit: paired_with has {len(paired_with)} texts, texts "
+                             f"{len(texts)}; give one partner per text.")
+        tfidf = TfidfTransformer(sublinear_tf=True)
+        vectorizer = self._vectorizer()
+        if paired_with is None:
+            weighted = tfidf.fit_transform(vectorizer.transform(list(texts)))
+        else:
+            tfidf.fit(vectorizer.transform(list(texts) + list(paired_with)))
+            weighted = (tfidf.transform(vectorizer.transform(list(texts)))
+                        - tfidf.transform(vectorizer.transform(list(paired_with))))
+        columns = np.unique(weighted.tocsr().indices)  # hashed buckets the fitted texts use (the SVD's cost is
+        weighted = weighted.tocsc()[:, columns]         # dominated by dense (columns x dim) factorisations)
+        k = max(1, min(self.dim, len(texts) - 1, len(columns) - 1))
+        svd = TruncatedSVD(n_components=k, random_state=self.seed).fit(weighted)
+        self._pipeline = (tfidf, columns, svd)
+        return self
+
+    def __call__(self, texts: Sequence[str]) -> FloatArray:
+        """``(len(texts), d)`` float64 features."""
+        if self._pipeline is None:
+            raise InputError("TfidfSvdFeaturizer: call fit(texts) on unlabelled texts first.")
+        tfidf, columns, svd = self._pipeline
+        weighted = tfidf.transform(self._vectorizer().transform(list(texts))).tocsc()[:, columns]
+        return np.asarray(svd.transform(weighted), dtype=np.float64)
+
+
+def _loss(w: FloatArray, diff: FloatArray, l2: float) -> tuple[float, FloatArray]:
+    z = diff @ w
+    return float(np.sum(np.logaddexp(0.0, -z)) + 0.5 * l2 * (w @ w)), -(diff.T @ expit(-z)) + l2 * w
+
+
+@dataclass(eq=False)
+class LaplaceBradleyTerry:
+    """Linear Bradley-Terry reward model with a Laplace (Gaussian) posterior over its weights.
+
+    Attributes:
+        l2: prior precision (``w ~ N(0, I / l2)``); features should have ``||phi_a - phi_b||`` of order 1.
+        min_pairs: below this many labelled pairs :meth:`fit` trains nothing (cold start).
+        weights_: ``(d,)`` MAP weights; ``covariance_``: ``(d, d)`` Laplace covariance (``None`` untrained).
+    """
+
+    l2: float = 1.0
+    min_pairs: int = 8
+    max_iter: int = 300
+    weights_: FloatArray | None = field(default=None, init=False, repr=False)
+    covariance_: FloatArray | None = field(default=None, init=False, repr=False)
+    n_pairs_: int = field(default=0, init=False)
+    version_: str = field(default="cold-start", init=False)
+
+    def __post_init__(self) -> None:
+        if not self.l2 > 0:
+            raise InputError(f"LaplaceBradleyTerry: l2 must be > 0 (it is the prior precision); got {self.l2!r}.")
+
+    @property
+    def is_trained(self) -> bool:
+        """Whether :meth:`fit` saw at least ``min_pairs`` pairs."""
+        return self.weights_ is not None
+
+    def fit(self, phi_chosen: npt.ArrayLike, phi_rejected: npt.ArrayLike) -> LaplaceBradleyTerry:
+        """MAP fit on ``(N, d)`` chosen / rejected features (chosen won), then the Laplace covariance."""
+        a, b = np.asarray(phi_chosen, dtype=np.float64), np.asarray(phi_rejected, dtype=np.float64)
+        if a.ndim != 2 or a.shape != b.shape:
+            raise InputError(f"LaplaceBradleyTerry.fit: features must be two (N, d) arrays of one shape; got "
+                             f"{a.shape} and {b.shape}.")
+        self.n_pairs_ = len(a)
+        if len(a) < self.min_pairs:
+            self.weights_ = self.covariance_ = None
+            self.version_ = "cold-start"
+            return self
+        diff = a - b
+        w = minimize(_loss, np.zeros(a.shape[1]), args=(diff, self.l2), jac=True, method="L-BFGS-B",
+                     options={"maxiter": self.max_iter}).x
+        p = expit(diff @ w)
+        hessian = (diff * (p * (1 - p))[:, None]).T @ diff + self.l2 * np.eye(a.shape[1])
+        self.weights_, self.covariance_ = w, np.linalg.inv(hessian)
+        digest = hashlib.blake2b(f"laplace-bt,{self.l2!r},{len(a)}".encode(), digest_size=8)
+        digest.update(w.tobytes())
+        self.version_ = digest.hexdigest()
+        return self
+
+    def _trained(self) -> tuple[FloatArray, FloatArray]:
+        if self.weights_ is None or self.covariance_ is None:
+            raise InputError(f"LaplaceBradleyTerry: not trained (it has seen {self.n_pairs_} labelled pairs; it "
+                             f"needs {self.min_pairs}). Call fit() with more labelled pairs.")
+        return self.weights_, self.covariance_
+
+    def margin(self, phi_a: npt.ArrayLike, phi_b: npt.ArrayLike) -> FloatArray:
+        """``(n,)`` posterior mean of ``r(A) - r(B)``; > 0 means A is predicted to win."""
+        w, _ = self._trained()
+        return np.asarray((np.asarray(phi_a, dtype=np.float64) - np.asarray(phi_b, dtype=np.float64)) @ w)
+
+    def variance(self, phi_a: npt.ArrayLike, phi_b: npt.ArrayLike) -> FloatArray:
+        """``(n,)`` posterior variance of ``r(A) - r(B)``, >= 0; higher = less known."""
+        _, cov = self._trained()
+        d = np.asarray(phi_a, dtype=np.float64) - np.asarray(phi_b, dtype=np.float64)
+        return np.asarray(np.einsum("ij,jk,ik->i", d, cov, d), dtype=np.float64)
+
+    def prob(self, phi_a: npt.ArrayLike, phi_b: npt.ArrayLike) -> FloatArray:
+        """``(n,)`` predictive ``P(A > B)`` (probit approximation of the posterior average), in ``[0, 1]``."""
+        mean, var = self.margin(phi_a, phi_b), self.variance(phi_a, phi_b)
+        return np.asarray(expit(mean / np.sqrt(1.0 + np.pi * var / 8.0)), dtype=np.float64)
+
+
+def diff_scale(phi_a: npt.ArrayLike, phi_b: npt.ArrayLike) -> float:
+    """Mean ``||phi_a - phi_b||`` over rows (1.0 if zero): divide features by it so ``l2`` means the same."""
+    diff = np.asarray(phi_a, dtype=np.float64) - np.asarray(phi_b, dtype=np.float64)
+    norm = float(np.mean(np.linalg.norm(diff, axis=1))) if len(diff) else 0.0
+    return norm if norm > 1e-12 else 1.0
+
+
+def _response_lists(records: Sequence[Record], who: str) -> list[list[str]]:
+    from curate.scorers.reward import _responses
+
+    return [_responses(r, i, who=who) for i, r in enumerate(records)]
+
+
+@dataclass(frozen=True)
+class RewardVarianceScorer(BaseScorer):
+    """Laplace posterior variance of the reward margin of each record's most uncertain pair; higher = label it.
+
+    ``build`` keeps the labelled ``preference`` pairs; ``score(records)`` fits :class:`TfidfSvdFeaturizer` on the
+    responses of ``records`` and of the labelled pairs (no labels used), scales features so the mean pair
+    difference has norm 1, fits :class:`LaplaceBradleyTerry` on the labelled pairs and returns the variance.
+    With fewer than ``min_pairs`` labelled pairs (cold start) the score is ``||phi_a - phi_b||`` (the prior
+    variance up to a constant). Returns ``(n,)`` float64 >= 0.
+    """
+
+    name: ClassVar[str] = "reward_variance"
+    catalog: ClassVar[dict[str, dict[str, Any]]] = {"reward_variance": {}}
+    learns_from: ClassVar[str | None] = "preference"
+    set_dependent: ClassVar[bool] = True
+    key_exclude: ClassVar[frozenset[str]] = frozenset({"labeled"})
+
+    labeled: tuple[tuple[str, str], ...] = ()
+    l2: float = 1.0
+    dim: int = 256
+    min_pairs: int = 8
+    labeled_digest: str = ""
+
+    @classmethod
+    def build(cls, ctx: BuildContext, **options: Any) -> RewardVarianceScorer:
+        """The labelled ``preference`` pairs of ``ctx.labeled`` (chosen, rejected), digested into the key."""
+        pairs = tuple((as_text(r.fields.get("chosen")), as_text(r.fields.get("rejected")))
+                      for r in ctx.labeled if r.kind == "preference")
+        digest = hashlib.blake2b(repr(pairs).encode(), digest_size=8).hexdigest()
+        return cls(labeled=pairs, labeled_digest=digest, **options)
+
+    def model_version(self) -> str:
+        """``laplace-bt[<labelled pairs>:<digest>]`` or ``cold-start`` below ``min_pairs``."""
+        if len(self.labeled) < self.min_pairs:
+            return "cold-start[tfidf]"
+        return f"laplace-bt[{len(self.labeled)}:{self.labeled_digest}]"
+
+    def score(self, records: Sequence[Record]) -> Scores:
+        """``(n,)`` float64 variance of each record's most uncertain pair (cold start: feature distance)."""
+        if not records:
+            return np.zeros(0, dtype=np.float64)
+        responses = _response_lists(records, self.name)
+        flat_texts = [t for rs in responses for t in rs]
+        starts = np.cumsum([0] + [len(rs) for rs in responses])
+        ia = np.concatenate([starts[i] + np.triu_indices(len(rs), k=1)[0] for i, rs in enumerate(responses)])
+        ib = np.concatenate([starts[i] + np.triu_indices(len(rs), k=1)[1] for i, rs in enumerate(responses)])
+        first = [flat_texts[i] for i in ia] + [c for c, _ in self.labeled]
+        second = [flat_texts[i] for i in ib] + [r for _, r in self.labeled]
+        feats = TfidfSvdFeaturizer(dim=self.dim).fit(first, paired_with=second)
+        phi = feats(flat_texts)
+        scale = diff_scale(phi[ia], phi[ib])
+        model = LaplaceBradleyTerry(l2=self.l2, min_pairs=self.min_pairs)
+        if self.labeled:
+            model.fit(feats([c for c, _ in self.labeled]) / scale, feats([r for _, r in self.labeled]) / scale)
+        flat = (model.variance(phi[ia] / scale, phi[ib] / scale) if model.is_trained
+                else np.linalg.norm(phi[ia] - phi[ib], axis=1) / scale)
+        owner = np.concatenate([np.full(len(rs) * (len(rs) - 1) // 2, i) for i, rs in enumerate(responses)])
+        out = np.full(len(records), -np.inf)
+        np.maximum.at(out, owner, flat)
+        return np.asarray(out, dtype=np.float64)

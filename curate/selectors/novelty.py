@@ -1,0 +1,81 @@
+"""Uncertainty plus a novelty bonus in embedding space (the acquisition of BAL-PM, Melo et al. 2024).
+
+Greedy: each pick maximises ``score_i + beta * log(d_i)`` where ``d_i`` is the cosine distance of row ``i``'s
+embedding to the nearest *covered* row: rows whose score is NaN (already labelled, when the caller passes them
+with NaN scores) and the rows picked so far. ``log d`` is, up to constants, a k-nearest-neighbour estimate of
+how much the pick adds to the entropy of the covered set's distribution, so the batch spreads over regions
+(for preference pairs: over prompts) instead of piling on the most uncertain neighbourhood. ``beta = 0`` is
+top-k of the scores. Scores must be on a fixed scale across rounds (e.g. a posterior variance).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import numpy as np
+
+from curate.errors import InputError
+from curate.selectors.arrays import check_rng, scorable
+from curate.selectors.base import BaseSelector, FloatArray, Indices, validate
+
+_FLOOR = 1e-6
+
+
+def novelty_bonus_pick(scores: FloatArray, embeddings: FloatArray, k: int, *, beta: float) -> Indices:
+    """Greedy ``argmax score + beta * log(cosine distance to the nearest covered row)``, ``k`` picks.
+
+    Args:
+        scores: ``(n,)`` float64, higher = more worth labeling; NaN = covered (never picked).
+        embeddings: ``(n, d)`` rows (normalised here).
+        k: picks; more than the scorable rows returns all of them.
+        beta: weight of the novelty bonus (>= 0).
+
+    Returns:
+        ``(min(k, m),)`` intp indices, in pick order.
+    """
+    values = np.asarray(scores, dtype=np.float64)
+    x = np.asarray(embeddings, dtype=np.float64)
+    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    free = scorable(values)
+    covered = np.flatnonzero(np.isnan(values))
+    nearest = np.full(free.size, 2.0)  # cosine distance is at most 2
+    for start in range(0, covered.size, 4096):
+        sims = x[free] @ x[covered[start:start + 4096]].T
+        nearest = np.minimum(nearest, 1.0 - sims.max(axis=1))
+    base = values[free]
+    taken = np.zeros(free.size, dtype=bool)
+    out: list[int] = []
+    for _ in range(min(k, free.size)):
+        value = base + beta * np.log(np.maximum(nearest, _FLOOR))
+        value[taken] = -np.inf
+        j = int(np.argmax(value))
+        taken[j] = True
+        out.append(int(free[j]))
+        nearest = np.minimum(nearest, 1.0 - x[free] @ x[free[j]])
+    return np.asarray(out, dtype=np.intp)
+
+
+@dataclasses.dataclass(frozen=True)
+class NoveltyBonus(BaseSelector):
+    """Selector: score plus ``beta`` times the log distance to what is covered (see :func:`novelty_bonus_pick`).
+
+    ``beta`` = 0.3 was chosen leave-one-data-set-out on the preference suite
+    (``benchmarks/results/selection_preference.json``) with posterior-variance scores.
+    """
+
+    name: ClassVar[str] = "novelty_bonus"
+    uses_embeddings: ClassVar[bool] = True
+    beta: float = 0.3
+
+    def __post_init__(self) -> None:
+        if not self.beta >= 0:
+            raise InputError(f"novelty_bonus: beta must be >= 0; got {self.beta!r}.")
+
+    def select(self, scores: FloatArray, k: int, *, embeddings: FloatArray | None = None,
+               rng: np.random.Generator) -> Indices:
+        """At most ``k`` indices, in pick order; needs ``embeddings`` ``(n, d)``."""
+        values = validate(scores, k, embeddings, need_embeddings=True, who=self.key())
+        check_rng(rng, self.key())
+        assert embeddings is not None
+        return novelty_bonus_pick(values, embeddings, int(k), beta=self.beta)

@@ -1,0 +1,108 @@
+"""The preference suite of ``make bench-selection``: Laplace learner loops, leave-one-out choice, default rule."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from curate.bench.label_efficiency import BenchConfig, run_benchmark
+from curate.bench.label_efficiency_plot import plot_report
+from curate.bench.preference_suite import (
+    PreferenceSet,
+    choose_default,
+    leave_one_out,
+    run_preference_suite,
+    shared_preference_sets,
+)
+from curate.errors import InputError
+
+
+def _pairs_file(path: Path, n_prompts: int = 80, seed: int = 0) -> Path:
+    """Pairs whose chosen answers use 'good' words and rejected ones 'bad' words, two pairs per prompt."""
+    rnd = random.Random(seed)
+    good = ["thanks", "gladly", "clear", "helpful", "safe", "steps", "example"]
+    bad = ["no", "whatever", "go", "away", "unclear", "maybe", "later"]
+    filler = [f"w{i}" for i in range(30)]
+    with path.open("w") as fh:
+        for p in range(n_prompts):
+            for j in range(2):
+                fh.write(json.dumps({
+                    "prompt": f"question {p} on topic {p % 9}",
+                    "chosen": " ".join(rnd.sample(good, 2) + rnd.sample(filler, 4)) + f" v{j}",
+                    "rejected": " ".join(rnd.sample(bad, 2) + rnd.sample(filler, 4)) + f" v{j}"}) + "\n")
+    return path
+
+
+def _report(ratios: dict[str, float | None], judge: bool = True) -> dict:
+    per = {k: {"ratio": v, "per_seed_ci": {"ci95": [0.5, 2.0]}} for k, v in ratios.items()}
+    acc = {k: {"mean": 0.6} for k in [*ratios, "random"]}
+    return {"judge": judge, "verdict": {"noise_0": {"random_curve_flat": False}},
+            "runs": {"noise_0": {"ratios": per, "final_accuracy": acc,
+                                 "mean_gain_over_random": {k: {"mean": 0.01} for k in ratios}}}}
+
+
+def test_laplace_learner_runs_the_variance_strategies(tmp_path):
+    data = _pairs_file(tmp_path / "p.jsonl")
+    cfg = BenchConfig(task="preference", seeds=2, start=10, batch=10, budget=40, test_size=40, features="tfidf",
+                      learner="laplace", strategies=("random", "variance", "variance-novelty", "entropy"))
+    report = run_benchmark(cfg, data)
+    run = report["runs"]["noise_0"]
+    assert run["budgets"] == [10, 20, 30, 40]
+    assert set(run["ratios"]) == {"variance", "variance-novelty", "entropy"}
+    assert run["curves"]["random"]["mean"][-1] > 0.8  # the words separate chosen from rejected
+    assert report["features"]["name"].startswith("tfidf")
+    assert plot_report(report, tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_learner_and_strategy_must_match():
+    with pytest.raises(InputError, match="learner laplace"):
+        BenchConfig(task="preference", learner="laplace", strategies=("random", "bald")).resolved()
+    with pytest.raises(InputError, match="learner ensemble"):
+        BenchConfig(task="preference", strategies=("random", "variance")).resolved()
+    with pytest.raises(InputError, match="--learner"):
+        BenchConfig(task="preference", learner="mlp").resolved()
+
+
+def test_leave_one_out_chooses_on_the_other_sets_only():
+    reports = {"a": _report({"x": 3.0, "y": 1.1}), "b": _report({"x": 0.8, "y": 1.2}),
+               "c": _report({"x": 0.9, "y": 1.3}), "noisy": _report({"x": 9.0, "y": 0.1}, judge=False)}
+    table = leave_one_out(reports, ["x", "y"])
+    assert table["a"]["chosen"] == "y" and table["a"]["chosen_on"] == ["b", "c"]  # a's own best (x) is not used
+    assert table["b"]["chosen"] == "x"  # mean of a and c: x 1.95 > y 1.2
+    assert table["a"]["ratio"] == 1.1
+    assert "noisy" not in table["a"]["chosen_on"] and table["noisy"]["chosen"] == "x"
+
+
+def test_default_is_random_when_every_candidate_loses_somewhere():
+    reports = {"a": _report({"x": 3.0, "y": 1.1}), "b": _report({"x": 0.8, "y": None})}
+    assert choose_default(reports, ["x", "y"])["default"] == "random"
+    reports["b"] = _report({"x": 1.2, "y": 2.0})
+    assert choose_default(reports, ["x", "y"]) | {"worst_case_ratio": None} == {
+        "default": "x", "best_candidate": "x", "worst_case_ratio": None,
+        "rule": "highest worst-case ratio over the judge sets; random if that worst case is below 1"}
+    with pytest.raises(InputError, match="two judge sets"):
+        leave_one_out({"a": _report({"x": 1.0})}, ["x"])
+
+
+def test_suite_end_to_end_on_two_small_sets(tmp_path):
+    sets = [PreferenceSet("one", _pairs_file(tmp_path / "1.jsonl", seed=1), test_size=40, start=10, batch=10,
+                          budget=30),
+            PreferenceSet("two", _pairs_file(tmp_path / "2.jsonl", seed=2), test_size=40, start=10, batch=10,
+                          budget=30)]
+    result = run_preference_suite(sets, seeds=2, candidates={"variance": {"strategy": "variance"},
+                                                             "novelty": {"strategy": "variance-novelty",
+                                                                         "novelty_beta": 0.3}})
+    assert set(result["sets"]) == {"one", "two"} and set(result["leave_one_out"]) == {"one", "two"}
+    run = result["sets"]["one"]["runs"]["noise_0"]
+    assert set(run["curves"]) == {"random", "variance", "novelty"}
+    assert len(run["curves"]["novelty"]["per_seed"]) == 2
+    assert result["default"]["default"] in {"random", "variance", "novelty"}
+    json.dumps(result)  # JSON-ready
+
+
+def test_shared_sets_report_what_is_missing(tmp_path):
+    found, missing = shared_preference_sets(tmp_path)
+    assert found == [] and len(missing) == 3 and all("not found" in m for m in missing)
