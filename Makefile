@@ -11,7 +11,7 @@ export OMP_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install demo test test-all bench lint clean
+.PHONY: install demo test test-all bench bench-selection lint clean
 
 install: $(STAMP)
 
@@ -52,6 +52,14 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_label_efficiency.py
 	$(PY) benchmarks/bench_sft_selection.py --pool 800 --k 250
 	$(PY) benchmarks/bench_load.py
+
+# Selection vs random on every data set, defaults chosen leave-one-data-set-out (issue 18); about 2 hours on 2 cores.
+# JSON in benchmarks/results/selection_*.json and rewrite_budget.json; the README table from selection.json.
+bench-selection: $(STAMP)
+	$(PY) benchmarks/bench_selection_classify.py
+	$(PY) benchmarks/bench_selection_preference.py
+	$(PY) benchmarks/bench_rewrite_budget.py --pool 400
+	$(PY) benchmarks/selection_table.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check curate apps recipes tests benchmarks

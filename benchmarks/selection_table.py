@@ -1,0 +1,91 @@
+"""The README's selection table from the three suites' JSON (run last by ``make bench-selection``).
+
+Reads ``benchmarks/results/selection_classify.json``, ``selection_preference.json`` and ``rewrite_budget.json``,
+writes ``benchmarks/results/selection.json`` (one row per data set: the strategy chosen on the other sets, its
+left-out ratio with per-seed interval, accuracy or recall, target, met or not) and prints the rows as Markdown.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _ci(value: Any) -> list[float] | None:
+    if isinstance(value, dict):
+        value = value.get("ci95")
+    return [round(float(v), 2) for v in value] if value else None
+
+
+def _row(task: str, name: str, chosen: str, ratio: float | None, ci: list[float] | None, target: float,
+         detail: str, extra_ok: bool = True) -> dict[str, Any]:
+    met = ratio is not None and ratio >= target and ci is not None and ci[0] > 1.0 and extra_ok
+    return {"task": task, "set": name, "chosen_on_the_other_sets": chosen,
+            "left_out_ratio": None if ratio is None else round(float(ratio), 2), "per_seed_ci95": ci,
+            "target": target, "met": met, "detail": detail}
+
+
+def _per_seed_ci(values: list[float]) -> list[float] | None:
+    from curate.bench.label_efficiency_metrics import t_interval
+
+    return _ci(t_interval(values))
+
+
+def rows() -> list[dict[str, Any]]:
+    """Every left-out row the three suites' JSON files hold (missing files are skipped with a note)."""
+    out: list[dict[str, Any]] = []
+    path = RESULTS / "selection_classify.json"
+    if path.exists():
+        data = json.loads(path.read_text())
+        for name, r in data["leave_one_out"].items():
+            out.append(_row("classify", name, r["chosen"], r["ratio"], _ci(r.get("per_seed_ci")), 2.0,
+                            f"final accuracy {r['final_accuracy']:.3f} vs random {r['random_final_accuracy']:.3f}"))
+    else:
+        print(f"note: {path} missing (benchmarks/bench_selection_classify.py)", file=sys.stderr)
+    path = RESULTS / "selection_preference.json"
+    if path.exists():
+        data = json.loads(path.read_text())
+        for name, r in data["leave_one_out"].items():
+            role = "" if data["sets"][name].get("judge", True) else " (noisy control)"
+            flat = "; random's curve flat" if r["random_curve_flat"] else ""
+            out.append(_row("preference", name + role, r["chosen"], r["ratio"], _ci(r.get("per_seed_ci")), 1.5,
+                            f"final accuracy {r['final_accuracy']:.3f} vs random {r['random_final_accuracy']:.3f}"
+                            f"{flat}", extra_ok=not r["random_curve_flat"]))
+    else:
+        print(f"note: {path} missing (benchmarks/bench_selection_preference.py)", file=sys.stderr)
+    path = RESULTS / "rewrite_budget.json"
+    if path.exists():
+        data = json.loads(path.read_text())
+        for name, r in data["leave_one_out"].items():
+            out.append(_row("rewrite budget", name, r["chosen_on_the_others"], r["ratio_here"],
+                            _per_seed_ci(r["ratio_per_seed_here"]), 2.0,
+                            f"damaged rows found {r['recall_here']:.0%} (random finds the budget's share)"))
+    else:
+        print(f"note: {path} missing (benchmarks/bench_rewrite_budget.py)", file=sys.stderr)
+    return out
+
+
+def markdown(table: list[dict[str, Any]]) -> str:
+    """The rows as a Markdown table."""
+    lines = ["| task | data set (left out) | chosen on the others | ratio vs random | per-seed 95% CI | target | "
+             "met | detail |", "|---|---|---|---|---|---|---|---|"]
+    for r in table:
+        ratio = "never reached" if r["left_out_ratio"] is None else f"{r['left_out_ratio']:.2f}"
+        lines.append(f"| {r['task']} | {r['set']} | {r['chosen_on_the_other_sets']} | {ratio} | "
+                     f"{r['per_seed_ci95']} | {r['target']} | {'yes' if r['met'] else '**no**'} | {r['detail']} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    sys.path.insert(0, str(RESULTS.parents[1]))
+    table = rows()
+    (RESULTS / "selection.json").write_text(json.dumps({"rows": table, "markdown": markdown(table)}, indent=1) + "\n")
+    print(markdown(table))
+
+
+if __name__ == "__main__":
+    main()
