@@ -163,23 +163,16 @@ def budget_steps(start: int, batch: int, budget: int) -> list[int]:
 
 @contextmanager
 def rich_progress(*, transient: bool = False) -> Iterator[ProgressFn]:
-    """A rich progress bar as a :data:`ProgressFn` ``(description, done, total)``."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    """Progress as a :data:`ProgressFn` ``(description, done, total)``: a bar on a terminal, plain lines with rate
+    and ETA when piped (:func:`curate.cli.progress.bar_progress`), nothing with ``--quiet``."""
+    from curate.cli.progress import bar_progress
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), transient=transient) as bar:
+    with bar_progress() as bar:
         tasks: dict[str, Any] = {}
 
         def update(description: str, done: int, total: int) -> None:
             if description not in tasks:
-                tasks[description] = bar.add_task(description, total=total)
+                tasks[description] = bar.add_task(description, total=total, unit="steps")
             bar.update(tasks[description], completed=done, total=total)
 
         yield update
