@@ -35,7 +35,7 @@ Preference, learner ``laplace`` (one linear Bradley-Terry model with a Laplace p
 * ``random``; ``variance``: top-k of the posterior variance of ``r(A) - r(B)``; ``entropy``: of the predictive
   ``P(A > B)``; ``variance-novelty``: variance plus ``novelty_beta`` times the log cosine distance of the pair's
   prompt features to the nearest labelled or already picked prompt (BAL-PM's acquisition,
-  :class:`curate.selectors.NoveltyBonus`).
+  :class:`curate.selectors.NoveltyBonus`); ``novelty``: the prompt-novelty term alone (greedy farthest prompt).
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ StepFn = Callable[[], None]
 CLASSIFY_STRATEGIES = ("random", "margin", "entropy", "least_confidence", "cluster-margin", "cluster-entropy",
                        "badge", "prefilter-cluster-margin", "rr-cluster-margin")
 MARGIN_STRATEGIES = ("badge", "prefilter-cluster-margin", "rr-cluster-margin")  # scored by margin
-PREFERENCE_STRATEGIES = ("random", "disagreement", "bald", "entropy", "variance", "variance-novelty")
-LAPLACE_STRATEGIES = ("random", "entropy", "variance", "variance-novelty")
+PREFERENCE_STRATEGIES = ("random", "disagreement", "bald", "entropy", "variance", "variance-novelty", "novelty")
+LAPLACE_STRATEGIES = ("random", "entropy", "variance", "variance-novelty", "novelty")
 LEARNERS = ("ensemble", "laplace")
 
 
@@ -250,6 +250,8 @@ def _fit_laplace(data: PreferenceData, idx: IntArray, cfg: LoopConfig) -> Laplac
 
 
 def _laplace_scores(strategy: str, model: LaplaceBradleyTerry, data: PreferenceData) -> FloatArray:
+    if strategy == "novelty":
+        return np.zeros(len(data.a_pool))
     if strategy == "entropy":
         p = np.clip(model.prob(data.a_pool, data.b_pool), 1e-12, 1 - 1e-12)
         return np.asarray(-(p * np.log(p) + (1 - p) * np.log(1 - p)), dtype=np.float64)
@@ -262,8 +264,8 @@ def run_preference_laplace(strategy: str, data: PreferenceData, initial: IntArra
     if strategy not in LAPLACE_STRATEGIES:
         raise InputError(f"strategy {strategy!r} needs the ensemble learner; with --learner laplace use some of "
                          f"{', '.join(LAPLACE_STRATEGIES)}.")
-    if strategy == "variance-novelty" and data.p_pool is None:
-        raise InputError("variance-novelty needs prompt features (PreferenceData.p_pool).")
+    if strategy in ("variance-novelty", "novelty") and data.p_pool is None:
+        raise InputError(f"{strategy} needs prompt features (PreferenceData.p_pool).")
     labelled = np.zeros(len(data.a_pool), dtype=bool)
     labelled[initial] = True
     order = list(initial)
@@ -280,7 +282,8 @@ def run_preference_laplace(strategy: str, data: PreferenceData, initial: IntArra
         if strategy == "random":
             picks = _random_pick(np.flatnonzero(~labelled), k, rng)
         else:
-            selector: Selector = NoveltyBonus(beta=cfg.novelty_beta) if strategy == "variance-novelty" else TopK()
+            novel = strategy in ("variance-novelty", "novelty")
+            selector: Selector = NoveltyBonus(beta=cfg.novelty_beta) if novel else TopK()
             picks = _select(selector, _laplace_scores(strategy, model, data), labelled, k,
                             embeddings=data.p_pool, mix=cfg.random_mix, rng=rng)
         labelled[picks] = True
@@ -304,7 +307,7 @@ def run_preference(strategy: str, data: PreferenceData, initial: IntArray, cfg: 
                          f"{', '.join(PREFERENCE_STRATEGIES)}.")
     if cfg.learner == "laplace":
         return run_preference_laplace(strategy, data, initial, cfg, rng=rng, step=step)
-    if strategy in ("variance", "variance-novelty"):
+    if strategy in ("variance", "variance-novelty", "novelty"):
         raise InputError(f"strategy {strategy!r} needs the Laplace learner (--learner laplace).")
     labelled = np.zeros(len(data.a_pool), dtype=bool)
     labelled[initial] = True

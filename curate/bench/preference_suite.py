@@ -37,6 +37,8 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "variance-novelty(0.1)": {"strategy": "variance-novelty", "novelty_beta": 0.1},
     "variance-novelty(0.3)": {"strategy": "variance-novelty", "novelty_beta": 0.3},
     "variance-novelty(1)": {"strategy": "variance-novelty", "novelty_beta": 1.0},
+    "variance-novelty(3)": {"strategy": "variance-novelty", "novelty_beta": 3.0},
+    "novelty": {"strategy": "novelty", "novelty_beta": 1.0},
 }
 TARGET_RATIO = 1.5
 

@@ -266,7 +266,7 @@ def label_efficiency_cmd(
              "cluster-margin, cluster-entropy, badge, prefilter-cluster-margin, rr-cluster-margin (default: random, "
              "margin, entropy, cluster-margin); "
              "preference: random, disagreement, bald, entropy (default: all four); with --learner laplace: "
-             "random, variance, variance-novelty, entropy.")] = None,
+             "random, variance, variance-novelty, novelty, entropy.")] = None,
     start_per_class: Annotated[int | None, typer.Option(
         "--start-per-class", "--start", help="Seed set: labels per class (classify, default 2) or random "
                                              "pairs (preference, default 50).")] = None,

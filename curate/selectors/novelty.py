@@ -60,13 +60,13 @@ def novelty_bonus_pick(scores: FloatArray, embeddings: FloatArray, k: int, *, be
 class NoveltyBonus(BaseSelector):
     """Selector: score plus ``beta`` times the log distance to what is covered (see :func:`novelty_bonus_pick`).
 
-    ``beta`` = 0.3 was chosen leave-one-data-set-out on the preference suite
-    (``benchmarks/results/selection_preference.json``) with posterior-variance scores.
+    ``beta`` = 1 with ``reward_variance`` scores is the preference suite's default (``make bench-selection``,
+    ``benchmarks/results/selection_preference.json``): the highest worst-case ratio over the judge sets.
     """
 
     name: ClassVar[str] = "novelty_bonus"
     uses_embeddings: ClassVar[bool] = True
-    beta: float = 0.3
+    beta: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.beta >= 0:
