@@ -21,7 +21,7 @@ from curate.selectors.mix import (
     select_tagged,
 )
 from curate.selectors.novelty import NoveltyBonus, novelty_bonus_pick
-from curate.selectors.prefilter import Prefilter
+from curate.selectors.prefilter import Prefilter, PrefilterCluster
 from curate.selectors.stream_gate import StreamGate
 from curate.selectors.topk import TopK, top_k
 
@@ -36,6 +36,7 @@ __all__ = [
     "NoNearDuplicates",
     "NoveltyBonus",
     "Prefilter",
+    "PrefilterCluster",
     "Quota",
     "RandomMix",
     "RoundRobin",

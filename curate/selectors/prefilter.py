@@ -1,4 +1,7 @@
-"""Prefilter: keep the best-scoring candidates, then let another selector choose among them (score, then diversity)."""
+"""Prefilter: keep the best-scoring candidates, then let another selector choose among them (score, then diversity).
+
+``PrefilterCluster`` (``prefilter_cluster``) is the one the classifier loop uses by default.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import numpy as np
 
 from curate.selectors.arrays import check_fraction, check_rng, rank_desc, scorable
 from curate.selectors.base import BaseSelector, FloatArray, Indices, Selector, validate
+from curate.selectors.cluster import ClusterPick
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,3 +44,31 @@ class Prefilter(BaseSelector):
         masked = np.full_like(values, np.nan)
         masked[cand] = values[cand]
         return self.base.select(masked, int(k), embeddings=embeddings, rng=rng)[: int(k)]
+
+
+@dataclasses.dataclass(frozen=True)
+class PrefilterCluster(BaseSelector):
+    """Selector ``prefilter_cluster``: the ``max(k, ceil(factor * k))`` best scores, spherical k-means of their
+    embeddings into ``k`` clusters, the best score of each (``Prefilter(ClusterPick(metric="cosine"), factor)``
+    under one name, so the CLI and recipes can ask for it).
+
+    With the margin scorer this is the label-efficiency benchmark's ``prefilter-cluster-margin``, chosen
+    leave-one-data-set-out as the classifier loop's default (``benchmarks/bench_selection_classify.py``).
+
+    Attributes:
+        factor: candidates per record picked (``>= 1``).
+    """
+
+    name: ClassVar[str] = "prefilter_cluster"
+    uses_embeddings: ClassVar[bool] = True
+    factor: float = 5.0
+
+    def __post_init__(self) -> None:
+        check_fraction(self.factor, "PrefilterCluster", "factor", low=1.0, high=1e6)
+
+    def select(self, scores: FloatArray, k: int, *, embeddings: FloatArray | None = None,
+               rng: np.random.Generator) -> Indices:
+        """At most ``k`` indices, one per cluster of the best candidates' ``embeddings`` (``(n, d)``), best first."""
+        validate(scores, k, embeddings, need_embeddings=True, who=self.key())
+        return Prefilter(ClusterPick(metric="cosine"), factor=self.factor).select(scores, k, embeddings=embeddings,
+                                                                                   rng=rng)

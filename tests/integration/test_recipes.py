@@ -130,6 +130,12 @@ def test_label_teach_runs_the_loop_with_an_oracle(tmp_path):
     ws = Workspace.open(ws_dir)
     assert _count(ws, select(func.count()).select_from(Round)) == 2
     assert _count(ws, select(func.count()).select_from(Annotation).where(Annotation.annotator == "oracle")) == 8
+    with ws.store.read() as conn:
+        keys = conn.scalars(select(Round.strategy_key).order_by(Round.number)).all()
+    # after the diverse first batch: margin (the scorer's default method), spread over clusters of the most
+    # uncertain, no random share
+    assert keys[1].startswith("classifier_uncertainty()") and "base=prefilter_cluster()" in keys[1]
+    assert "random_mix" not in keys[1]
 
 
 def test_stream_triage_labels_at_the_target_rate(tmp_path):

@@ -22,7 +22,17 @@ from curate.runtime.catalog import (
 )
 from curate.scorers.classifier import ClassifierUncertaintyScorer
 from curate.scorers.reward import RewardUncertaintyScorer
-from curate.selectors import BADGE, ClusterPick, KCenterGreedy, Prefilter, RandomMix, RoundRobin, TopK, needs_embeddings
+from curate.selectors import (
+    BADGE,
+    ClusterPick,
+    KCenterGreedy,
+    Prefilter,
+    PrefilterCluster,
+    RandomMix,
+    RoundRobin,
+    TopK,
+    needs_embeddings,
+)
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -42,10 +52,12 @@ def test_every_scorer_name_in_the_cli_help_is_in_the_catalog():
 def test_every_selector_named_in_the_readme_builds():
     text = README.read_text(encoding="utf-8")
     listed = re.findall(r"`([a-z_]+)`", text[text.index("Selectors: `topk`"):text.index("Every batch is")])
-    assert {"topk", "kcenter", "cluster", "badge", "deita", "round_robin", "novelty_bonus"} <= set(listed)
+    assert {"topk", "kcenter", "cluster", "badge", "deita", "round_robin", "novelty_bonus",
+            "prefilter_cluster"} <= set(listed)
     for name in listed:
         assert build_selector(name).name == name
-    assert set(selector_names()) == {"topk", "kcenter", "cluster", "badge", "deita", "round_robin", "novelty_bonus"}
+    assert set(selector_names()) == {"topk", "kcenter", "cluster", "badge", "deita", "round_robin", "novelty_bonus",
+                                     "prefilter_cluster"}
     assert build_selector("deita", threshold=0.8).key() == "deita(threshold=0.8)"
 
 
@@ -97,4 +109,13 @@ def test_the_benchmark_selectors_are_ordinary_validated_selectors():
     with pytest.raises(InputError, match="needs embeddings"):
         RoundRobin().select(scores, 4, rng=rng)
     assert Prefilter(ClusterPick(metric="cosine"), 5).key() == "prefilter(base=cluster(metric=cosine),factor=5)"
+    named = build_selector("prefilter_cluster")  # the classifier loop's default: the same picks under one name
+    assert named.key() == "prefilter_cluster()" and needs_embeddings(named)
+    same = Prefilter(ClusterPick(metric="cosine"), named.factor).select(scores, 8, embeddings=x,
+                                                                       rng=np.random.default_rng(3))
+    assert named.select(scores, 8, embeddings=x, rng=np.random.default_rng(3)).tolist() == same.tolist()
+    with pytest.raises(InputError, match="needs embeddings"):
+        named.select(scores, 8, rng=rng)
+    with pytest.raises(InputError, match="factor"):
+        PrefilterCluster(factor=0.5)
     assert RoundRobin(labels=np.zeros(60, dtype=np.int64)).key() == "round_robin()"
