@@ -35,37 +35,33 @@ def _per_seed_ci(values: list[float]) -> list[float] | None:
     return _ci(t_interval(values))
 
 
+def _load(name: str, script: str) -> dict[str, Any] | None:
+    path = RESULTS / name
+    if not path.exists():
+        print(f"note: {path} missing (run {script})", file=sys.stderr)
+        return None
+    return dict(json.loads(path.read_text()))
+
+
 def rows() -> list[dict[str, Any]]:
     """Every left-out row the three suites' JSON files hold (missing files are skipped with a note)."""
     out: list[dict[str, Any]] = []
-    path = RESULTS / "selection_classify.json"
-    if path.exists():
-        data = json.loads(path.read_text())
-        for name, r in data["leave_one_out"].items():
-            out.append(_row("classify", name, r["chosen"], r["ratio"], _ci(r.get("per_seed_ci")), 2.0,
-                            f"final accuracy {r['final_accuracy']:.3f} vs random {r['random_final_accuracy']:.3f}"))
-    else:
-        print(f"note: {path} missing (benchmarks/bench_selection_classify.py)", file=sys.stderr)
-    path = RESULTS / "selection_preference.json"
-    if path.exists():
-        data = json.loads(path.read_text())
-        for name, r in data["leave_one_out"].items():
-            role = "" if data["sets"][name].get("judge", True) else " (noisy control)"
-            flat = "; random's curve flat" if r["random_curve_flat"] else ""
-            out.append(_row("preference", name + role, r["chosen"], r["ratio"], _ci(r.get("per_seed_ci")), 1.5,
-                            f"final accuracy {r['final_accuracy']:.3f} vs random {r['random_final_accuracy']:.3f}"
-                            f"{flat}", extra_ok=not r["random_curve_flat"]))
-    else:
-        print(f"note: {path} missing (benchmarks/bench_selection_preference.py)", file=sys.stderr)
-    path = RESULTS / "rewrite_budget.json"
-    if path.exists():
-        data = json.loads(path.read_text())
-        for name, r in data["leave_one_out"].items():
-            out.append(_row("rewrite budget", name, r["chosen_on_the_others"], r["ratio_here"],
-                            _per_seed_ci(r["ratio_per_seed_here"]), 2.0,
-                            f"damaged rows found {r['recall_here']:.0%} (random finds the budget's share)"))
-    else:
-        print(f"note: {path} missing (benchmarks/bench_rewrite_budget.py)", file=sys.stderr)
+    data = _load("selection_classify.json", "benchmarks/bench_selection_classify.py")
+    for name, r in (data or {}).get("leave_one_out", {}).items():
+        out.append(_row("classify", name, r["chosen"], r["ratio"], _ci(r.get("per_seed_ci")), 2.0,
+                        f"final accuracy {r['final_accuracy']:.3f} vs random {r['random_final_accuracy']:.3f}"))
+    data = _load("selection_preference.json", "benchmarks/bench_selection_preference.py")
+    for name, r in (data or {}).get("leave_one_out", {}).items():
+        role = "" if data["sets"][name].get("judge", True) else " (noisy control)"  # type: ignore[index]
+        flat = "; random's curve flat" if r["random_curve_flat"] else ""
+        out.append(_row("preference", name + role, r["chosen"], r["ratio"], _ci(r.get("per_seed_ci")), 1.5,
+                        f"final accuracy {r['final_accuracy']:.3f} vs random {r['random_final_accuracy']:.3f}"
+                        f"{flat}", extra_ok=not r["random_curve_flat"]))
+    data = _load("rewrite_budget.json", "benchmarks/bench_rewrite_budget.py")
+    for name, r in (data or {}).get("leave_one_out", {}).items():
+        out.append(_row("rewrite budget", name, r["chosen_on_the_others"], r["ratio_here"],
+                        _per_seed_ci(r["ratio_per_seed_here"]), 2.0,
+                        f"damaged rows found {r['recall_here']:.0%} (random finds the budget's share)"))
     return out
 
 

@@ -128,6 +128,29 @@ def initial_per_class(gold: IntArray, per_class: int, *, rng: np.random.Generato
     return np.sort(np.concatenate(parts)).astype(np.intp)
 
 
+def active_loop(initial: IntArray, n_pool: int, cfg: LoopConfig, *, fit: Callable[[IntArray], float],
+                pick: Callable[[npt.NDArray[np.bool_], int], IntArray], random: bool, rng: np.random.Generator,
+                step: StepFn | None = None) -> tuple[list[float], IntArray]:
+    """The loop every task shares: at each budget ``fit(labelled indices) -> test metric``, then (but after the
+    last budget) ``pick(labelled mask, k)`` or, for ``random``, ``k`` uniform draws. Returns the curve and the
+    labelled indices in the order they were labelled."""
+    labelled = np.zeros(n_pool, dtype=bool)
+    labelled[initial] = True
+    order = list(initial)
+    curve: list[float] = []
+    for i, budget in enumerate(cfg.budgets):
+        curve.append(fit(np.asarray(order, dtype=np.intp)))
+        if step is not None:
+            step()
+        if i + 1 == len(cfg.budgets):
+            break
+        k = min(cfg.budgets[i + 1] - budget, int((~labelled).sum()))
+        picks = _random_pick(np.flatnonzero(~labelled), k, rng) if random else pick(labelled, k)
+        labelled[picks] = True
+        order.extend(int(p) for p in picks)
+    return curve, np.asarray(order, dtype=np.intp)
+
+
 # --------------------------------------------------------------------------------------------- classify
 
 
@@ -180,34 +203,27 @@ def run_classify(strategy: str, data: ClassifyData, initial: IntArray, cfg: Loop
     """
     if strategy not in CLASSIFY_STRATEGIES:
         raise InputError(f"unknown classify strategy {strategy!r}; use some of {', '.join(CLASSIFY_STRATEGIES)}.")
-    labelled = np.zeros(len(data.x_pool), dtype=bool)
-    labelled[initial] = True
-    order = list(initial)
-    model: ClassifierModel | None = None
-    curve: list[float] = []
     names = data.classes
     fixed = pool_clusters(data.x_pool, cfg.pool_cluster_size, rng=rng) if strategy == "rr-cluster-margin" else None
-    for i, budget in enumerate(cfg.budgets):
-        idx = np.asarray(order, dtype=np.intp)
+    model: ClassifierModel | None = None
+
+    def fit(idx: IntArray) -> float:
+        nonlocal model
         model = fit_classifier(data.x_pool[idx], [names[c] for c in data.answers[idx]], classes=names,
                                previous=model, rng=rng, C=cfg.C)
-        curve.append(float(np.mean(np.argmax(model.predict_proba(data.x_test), axis=1) == data.y_test)))
-        if step is not None:
-            step()
-        if i + 1 == len(cfg.budgets):
-            break
-        k = min(cfg.budgets[i + 1] - budget, int((~labelled).sum()))
-        if strategy == "random":
-            picks = _random_pick(np.flatnonzero(~labelled), k, rng)
-        else:
-            scores, probs = _classify_scores(strategy, model, data)
-            selector = classify_selector(strategy, cfg, fixed)
-            embeddings: Any = GradientEmbeddings(probs, data.x_pool) if strategy == "badge" else data.x_pool
-            picks = _select(selector, scores, labelled, k, embeddings=embeddings, mix=cfg.random_mix, rng=rng)
-        labelled[picks] = True
-        order.extend(int(p) for p in picks)
+        return float(np.mean(np.argmax(model.predict_proba(data.x_test), axis=1) == data.y_test))
+
+    def pick(labelled: npt.NDArray[np.bool_], k: int) -> IntArray:
+        assert model is not None
+        scores, probs = _classify_scores(strategy, model, data)
+        embeddings: Any = GradientEmbeddings(probs, data.x_pool) if strategy == "badge" else data.x_pool
+        return _select(classify_selector(strategy, cfg, fixed), scores, labelled, k, embeddings=embeddings,
+                       mix=cfg.random_mix, rng=rng)
+
+    curve, order = active_loop(initial, len(data.x_pool), cfg, fit=fit, pick=pick, random=strategy == "random",
+                               rng=rng, step=step)
     assert model is not None
-    return SeedResult(curve, np.asarray(order, dtype=np.intp), _classify_final(model, data))
+    return SeedResult(curve, order, _classify_final(model, data))
 
 
 def _classify_final(model: ClassifierModel, data: ClassifyData) -> dict[str, Any]:
@@ -266,34 +282,27 @@ def run_preference_laplace(strategy: str, data: PreferenceData, initial: IntArra
                          f"{', '.join(LAPLACE_STRATEGIES)}.")
     if strategy in ("variance-novelty", "novelty") and data.p_pool is None:
         raise InputError(f"{strategy} needs prompt features (PreferenceData.p_pool).")
-    labelled = np.zeros(len(data.a_pool), dtype=bool)
-    labelled[initial] = True
-    order = list(initial)
-    curve: list[float] = []
     model = LaplaceBradleyTerry()
-    for i, budget in enumerate(cfg.budgets):
-        model = _fit_laplace(data, np.asarray(order, dtype=np.intp), cfg)
-        curve.append(float(np.mean(model.margin(data.a_test, data.b_test) > 0)))
-        if step is not None:
-            step()
-        if i + 1 == len(cfg.budgets):
-            break
-        k = min(cfg.budgets[i + 1] - budget, int((~labelled).sum()))
-        if strategy == "random":
-            picks = _random_pick(np.flatnonzero(~labelled), k, rng)
-        else:
-            novel = strategy in ("variance-novelty", "novelty")
-            selector: Selector = NoveltyBonus(beta=cfg.novelty_beta) if novel else TopK()
-            picks = _select(selector, _laplace_scores(strategy, model, data), labelled, k,
-                            embeddings=data.p_pool, mix=cfg.random_mix, rng=rng)
-        labelled[picks] = True
-        order.extend(int(p) for p in picks)
+    novel = strategy in ("variance-novelty", "novelty")
+    selector: Selector = NoveltyBonus(beta=cfg.novelty_beta) if novel else TopK()
+
+    def fit(idx: IntArray) -> float:
+        nonlocal model
+        model = _fit_laplace(data, idx, cfg)
+        return float(np.mean(model.margin(data.a_test, data.b_test) > 0))
+
+    def pick(labelled: npt.NDArray[np.bool_], k: int) -> IntArray:
+        return _select(selector, _laplace_scores(strategy, model, data), labelled, k, embeddings=data.p_pool,
+                       mix=cfg.random_mix, rng=rng)
+
+    curve, order = active_loop(initial, len(data.a_pool), cfg, fit=fit, pick=pick, random=strategy == "random",
+                               rng=rng, step=step)
     p = model.prob(data.a_test, data.b_test)
     final: dict[str, Any] = {"ece_test": expected_calibration_error(np.maximum(p, 1 - p), p > 0.5)}
     if len(data.a_cal):
         pc = model.prob(data.a_cal, data.b_cal)
         final["accuracy_calibration"] = float(np.mean(pc > 0.5))
-    return SeedResult(curve, np.asarray(order, dtype=np.intp), final)
+    return SeedResult(curve, order, final)
 
 
 def run_preference(strategy: str, data: PreferenceData, initial: IntArray, cfg: LoopConfig, *,
@@ -309,31 +318,21 @@ def run_preference(strategy: str, data: PreferenceData, initial: IntArray, cfg: 
         return run_preference_laplace(strategy, data, initial, cfg, rng=rng, step=step)
     if strategy in ("variance", "variance-novelty", "novelty"):
         raise InputError(f"strategy {strategy!r} needs the Laplace learner (--learner laplace).")
-    labelled = np.zeros(len(data.a_pool), dtype=bool)
-    labelled[initial] = True
-    order = list(initial)
     ens = BradleyTerryEnsemble(n_heads=cfg.n_heads, l2=cfg.l2, min_pairs=2)
-    curve: list[float] = []
-    for i, budget in enumerate(cfg.budgets):
-        idx = np.asarray(order, dtype=np.intp)
+
+    def fit(idx: IntArray) -> float:
         flip = data.swapped[idx][:, None]
-        win = np.where(flip, data.b_pool[idx], data.a_pool[idx])
-        lose = np.where(flip, data.a_pool[idx], data.b_pool[idx])
-        ens.fit(win, lose, rng=rng)
-        curve.append(float(np.mean(ens.prob(data.a_test, data.b_test).mean(axis=0) > 0.5)))
-        if step is not None:
-            step()
-        if i + 1 == len(cfg.budgets):
-            break
-        k = min(cfg.budgets[i + 1] - budget, int((~labelled).sum()))
-        if strategy == "random":
-            picks = _random_pick(np.flatnonzero(~labelled), k, rng)
-        else:
-            scores = pair_uncertainty(data.a_pool, data.b_pool, ensemble=ens, method=strategy)
-            picks = _select(TopK(), scores, labelled, k, embeddings=None, mix=cfg.random_mix, rng=rng)
-        labelled[picks] = True
-        order.extend(int(p) for p in picks)
-    return SeedResult(curve, np.asarray(order, dtype=np.intp), _preference_final(ens, data))
+        ens.fit(np.where(flip, data.b_pool[idx], data.a_pool[idx]), np.where(flip, data.a_pool[idx], data.b_pool[idx]),
+                rng=rng)
+        return float(np.mean(ens.prob(data.a_test, data.b_test).mean(axis=0) > 0.5))
+
+    def pick(labelled: npt.NDArray[np.bool_], k: int) -> IntArray:
+        scores = pair_uncertainty(data.a_pool, data.b_pool, ensemble=ens, method=strategy)
+        return _select(TopK(), scores, labelled, k, embeddings=None, mix=cfg.random_mix, rng=rng)
+
+    curve, order = active_loop(initial, len(data.a_pool), cfg, fit=fit, pick=pick, random=strategy == "random",
+                               rng=rng, step=step)
+    return SeedResult(curve, order, _preference_final(ens, data))
 
 
 def _preference_final(ens: BradleyTerryEnsemble, data: PreferenceData) -> dict[str, Any]:
