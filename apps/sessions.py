@@ -15,26 +15,36 @@ the session is *ended*:
   heartbeat) drops the token from ``app.tokens``, and Gradio itself refuses it from then on. Event handlers
   never drop it: the refusal has to reach the client on a stream it opens after submitting the event, which
   Gradio would refuse if the token were already gone.
+
+Logins go through :func:`curate.store.login_guard.attempt_login`: throttled per name and per client address
+(the middleware puts each request's client address in :data:`CLIENT_ADDRESS`, since Gradio passes ``auth`` only
+the name and password), with a lockout after repeated failures. A throttled login is answered like a wrong one
+(HTTP 400, which Gradio's login form shows as "Incorrect Credentials"; the form cannot show another text), with
+the reason and a ``Retry-After`` header for API clients.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import math
 import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import anyio.to_thread
 import gradio as gr
+from fastapi import HTTPException
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from curate.errors import AccessError, InputError
-from curate.store.accounts import authenticate, get_account
+from curate.store.accounts import get_account
 from curate.store.database import Store
+from curate.store.login_guard import LoginPolicy, LoginThrottled, attempt_login
 
 DEFAULT_SESSION_TTL = 12 * 3600.0
 GRACE_SECONDS = 30.0
@@ -43,6 +53,8 @@ DISABLED = "account disabled: ask an admin (this session has ended)"
 NO_SESSION = "not logged in: log in again"
 # Requests that start or follow an event: they reach the (wrapped) handler, which refuses with a clear message.
 _EVENT_ROUTE = re.compile(r"/gradio_api/(queue/join|queue/data|call/|run/|api/)")
+#: The client address of the HTTP request being served (set by :class:`ExpiredSessionMiddleware`), or None.
+CLIENT_ADDRESS: ContextVar[str | None] = ContextVar("curate_client_address", default=None)
 
 
 def now() -> float:
@@ -50,13 +62,24 @@ def now() -> float:
     return time.monotonic()
 
 
-def login_checker(store: Store) -> Callable[[str, str], Awaitable[bool]]:
-    """Gradio's ``auth`` callable: the password check (scrypt: tens of milliseconds and 16 MiB of memory) runs in a
-    worker thread. Gradio awaits an async ``auth`` but calls a plain one on its event loop, where every login
-    would stall all other requests (20 people logging in at once froze the app for seconds under load)."""
+def login_checker(store: Store, policy: LoginPolicy | None = None) -> Callable[[str, str], Awaitable[bool]]:
+    """Gradio's ``auth`` callable: a throttled login (:func:`~curate.store.login_guard.attempt_login`, per name
+    and per the client address in :data:`CLIENT_ADDRESS`; ``policy`` defaults to ``LoginPolicy.from_env()``).
+
+    The check (scrypt: tens of milliseconds and 16 MiB of memory) runs in a worker thread. Gradio awaits an async
+    ``auth`` but calls a plain one on its event loop, where every login would stall all other requests (20
+    people logging in at once froze the app for seconds under load). A throttled attempt is refused with HTTP 400
+    (what the login form expects of a failure), its reason and ``Retry-After``.
+    """
+    limits = policy or LoginPolicy.from_env()
 
     async def check(name: str, password: str) -> bool:
-        return await anyio.to_thread.run_sync(authenticate, store, name, password) is not None
+        login = functools.partial(attempt_login, store, name, password, address=CLIENT_ADDRESS.get(), policy=limits)
+        try:
+            return await anyio.to_thread.run_sync(login) is not None
+        except LoginThrottled as exc:
+            raise HTTPException(status_code=400, detail=str(exc),
+                                headers={"Retry-After": str(math.ceil(exc.retry_after))}) from None
 
     return check
 
@@ -216,20 +239,31 @@ def _request_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> gr.Request | N
 
 
 class ExpiredSessionMiddleware:
-    """Requests of ended sessions reach every route that does not run an event handler as not logged in."""
+    """Requests of ended sessions reach every route that does not run an event handler as not logged in; every
+    HTTP request's client address is in :data:`CLIENT_ADDRESS` while it is served (for the login throttle)."""
 
     def __init__(self, app: ASGIApp, sessions: Sessions) -> None:
         self.app = app
         self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not _EVENT_ROUTE.search(scope["path"]):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not _EVENT_ROUTE.search(scope["path"]):
             if self.sessions.app is None and "app" in scope:
                 self.sessions.attach(scope["app"])
             if self.sessions.app is not None:
                 scope = {**scope, "headers": without_ended_logins(
                     scope["headers"], lambda token: self.sessions.ended(token, drop=True))}
-        await self.app(scope, receive, send)
+        # The TCP peer as uvicorn reports it (it trusts X-Forwarded-For only from $FORWARDED_ALLOW_IPS, by
+        # default 127.0.0.1: a TLS proxy on the same machine passes the real client's address).
+        client = scope.get("client")
+        token = CLIENT_ADDRESS.set(str(client[0]) if client else None)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            CLIENT_ADDRESS.reset(token)
 
 
 def without_ended_logins(headers: list[tuple[bytes, bytes]], ended: Callable[[str], str | None]

@@ -2,8 +2,10 @@
 
 Agreement is measured on each person's *current* answer (undone answers left out) to tasks answered by two or
 more people, on the value two answers must share to agree (the class of a label task, the preferred response of
-a rank task; rewrites are free text and have none). Kappa comes from scikit-learn, alpha from the
-``krippendorff`` package (nominal level). Both are in [-1, 1]; 1 is perfect agreement, 0 is chance.
+a rank task). Kappa comes from scikit-learn, alpha from the ``krippendorff`` package (nominal level). Both are in
+[-1, 1]; 1 is perfect agreement, 0 is chance. Rewrites are free text, not categories: they get no kappa or alpha
+but the share of tasks whose rewrites are the same up to whitespace (:func:`rewrite_agreement`), the rule that
+sends differing rewrites to review.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, case, func, select
 
-from curate.annotate.answers import agreement_key
+from curate.annotate.values import agreement_key, dispute_key
 from curate.store.database import Store
 from curate.store.schema import Annotation, Assignment, Round, Task
 
@@ -60,6 +62,21 @@ def kappa_and_alpha(items: dict[Any, dict[str, str]]) -> dict[str, Any]:
     return {"pairs": pairs, "alpha": alpha, "items": len(multi), "annotators": annotators}
 
 
+def rewrite_agreement(items: dict[Any, list[str]]) -> dict[str, Any]:
+    """How often people rewrote a task alike, from ``{item: [each person's rewrite, whitespace-normalised]}``.
+
+    Returns:
+        ``{"items": n, "identical": k, "share": k / n}``: of the n items with 2+ rewrites, k whose rewrites are all
+        the same (the others go to review); share is None when n is 0.
+
+    >>> rewrite_agreement({1: ["a b", "a b"], 2: ["a", "b"], 3: ["only one"]})
+    {'items': 2, 'identical': 1, 'share': 0.5}
+    """
+    multi = [v for v in items.values() if len(v) >= 2]
+    same = sum(1 for v in multi if len(set(v)) == 1)
+    return {"items": len(multi), "identical": same, "share": round(same / len(multi), 6) if multi else None}
+
+
 def _current(conn: Connection) -> list[Any]:
     """Each person's current answer per task: their latest answer/retract row, retracts dropped."""
     latest: dict[tuple[int, str], Any] = {}
@@ -75,17 +92,23 @@ def _current(conn: Connection) -> list[Any]:
 def agreement_report(store: Store) -> dict[str, Any]:
     """Agreement per task type, progress per round and annotator, throughput and label distribution.
 
-    Returns a JSON-ready dict (what ``curate agreement --json`` prints and the dashboard shows).
+    Returns a JSON-ready dict (what ``curate agreement --json`` prints and the dashboard shows): ``agreement``
+    (kappa and alpha per categorical task type: rank, label), ``rewrite_agreement`` (:func:`rewrite_agreement`),
+    ``progress``, ``tasks_by_status``, ``throughput`` and ``label_distribution``.
     """
     with store.read() as conn:
         answers = _current(conn)
         by_type: dict[str, dict[Any, dict[str, str]]] = defaultdict(dict)
         distribution: dict[str, Counter[str]] = defaultdict(Counter)
+        rewrites: dict[int, list[str]] = defaultdict(list)
         for r in answers:
-            key = agreement_key(r.type, orjson.loads(r.value))
+            value = orjson.loads(r.value)
+            key = agreement_key(r.type, value)
             if key is not None:
                 by_type[r.type].setdefault(int(r.task_id), {})[r.annotator] = key
                 distribution[r.type][key] += 1
+            elif r.type == "rewrite":
+                rewrites[int(r.task_id)].append(dispute_key(r.type, value) or "")
         progress = [{"round": int(row.number), "annotator": row.annotator, "assigned": int(row.assigned),
                      "done": int(row.done or 0)}
                     for row in conn.execute(
@@ -105,7 +128,7 @@ def agreement_report(store: Store) -> dict[str, Any]:
                            "median_seconds": round(secs[len(secs) // 2], 2) if secs else None,
                            "per_hour": round(3600 * len(secs) / total, 1) if total > 0 else None})
     return {"agreement": {t: kappa_and_alpha(items) for t, items in sorted(by_type.items())},
-            "progress": progress, "tasks_by_status": {str(k): int(v) for k, v in status_counts.items()},
-            "throughput": throughput,
+            "rewrite_agreement": rewrite_agreement(rewrites), "progress": progress,
+            "tasks_by_status": {str(k): int(v) for k, v in status_counts.items()}, "throughput": throughput,
             "label_distribution": {t: dict(sorted(c.items())) for t, c in sorted(distribution.items())}}
 

@@ -13,6 +13,10 @@ Values (what the app sends; positions are as displayed):
 - rank, several candidates: ``{"order": [display positions, best first]}``; stored as original indices.
 - rewrite: ``{"completion": str, "accepted_as_is": bool}``.
 - label: ``{"label": one of the schema's classes}``.
+
+Answers of several people to one task agree when they share :func:`dispute_key` (the class, the preferred response
+or order, or a rewrite's text up to whitespace); otherwise the task is ``disputed`` and waits in the reviewers'
+queue (:func:`disputes`, :func:`pending_disputes`) for a decision (:func:`adjudicate`) of the same shape as an answer.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from curate.annotate.task_views import TaskView, build_view, display_order
+from curate.annotate.values import MAX_NOTE_CHARS, MAX_REWRITE_CHARS, dispute_key, normalise_value
 from curate.errors import AccessError, InputError, TaskStateError
 from curate.runtime.faults import maybe_crash
 from curate.store import audit
@@ -32,9 +37,6 @@ from curate.store.accounts import get_account, require
 from curate.store.database import Store
 from curate.store.schema import Annotation, Assignment, Draft, Task, utcnow
 
-PAIR_CHOICES = ("A", "B", "tie", "both_bad")
-MAX_NOTE_CHARS = 2000
-MAX_REWRITE_CHARS = 100_000
 MAX_TASK_ID = 2**63 - 1  # the largest id the database holds
 
 
@@ -147,49 +149,6 @@ def save_draft(store: Store, user: str | None, task_id: int, value: dict[str, An
         conn.execute(insert(Draft).values(task_id=task_id, annotator=account.name, value=raw, updated_at=utcnow()))
 
 
-def normalise_value(conn: Connection, task: Any, value: Any) -> dict[str, Any]:
-    """Check an answer against the task type (and schema); returns the value to store. Raises InputError."""
-    if not isinstance(value, dict):
-        raise InputError(f"task {task.id}: the answer must be an object; got {type(value).__name__}")
-    view = build_view(conn, task)
-    if task.type == "label":
-        label = value.get("label")
-        if not view.classes:
-            raise InputError(f"task {task.id} has no label schema: an admin must run curate assign --schema NAME")
-        if label not in view.classes:
-            raise InputError(f"task {task.id}: label must be one of {', '.join(view.classes)}; got {label!r:.80}")
-        return {"label": label}
-    if task.type == "rewrite":
-        accepted = value.get("accepted_as_is") or False
-        if not isinstance(accepted, bool):
-            raise InputError(f"task {task.id}: accepted_as_is must be true or false; got {accepted!r:.40}")
-        text = view.completion if accepted else value.get("completion")
-        if not isinstance(text, str) or not text.strip():
-            raise InputError(f"task {task.id}: a rewrite needs a non-empty completion (or accept it as is)")
-        if len(text) > MAX_REWRITE_CHARS:
-            raise InputError(f"task {task.id}: the rewrite is over {MAX_REWRITE_CHARS:,} characters")
-        return {"completion": text, "accepted_as_is": accepted or text == view.completion}
-    note = value.get("note") or ""
-    if not isinstance(note, str) or len(note) > MAX_NOTE_CHARS:
-        raise InputError(f"task {task.id}: the note must be text of at most {MAX_NOTE_CHARS} characters")
-    order = display_order(task.id, len(view.responses))
-    if len(view.responses) == 2:
-        choice = value.get("choice")
-        if choice not in PAIR_CHOICES:
-            raise InputError(f"task {task.id}: choice must be one of {', '.join(PAIR_CHOICES)}; got {choice!r:.80}")
-        preferred = choice
-        if choice in ("A", "B"):
-            preferred = view.response_names[order["AB".index(choice)]]
-        return {"choice": choice, "preferred": preferred, "note": note}
-    shown = value.get("order")
-    n = len(view.responses)
-    if (not isinstance(shown, list) or any(isinstance(i, bool) or not isinstance(i, int) for i in shown)
-            or sorted(shown) != list(range(n))):
-        raise InputError(f"task {task.id}: order must list the {n} displayed positions 0..{n - 1}, best first; "
-                         f"got {shown!r:.80}")
-    return {"order": [order[int(i)] for i in shown], "note": note}
-
-
 def _as_displayed(task: Any, value: dict[str, Any]) -> dict[str, Any]:
     """A stored answer as a draft in display terms: a candidates order becomes ``order_shown`` (on-screen
     positions, best first), the form the app saves drafts in."""
@@ -198,17 +157,6 @@ def _as_displayed(task: Any, value: dict[str, Any]) -> dict[str, Any]:
         rest = {k: v for k, v in value.items() if k != "order"}
         return {**rest, "order_shown": [order.index(int(i)) for i in value["order"]]}
     return value
-
-
-def agreement_key(task_type: str, value: dict[str, Any] | None) -> str | None:
-    """What two answers must share to agree (None: free text, never disputed)."""
-    if value is None:
-        return None
-    if task_type == "label":
-        return str(value.get("label"))
-    if task_type == "rank":
-        return str(value["preferred"]) if "preferred" in value else ",".join(map(str, value.get("order", [])))
-    return None
 
 
 def current_answers(conn: Connection, task_id: int) -> dict[str, Any]:
@@ -226,7 +174,7 @@ def _refresh_status(conn: Connection, task: Any) -> str:
         return "adjudicated"
     status = "open"
     if assigned and all(s == "done" for s in assigned):
-        keys = {agreement_key(task.type, orjson.loads(r.value)) for r in current_answers(conn, task.id).values()}
+        keys = {dispute_key(task.type, orjson.loads(r.value)) for r in current_answers(conn, task.id).values()}
         status = "disputed" if len(keys - {None}) > 1 else "done"
     conn.execute(update(Task).where(Task.id == task.id).values(status=status))
     return status
@@ -343,8 +291,29 @@ def undo_last(store: Store, user: str | None) -> int:
     return int(task.id)
 
 
+def pending_disputes(store: Store, user: str | None) -> int:
+    """How many disputed tasks wait for a decision, for ``user``: 0 unless they have the reviewer role.
+
+    One count query, cheap enough for every page load: the app opens a reviewer on the adjudication queue when
+    it is not empty.
+
+    Raises:
+        AccessError: not logged in (or the account is disabled).
+    """
+    if not get_account(store, user).can("reviewer"):
+        return 0
+    with store.read() as conn:
+        return int(conn.scalar(select(func.count()).select_from(Task).where(Task.status == "disputed")) or 0)
+
+
 def disputes(store: Store, user: str | None) -> list[dict[str, Any]]:
-    """Disputed tasks for a reviewer: each with its view and the answers in disagreement."""
+    """Disputed tasks for a reviewer, by task id: each ``{"task_id", "view", "answers"}``.
+
+    ``view`` is the task's :class:`TaskView`; ``answers`` are the current answers in disagreement, by annotator:
+    ``{"annotation_id", "annotator", "value"}`` with values as stored (see the module doc). For a rewrite task
+    ``view.completion`` is the original and each value's ``completion`` one person's full rewrite (the original
+    itself when ``accepted_as_is``): what a side-by-side diff needs. The decision goes to :func:`adjudicate`.
+    """
     require(store, user, "reviewer")
     with store.read() as conn:
         tasks = conn.execute(select(Task).where(Task.status == "disputed").order_by(Task.id)).all()
@@ -359,7 +328,12 @@ def disputes(store: Store, user: str | None) -> list[dict[str, Any]]:
 
 def adjudicate(store: Store, user: str | None, task_id: int, value: Any, *,
                seconds: float | None = None) -> Submitted:
-    """A reviewer's final decision on a disputed task, linking the answers it decided between."""
+    """A reviewer's final decision on a disputed task, linking the answers it decided between.
+
+    The decision has the shape of an answer to the task: for a rewrite ``{"completion": str, "accepted_as_is":
+    bool}``, one of the rewrites or a merged text (``accepted_as_is`` keeps the original). It becomes the task's
+    final answer (:func:`final_annotations`), what exports use.
+    """
     account = require(store, user, "reviewer")
     check_task_id(task_id)
     _check_seconds(seconds)

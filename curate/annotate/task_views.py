@@ -3,7 +3,9 @@
 Texts come from the stored records, which are already redacted when the workspace redacts PII; a record that
 was only *flagged* for PII is redacted here, on the way to the screen, so the app never shows a clear value.
 Responses of a rank task are shown in an order shuffled per task (the same for everybody), so position bias
-does not line up with the data's chosen/rejected columns.
+does not line up with the data's chosen/rejected columns. Classes and guidelines follow the task's type: a
+label schema's (one with classes) show only on label tasks, a schema without classes only on rank and rewrite
+tasks (:func:`curate.rounds.assignment.schema_task_types`); a task whose type has none shows none.
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ import orjson
 from sqlalchemy import Connection, select
 
 from curate.ingest.records import as_text, is_conversational
-from curate.rounds.assignment import round_settings
+from curate.rounds.assignment import round_settings, schema_task_types
 from curate.store.schema import LabelSchema, RecordRow, Round, Suggestion
 
 
 @dataclass
 class TaskView:
     """One task as displayed. ``responses`` are in display order; ``response_names`` name each one's origin
-    (``chosen``/``rejected`` or ``completion <i>``) in the record's order."""
+    (``chosen``/``rejected`` or ``completion <i>``) in the record's order. ``guidelines``, ``classes`` and
+    ``schema`` are those of the task's schema when it fits the task's type, else empty (and None)."""
 
     task_id: int
     type: str
@@ -93,8 +96,9 @@ def build_view(conn: Connection, task: Any, *, store: Any = None) -> TaskView:
     fields = _fields(conn, task.record_id, store)
     if task.label_schema_id is not None:
         schema = conn.execute(select(LabelSchema).where(LabelSchema.id == task.label_schema_id)).first()
-        if schema is not None:
-            view.classes = list(orjson.loads(schema.classes))
+        classes = list(orjson.loads(schema.classes)) if schema is not None else []
+        if schema is not None and view.type in schema_task_types(classes):  # a label schema on a rank task: none
+            view.classes = classes
             view.guidelines = schema.guidelines
             view.schema = f"{schema.name} v{schema.version}"
     if "chosen" in fields and "rejected" in fields:

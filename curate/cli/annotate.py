@@ -74,10 +74,21 @@ def users_disable(name: str, workspace: WorkspaceOpt = None, db: DbOpt = None) -
     console.print(f"user {name} disabled")
 
 
+@users_app.command("unlock")
+def users_unlock(name: str, workspace: WorkspaceOpt = None, db: DbOpt = None) -> None:
+    """Lift a login lockout (after repeated failed logins) and clear the count of failures, at once."""
+    from curate.store.login_guard import unlock
+
+    before = unlock(Workspace.open(workspace, db).store, name, actor=actor())
+    state = "was locked" if before.locked() else "was not locked"
+    console.print(f"user {name} unlocked ({state}; {before.failures} failed login(s) cleared)")
+
+
 @schema_app.command("add")
 def schema_add(
     name: Annotated[str, typer.Argument(help="Schema name, e.g. intent.")],
-    classes: Annotated[str, typer.Option(help="Comma-separated classes (empty for rank/rewrite guidelines).")] = "",
+    classes: Annotated[str, typer.Option(help="Comma-separated classes: a label schema, shown on label tasks. "
+                                              "Leave empty for guidelines of rank and rewrite tasks.")] = "",
     guidelines: Annotated[str, typer.Option(help="Guidelines text, or @FILE to read them from a file.")] = "",
     workspace: WorkspaceOpt = None,
     db: DbOpt = None,
@@ -93,7 +104,8 @@ def schema_add(
         text = path.read_text(encoding="utf-8")
     parts = [c for c in (x.strip() for x in classes.split(",")) if c]
     _, version = add_label_schema(Workspace.open(workspace, db).store, name, parts, text, actor=actor())
-    console.print(f"label schema {name} v{version}: {', '.join(parts) or '(no classes)'}")
+    console.print(f"label schema {name} v{version}: "
+                  + (", ".join(parts) if parts else "(no classes: guidelines for rank and rewrite tasks)"))
 
 
 @schema_app.command("migrate")
@@ -126,7 +138,10 @@ def assign_cmd(
     overlap: Annotated[float, typer.Option(help="Fraction of tasks given to several annotators (agreement).")]
     = 0.0,
     copies: Annotated[int, typer.Option(help="Annotators per overlapping task.")] = 2,
-    schema: Annotated[str | None, typer.Option(help="Label schema (latest version) for the round's tasks.")] = None,
+    schema: Annotated[list[str] | None, typer.Option(
+        help="Schema (latest version) for the round's tasks of its type, repeatable: NAME (one with classes goes "
+             "to label tasks, one without classes to rank and rewrite tasks) or TYPE=NAME (TYPE: rank, rewrite, "
+             "label), e.g. --schema topic --schema rank=rank-guide --schema rewrite=edit-guide.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed for which tasks overlap.")] = 0,
     workspace: WorkspaceOpt = None,
     db: DbOpt = None,
@@ -142,6 +157,11 @@ def assign_cmd(
     console.print(f"round {report['round']}: {report['tasks']} task(s), {report['assignments']} assignment(s), "
                   f"{report['overlapping_tasks']} overlapping; per annotator: "
                   + ", ".join(f"{k} {v}" for k, v in report["per_annotator"].items()))
+    if report["schemas"]:
+        console.print("schemas: " + ", ".join(f"{t} tasks {n}" for t, n in report["schemas"].items()))
+    for name in report["unused_schemas"]:
+        console.print(f"schema {name} fits no task of round {report['round']}: a schema with classes is for "
+                      "label tasks, one without classes for rank and rewrite tasks", style="yellow", markup=False)
     write_json(json_out, report)
 
 

@@ -74,7 +74,8 @@ class AnnotationTask:
         completion: rewrite: the completion to improve.
         text: label: the text to classify.
         classes: label: the classes of the task's schema, in order.
-        guidelines: the schema's guidelines for annotators.
+        guidelines: the guidelines for this task's type (a label schema's on label tasks, a schema's without
+            classes on rank and rewrite tasks); empty when the task's type has none.
         suggestion, confidence: the model's suggestion (None when none, or hidden for the round).
         status: your assignment: ``open``, ``skipped`` or ``done``.
         draft: your saved draft of an answer, if any.
@@ -185,7 +186,9 @@ class AnnotationClient:
 
     def disputes(self) -> list[dict[str, Any]]:
         """Reviewer: the disputed tasks, each ``{"task_id": id, "view": AnnotationTask, "answers": [{"annotation_id",
-        "annotator", "value"}]}`` (values as stored: a pair's ``preferred`` names ``chosen``/``rejected``)."""
+        "annotator", "value"}]}`` (values as stored: a pair's ``preferred`` names ``chosen``/``rejected``; a rewrite's
+        ``completion`` is that person's text, ``view.completion`` the original). Rewrites are disputed when they
+        differ beyond whitespace."""
         return [{**item, "view": AnnotationTask.from_dict(item["view"])} for item in self._call("disputes")]
 
     def adjudicate(self, task_id: int, answer: dict[str, Any], seconds: float | None = None) -> dict[str, Any]:

@@ -126,8 +126,16 @@ def collect(ws: Workspace, fmt: str, options: RowOptions = RowOptions(),
     facts = {"label_schema": next(iter(versions)) if versions else wanted,
              "rounds": sorted({p["round"] for _, _, p in rows}),
              "strategies": dict(Counter(p["strategy"] for _, _, p in rows)), "dropped": dict(dropped),
-             "label_names": schemas[next(iter(s for s in schemas))][2] if fmt == "classification" and schemas else None}
+             "label_names": _label_names(schemas, next(iter(versions), None)) if fmt == "classification" else None}
     return [r for _, r, _ in rows], [p for _, _, p in rows], facts
+
+
+def _label_names(schemas: dict[int, tuple[str, int, list[str]]], version: str | None) -> list[str] | None:
+    """The classes of the exported label schema version ``NAME@VERSION`` (else of the first schema with classes:
+    a round that mixes types also carries schemas without classes, for its rank and rewrite tasks)."""
+    found = [classes for name, number, classes in schemas.values() if f"{name}@{number}" == version]
+    found = found or [classes for _, _, classes in schemas.values() if classes]
+    return found[0] if found else None
 
 
 def _parse_schema(schema: str | None) -> str | None:

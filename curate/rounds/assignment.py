@@ -3,6 +3,11 @@
 :func:`assign_round` spreads a round's tasks over annotators in selection order (round-robin, so everybody's
 queue starts with the most valuable tasks); a fraction ``overlap`` of the tasks goes to ``copies`` annotators so
 their agreement can be measured. Nobody sees another's answer: queues hold tasks, never other people's values.
+
+Schemas follow the task's type (:func:`schema_task_types`): a schema with classes is a label schema, for label
+tasks; a schema without classes holds guidelines for rank and rewrite tasks. A round that mixes types takes one
+schema per type (``--schema topic --schema rank=rank-guide --schema rewrite=edit-guide``), and a task whose type
+got none shows no guidelines.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import orjson
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from curate.errors import InputError
+from curate.rounds.tasks import TASK_TYPES
 from curate.store import audit
 from curate.store.accounts import get_account
 from curate.store.database import Store
@@ -41,6 +47,15 @@ def add_label_schema(store: Store, name: str, classes: Sequence[str] = (), guide
     return schema_id, version
 
 
+def schema_task_types(classes: Sequence[str]) -> tuple[str, ...]:
+    """The task types a schema with ``classes`` applies to: label tasks when it has classes, else rank and rewrite.
+
+    >>> schema_task_types(["billing", "bug"]), schema_task_types([])
+    (('label',), ('rank', 'rewrite'))
+    """
+    return ("label",) if classes else ("rank", "rewrite")
+
+
 def label_schema_id(conn: Connection, name: str, version: int | None = None) -> int:
     """Id of schema ``name`` at ``version`` (default: the latest); raises InputError if there is none."""
     stmt = select(LabelSchema.id).where(LabelSchema.name == name)
@@ -51,6 +66,40 @@ def label_schema_id(conn: Connection, name: str, version: int | None = None) -> 
         raise InputError(f"no label schema called {name!r}" + (f" at version {version}" if version else "")
                          + "; create it with: curate schema add NAME --classes a,b,c")
     return int(found)
+
+
+def schemas_by_type(conn: Connection, specs: str | Sequence[str] | None) -> dict[str, str]:
+    """``{task type: schema name}`` from ``--schema`` values: ``NAME`` (its latest version applies to the types of
+    :func:`schema_task_types`) or ``TYPE=NAME`` (only that type; it overrides a plain ``NAME``).
+
+    Raises:
+        InputError: an unknown schema or task type, a schema that does not fit the type it is given for, or two
+            schemas for one type.
+    """
+    items = [specs] if isinstance(specs, str) else list(specs or [])
+    plain: dict[str, str] = {}
+    typed: dict[str, str] = {}
+    for spec in items:
+        head, sep, tail = spec.partition("=")
+        kind, name = (head.strip(), tail.strip()) if sep else ("", spec.strip())
+        if (sep and kind not in TASK_TYPES) or not name:
+            raise InputError(f"--schema {spec!r}: expected NAME or TYPE=NAME with TYPE one of {', '.join(TASK_TYPES)}")
+        raw = conn.scalar(select(LabelSchema.classes).where(LabelSchema.id == label_schema_id(conn, name)))
+        fits = schema_task_types(orjson.loads(raw) if raw else [])
+        if kind and kind not in fits:
+            raise InputError(
+                f"--schema {spec}: {name} has classes, so it is a label schema and shows only on label tasks; put "
+                f"{kind} guidelines in a schema without classes (curate schema add NAME --guidelines @FILE)"
+                if kind != "label" else
+                f"--schema {spec}: {name} has no classes, so label tasks could not be answered; give a schema "
+                "with classes (curate schema add NAME --classes a,b,c)")
+        into = typed if kind else plain
+        for task_type in (kind,) if kind else fits:
+            if into.get(task_type, name) != name:
+                raise InputError(f"--schema: two schemas for {task_type} tasks ({into[task_type]} and {name}); "
+                                 f"give one per task type, e.g. --schema {task_type}=NAME")
+            into[task_type] = name
+    return {**plain, **typed}
 
 
 def round_id_of(conn: Connection, number: int | None) -> int:
@@ -65,17 +114,20 @@ def round_id_of(conn: Connection, number: int | None) -> int:
 
 
 def assign_round(store: Store, annotators: Sequence[str], *, round_number: int | None = None,
-                 overlap: float = 0.0, copies: int = 2, schema: str | None = None, seed: int = 0,
+                 overlap: float = 0.0, copies: int = 2, schema: str | Sequence[str] | None = None, seed: int = 0,
                  actor: str | None = None) -> dict[str, Any]:
     """Put the round's unassigned tasks into the annotators' queues.
 
     Args:
         annotators: account names (each must exist); queues are filled round-robin in selection order.
         overlap: fraction of tasks (chosen at random with ``seed``) given to ``copies`` annotators.
-        schema: label schema name whose latest version the tasks use (guidelines, classes).
+        schema: schema name(s) whose latest version the round's tasks of the fitting type use (classes,
+            guidelines), assigned or not: ``NAME`` or ``TYPE=NAME`` (see :func:`schemas_by_type`).
 
     Returns:
-        ``{"round": number, "tasks": n, "assignments": m, "overlapping_tasks": k, "per_annotator": {...}}``.
+        ``{"round": number, "tasks": n, "assignments": m, "overlapping_tasks": k, "per_annotator": {...},
+        "schemas": {task type: schema name}, "unused_schemas": [...]}``: ``schemas`` lists the types the round
+        has, ``unused_schemas`` the schemas given that fit none of them.
     """
     names = list(dict.fromkeys(annotators))
     if not names:
@@ -89,12 +141,15 @@ def assign_round(store: Store, annotators: Sequence[str], *, round_number: int |
     with store.write() as conn:
         rid = round_id_of(conn, round_number)
         number = int(conn.scalar(select(Round.number).where(Round.id == rid)) or 0)
-        schema_id = label_schema_id(conn, schema) if schema else None
+        wanted = schemas_by_type(conn, schema)
+        present = set(conn.scalars(select(Task.type).where(Task.round_id == rid).distinct()))
+        applied = {t: name for t, name in wanted.items() if t in present}
+        for task_type, name in applied.items():
+            conn.execute(update(Task).where(Task.round_id == rid, Task.type == task_type)
+                         .values(label_schema_id=label_schema_id(conn, name)))
         assigned = select(Assignment.task_id)
         tasks = [int(t) for t in conn.scalars(select(Task.id).where(Task.round_id == rid, Task.id.not_in(assigned))
                                               .order_by(Task.id))]
-        if schema_id is not None:
-            conn.execute(update(Task).where(Task.round_id == rid).values(label_schema_id=schema_id))
         rng = np.random.default_rng(seed)
         n_overlap = int(round(overlap * len(tasks)))
         overlapping = set(rng.choice(len(tasks), size=n_overlap, replace=False).tolist()) if n_overlap else set()
@@ -111,8 +166,9 @@ def assign_round(store: Store, annotators: Sequence[str], *, round_number: int |
                 rows.append({"task_id": task_id, "annotator": name, "position": next_pos[name], "status": "open"})
         if rows:
             conn.execute(insert(Assignment), rows)
+        unused = sorted(set(wanted.values()) - set(applied.values()))
         report = {"round": number, "tasks": len(tasks), "assignments": len(rows), "overlapping_tasks": n_overlap,
-                  "per_annotator": load}
+                  "per_annotator": load, "schemas": dict(sorted(applied.items())), "unused_schemas": unused}
         audit.append(conn, "assign", {**report, "overlap": overlap, "copies": copies, "schema": schema}, actor=actor)
     return report
 

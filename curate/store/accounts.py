@@ -11,6 +11,7 @@ True
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -18,7 +19,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 
 from curate.errors import AccessError, InputError
 from curate.store import audit
@@ -109,16 +110,36 @@ def deactivate_user(store: Store, name: str, *, actor: str | None = None) -> Non
         audit.append(conn, "user.deactivate", {"user": name}, actor=actor)
 
 
-def authenticate(store: Store, name: str, password: str) -> Account | None:
-    """The account if ``name``/``password`` match an active user, else None (same cost either way)."""
-    with store.read() as conn:
-        row = conn.execute(select(User.name, User.role, User.password_hash, User.active)
-                           .where(User.name == name)).first()
-    if row is None:
-        verify_password(password, hash_password("timing-equaliser"))
+@functools.cache
+def dummy_hash() -> str:
+    """A hash no password matches, computed once: checked in place of a missing account's hash, so an unknown
+    name costs exactly one scrypt, as a known one does."""
+    return hash_password(secrets.token_urlsafe(32))
+
+
+def login_row(conn: Connection, name: str) -> Row[str, str, str, bool] | None:
+    """The ``users`` row (name, role, password hash, active) :func:`check_password` needs, or None."""
+    return conn.execute(select(User.name, User.role, User.password_hash, User.active)
+                        .where(User.name == name)).first()
+
+
+def check_password(row: Row[str, str, str, bool] | None, password: str) -> Account | None:
+    """The account if ``password`` matches ``row`` and it is active, else None. Always exactly one scrypt check
+    (against :func:`dummy_hash` for a missing account), so the time taken does not tell which names exist."""
+    ok = verify_password(password, row.password_hash if row is not None else dummy_hash())
+    if row is None or not ok or not row.active:
         return None
-    ok = verify_password(password, row.password_hash)
-    return Account(row.name, row.role, bool(row.active)) if ok and row.active else None
+    return Account(row.name, row.role, True)
+
+
+def authenticate(store: Store, name: str, password: str) -> Account | None:
+    """The account if ``name``/``password`` match an active user, else None (the same cost either way).
+
+    Not throttled: the app logs people in through :func:`curate.store.login_guard.attempt_login`.
+    """
+    with store.read() as conn:
+        row = login_row(conn, name)
+    return check_password(row, password)
 
 
 def get_account(store: Store, name: str | None) -> Account:

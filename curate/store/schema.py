@@ -3,7 +3,8 @@
 Tables: ``sources`` (ingested files), ``records`` (the pool; content stored as JSON text), ``scores`` (the
 score cache), ``status_changes`` (what a filter run changed, for undo), ``label_schemas`` (versioned),
 ``model_versions``, ``rounds``, ``tasks``, ``annotations`` (append-only; a correction is a new row that
-``supersedes`` the old one) and ``audit_events`` (append-only, hash-chained; see :mod:`curate.store.audit`).
+``supersedes`` the old one), ``audit_events`` (append-only, hash-chained; see :mod:`curate.store.audit`),
+``users`` and ``login_throttle`` (failed logins and lockouts; see :mod:`curate.store.login_guard`).
 JSON columns are stored as text written by :func:`orjson.dumps`, which keeps bulk inserts fast and portable
 between SQLite and PostgreSQL.
 """
@@ -182,6 +183,20 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[str] = mapped_column(String(40), default=utcnow)
+
+
+class LoginThrottle(Base):
+    """Failed logins of one account name (``scope`` "name", ``key`` a hash of the name as typed) or one client
+    address (``scope`` "address"): consecutive failures, the last attempt and, for names, a lockout (epoch
+    seconds). Kept in the database so every app process and ``curate users unlock`` share it; see
+    :mod:`curate.store.login_guard`."""
+
+    __tablename__ = "login_throttle"
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt: Mapped[float] = mapped_column(Float, default=0.0, index=True)
+    locked_until: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class Assignment(Base):

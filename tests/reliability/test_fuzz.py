@@ -36,7 +36,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from curate.annotate.answers import PAIR_CHOICES
+from curate.annotate.values import PAIR_CHOICES
 from curate.errors import ColumnMappingError, CurateError, InputError, RecordError, UnsupportedFormatError
 from curate.ingest.formats import TARGET_FIELDS, parse_mapping, row_to_record
 from curate.ingest.readers import EXCERPT_CHARS, RawRow, read_rows
