@@ -1,10 +1,11 @@
 """The annotation app: experts rank, rewrite and label; reviewers adjudicate and watch agreement.
 
 A thin Gradio shell over :mod:`curate.annotate.answers`, :mod:`curate.annotate.agreement` and
-:mod:`curate.rounds.assignment`.
+:mod:`curate.rounds.assignment`, laid out by :mod:`apps.annotate_views` to fit 1366x768 with a fixed action bar.
 Every handler passes the logged-in name (``request.username``, set by Gradio's login from
-:func:`curate.store.accounts.authenticate`) to the library, which checks roles and queues on the server; a
-:class:`~curate.errors.CurateError` becomes a ``gr.Error`` (a toast in the browser, an error for API callers).
+:func:`curate.store.login_guard.attempt_login`, throttled per name and address) to the library, which checks
+roles and queues on the server; a :class:`~curate.errors.CurateError` becomes a ``gr.Error`` (a toast in the
+browser, an error for API callers). In the browser's own actions a refusal is a toast plus the status line.
 
 Named API endpoints (``gradio_client.Client(url, auth=(name, password)).predict(..., api_name="/submit")``):
 ``next_task``, ``get_task``, ``save_draft``, ``submit``, ``skip``, ``undo``, ``disputes``, ``adjudicate``,
@@ -16,18 +17,29 @@ see :mod:`apps.sessions`.
 import json
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import gradio as gr
 
 from apps.adjudicate import wire_adjudicate
 from apps.annotate_js import CSS, HEAD
-from apps.annotate_views import TaskPanel, changes_html, esc, service_errors, user_of
+from apps.annotate_views import (
+    DEFAULT_MIN_READ_SECONDS,
+    UNCHANGED,
+    Refused,
+    TaskPanel,
+    changes_html,
+    esc,
+    service_errors,
+    user_of,
+)
 from apps.dashboard import DashboardTab
 from apps.sessions import DEFAULT_SESSION_TTL, Sessions, account_checker, login_checker
 from curate.annotate import answers as annotation
 from curate.annotate.agreement import agreement_report
-from curate.errors import AccessError, InputError
+from curate.errors import AccessError, CurateError, InputError
 from curate.rounds.assignment import set_hide_suggestions
 from curate.store.accounts import get_account, has_users, require
 from curate.store.workspace import Workspace
@@ -36,7 +48,8 @@ LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 AUTH_MESSAGE = ("<b>curate · annotation</b><br>Rank, rewrite and label the examples the model is least sure "
                 "about; reviewers settle disagreements. Log in with the account your admin created "
                 "(<code>curate users add</code>). Everything you submit is saved at once; press <kbd>?</kbd> in "
-                "the app for keyboard shortcuts.")
+                "the app for keyboard shortcuts. Repeated failed logins make each further try wait longer, then lock "
+                "the name for a while (an admin can lift it with <code>curate users unlock NAME</code>).")
 EMPTY_QUEUE = "### All done: your queue is empty.\nNew tasks appear here when an admin assigns the next round."
 STATUS_WORDS = {"open": "waiting for the other annotators", "done": "complete",
                 "disputed": "answers differ, sent to a reviewer"}
@@ -148,26 +161,29 @@ def register_api(ws: Workspace) -> None:
         gr.api(fn, api_name=fn.__name__, concurrency_limit=None)  # type: ignore[attr-defined]
 
 
-def build_app(ws: Workspace) -> gr.Blocks:
-    """The app's Blocks: Annotate, Adjudicate and Dashboard tabs plus the named API endpoints."""
+def build_app(ws: Workspace, *, min_read_seconds: float = DEFAULT_MIN_READ_SECONDS) -> gr.Blocks:
+    """The app's Blocks: Annotate, Adjudicate and Dashboard tabs plus the named API endpoints.
+
+    ``min_read_seconds``: seconds per 1,000 characters a rewrite must be on screen before "accept as is" is taken.
+    """
     store = ws.store
     private: dict[str, Any] = {"api_visibility": "private"}
     demo: gr.Blocks
     with gr.Blocks(title="curate · annotate", analytics_enabled=False, fill_width=True) as demo:
-        with gr.Row(equal_height=True):
-            header = gr.Markdown(elem_id="whoami", scale=5)
+        with gr.Row(equal_height=True, elem_classes=["app-header"]):
+            header = gr.HTML(elem_id="whoami", scale=5, padding=False)
             gr.HTML('<button id="shortcuts-toggle" type="button" title="Keyboard shortcuts (?)">? Shortcuts</button>',
-                    scale=1, min_width=140)
-        with gr.Tabs(elem_id="tabs"):
+                    scale=1, min_width=140, padding=False)
+        with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("Annotate", id="annotate", elem_id="annotate-tab"):
-                task = TaskPanel()
+                task = TaskPanel(min_read_seconds=min_read_seconds)
             with gr.Tab("Adjudicate", id="adjudicate", elem_id="adjudicate-tab", visible=False) as adj_tab:
-                with gr.Row():
-                    picker = gr.Dropdown(label="Disputed task", choices=[], elem_id="dispute-select", scale=4)
-                    refresh = gr.Button("Refresh list", elem_id="dispute-refresh", scale=1)
+                with gr.Row(equal_height=True, elem_classes=["dispute-bar"]):
+                    picker = gr.Dropdown(show_label=False, choices=[], elem_id="dispute-select", scale=4,
+                                         container=False, info=None)
+                    refresh = gr.Button("Refresh list", elem_id="dispute-refresh", scale=0, min_width=130, size="sm")
                 answers = gr.HTML(elem_id="dispute-answers")
-                adj = TaskPanel("adj-", rewrite=False, submit_label="Record decision · Ctrl+Enter",
-                                queue_actions=False)
+                adj = TaskPanel("adj-", submit_label="Record decision · Ctrl+Enter", queue_actions=False)
             with gr.Tab("Dashboard", id="dashboard", elem_id="dashboard-tab", visible=False) as dash_tab:
                 board = DashboardTab(ws)
 
@@ -175,21 +191,30 @@ def build_app(ws: Workspace) -> gr.Blocks:
             with service_errors():
                 account = get_account(store, user_of(request))
                 view = annotation.get_task(store, account.name)
+                review = annotation.pending_disputes(store, account.name) > 0
             reviewer = account.can("reviewer")
-            return {header: f"**curate · annotate** · signed in as **{esc(account.name)}** ({account.role}) · "
-                            "[Log out](logout)",
+            return {header: header_html(account.name, account.role),
+                    tabs: gr.Tabs(selected="adjudicate" if review else "annotate"),
                     adj_tab: gr.update(visible=reviewer), dash_tab: gr.update(visible=reviewer),
                     board.admin_box: gr.update(visible=account.can("admin")),
                     **task.show(None if view is None else view.as_dict(), EMPTY_QUEUE, request)}
 
-        demo.load(on_load, None, [header, adj_tab, dash_tab, board.admin_box, *task.outputs], **private)
+        loaded = demo.load(on_load, None, [header, tabs, adj_tab, dash_tab, board.admin_box, *task.outputs],
+                           **private)
         _wire_drafts(ws, task, private)
         _wire_actions(ws, task, private)
-        wire_adjudicate(ws, adj, picker, refresh, answers, adj_tab, private)
+        land = wire_adjudicate(ws, adj, picker, refresh, answers, adj_tab, private)
+        loaded.then(*land, **private)  # a reviewer with disputes lands on the Adjudicate tab, its first task shown
         board.wire(dash_tab, private)
         register_api(ws)
     demo.queue(default_concurrency_limit=8)
     return demo
+
+
+def header_html(name: str, role: str) -> str:
+    """The one-line header: who is signed in, and a logout link that stays in this tab."""
+    return (f'<div class="header-line"><b>curate · annotate</b> · signed in as <b>{esc(name)}</b> ({esc(role)}) · '
+            '<a href="logout" target="_self" id="logout-link">Log out</a></div>')
 
 
 def _wire_drafts(ws: Workspace, panel: TaskPanel, private: dict[str, Any]) -> None:
@@ -199,9 +224,16 @@ def _wire_drafts(ws: Workspace, panel: TaskPanel, private: dict[str, Any]) -> No
     unchanged = {c: gr.skip() for c in highlight_out}
 
     def keep(task_id: float | None, choice: str, order: str, note: str, text: str, state: dict[str, Any],
-             request: gr.Request) -> dict[Any, Any]:
-        """Save the draft and echo the highlight / diff, unless the screen has moved to another task."""
+             request: gr.Request, typed: bool = True) -> dict[Any, Any]:
+        """Save the draft and echo the highlight / diff, unless the screen has moved to another task.
+
+        A rewrite's draft is kept only from typing (``typed``): a choice change that arrives with a new task
+        carries the text box's value from before that task's text reached it, and must not become its draft.
+        """
         if task_id is None or state.get("task_id") != int(task_id) or panel.showing(request) != int(task_id):
+            return unchanged
+        rewrite = state.get("mode") == "rewrite"
+        if rewrite and not typed:
             return unchanged
         value = panel.draft(state, choice or "", order or "", note or "", text or "")
         if value is not None:
@@ -209,59 +241,86 @@ def _wire_drafts(ws: Workspace, panel: TaskPanel, private: dict[str, Any]) -> No
                 annotation.save_draft(store, user_of(request), int(task_id), value)
         if panel.showing(request) != int(task_id):  # the screen moved on while the draft was saved
             return unchanged
-        diff = changes_html(state["completion"], text or "") if state.get("mode") == "rewrite" else gr.skip()
+        diff = changes_html(state["completion"], text or "") if rewrite else gr.skip()
         return {**panel.highlight(state, choice or "", order or ""), panel.diff: diff}
+
+    def keep_choice(task_id: float | None, choice: str, order: str, note: str, text: str, state: dict[str, Any],
+                    request: gr.Request) -> dict[Any, Any]:
+        return keep(task_id, choice, order, note, text, state, request, typed=False)
 
     inputs = [panel.task_id, panel.choice, panel.order, panel.note, panel.rewrite_box, panel.state]
     for component in (panel.choice, panel.order):
-        component.change(keep, inputs, highlight_out, show_progress="hidden", **private)
+        component.change(keep_choice, inputs, highlight_out, show_progress="hidden", **private)
     for component in (panel.note, panel.rewrite_box):
         component.input(keep, inputs, highlight_out, show_progress="hidden", trigger_mode="always_last", **private)
 
 
 def _wire_actions(ws: Workspace, panel: TaskPanel, private: dict[str, Any]) -> None:
-    """Submit, accept as is, skip and undo, each followed by the next task."""
+    """Submit, accept as is, skip and undo, each followed by the next task. A refused action leaves the task on
+    screen and says why in a toast and in the status line (which it replaces)."""
     store = ws.store
     selection = [panel.choice, panel.order, panel.note, panel.rewrite_box]
     outputs = [*panel.outputs, panel.status]
+    skip_all = {c: gr.skip() for c in outputs}
 
     def shown(view: Any, status: str, request: gr.Request) -> dict[Any, Any]:
         return {**panel.show(None if view is None else view.as_dict(), EMPTY_QUEUE, request), panel.status: status}
 
+    @contextmanager
+    def refusals(result: dict[Any, Any]) -> Iterator[None]:
+        """A refusal (the panel's, or curate's own error) becomes a toast plus the status line."""
+        try:
+            yield
+        except (Refused, CurateError) as exc:
+            result.update(skip_all)
+            result.update(panel.refusal(str(exc)))
+
     def do_submit(task_id: float | None, choice: str, order: str, note: str, text: str, state: dict[str, Any],
                   request: gr.Request) -> dict[Any, Any]:
-        with panel.session_lock(request):
+        result: dict[Any, Any] = {}
+        with panel.session_lock(request), refusals(result):
             if panel.stale(task_id, request):  # pressed twice: the first press already moved on
-                return {c: gr.skip() for c in outputs}
-            return _submit(state, panel.answer(state, choice or "", order or "", note or "", text or ""), request)
+                return skip_all
+            value = panel.answer(state, choice or "", order or "", note or "", text or "")
+            if value.get("accepted_as_is"):
+                raise Refused(UNCHANGED)
+            return _submit(state, value, panel.seconds_on_task(state), request)
+        return result
 
     def do_accept(task_id: float | None, state: dict[str, Any], request: gr.Request) -> dict[Any, Any]:
-        with panel.session_lock(request):
+        result: dict[Any, Any] = {}
+        with panel.session_lock(request), refusals(result):
             if panel.stale(task_id, request):
-                return {c: gr.skip() for c in outputs}
-            return _submit(state, {"completion": state.get("completion", ""), "accepted_as_is": True}, request)
+                return skip_all
+            seconds = panel.check_read(state)
+            return _submit(state, {"completion": state.get("completion", ""), "accepted_as_is": True}, seconds,
+                           request)
+        return result
 
-    def _submit(state: dict[str, Any], value: dict[str, Any], request: gr.Request) -> dict[Any, Any]:
-        with service_errors():
-            done = annotation.submit(store, user_of(request), int(state["task_id"]), value)
-            view = annotation.get_task(store, user_of(request))
+    def _submit(state: dict[str, Any], value: dict[str, Any], seconds: float | None,
+                request: gr.Request) -> dict[Any, Any]:
+        done = annotation.submit(store, user_of(request), int(state["task_id"]), value, seconds=seconds)
+        view = annotation.get_task(store, user_of(request))
         after = STATUS_WORDS.get(done.task_status, done.task_status)
         return shown(view, f"Saved answer #{done.annotation_id} to task {state['task_id']}: {after}.", request)
 
     def do_skip(task_id: float | None, state: dict[str, Any], request: gr.Request) -> dict[Any, Any]:
-        with panel.session_lock(request):
+        result: dict[Any, Any] = {}
+        with panel.session_lock(request), refusals(result):
             if panel.stale(task_id, request):
-                return {c: gr.skip() for c in outputs}
-            with service_errors():
-                following = annotation.skip(store, user_of(request), int(state["task_id"]))
-                view = None if following is None else annotation.get_task(store, user_of(request), following)
+                return skip_all
+            following = annotation.skip(store, user_of(request), int(state["task_id"]))
+            view = None if following is None else annotation.get_task(store, user_of(request), following)
             return shown(view, f"Skipped task {state['task_id']}: it comes back at the end of your queue.", request)
+        return result
 
     def do_undo(request: gr.Request) -> dict[Any, Any]:
-        with panel.session_lock(request), service_errors():
+        result: dict[Any, Any] = {}
+        with panel.session_lock(request), refusals(result):
             task_id = annotation.undo_last(store, user_of(request))
             view = annotation.get_task(store, user_of(request), task_id)
-        return shown(view, f"Undid your answer to task {task_id}: change it (or not) and submit again.", request)
+            return shown(view, f"Undid your answer to task {task_id}: change it (or not) and submit again.", request)
+        return result
 
     # A press is sent with the task id on screen, so a second press is recognised (and ignored) instead of
     # being dropped while the first is in flight (trigger_mode="once" would lose a quick, legitimate press).
@@ -274,8 +333,11 @@ def _wire_actions(ws: Workspace, panel: TaskPanel, private: dict[str, Any]) -> N
 
 def launch_app(ws: Workspace, *, host: str = "127.0.0.1", port: int | None = None,
                prevent_thread_lock: bool = False, quiet: bool = False,
-               session_ttl: float = DEFAULT_SESSION_TTL) -> tuple[gr.Blocks, str]:
+               session_ttl: float = DEFAULT_SESSION_TTL,
+               min_read_seconds: float = DEFAULT_MIN_READ_SECONDS) -> tuple[gr.Blocks, str]:
     """Start the app (login required; a login lasts ``session_ttl`` seconds) and return it with its local URL.
+
+    ``min_read_seconds``: per 1,000 characters, the least time a rewrite is on screen before "accept as is" is taken.
 
     Raises:
         AccessError: the workspace has no accounts (create one with ``curate users add NAME --role admin``).
@@ -287,9 +349,12 @@ def launch_app(ws: Workspace, *, host: str = "127.0.0.1", port: int | None = Non
     if host not in LOOPBACK:
         sys.stderr.write(f"warning: the app listens on {host}, beyond this machine; logins and answers travel "
                          "unencrypted unless you put it behind a TLS proxy (https).\n")
+    if not 0 <= min_read_seconds <= 600:
+        raise InputError(f"min_read_seconds must be between 0 and 600 seconds per 1,000 characters; "
+                         f"got {min_read_seconds!r}")
     store = ws.store
     sessions = Sessions(session_ttl, is_active=account_checker(store))
-    demo = build_app(ws)
+    demo = build_app(ws, min_read_seconds=min_read_seconds)
     sessions.protect(demo)  # every handler refuses an expired session or a disabled account
     try:
         server, url, _ = demo.launch(

@@ -87,6 +87,9 @@ def app_cmd(
     session_ttl: Annotated[float, typer.Option("--session-ttl", help="Seconds a login lasts before the person "
                                                                      "must log in again (default: 12 hours).")]
     = 12 * 3600.0,
+    min_read_seconds: Annotated[float, typer.Option(
+        "--min-read-seconds", help="Seconds per 1,000 characters a rewrite must be on screen before 'accept as is' "
+                                   "is taken (0: no guard).")] = 6.0,
     workspace: WorkspaceOpt = None,
     db: DbOpt = None,
 ) -> None:
@@ -95,10 +98,14 @@ def app_cmd(
         raise MissingDependencyError("gradio", "app", "the annotation app")
     if not session_ttl > 0:
         raise InputError(f"--session-ttl must be a positive number of seconds; got {session_ttl}")
+    if not 0 <= min_read_seconds <= 600:
+        raise InputError(f"--min-read-seconds must be between 0 and 600 seconds per 1,000 characters; "
+                         f"got {min_read_seconds}")
     check_port(host, port)  # before anything loads: a taken port is the commonest reason an app does not start
     launch_app = find_app("annotate")
     ws = Workspace.open(workspace, db)
-    _, url = launch_app(ws, host=host, port=port, prevent_thread_lock=True, session_ttl=session_ttl)
+    _, url = launch_app(ws, host=host, port=port, prevent_thread_lock=True, session_ttl=session_ttl,
+                        min_read_seconds=min_read_seconds)
     console.print(f"annotation app on {url} (Ctrl+C to stop)")
     try:
         while True:

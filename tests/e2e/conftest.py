@@ -6,6 +6,7 @@ downloads a browser (no ``playwright install``).
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
-VIEWPORT = {"width": 1280, "height": 800}
+VIEWPORT = {"width": 1366, "height": 768}
 TIMEOUT_MS = 15_000
 
 
@@ -88,7 +89,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def open_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Callable[..., Page]]:
-    """``open_page()``: a new 1280x800 page in a fresh context; the last page opened is saved as
+    """``open_page()``: a new 1366x768 page in a fresh context; the last page opened is saved as
     ``tests/e2e/artifacts/<test name>.png`` when the test ends (passed or failed)."""
     contexts: list[Any] = []
     pages: list[Page] = []
@@ -121,10 +122,12 @@ def login(page: Page, url: str, name: str, password: str = PASSWORD) -> Page:
     return page
 
 
-def save_screenshot(page: Page, name: str) -> None:
-    """A README screenshot: ``docs/screenshots/<name>.png``."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True, animations="disabled")
+def save_screenshot(page: Page, name: str, *, full_page: bool = True) -> None:
+    """A README screenshot ``<name>.png`` (``full_page=False``: the viewport, as a person sees it): written to
+    docs/screenshots when ``CURATE_SAVE_SCREENSHOTS=1`` (to refresh the README's), else to tests/e2e/artifacts."""
+    folder = SCREENSHOTS if os.environ.get("CURATE_SAVE_SCREENSHOTS") == "1" else ARTIFACTS
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=full_page, animations="disabled")
 
 
 __all__ = ["login", "save_screenshot"]

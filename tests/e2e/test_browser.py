@@ -65,16 +65,15 @@ def test_annotate_and_adjudicate(served: Served, open_page: Callable[..., Page])
     # --- ann: keyboard only -------------------------------------------------------------------------------
     page = login(open_page(), served.url, "ann")
     on_task(page, rank[0])
-    expect(page.locator("#task-info")).to_contain_text("0 of 9 done, 0 skipped")
+    expect(page.locator("#progress")).to_contain_text("0 of 9 done, 0 skipped")
     page.keyboard.press("1")
     expect(page.locator("#pair-A")).to_have_class(_primary)
-    save_screenshot(page, "rank")
     page.keyboard.press("Control+Enter")
     on_task(page, rank[1])
     choose_and_submit(page, "2", rank[2])
     page.keyboard.press("s")  # skip: rank[2] goes to the end of the queue
     on_task(page, rank[3])
-    expect(page.locator("#task-info")).to_contain_text("2 of 9 done, 1 skipped")
+    expect(page.locator("#progress")).to_contain_text("2 of 9 done, 1 skipped")
     choose_and_submit(page, "t", rewrite[0])
 
     box = page.locator("#rewrite-box textarea")
@@ -83,7 +82,6 @@ def test_annotate_and_adjudicate(served: Served, open_page: Callable[..., Page])
     box.press("Control+a")
     box.press_sequentially("The invoice was paid twice.")
     expect(page.locator("#rewrite-diff ins").last).to_have_text("twice.")  # echoed after the draft was saved
-    save_screenshot(page, "rewrite")
     page.reload()  # nothing typed is lost on a reload
     on_task(page, rewrite[0])
     expect(box).to_have_value("The invoice was paid twice.")
@@ -95,7 +93,6 @@ def test_annotate_and_adjudicate(served: Served, open_page: Callable[..., Page])
     expect(page.locator("#suggestion")).to_contain_text("Model suggests: billing (83%)")
     page.keyboard.press("1")
     expect(page.locator("#choice-1")).to_have_class(_primary)
-    save_screenshot(page, "label")
     page.keyboard.press("Control+Enter")
     on_task(page, label[1])
     page.keyboard.press("Control+z")  # undo: label[0] comes back with the answer pre-selected
@@ -111,7 +108,7 @@ def test_annotate_and_adjudicate(served: Served, open_page: Callable[..., Page])
     page.locator("#note textarea, #note input").first.press_sequentially("prefer 2 over 1")  # digits are text here
     page.locator("#prompt").click()  # leave the text box
     page.keyboard.press("Control+Enter")  # nothing chosen yet: the digits typed in the note did not choose
-    expect(page.get_by_text("Choose A, B, tie or both bad first")).to_be_visible()
+    expect(page.locator("#status")).to_contain_text("Not saved: Choose A, B, tie or both bad first")
     choose_and_submit(page, "2", rank[1])
     page.keyboard.press("2")
     page.keyboard.press("Control+Enter")
