@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_sft_selection.py --pool 800 --k 250
 	$(PY) benchmarks/bench_load.py
 	$(PY) benchmarks/bench_browser.py --tasks 40
+	$(PY) benchmarks/bench_two_stage.py --n 1000 --sample 200
 
 # Selection vs random on every data set, defaults chosen leave-one-data-set-out (issue 18); about 2 hours on 2 cores.
 # JSON in benchmarks/results/selection_*.json and rewrite_budget.json; the README table from selection.json.

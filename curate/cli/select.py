@@ -13,6 +13,7 @@ from rich.table import Table
 from curate.cli.options import AddressOpt, DbOpt, EngineOpt, JsonOpt, WorkspaceOpt
 from curate.cli.output import console, err_console, write_json
 from curate.cli.progress import bar_progress
+from curate.errors import InputError
 from curate.ingest.records import check_kind
 from curate.store.workspace import Workspace
 
@@ -127,6 +128,11 @@ def score(
     sample: SampleOpt = None,
     engine: EngineOpt = "local",
     address: AddressOpt = None,
+    two_stage: Annotated[bool, typer.Option(
+        "--two-stage", help="Score a seeded sample exactly, train a cheap proxy on it, and score exactly only the "
+                            "proxy's short list (plus a random check slice); the rest stays unscored.")] = False,
+    shortlist: Annotated[float, typer.Option(help="--two-stage: share of the pool the exact scorer scores.")] = 0.05,
+    proxy_sample: Annotated[int, typer.Option(help="--two-stage: records scored exactly to train the proxy.")] = 2000,
     workspace: WorkspaceOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = None,
@@ -144,6 +150,12 @@ def score(
     ctx = _context(ws, kind=kind, model=model, adapter=adapter, embedder=embedder, seed=seed)
     _warn_seed_model(scorer, ctx)
     built = build_scorer(scorer, ctx)
+    if two_stage:
+        if runner.name != "local":
+            raise InputError("--two-stage runs on this machine: drop --engine ray (the exact stage is a short list)")
+        _score_two_stage(ws, built, pool, shortlist=shortlist, sample=proxy_sample, seed=seed, top=top,
+                         json_out=json_out)
+        return
     with bar_progress() as progress:
         task = progress.add_task(f"score {scorer}", total=len(pool))
         on_progress = lambda done, total: progress.update(task, completed=done)  # noqa: E731
@@ -159,6 +171,32 @@ def score(
         table.add_row(f"{values[i]:.4g}", pool[i].kind, pool[i].id[:10], record_text(pool[i])[:70].replace("\n", " "))
     console.print(table)
     write_json(json_out, {**vars(report), "top": [{"id": pool[i].id, "score": float(values[i])} for i in order]})
+
+
+def _score_two_stage(ws: Workspace, built: Any, pool: list[Any], *, shortlist: float, sample: int, seed: int,
+                     top: int, json_out: Any) -> None:
+    """``curate score --two-stage``: the proxy's figures, then the top records by exact score."""
+    from dataclasses import asdict
+
+    from curate.runtime.embeddings import record_text
+    from curate.scorers.two_stage import two_stage_scores
+
+    with bar_progress() as progress:
+        task = progress.add_task(f"score {built.name} (two-stage: exact on the short list)", total=None)
+        on_progress = lambda done, total: progress.update(task, completed=done, total=total)  # noqa: E731
+        values, report = two_stage_scores(ws.store, built, pool, shortlist=shortlist, sample=sample, seed=seed,
+                                          on_progress=on_progress)
+    console.print(f"two-stage {report.scorer_key}: {report.exact_scored:,} of {report.records:,} records scored "
+                  f"exactly ({report.sample:,} sample, {report.shortlisted:,} short-listed, {report.checked:,} "
+                  f"check); proxy {report.proxy_key}: Spearman {report.spearman_heldout:.3f} on held-out records, "
+                  f"exact top 1% / 5% short-listed {report.recall_top1_heldout:.0%} / "
+                  f"{report.recall_top5_heldout:.0%}; {report.records_per_hour:,.0f} records/hour")
+    order = [int(i) for i in np.argsort(-np.nan_to_num(values, nan=-np.inf))[:top]]
+    table = Table("score", "kind", "record", "text")
+    for i in order:
+        table.add_row(f"{values[i]:.4g}", pool[i].kind, pool[i].id[:10], record_text(pool[i])[:70].replace("\n", " "))
+    console.print(table)
+    write_json(json_out, {**asdict(report), "top": [{"id": pool[i].id, "score": float(values[i])} for i in order]})
 
 
 def embed(

@@ -1,0 +1,197 @@
+"""Two-stage scoring: a cheap proxy ranks the whole pool, the exact scorer scores only the proxy's short list.
+
+Stage one: the exact scorer scores a seeded random sample of the pool (cached like any score). A ridge regression on
+cheap features (hashed word 1-2-gram TF-IDF of the record's text, plus the log-lengths of its fields) learns those
+scores on 80% of the sample; its Spearman rank correlation with the exact scores, and how many of the exact top 1% /
+5% it would short-list, are measured on the other 20%. Stage two: the proxy, refitted on the whole sample, scores
+every record; the exact scorer then scores the proxy's top ``shortlist`` fraction and a random ``check`` slice (where
+the proxy's misses show). Selection sees exact scores only: a record the exact scorer never scored is NaN.
+
+The proxy is a function of the scorer's key, the sample's record ids, the feature settings and the seed; its key
+(:attr:`TwoStageReport.proxy_key`) changes when any of them does, and is recorded in the audit log with the figures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import sparse
+from scipy.stats import spearmanr
+
+from curate.errors import InputError
+from curate.ingest.records import Record, as_text
+from curate.runtime.embeddings import record_text
+from curate.scorers.base import Scorer, Scores
+from curate.scorers.cache import cache_key, score_records
+from curate.store import audit
+from curate.store.database import Store
+
+N_FEATURES = 2**18
+NGRAMS = (1, 2)
+RIDGE_ALPHA = 1.0
+HELDOUT_SHARE = 0.2
+_CHUNK = 20_000
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    """What the proxy is built from (part of its key)."""
+
+    n_features: int = N_FEATURES
+    ngrams: tuple[int, int] = NGRAMS
+    alpha: float = RIDGE_ALPHA
+
+    def describe(self) -> str:
+        return f"tfidf-hash{self.n_features}-ngram{self.ngrams[0]}{self.ngrams[1]}+loglen/ridge{self.alpha:g}"
+
+
+@dataclass
+class TwoStageReport:
+    """What one two-stage run did and how far its proxy can be trusted (figures from the held-out 20%)."""
+
+    scorer_key: str
+    proxy_key: str
+    records: int
+    sample: int
+    shortlisted: int
+    checked: int
+    exact_scored: int
+    spearman_heldout: float
+    recall_top1_heldout: float
+    recall_top5_heldout: float
+    seconds: float
+    records_per_hour: float
+
+
+def _length_features(records: Sequence[Record]) -> np.ndarray:
+    """``(n, 4)``: log1p of the characters of the prompt, the response(s), the whole text, and their ratio."""
+    rows = []
+    for r in records:
+        f = r.fields
+        prompt = len(as_text(f.get("prompt") or f.get("text") or ""))
+        answer = sum(len(as_text(f[k])) for k in ("completion", "chosen", "rejected") if k in f)
+        answer += sum(len(as_text(c)) for c in f.get("completions", []))
+        rows.append([math.log1p(prompt), math.log1p(answer), math.log1p(prompt + answer),
+                     math.log1p(answer) - math.log1p(prompt)])
+    return np.asarray(rows, dtype=np.float64).reshape(len(records), 4)
+
+
+class Proxy:
+    """Hashed TF-IDF + log-length features and a ridge regression of the exact scores (deterministic)."""
+
+    def __init__(self, settings: ProxySettings = ProxySettings()) -> None:
+        from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+
+        self.settings = settings
+        self.hasher = HashingVectorizer(n_features=settings.n_features, ngram_range=settings.ngrams,
+                                        alternate_sign=False, norm=None)
+        self.tfidf = TfidfTransformer(sublinear_tf=True)
+        self.model: object | None = None
+        self.mean = np.zeros(4)
+        self.std = np.ones(4)
+
+    def _features(self, records: Sequence[Record], *, fit: bool = False) -> sparse.csr_matrix:
+        counts = self.hasher.transform([record_text(r) for r in records])
+        words = self.tfidf.fit_transform(counts) if fit else self.tfidf.transform(counts)
+        lengths = _length_features(records)
+        if fit:
+            self.mean, self.std = lengths.mean(axis=0), lengths.std(axis=0) + 1e-9
+        return sparse.hstack([words, sparse.csr_matrix((lengths - self.mean) / self.std)]).tocsr()
+
+    def fit(self, records: Sequence[Record], scores: np.ndarray) -> Proxy:
+        """Learn ``scores`` (``(n,)``, finite) of ``records``."""
+        from sklearn.linear_model import Ridge
+
+        self.model = Ridge(alpha=self.settings.alpha).fit(self._features(records, fit=True), scores)
+        return self
+
+    def predict(self, records: Sequence[Record]) -> np.ndarray:
+        """``(n,)`` predicted scores (same direction as the exact scorer's: higher = more worth labeling)."""
+        if self.model is None:
+            raise RuntimeError("fit the proxy first")
+        out = [self.model.predict(self._features(records[i:i + _CHUNK]))  # type: ignore[attr-defined]
+               for i in range(0, len(records), _CHUNK)]
+        return np.concatenate(out) if out else np.zeros(0)
+
+
+def proxy_key(scorer_key: str, sample_ids: Sequence[str], settings: ProxySettings, seed: int) -> str:
+    """``proxy(<features>)@<digest>``: changes with the scorer, the sampled ids, the features or the seed."""
+    h = hashlib.blake2b(digest_size=8)
+    for part in (scorer_key, settings.describe(), str(seed), *sorted(sample_ids)):
+        h.update(part.encode())
+        h.update(b"\0")
+    return f"proxy({settings.describe()})@{h.hexdigest()}"
+
+
+def _recall(exact: np.ndarray, predicted: np.ndarray, top: float, shortlist: float) -> float:
+    """Of the exact top ``top`` share of ``exact``, the share the proxy ranks in its top ``shortlist`` share."""
+    n = len(exact)
+    k_true, k_short = max(1, math.ceil(top * n)), max(1, math.ceil(shortlist * n))
+    truth = set(np.argsort(-exact, kind="stable")[:k_true].tolist())
+    picked = set(np.argsort(-predicted, kind="stable")[:k_short].tolist())
+    return len(truth & picked) / len(truth)
+
+
+def two_stage_scores(store: Store, scorer: Scorer, records: Sequence[Record], *, shortlist: float = 0.05,
+                     sample: int = 2000, check: float = 0.01, seed: int = 0,
+                     settings: ProxySettings = ProxySettings(),
+                     on_progress: Callable[[int, int], None] | None = None) -> tuple[Scores, TwoStageReport]:
+    """Exact scores of the proxy's short list (and of the sample and a random check slice); NaN elsewhere.
+
+    Returns:
+        ``(scores, report)``: ``(n,)`` float64 aligned with ``records`` (higher = more worth labeling; NaN = not
+        scored exactly, or unscorable) and a :class:`TwoStageReport`. One ``score.two_stage`` audit event.
+
+    Raises:
+        InputError: a fraction outside (0, 1], a sample too small to learn from, or a set-dependent scorer (its
+            scores depend on the scored set, so a sample's scores would not stand for the pool's).
+    """
+    started = time.perf_counter()
+    n = len(records)
+    if not 0 < shortlist <= 1 or not 0 <= check <= 1:
+        raise InputError(f"--shortlist must be in (0, 1] and the check slice in [0, 1]; got {shortlist}, {check}")
+    if sample < 20:
+        raise InputError(f"the proxy needs a sample of at least 20 exactly scored records; got {sample}")
+    if getattr(scorer, "set_dependent", False):
+        raise InputError(f"{scorer.name} scores depend on the scored set; score it exactly (without --two-stage)")
+    rng = np.random.default_rng(seed)
+    in_sample = np.sort(rng.choice(n, size=min(sample, n), replace=False))
+    sampled = [records[i] for i in in_sample]
+    exact_sample, _ = score_records(store, scorer, sampled)
+    valid = np.flatnonzero(np.isfinite(exact_sample))
+    if len(valid) < 20:
+        raise InputError(f"only {len(valid)} of the {len(sampled)} sampled records could be scored exactly; the "
+                         "proxy needs at least 20")
+    order = rng.permutation(valid)
+    n_test = max(5, int(round(HELDOUT_SHARE * len(order))))
+    test, train = order[:n_test], order[n_test:]
+    held = Proxy(settings).fit([sampled[i] for i in train], exact_sample[train])
+    predicted = held.predict([sampled[i] for i in test])
+    rho = float(spearmanr(exact_sample[test], predicted).statistic)
+    recall1 = _recall(exact_sample[test], predicted, 0.01, shortlist)
+    recall5 = _recall(exact_sample[test], predicted, 0.05, shortlist)
+    proxy = Proxy(settings).fit([sampled[i] for i in valid], exact_sample[valid])
+    ranked = proxy.predict(records)
+    short = np.argsort(-ranked, kind="stable")[:math.ceil(shortlist * n)]
+    rest = np.setdiff1d(np.arange(n), short)
+    checked = rng.choice(rest, size=min(len(rest), math.ceil(check * n)), replace=False) if check else rest[:0]
+    wanted = np.setdiff1d(np.union1d(short, checked), in_sample)
+    exact_rest, _ = score_records(store, scorer, [records[i] for i in wanted], on_progress=on_progress)
+    out = np.full(n, math.nan)
+    out[in_sample] = exact_sample
+    out[wanted] = exact_rest
+    seconds = time.perf_counter() - started
+    key = proxy_key(cache_key(scorer, records), [r.id for r in sampled], settings, seed)
+    report = TwoStageReport(
+        scorer_key=scorer.key(), proxy_key=key, records=n, sample=len(sampled), shortlisted=len(short),
+        checked=len(checked), exact_scored=len(in_sample) + len(wanted), spearman_heldout=round(rho, 4),
+        recall_top1_heldout=round(recall1, 4), recall_top5_heldout=round(recall5, 4), seconds=round(seconds, 3),
+        records_per_hour=round(3600 * n / seconds, 1) if seconds > 0 else math.inf)
+    with store.write() as conn:
+        audit.append(conn, "score.two_stage", asdict(report))
+    return out, report

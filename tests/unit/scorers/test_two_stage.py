@@ -1,0 +1,147 @@
+"""Two-stage scoring: a deterministic proxy, a key that follows its sample and features, and selection from exact
+scores only (with a counting scorer, and with IFD on the tiny causal LM)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import ClassVar
+
+import numpy as np
+import orjson
+import pytest
+from sqlalchemy import select
+
+from curate.errors import InputError
+from curate.ingest.sources import ingest
+from curate.scorers.base import BaseScorer
+from curate.scorers.two_stage import Proxy, ProxySettings, proxy_key, two_stage_scores
+from curate.store.schema import AuditEvent
+
+WORDS = ["refund", "invoice", "crash", "login", "export", "praise", "slow", "password", "billing", "feature"]
+
+
+@dataclasses.dataclass(frozen=True)
+class KeywordScorer(BaseScorer):
+    """Exact score = how many 'urgent' words a completion has, plus a little length; records every id it scored."""
+
+    name: ClassVar[str] = "keywords"
+    seen: list = dataclasses.field(default_factory=list, compare=False)
+
+    def score(self, records):
+        self.seen.extend(r.id for r in records)
+        return np.array([sum(r.fields["completion"].count(w) for w in ("refund", "crash", "password"))
+                         + 0.01 * len(r.fields["completion"]) for r in records], dtype=np.float64)
+
+
+def _pool(workspace, tmp_path, n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = [{"prompt": f"Ticket {i}: what happened?",
+             "completion": " ".join(rng.choice(WORDS, size=int(rng.integers(3, 15))))} for i in range(n)]
+    (tmp_path / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ingest(workspace, tmp_path / "pool.jsonl")
+    return list(workspace.store.iter_records())
+
+
+def test_the_proxy_is_deterministic_and_learns_the_exact_ranking(workspace, tmp_path):
+    records = _pool(workspace, tmp_path)
+    exact = KeywordScorer().score(records)
+    first = Proxy().fit(records[:300], exact[:300]).predict(records[300:])
+    again = Proxy().fit(records[:300], exact[:300]).predict(records[300:])
+    np.testing.assert_array_equal(first, again)
+    from scipy.stats import spearmanr
+
+    assert spearmanr(first, exact[300:]).statistic > 0.8
+
+
+def test_the_proxy_key_changes_with_its_sample_features_scorer_and_seed():
+    base = proxy_key("ifd", ["a", "b", "c"], ProxySettings(), 0)
+    assert base == proxy_key("ifd", ["c", "a", "b"], ProxySettings(), 0)  # the set, not its order
+    assert base != proxy_key("ifd", ["a", "b", "d"], ProxySettings(), 0)
+    assert base != proxy_key("ifd", ["a", "b", "c"], ProxySettings(n_features=2**16), 0)
+    assert base != proxy_key("ifd", ["a", "b", "c"], ProxySettings(ngrams=(1, 1)), 0)
+    assert base != proxy_key("perplexity", ["a", "b", "c"], ProxySettings(), 0)
+    assert base != proxy_key("ifd", ["a", "b", "c"], ProxySettings(), 1)
+
+
+def test_two_stage_scores_exactly_only_the_sample_the_shortlist_and_the_check_slice(workspace, tmp_path):
+    records = _pool(workspace, tmp_path)
+    scorer = KeywordScorer()
+    values, report = two_stage_scores(workspace.store, scorer, records, shortlist=0.1, sample=100, check=0.02, seed=3)
+    scored = ~np.isnan(values)
+    assert report.exact_scored == int(scored.sum()) == len(set(scorer.seen))  # every exact score, computed once
+    assert {r.id for r, s in zip(records, scored, strict=True) if s} == set(scorer.seen)
+    assert 100 <= report.exact_scored <= 100 + 40 + 8 and report.shortlisted == 40 and report.checked == 8
+    exact_ones = [r for r, s in zip(records, scored, strict=True) if s]
+    np.testing.assert_allclose(values[scored], KeywordScorer().score(exact_ones))
+    exact_all = KeywordScorer().score(records)
+    top = set(np.argsort(-exact_all)[:20].tolist())
+    assert len(top & set(np.flatnonzero(scored).tolist())) >= 16  # the proxy's short list holds the exact top 5%
+    assert report.spearman_heldout > 0.7 and 0 <= report.recall_top5_heldout <= 1
+    with workspace.store.read() as conn:
+        event = conn.execute(select(AuditEvent.payload).where(AuditEvent.action == "score.two_stage")).scalar_one()
+    assert orjson.loads(event)["proxy_key"] == report.proxy_key
+    again, report2 = two_stage_scores(workspace.store, KeywordScorer(), records, shortlist=0.1, sample=100,
+                                      check=0.02, seed=3)
+    np.testing.assert_array_equal(np.isnan(again), np.isnan(values))  # same rng, same proxy, same short list
+    assert report2.proxy_key == report.proxy_key
+    _, other = two_stage_scores(workspace.store, KeywordScorer(), records, shortlist=0.1, sample=100, seed=4)
+    assert other.proxy_key != report.proxy_key  # another sample
+
+
+def test_bad_settings_are_refused(workspace, tmp_path):
+    records = _pool(workspace, tmp_path, n=50)
+    with pytest.raises(InputError, match="shortlist"):
+        two_stage_scores(workspace.store, KeywordScorer(), records, shortlist=0)
+    with pytest.raises(InputError, match="at least 20"):
+        two_stage_scores(workspace.store, KeywordScorer(), records, sample=5)
+
+    @dataclasses.dataclass(frozen=True)
+    class SetScorer(KeywordScorer):
+        set_dependent: ClassVar[bool] = True
+
+    with pytest.raises(InputError, match="depend on the scored set"):
+        two_stage_scores(workspace.store, SetScorer(), records)
+
+
+def test_two_stage_ifd_on_the_tiny_lm_selects_from_exact_scores_only(workspace, tmp_path, tiny_lm):
+    from curate.scorers.perplexity import IFDScorer
+
+    model, tok, _ = tiny_lm
+    records = _pool(workspace, tmp_path, n=80)
+    values, report = two_stage_scores(workspace.store, IFDScorer(lm=(model, tok)), records, shortlist=0.1,
+                                      sample=30, check=0.05, seed=0)
+    exact = ~np.isnan(values)
+    assert report.exact_scored == int(exact.sum()) and report.sample == 30 and report.shortlisted == 8
+    picked = np.argsort(-np.nan_to_num(values, nan=-np.inf))[:5]  # what a top-k selector takes
+    assert exact[picked].all()
+    direct = IFDScorer(lm=(model, tok)).score([records[i] for i in picked])
+    np.testing.assert_allclose(values[picked], direct, rtol=1e-5)
+    assert math.isfinite(report.spearman_heldout)
+
+
+def test_curate_score_two_stage_prints_and_stores_the_proxy_figures(tmp_path):
+    from typer.testing import CliRunner
+
+    from curate.cli.main import app
+
+    rng = np.random.default_rng(1)
+    rows = [{"prompt": f"Ticket {i}", "completion": " ".join(rng.choice(WORDS, size=int(rng.integers(3, 15))))}
+            for i in range(200)]
+    (tmp_path / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ws = str(tmp_path / "ws")
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(tmp_path / "pool.jsonl"), "-w", ws]).exit_code == 0
+    result = runner.invoke(app, ["score", "--scorer", "tests.unit.scorers.test_two_stage:KeywordScorer", "--two-stage",
+                                 "--shortlist", "0.1", "--proxy-sample", "60", "-w", ws,
+                                 "--json", str(tmp_path / "s.json")])
+    assert result.exit_code == 0, result.output
+    assert "Spearman" in result.output and "short-listed" in result.output
+    figures = json.loads((tmp_path / "s.json").read_text())
+    assert figures["records"] == 200 and figures["sample"] == 60 and figures["shortlisted"] == 20
+    assert figures["proxy_key"].startswith("proxy(") and len(figures["top"]) == 5
+    assert all(math.isfinite(t["score"]) for t in figures["top"])  # the top comes from exact scores only
+    refused = runner.invoke(app, ["score", "--scorer", "tests.unit.scorers.test_two_stage:KeywordScorer",
+                                  "--two-stage", "--shortlist", "2", "-w", ws])
+    assert isinstance(refused.exception, InputError) and "--shortlist must be in (0, 1]" in str(refused.exception)
