@@ -192,7 +192,10 @@ def _claim(conn: Connection, keys: list[tuple[str, str]], t: float, policy: Logi
                 f"too many failed logins for this name: it is locked for {_wait_text(r.locked_until - t)} (an "
                 "admin can lift this with `curate users unlock NAME`)", r.locked_until - t, locked=True)
         counts[r.scope] = 0 if t - r.last_attempt > policy.forget_after_seconds else int(r.failures)
-        wait = r.last_attempt + policy.delay(counts[r.scope], address=r.scope == ADDRESS) - t
+        delay = policy.delay(counts[r.scope], address=r.scope == ADDRESS)
+        # No delay owed: never refuse, even if a concurrent attempt that read the clock later got the lock first
+        # (its last_attempt is then a little after this attempt's t).
+        wait = r.last_attempt + delay - t if delay > 0 else 0.0
         if wait > 0 and (refusal is None or wait > refusal.retry_after):
             whose = "from this address" if r.scope == ADDRESS else "for this name"
             refusal = LoginThrottled(f"too many failed logins {whose}: wait {_wait_text(wait)} and try again",

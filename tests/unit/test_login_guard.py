@@ -198,3 +198,12 @@ def test_every_attempt_costs_exactly_one_scrypt_check(store, monkeypatch):
         calls.clear()
         _try(store, name, password, Clock(), LoginPolicy(free_attempts=100))
         assert len(calls) == 1, name
+
+
+def test_an_attempt_that_read_the_clock_before_a_concurrent_one_is_not_slowed(store):
+    # Two logins from one address at once: the one that read the clock later took the lock first, so the stored
+    # last attempt is after the other's time. With no delay owed, the other must still be checked (CI saw "wait 1 s").
+    assert _try(store, "ann", PASSWORD, Clock(1_000_000.5)) == "ok"
+    assert _try(store, "bob", PASSWORD, Clock(1_000_000.0)) == "ok"
+    assert _try(store, "bob", WRONG, Clock(1_000_000.6)) == "wrong"
+    assert _try(store, "bob", PASSWORD, Clock(1_000_000.1)) == "ok"
