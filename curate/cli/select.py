@@ -139,7 +139,6 @@ def score(
 ) -> None:
     """Score the candidate pool (higher = more worth an expert's time); scores are cached per model version."""
     from curate.runtime.catalog import build_scorer
-    from curate.runtime.embeddings import record_text
     from curate.runtime.engine import get_engine
     from curate.scorers.cache import score_records
 
@@ -165,12 +164,19 @@ def score(
             values, report = runner.score(ws, scorer, ctx, pool, on_progress=on_progress)
     console.print(f"scored {report.records:,} records with [bold]{report.scorer_key}[/]: {report.computed:,} "
                   f"computed, {report.cached:,} from the cache, {report.nan:,} unscorable, {report.seconds:.2f} s")
+    _print_top(pool, values, top, vars(report), json_out)
+
+
+def _print_top(pool: list[Any], values: np.ndarray, top: int, figures: dict[str, Any], json_out: Any) -> None:
+    """The ``top`` highest-scoring records as a table; ``figures`` plus that top list to ``--json``."""
+    from curate.runtime.embeddings import record_text
+
     order = [int(i) for i in np.argsort(-np.nan_to_num(values, nan=-np.inf))[:top]]
     table = Table("score", "kind", "record", "text")
     for i in order:
         table.add_row(f"{values[i]:.4g}", pool[i].kind, pool[i].id[:10], record_text(pool[i])[:70].replace("\n", " "))
     console.print(table)
-    write_json(json_out, {**vars(report), "top": [{"id": pool[i].id, "score": float(values[i])} for i in order]})
+    write_json(json_out, {**figures, "top": [{"id": pool[i].id, "score": float(values[i])} for i in order]})
 
 
 def _score_two_stage(ws: Workspace, built: Any, pool: list[Any], *, shortlist: float, sample: int, seed: int,
@@ -178,7 +184,6 @@ def _score_two_stage(ws: Workspace, built: Any, pool: list[Any], *, shortlist: f
     """``curate score --two-stage``: the proxy's figures, then the top records by exact score."""
     from dataclasses import asdict
 
-    from curate.runtime.embeddings import record_text
     from curate.scorers.two_stage import two_stage_scores
 
     with bar_progress() as progress:
@@ -191,12 +196,7 @@ def _score_two_stage(ws: Workspace, built: Any, pool: list[Any], *, shortlist: f
                   f"check); proxy {report.proxy_key}: Spearman {report.spearman_heldout:.3f} on held-out records, "
                   f"exact top 1% / 5% short-listed {report.recall_top1_heldout:.0%} / "
                   f"{report.recall_top5_heldout:.0%}; {report.records_per_hour:,.0f} records/hour")
-    order = [int(i) for i in np.argsort(-np.nan_to_num(values, nan=-np.inf))[:top]]
-    table = Table("score", "kind", "record", "text")
-    for i in order:
-        table.add_row(f"{values[i]:.4g}", pool[i].kind, pool[i].id[:10], record_text(pool[i])[:70].replace("\n", " "))
-    console.print(table)
-    write_json(json_out, {**asdict(report), "top": [{"id": pool[i].id, "score": float(values[i])} for i in order]})
+    _print_top(pool, values, top, asdict(report), json_out)
 
 
 def embed(

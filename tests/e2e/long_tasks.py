@@ -7,7 +7,6 @@ characters of Markdown (headings, bold, lists, a table, a fenced code block); on
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,8 +19,8 @@ from curate.rounds.tasks import create_round
 from curate.store.accounts import add_user
 from curate.store.schema import Task
 from curate.store.workspace import Workspace
+from tests.annotation_setup import PASSWORD, _write
 
-PASSWORD = "correct-horse-42"
 USERS = {"eve": "annotator", "max": "annotator", "rex": "reviewer"}
 CLASSES_12 = ["billing and invoices", "bug report", "praise", "feature request", "account access and login",
               "data export", "privacy question", "performance problem", "integration with third-party tools",
@@ -71,11 +70,6 @@ class LongSeeded:
     rank: list[int] = field(default_factory=list)
     rewrite: list[int] = field(default_factory=list)
     label: list[int] = field(default_factory=list)
-
-
-def _write(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 def _round(ws: Workspace, records: list, task_type: str, people: list[str], schema: str | None,

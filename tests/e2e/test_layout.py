@@ -17,7 +17,7 @@ from curate.store import audit
 from curate.store.accounts import add_user, deactivate_user
 from curate.store.schema import Annotation
 from curate.store.workspace import Workspace
-from tests.e2e.conftest import CHROMIUM, TIMEOUT_MS, VIEWPORT, Served, free_port, require_browser, save_screenshot
+from tests.e2e.conftest import CHROMIUM, VIEWPORT, Served, free_port, login, require_browser, save_screenshot
 from tests.e2e.long_tasks import CLASSES_12, PASSWORD, long_completion, seed_long
 
 if not CHROMIUM.exists():
@@ -44,15 +44,6 @@ def served_long(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     finally:
         demo.close()
         ws.store.dispose()
-
-
-def login_as(page: Page, url: str, name: str) -> Page:
-    page.goto(url)
-    page.fill("input[type=text]", name)
-    page.fill("input[type=password]", PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_selector(f"#whoami:has-text('signed in as {name}')")
-    return page
 
 
 def on_task(page: Page, task_id: int, prefix: str = "") -> None:
@@ -86,25 +77,10 @@ def answers(ws: Workspace) -> list[Any]:
         return list(conn.execute(select(Annotation).order_by(Annotation.id)).all())
 
 
-@pytest.fixture
-def page_factory(browser: Any) -> Iterator[Callable[[], Page]]:
-    contexts: list[Any] = []
-
-    def make() -> Page:
-        context = browser.new_context(viewport=VIEWPORT)
-        context.set_default_timeout(TIMEOUT_MS)
-        contexts.append(context)
-        return context.new_page()
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
-def test_rank_rewrite_and_label_from_the_keyboard(served_long: Served, page_factory: Callable[[], Page]) -> None:
+def test_rank_rewrite_and_label_from_the_keyboard(served_long: Served, open_page: Callable[[], Page]) -> None:
     ws, seeded = served_long.ws, served_long.seeded
     rank, rewrite, label = seeded.rank, seeded.rewrite, seeded.label  # type: ignore[attr-defined]
-    page = login_as(page_factory(), served_long.url, "eve")
+    page = login(open_page(), served_long.url, "eve")
 
     # --- rank: rendered Markdown, inert markup, the bar in view, the top of the page on each task --------------
     on_task(page, rank[0])
@@ -197,9 +173,9 @@ def test_rank_rewrite_and_label_from_the_keyboard(served_long: Served, page_fact
     assert stored[5][2] is not None and stored[5][2] >= 2 * MIN_READ  # the guard's time is the recorded time
 
 
-def test_differing_rewrites_reach_the_reviewer(served_long: Served, page_factory: Callable[[], Page]) -> None:
+def test_differing_rewrites_reach_the_reviewer(served_long: Served, open_page: Callable[[], Page]) -> None:
     rewrite = served_long.seeded.rewrite  # type: ignore[attr-defined]
-    page = login_as(page_factory(), served_long.url, "max")
+    page = login(open_page(), served_long.url, "max")
     on_task(page, rewrite[0])
     page.keyboard.press("e")
     page.keyboard.press("Control+End")
@@ -212,7 +188,7 @@ def test_differing_rewrites_reach_the_reviewer(served_long: Served, page_factory
     page.keyboard.press("Control+Enter")
     expect(page.locator("#task-info")).to_contain_text("All done")
 
-    reviewer = login_as(page_factory(), served_long.url, "rex")
+    reviewer = login(open_page(), served_long.url, "rex")
     on_task(reviewer, rewrite[1], "adj-")  # lands on the adjudication queue, not an empty Annotate tab
     expect(reviewer.locator("#adjudicate-tab-button")).to_have_attribute("aria-selected", "true")
     side = reviewer.locator("#dispute-answers .rewrite-col")
@@ -236,29 +212,29 @@ def test_differing_rewrites_reach_the_reviewer(served_long: Served, page_factory
     assert audit.verify(served_long.ws.store).ok
 
 
-def test_logout_and_ended_sessions_show_the_login_page(served_long: Served, page_factory: Callable[[], Page]) -> None:
-    page = login_as(page_factory(), served_long.url, "max")
+def test_logout_and_ended_sessions_show_the_login_page(served_long: Served, open_page: Callable[[], Page]) -> None:
+    page = login(open_page(), served_long.url, "max")
     pages_before = len(page.context.pages)
     page.locator("#logout-link").click()
     expect(page.locator("input[type=password]")).to_be_visible()  # the login form, in this very tab
     assert len(page.context.pages) == pages_before
     add_user(served_long.ws.store, "tmp", "annotator", PASSWORD)
-    page = login_as(page, served_long.url, "tmp")
+    page = login(page, served_long.url, "tmp")
     deactivate_user(served_long.ws.store, "tmp")
     page.keyboard.press("Control+z")  # any action of a disabled account: refused, then the login page
     expect(page.locator("input[type=password]")).to_be_visible(timeout=10_000)
     expect(page.locator("#whoami")).to_have_count(0)
 
 
-def test_full_hd_and_shortcuts(served_long: Served, page_factory: Callable[[], Page]) -> None:
-    page = page_factory()
+def test_full_hd_and_shortcuts(served_long: Served, open_page: Callable[[], Page]) -> None:
+    page = open_page()
     page.set_viewport_size({"width": 1920, "height": 1080})
-    login_as(page, served_long.url, "rex")  # a reviewer with no disputes left: the Annotate tab, then Adjudicate
+    login(page, served_long.url, "rex")  # a reviewer with no disputes left: the Annotate tab, then Adjudicate
     page.locator("#adjudicate-tab-button").click()
     expect(page.locator("#adj-task-info")).to_contain_text("No disputed tasks")
     assert_fits(page, "adj-")
     page.close()
-    page = login_as(page_factory(), served_long.url, "max")
+    page = login(open_page(), served_long.url, "max")
     page.keyboard.press("?")
     panel = page.locator("#shortcuts-panel")
     for text in ("01 … 20", "Ctrl + Shift + Enter", "Esc leaves the box"):
