@@ -241,12 +241,19 @@ CSS = """
 .progress-bar { flex: 1; height: 8px; border-radius: 4px; background: var(--border-color-primary); overflow: hidden;
   min-width: 80px; }
 .progress-bar > div { height: 100%; background: var(--color-accent, #6366f1); }
-.choice-row { display: grid !important; grid-template-columns: repeat(auto-fill, minmax(175px, 1fr));
-  gap: 6px !important; }
-.choice-row button, .choice-btn { min-width: 0 !important; width: 100% !important; white-space: normal !important;
-  height: 100% !important; min-height: 34px; line-height: 1.2; font-size: 0.9rem !important;
-  font-weight: 500 !important; justify-content: flex-start !important; text-align: left; padding: 4px 10px !important; }
-.pair-btn { flex: 0 0 auto !important; padding-left: 14px !important; padding-right: 14px !important; }
+.pick-grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(175px, 1fr)); gap: 6px; }
+.pick-row { display: inline-flex; gap: 6px; flex-wrap: nowrap; }
+.pick { border: 1px solid var(--button-secondary-border-color); background: var(--button-secondary-background-fill);
+  color: var(--button-secondary-text-color); border-radius: var(--button-large-radius, 8px); cursor: pointer;
+  font-weight: 600; font-size: 0.9rem; min-height: 38px; line-height: 1.2; padding: 4px 14px;
+  box-shadow: var(--button-secondary-shadow); }
+.pick:hover { background: var(--button-secondary-background-fill-hover); }
+.pick.primary { background: var(--button-primary-background-fill); border-color: var(--button-primary-border-color);
+  color: var(--button-primary-text-color); }
+.pick.choice-btn { width: 100%; height: 100%; text-align: left; white-space: normal; overflow-wrap: anywhere;
+  padding: 4px 10px; font-weight: 500; }
+.pair-btn { white-space: nowrap; }
+.pair-picks { flex: 0 0 auto !important; width: auto !important; }
 .md li > p { margin: 0; }
 .md li { margin: 0.1em 0; }
 .bar-actions button { white-space: nowrap; }

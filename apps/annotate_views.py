@@ -26,10 +26,10 @@ from apps.task_text import (
     changes_html,
     diff_html,
     esc,
-    key_label,
     markdown_block,
     mode_of,
     parse_order,
+    pick_buttons_html,
     progress_html,
     restore,
     suggestion_line,
@@ -39,8 +39,13 @@ from curate.annotate.values import PAIR_CHOICES
 from curate.errors import CurateError
 
 MAX_CHOICES = 20  # class / candidate buttons; keys 1-9 press the first nine, or two keys (01-20) beyond nine
-PAIR_BUTTONS = (("A", "1 · A", "key-1"), ("B", "2 · B", "key-2"), ("tie", "T · Tie", "key-t"),
-                ("both_bad", "0 · Both bad", "key-0"))
+# A click on a pick button (task_text.pick_buttons_html) becomes the component's click event, and that event's
+# browser-side function turns it into the choice (or the next candidate of the order) with no server round trip.
+PICK_ON_LOAD = ("element.addEventListener('click', (e) => { const b = e.target.closest && e.target.closest("
+                "'[data-pick]'); if (b && !b.disabled) { window.curatePick = b.dataset.pick; trigger('click'); } });")
+PICK_CHOICE = ("(choice, order, mode) => { const v = String(window.curatePick || ''); if (!v) return [choice, order];"
+               " if (mode !== 'candidates') return [v, order]; const parts = order ? order.split(' > ') : [];"
+               " if (!parts.includes(v)) parts.push(v); return [choice, parts.join(' > ')]; }")
 NO_DISPUTES = "### No disputed tasks.\nDisagreements between annotators show up here for a decision."
 DEFAULT_MIN_READ_SECONDS = 6.0  # per 1,000 characters before "accept as is" is taken (skimming speed)
 UNCHANGED = ("The text is unchanged. To accept it as is, press Ctrl+Shift+Enter (or click Accept as is); "
@@ -92,20 +97,16 @@ class TaskPanel:
                 self.progress = gr.HTML(elem_id=f"{p}progress", elem_classes=["bar-progress"])
                 self.status = gr.Markdown(elem_id=f"{p}status", elem_classes=["status-line"])
             self.diff = gr.HTML(elem_id=f"{p}rewrite-diff", visible=False, elem_classes=["bar-diff"])
-            with gr.Row(visible=False, elem_classes=["choice-row"]) as self.choice_row:
-                self.choice_buttons = [
-                    gr.Button(str(i), elem_id=f"{p}choice-{i}", visible=False, min_width=60,
-                              elem_classes=["choice-btn", f"key2-{i:02d}", *([f"key-{i}"] if i < 10 else [])])
-                    for i in range(1, MAX_CHOICES + 1)]
+            self.choices = gr.HTML(elem_id=f"{p}choices", elem_classes=["choice-row"], visible=False,
+                                   js_on_load=PICK_ON_LOAD)
             with gr.Row(visible=False, elem_classes=["order-row"]) as self.order_row:
                 self.order = gr.Textbox(label="Your order, best first (press the numbers in turn)", interactive=False,
                                         elem_id=f"{p}order", scale=4)
                 self.reset = gr.Button("R · Reset order", elem_id=f"{p}reset-btn", elem_classes=["key-reset"],
                                        scale=1)
             with gr.Row(elem_classes=["bar-actions"]):
-                self.pair_buttons = {value: gr.Button(label, elem_id=f"{p}pair-{value}", visible=False, size="md",
-                                                      elem_classes=[key, "pair-btn"], min_width=80, scale=0)
-                                     for value, label, key in PAIR_BUTTONS}
+                self.pairs = gr.HTML(elem_id=f"{p}pairs", elem_classes=["pair-picks"], visible=False, scale=0,
+                                     js_on_load=PICK_ON_LOAD)
                 self.note = gr.Textbox(show_label=False, elem_id=f"{p}note", visible=False, max_lines=1, scale=2,
                                        placeholder="Note (optional): why? Saved as you type.", container=False)
                 self.submit = gr.Button(submit_label, variant="primary", elem_id=f"{p}submit-btn",
@@ -118,20 +119,23 @@ class TaskPanel:
                     self.undo = gr.Button("Ctrl+Z · Undo", elem_id=f"{p}undo-btn", elem_classes=["key-undo"],
                                           scale=0, min_width=140)
         self.rewrite_parts: list[Any] = [self.rewrite_col, self.rewrite_box, self.diff]
+        self.prefix = p
         self.on_screen: dict[str, int | None] = {}  # session -> task id shown (guards late echoes, double presses)
         self.seen_guidelines: dict[str, set[str]] = {}  # session -> guidelines already shown open once
         self._locks: dict[str, threading.Lock] = {}
+        self._sent: dict[str, dict[int, str]] = {}  # session -> component id -> last update sent by show()
+        # Components only show() changes (never the browser, never the echoes): an update equal to the last one
+        # sent to the session is left out, so the browser re-renders less between tasks.
+        self._server_owned = {id(c) for c in (self.info, self.suggestion, self.guidelines,
+                                              self.prompt, self.pair_row, self.body, self.order_row,
+                                              self.rewrite_col, self.submit, self.progress,
+                                              *self._queue_buttons())}
         self._wire_client_side()
 
     def _wire_client_side(self) -> None:
         """Selections are set in the browser at once; the server only echoes the highlight."""
-        for value, button in self.pair_buttons.items():
-            button.click(None, None, self.choice, js=f"() => {value!r}")
-        for i, button in enumerate(self.choice_buttons, start=1):
-            button.click(None, [self.choice, self.order, self.mode], [self.choice, self.order], js=(
-                f"(choice, order, mode) => {{ if (mode !== 'candidates') return ['{i}', order];"
-                f" const parts = order ? order.split(' > ') : [];"
-                f" if (!parts.includes('{i}')) parts.push('{i}'); return [choice, parts.join(' > ')]; }}"))
+        for picks in (self.pairs, self.choices):
+            picks.click(None, [self.choice, self.order, self.mode], [self.choice, self.order], js=PICK_CHOICE)
         self.reset.click(None, None, self.order, js="() => ''")
 
     @property
@@ -139,13 +143,13 @@ class TaskPanel:
         """Every component :meth:`show` may update."""
         return [self.state, self.task_id, self.mode, self.choice, self.info, self.suggestion, self.guidelines_box,
                 self.guidelines, self.prompt, self.pair_row, self.resp_a, self.resp_b,
-                *self.pair_buttons.values(), self.body, self.choice_row, *self.choice_buttons, self.order_row,
+                self.pairs, self.body, self.choices, self.order_row,
                 self.order, *self.rewrite_parts, self.note, self.submit, self.progress, *self._queue_buttons()]
 
     @property
     def highlight_outputs(self) -> list[Any]:
-        """The buttons whose variant shows the current selection."""
-        return [*self.pair_buttons.values(), *self.choice_buttons]
+        """The pick buttons, whose colour shows the current selection."""
+        return [self.pairs, self.choices]
 
     def _queue_buttons(self) -> list[Any]:
         return [self.skip, self.accept] if hasattr(self, "skip") else []
@@ -183,19 +187,20 @@ class TaskPanel:
                 self.on_screen.clear()
             self.on_screen[session] = None if view is None else int(view["task_id"])
         if view is None:
-            hidden = [self.guidelines_box, self.prompt, self.pair_row, *self.pair_buttons.values(), self.body,
-                      self.choice_row, self.order_row, self.note, self.rewrite_col, self.diff, self.suggestion]
-            return {self.state: {}, self.task_id: None, self.mode: "", self.choice: "", self.order: "",
-                    self.info: empty, self.progress: "", self.submit: gr.update(interactive=False),
-                    **{c: gr.update(visible=False) for c in hidden},
-                    **{c: gr.update(interactive=False, visible=c is not getattr(self, "accept", None))
-                       for c in self._queue_buttons()}}
+            hidden = [self.guidelines_box, self.prompt, self.pair_row, self.pairs, self.body,
+                      self.choices, self.order_row, self.note, self.rewrite_col, self.diff, self.suggestion]
+            return self._changed(session, {
+                self.state: {}, self.task_id: None, self.mode: "", self.choice: "", self.order: "",
+                self.info: empty, self.progress: "", self.submit: gr.update(interactive=False),
+                **{c: gr.update(visible=False) for c in hidden},
+                **{c: gr.update(interactive=False, visible=c is not getattr(self, "accept", None))
+                   for c in self._queue_buttons()}})
         mode = mode_of(view)
         choice, order, note, text = restore(view)
         responses, classes = list(view["responses"]), list(view["classes"])
         state = {"task_id": int(view["task_id"]), "mode": mode, "classes": classes, "n": len(responses),
                  "completion": view.get("completion", ""), "shown_at": time.monotonic()}
-        n_buttons = len(classes) if mode == "label" else len(responses) if mode == "candidates" else 0
+        pairs, choices = self._picks(state, choice, order)
         status = " · skipped earlier" if view.get("status") == "skipped" else ""
         info = f"**Round {view['round_number']} · task {view['task_id']} · {TYPE_NAMES[mode]}**{status}"
         prompt = view.get("prompt") or ""
@@ -219,36 +224,50 @@ class TaskPanel:
             self.resp_a: markdown_block("Response A", responses[0]) if mode == "pair" else "",
             self.resp_b: markdown_block("Response B", responses[1]) if mode == "pair" else "",
             self.body: gr.update(value=body, visible=mode in ("candidates", "label")),
-            self.choice_row: gr.update(visible=n_buttons > 0), self.order_row: gr.update(visible=mode == "candidates"),
+            self.pairs: gr.update(value=pairs, visible=bool(pairs)),
+            self.choices: gr.update(value=choices, visible=bool(choices)),
+            self.order_row: gr.update(visible=mode == "candidates"),
             self.submit: gr.update(interactive=True), self.progress: progress_html(view.get("queue")),
             self.rewrite_col: gr.update(visible=mode == "rewrite"),
             self.rewrite_box: text if mode == "rewrite" else "",
             self.diff: gr.update(value=changes_html(state["completion"], text) if mode == "rewrite" else "",
                                  visible=mode == "rewrite"),
         }
-        for button in self.pair_buttons.values():
-            updates[button] = gr.update(visible=mode == "pair")
         for c in self._queue_buttons():
             updates[c] = gr.update(interactive=True, visible=c is not self.accept or mode == "rewrite")
-        for i, button in enumerate(self.choice_buttons):
-            label = key_label(i + 1, n_buttons)
-            label = f"{label} · {classes[i]}" if mode == "label" and i < len(classes) else label
-            updates[button] = gr.update(value=label, visible=i < min(n_buttons, MAX_CHOICES))
-        for component, update in self.highlight(state, choice, order).items():
-            updates[component] = {**updates[component], **update} if isinstance(updates.get(component), dict) \
-                else update
-        return updates
+        return self._changed(session, updates)
+
+    def _changed(self, session: str | None, updates: dict[Any, Any]) -> dict[Any, Any]:
+        """``updates`` without those of server-owned components equal to the last one sent to ``session``."""
+        if not session:
+            return updates
+        if len(self._sent) > 10_000:
+            self._sent.clear()
+        sent = self._sent.setdefault(session, {})
+        kept: dict[Any, Any] = {}
+        for component, update in updates.items():
+            if id(component) in self._server_owned:
+                key = repr(update)
+                if sent.get(id(component)) == key:
+                    continue
+                sent[id(component)] = key
+            kept[component] = update
+        return kept
 
     def highlight(self, state: dict[str, Any], choice: str, order: str) -> dict[Any, Any]:
-        """Button variants: the selected choice (or the candidates already ordered) in the primary colour."""
-        mode = state.get("mode")
+        """The pick buttons with the selected choice (or the candidates already ordered) in the primary colour."""
+        pairs, choices = self._picks(state, choice, order)
+        return {self.pairs: pairs or gr.skip(), self.choices: choices or gr.skip()}
+
+    def _picks(self, state: dict[str, Any], choice: str, order: str) -> tuple[str, str]:
+        """The HTML of the pair buttons and of the class / candidate buttons (empty when the task has none)."""
+        mode = str(state.get("mode") or "")
         picked = set(parse_order(order)) if mode == "candidates" else (
             {int(choice) - 1} if mode == "label" and choice.isdigit() else set())
-        updates: dict[Any, Any] = {b: gr.update(variant="primary" if mode == "pair" and v == choice else "secondary")
-                                   for v, b in self.pair_buttons.items()}
-        for i, button in enumerate(self.choice_buttons):
-            updates[button] = gr.update(variant="primary" if i in picked else "secondary")
-        return updates
+        classes = list(state.get("classes", []))
+        n_buttons = min(MAX_CHOICES, len(classes) if mode == "label" else int(state.get("n", 0))
+                        if mode == "candidates" else 0)
+        return pick_buttons_html(self.prefix, mode, classes, n_buttons, choice, picked)
 
     def answer(self, state: dict[str, Any], choice: str, order: str, note: str, text: str) -> dict[str, Any]:
         """The answer value for :func:`curate.annotate.answers.submit` from the current selection.

@@ -188,3 +188,30 @@ def rewrites_side_by_side(original: str, answers: list[dict[str, Any]]) -> str:
                     f'<details><summary>Full text</summary><div class="text-block full-text">{esc(text)}</div>'
                     "</details></div>")
     return f'<div class="block-title">Rewrites in disagreement</div><div class="rewrites-side">{"".join(cols)}</div>'
+
+
+def pick_buttons_html(prefix: str, mode: str, classes: list[str], n_buttons: int, choice: str,
+                      picked: set[int]) -> tuple[str, str]:
+    """The pair buttons and the class / candidate buttons as HTML: ``(pairs, choices)``.
+
+    Plain ``<button data-pick=...>`` elements in two HTML components (one update each, where twenty Gradio
+    buttons cost the browser ~35 ms per task): a click sets the choice through the component's click event,
+    keys click them through their ``key-*`` / ``key2-NN`` classes. ``picked`` holds 0-based indexes shown selected.
+    """
+    pairs = "".join(
+        f'<button type="button" id="{prefix}pair-{value}" class="pick pair-btn {key} '
+        f'{"primary" if mode == "pair" and choice == value else "secondary"}" data-pick="{value}">{label}</button>'
+        for value, label, key in PAIR_BUTTON_SPECS) if mode == "pair" else ""
+    buttons = []
+    for i in range(1, n_buttons + 1):
+        label = key_label(i, n_buttons)
+        label = f"{label} · {esc(classes[i - 1])}" if mode == "label" and i <= len(classes) else label
+        keys = f"key2-{i:02d}" + (f" key-{i}" if i < 10 else "")
+        buttons.append(f'<button type="button" id="{prefix}choice-{i}" class="pick choice-btn {keys} '
+                       f'{"primary" if i - 1 in picked else "secondary"}" data-pick="{i}">{label}</button>')
+    return (f'<div class="pick-row">{pairs}</div>' if pairs else "",
+            f'<div class="pick-grid">{"".join(buttons)}</div>' if buttons else "")
+
+
+PAIR_BUTTON_SPECS = (("A", "1 · A", "key-1"), ("B", "2 · B", "key-2"), ("tie", "T · Tie", "key-t"),
+                     ("both_bad", "0 · Both bad", "key-0"))

@@ -1,0 +1,49 @@
+"""The task panel's pick buttons (plain HTML) and the updates it leaves out when nothing changed."""
+
+import re
+from types import SimpleNamespace
+from typing import Any
+
+import gradio as gr
+
+from apps.annotate_views import TaskPanel
+from apps.task_text import pick_buttons_html
+
+
+def test_pick_buttons_carry_ids_keys_and_the_selection():
+    pairs, choices = pick_buttons_html("", "pair", [], 0, "B", set())
+    assert choices == ""
+    assert re.findall(r'id="(pair-[^"]+)"', pairs) == ["pair-A", "pair-B", "pair-tie", "pair-both_bad"]
+    assert re.search(r'id="pair-B" class="[^"]*\bprimary\b', pairs)
+    assert not re.search(r'id="pair-A" class="[^"]*\bprimary\b', pairs)
+
+    classes = [f"class <{i}>" for i in range(1, 13)]
+    pairs, choices = pick_buttons_html("adj-", "label", classes, 12, "12", {11})
+    assert pairs == ""
+    ids = re.findall(r'id="(adj-choice-\d+)"', choices)
+    assert ids == [f"adj-choice-{i}" for i in range(1, 13)]
+    assert "01 · class &lt;1&gt;" in choices and "<1>" not in choices  # names escaped
+    assert re.search(r'class="[^"]*\bkey2-12\b[^"]*\bprimary\b[^"]*" data-pick="12"', choices)
+    assert "key-9 " in choices and "key-10" not in choices  # one key only for the first nine
+
+
+def _view(task_id: int, text: str) -> dict[str, Any]:
+    return {"task_id": task_id, "round_number": 1, "type": "rank", "prompt": "Which is better?",
+            "responses": [text, text + "!"], "classes": [], "guidelines": "Prefer correct.",
+            "queue": {"done": task_id, "total": 9, "skipped": 0}}
+
+
+def test_show_leaves_out_unchanged_server_owned_updates():
+    with gr.Blocks():
+        panel = TaskPanel()
+    request = SimpleNamespace(session_hash="s1")
+    first = panel.show(_view(1, "one"), "empty", request)  # type: ignore[arg-type]
+    second = panel.show(_view(2, "two"), "empty", request)  # type: ignore[arg-type]
+    assert panel.pair_row in first and panel.pair_row not in second  # still a pair: nothing to re-send
+    assert panel.submit in first and panel.submit not in second
+    for component in (panel.info, panel.resp_a, panel.choice, panel.order, panel.note, panel.pairs, panel.progress):
+        assert component in second  # what changes, and what the browser may have changed, is always sent
+    other = panel.show(_view(3, "three"), "empty", SimpleNamespace(session_hash="s2"))  # type: ignore[arg-type]
+    assert panel.pair_row in other  # another browser session gets everything
+    empty = panel.show(None, "No tasks.", request)  # type: ignore[arg-type]
+    assert panel.pair_row in empty and panel.submit in empty
