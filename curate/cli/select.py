@@ -133,6 +133,9 @@ def score(
                             "proxy's short list (plus a random check slice); the rest stays unscored.")] = False,
     shortlist: Annotated[float, typer.Option(help="--two-stage: share of the pool the exact scorer scores.")] = 0.05,
     proxy_sample: Annotated[int, typer.Option(help="--two-stage: records scored exactly to train the proxy.")] = 2000,
+    hours: Annotated[float | None, typer.Option(
+        help="--two-stage: finish within this many hours; the short list shrinks to what the exact rate measured "
+             "on the sample allows.", min=0.0001)] = None,
     workspace: WorkspaceOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = None,
@@ -153,7 +156,7 @@ def score(
         if runner.name != "local":
             raise InputError("--two-stage runs on this machine: drop --engine ray (the exact stage is a short list)")
         _score_two_stage(ws, built, pool, shortlist=shortlist, sample=proxy_sample, seed=seed, top=top,
-                         json_out=json_out)
+                         budget_seconds=None if hours is None else 3600 * hours, json_out=json_out)
         return
     with bar_progress() as progress:
         task = progress.add_task(f"score {scorer}", total=len(pool))
@@ -180,7 +183,7 @@ def _print_top(pool: list[Any], values: np.ndarray, top: int, figures: dict[str,
 
 
 def _score_two_stage(ws: Workspace, built: Any, pool: list[Any], *, shortlist: float, sample: int, seed: int,
-                     top: int, json_out: Any) -> None:
+                     top: int, budget_seconds: float | None, json_out: Any) -> None:
     """``curate score --two-stage``: the proxy's figures, then the top records by exact score."""
     from dataclasses import asdict
 
@@ -190,7 +193,11 @@ def _score_two_stage(ws: Workspace, built: Any, pool: list[Any], *, shortlist: f
         task = progress.add_task(f"score {built.name} (two-stage: exact on the short list)", total=None)
         on_progress = lambda done, total: progress.update(task, completed=done, total=total)  # noqa: E731
         values, report = two_stage_scores(ws.store, built, pool, shortlist=shortlist, sample=sample, seed=seed,
-                                          on_progress=on_progress)
+                                          budget_seconds=budget_seconds, on_progress=on_progress)
+    if report.budget_limited:
+        console.print(f"[yellow]the time budget allows {report.shortlisted:,} short-listed records "
+                      f"({report.shortlisted / max(report.records, 1):.2%} of the pool, not {shortlist:.0%}) at "
+                      f"{report.exact_seconds_per_record or 0:.3f} s per exact score[/yellow]")
     console.print(f"two-stage {report.scorer_key}: {report.exact_scored:,} of {report.records:,} records scored "
                   f"exactly ({report.sample:,} sample, {report.shortlisted:,} short-listed, {report.checked:,} "
                   f"check); proxy {report.proxy_key}: Spearman {report.spearman_heldout:.3f} on held-out records, "

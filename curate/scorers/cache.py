@@ -17,8 +17,10 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import orjson
 
 from curate.ingest.records import Record
 from curate.runtime.checkpoint import Checkpoint
@@ -71,6 +73,29 @@ def load_cached(store: Store, key: str, ids: Sequence[str]) -> dict[str, float]:
             for rid, value in conn.exec_driver_sql(sql, (key, *chunk)):
                 found[rid] = math.nan if value is None else float(value)
     return found
+
+
+def save_metadata(store: Store, key: str, name: str, payload: dict[str, Any]) -> None:
+    """Keep ``payload`` (JSON-able) as the ``name`` metadata of the scores under ``key`` (replacing an older one)."""
+    from sqlalchemy import delete, insert
+
+    from curate.store.schema import ScoreMetadata
+
+    with store.write() as conn:
+        conn.execute(delete(ScoreMetadata).where(ScoreMetadata.scorer_key == key, ScoreMetadata.name == name))
+        conn.execute(insert(ScoreMetadata).values(scorer_key=key, name=name, payload=orjson.dumps(payload).decode()))
+
+
+def load_metadata(store: Store, key: str) -> dict[str, dict[str, Any]]:
+    """``{name: payload}`` of every metadata entry kept for the scores under ``key`` (empty when none)."""
+    from sqlalchemy import select
+
+    from curate.store.schema import ScoreMetadata
+
+    with store.read() as conn:
+        rows = conn.execute(select(ScoreMetadata.name, ScoreMetadata.payload)
+                            .where(ScoreMetadata.scorer_key == key)).all()
+    return {name: orjson.loads(payload) for name, payload in rows}
 
 
 def _save(store: Store, key: str, ids: Sequence[str], values: Scores) -> None:

@@ -27,7 +27,7 @@ from curate.errors import InputError
 from curate.ingest.records import Record, as_text
 from curate.runtime.embeddings import record_text
 from curate.scorers.base import Scorer, Scores
-from curate.scorers.cache import cache_key, score_records
+from curate.scorers.cache import cache_key, save_metadata, score_records
 from curate.store import audit
 from curate.store.database import Store
 
@@ -66,6 +66,9 @@ class TwoStageReport:
     recall_top5_heldout: float
     seconds: float
     records_per_hour: float
+    exact_seconds_per_record: float | None = None
+    budget_seconds: float | None = None
+    budget_limited: bool = False
 
 
 def _length_features(records: Sequence[Record]) -> np.ndarray:
@@ -139,13 +142,17 @@ def _recall(exact: np.ndarray, predicted: np.ndarray, top: float, shortlist: flo
 
 def two_stage_scores(store: Store, scorer: Scorer, records: Sequence[Record], *, shortlist: float = 0.05,
                      sample: int = 2000, check: float = 0.01, seed: int = 0,
-                     settings: ProxySettings = ProxySettings(),
+                     settings: ProxySettings = ProxySettings(), budget_seconds: float | None = None,
                      on_progress: Callable[[int, int], None] | None = None) -> tuple[Scores, TwoStageReport]:
     """Exact scores of the proxy's short list (and of the sample and a random check slice); NaN elsewhere.
 
+    With ``budget_seconds`` the short list shrinks to what fits the time left after the sample, at the exact rate
+    measured on the sample (the check slice is kept, and counted in the budget).
+
     Returns:
         ``(scores, report)``: ``(n,)`` float64 aligned with ``records`` (higher = more worth labeling; NaN = not
-        scored exactly, or unscorable) and a :class:`TwoStageReport`. One ``score.two_stage`` audit event.
+        scored exactly, or unscorable) and a :class:`TwoStageReport`, also kept as the ``two_stage`` metadata of
+        the exact scores' cache key (:func:`curate.scorers.cache.load_metadata`). One ``score.two_stage`` audit event.
 
     Raises:
         InputError: a fraction outside (0, 1], a sample too small to learn from, or a set-dependent scorer (its
@@ -162,7 +169,10 @@ def two_stage_scores(store: Store, scorer: Scorer, records: Sequence[Record], *,
     rng = np.random.default_rng(seed)
     in_sample = np.sort(rng.choice(n, size=min(sample, n), replace=False))
     sampled = [records[i] for i in in_sample]
-    exact_sample, _ = score_records(store, scorer, sampled)
+    sample_started = time.perf_counter()
+    exact_sample, sample_report = score_records(store, scorer, sampled)
+    per_record = ((time.perf_counter() - sample_started) / sample_report.computed if sample_report.computed >= 10
+                  else None)
     valid = np.flatnonzero(np.isfinite(exact_sample))
     if len(valid) < 20:
         raise InputError(f"only {len(valid)} of the {len(sampled)} sampled records could be scored exactly; the "
@@ -177,9 +187,16 @@ def two_stage_scores(store: Store, scorer: Scorer, records: Sequence[Record], *,
     recall5 = _recall(exact_sample[test], predicted, 0.05, shortlist)
     proxy = Proxy(settings).fit([sampled[i] for i in valid], exact_sample[valid])
     ranked = proxy.predict(records)
-    short = np.argsort(-ranked, kind="stable")[:math.ceil(shortlist * n)]
+    n_short, n_check = math.ceil(shortlist * n), math.ceil(check * n) if check else 0
+    limited = False
+    if budget_seconds is not None and per_record is not None:
+        affordable = max(0, int((budget_seconds - (time.perf_counter() - started)) / per_record))
+        if affordable < n_short + n_check:
+            n_check = min(n_check, affordable // 5)  # a fifth of what is left checks the proxy, at most the asked
+            n_short, limited = affordable - n_check, True
+    short = np.argsort(-ranked, kind="stable")[:n_short]
     rest = np.setdiff1d(np.arange(n), short)
-    checked = rng.choice(rest, size=min(len(rest), math.ceil(check * n)), replace=False) if check else rest[:0]
+    checked = rng.choice(rest, size=min(len(rest), n_check), replace=False) if n_check else rest[:0]
     wanted = np.setdiff1d(np.union1d(short, checked), in_sample)
     exact_rest, _ = score_records(store, scorer, [records[i] for i in wanted], on_progress=on_progress)
     out = np.full(n, math.nan)
@@ -191,7 +208,10 @@ def two_stage_scores(store: Store, scorer: Scorer, records: Sequence[Record], *,
         scorer_key=scorer.key(), proxy_key=key, records=n, sample=len(sampled), shortlisted=len(short),
         checked=len(checked), exact_scored=len(in_sample) + len(wanted), spearman_heldout=round(rho, 4),
         recall_top1_heldout=round(recall1, 4), recall_top5_heldout=round(recall5, 4), seconds=round(seconds, 3),
-        records_per_hour=round(3600 * n / seconds, 1) if seconds > 0 else math.inf)
+        records_per_hour=round(3600 * n / seconds, 1) if seconds > 0 else math.inf,
+        exact_seconds_per_record=None if per_record is None else round(per_record, 5),
+        budget_seconds=budget_seconds, budget_limited=limited)
     with store.write() as conn:
         audit.append(conn, "score.two_stage", asdict(report))
+    save_metadata(store, cache_key(scorer, records), "two_stage", asdict(report))
     return out, report

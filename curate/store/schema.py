@@ -1,12 +1,12 @@
 """The workspace database schema (SQLAlchemy 2 declarative tables).
 
 Tables: ``sources`` (ingested files), ``records`` (the pool; content stored as JSON text), ``scores`` (the
-score cache), ``status_changes`` (what a filter run changed, for undo), ``label_schemas`` (versioned),
-``model_versions``, ``rounds``, ``tasks``, ``annotations`` (append-only; a correction is a new row that
-``supersedes`` the old one), ``audit_events`` (append-only, hash-chained; see :mod:`curate.store.audit`),
-``users`` and ``login_throttle`` (failed logins and lockouts; see :mod:`curate.store.login_guard`).
-JSON columns are stored as text written by :func:`orjson.dumps`, which keeps bulk inserts fast and portable
-between SQLite and PostgreSQL.
+score cache) and ``score_metadata`` (what stands behind a key's scores, e.g. a two-stage proxy),
+``status_changes`` (what a filter run changed, for undo), ``label_schemas`` (versioned), ``model_versions``,
+``rounds``, ``tasks``, ``annotations`` (append-only; a correction is a new row that ``supersedes`` the old one),
+``audit_events`` (append-only, hash-chained; see :mod:`curate.store.audit`), ``users`` and ``login_throttle``
+(failed logins and lockouts; see :mod:`curate.store.login_guard`). JSON columns are stored as text written by
+:func:`orjson.dumps`, which keeps bulk inserts fast and portable between SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -240,6 +240,17 @@ class ScoreRow(Base):
     scorer_key: Mapped[str] = mapped_column(String(512), primary_key=True)
     record_id: Mapped[str] = mapped_column(ForeignKey("records.id"), primary_key=True)
     value: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class ScoreMetadata(Base):
+    """What stands behind a scorer key's cached scores beyond the scores themselves (JSON), e.g. a two-stage run's
+    proxy key, sample and measured agreement (:func:`curate.scorers.cache.save_metadata`)."""
+
+    __tablename__ = "score_metadata"
+    scorer_key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[str] = mapped_column(String(40), default=utcnow)
 
 
 class RecordCluster(Base):

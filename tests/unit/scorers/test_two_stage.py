@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import time
 from typing import ClassVar
 
 import numpy as np
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from curate.errors import InputError
 from curate.ingest.sources import ingest
 from curate.scorers.base import BaseScorer
+from curate.scorers.cache import cache_key, load_metadata
 from curate.scorers.two_stage import Proxy, ProxySettings, proxy_key, two_stage_scores
 from curate.store.schema import AuditEvent
 
@@ -88,6 +90,35 @@ def test_two_stage_scores_exactly_only_the_sample_the_shortlist_and_the_check_sl
     assert report2.proxy_key == report.proxy_key
     _, other = two_stage_scores(workspace.store, KeywordScorer(), records, shortlist=0.1, sample=100, seed=4)
     assert other.proxy_key != report.proxy_key  # another sample
+    kept = load_metadata(workspace.store, cache_key(scorer, records))["two_stage"]  # the latest run, with its figures
+    assert kept["proxy_key"] == other.proxy_key and kept["spearman_heldout"] == other.spearman_heldout
+    assert kept["recall_top5_heldout"] == other.recall_top5_heldout and kept["exact_scored"] == other.exact_scored
+
+
+@dataclasses.dataclass(frozen=True)
+class SlowKeywordScorer(KeywordScorer):
+    """The keyword score at a known cost per record (what the time budget is measured from)."""
+
+    name: ClassVar[str] = "slow_keywords"
+
+    def score(self, records):
+        time.sleep(0.01 * len(records))
+        return super().score(records)
+
+
+def test_a_time_budget_shrinks_the_short_list_to_what_the_measured_rate_allows(workspace, tmp_path):
+    records = _pool(workspace, tmp_path, n=400)
+    scorer = SlowKeywordScorer()
+    values, report = two_stage_scores(workspace.store, scorer, records, shortlist=0.5, sample=50, check=0.05,
+                                      seed=0, budget_seconds=1.5)
+    assert report.budget_limited and report.exact_seconds_per_record is not None
+    assert report.exact_seconds_per_record >= 0.01
+    assert report.shortlisted < 200 and report.checked <= report.shortlisted  # far below the 50% asked
+    assert report.exact_scored == int((~np.isnan(values)).sum()) <= 50 + 150
+    assert report.seconds < 1.5 + 1.0  # the budget held (with room for the proxy on a busy machine)
+    _, free = two_stage_scores(workspace.store, SlowKeywordScorer(), records, shortlist=0.1, sample=50, check=0.0,
+                               seed=1, budget_seconds=3600)
+    assert not free.budget_limited and free.shortlisted == 40
 
 
 def test_bad_settings_are_refused(workspace, tmp_path):
@@ -142,6 +173,13 @@ def test_curate_score_two_stage_prints_and_stores_the_proxy_figures(tmp_path):
     assert figures["records"] == 200 and figures["sample"] == 60 and figures["shortlisted"] == 20
     assert figures["proxy_key"].startswith("proxy(") and len(figures["top"]) == 5
     assert all(math.isfinite(t["score"]) for t in figures["top"])  # the top comes from exact scores only
+    budget = runner.invoke(app, ["score", "--scorer", "tests.unit.scorers.test_two_stage:SlowKeywordScorer",
+                                 "--two-stage", "--shortlist", "0.5", "--proxy-sample", "40", "--hours", "0.0003",
+                                 "-w", ws, "--json", str(tmp_path / "b.json")])
+    assert budget.exit_code == 0, budget.output
+    limited = json.loads((tmp_path / "b.json").read_text())
+    assert "the time budget allows" in budget.output and limited["budget_limited"] is True
+    assert limited["shortlisted"] < 100 and limited["budget_seconds"] == pytest.approx(1.08)
     refused = runner.invoke(app, ["score", "--scorer", "tests.unit.scorers.test_two_stage:KeywordScorer",
                                   "--two-stage", "--shortlist", "2", "-w", ws])
     assert isinstance(refused.exception, InputError) and "--shortlist must be in (0, 1]" in str(refused.exception)
