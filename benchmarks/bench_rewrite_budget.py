@@ -9,6 +9,11 @@ LM scores (perplexity, IFD) go through a score cache, so the rows a seed leaves 
 Usage::
 
     .venv/bin/python benchmarks/bench_rewrite_budget.py [--pool 800] [--seeds 3] [--out ...]
+
+Two-stage IFD against exact IFD (issue 20), on Alpaca only::
+
+    .venv/bin/python benchmarks/bench_rewrite_budget.py --sets alpaca_5000 --pool 1000 \
+        --strategies random,ifd,ifd@two-stage --out benchmarks/results/rewrite_budget_two_stage.json
 """
 
 from __future__ import annotations
@@ -79,9 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--damage-share", type=float, default=0.3)
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
+    ap.add_argument("--sets", default=",".join(name for name, _, _ in SETS), help="comma-separated set names")
+    ap.add_argument("--two-stage", default="0.2,0.1", help="sample,shortlist shares of ...@two-stage strategies")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "rewrite_budget.json")
     args = ap.parse_args(argv)
-    sets = [s for s in SETS if s[1].exists()]
+    sets = [s for s in SETS if s[1].exists() and s[0] in args.sets.split(",")]
     if not sets:
         print(f"skipped: no data under {DATA} (the shared data folder is absent)")
         return 0
@@ -89,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     from curate.runtime.embeddings import Embedder
 
     strategies = [s for s in args.strategies.split(",") if s]
+    shares = [float(x) for x in args.two_stage.split(",")]
+    sample_share, shortlist_share = shares[0], shares[1]
+    two_stage: tuple[float, float] = (sample_share, shortlist_share)
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         embedder = Embedder("minilm", cache_dir=Path(tmp) / "cache")
@@ -102,11 +112,12 @@ def main(argv: list[str] | None = None) -> int:
 
             rows = load_pairs(path, mapping, limit=args.pool)
             results[name] = run_rewrite_budget(rows, strategies, share=args.damage_share, seeds=range(args.seeds),
-                                               build=build, embed=embedder.embed_texts,
+                                               build=build, embed=embedder.embed_texts, two_stage=two_stage,
                                                say=lambda s, name=name: print(f"{name}: {s}", flush=True))
             last = {s: cells[-1] for s, cells in results[name]["summary"].items()}
             print(name, {s: (c["recall"], c["ratio_vs_random"]) for s, c in last.items()}, flush=True)
-    report = {"pool": args.pool, "seeds": args.seeds, "damage_share": args.damage_share, "sets": results,
+    report = {"pool": args.pool, "seeds": args.seeds, "damage_share": args.damage_share,
+              "two_stage": {"sample": sample_share, "shortlist": shortlist_share}, "sets": results,
               "leave_one_out": leave_one_out(results)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))

@@ -12,7 +12,10 @@ Strategies score every row, higher = rewrite first: ``random``; ``diversity`` (g
 embeddings); any scorer of the catalog, e.g. ``perplexity`` and ``ifd`` (SmolLM2), ``longest`` (the "Long Is More"
 baseline) and ``shortest``, ``relevance`` (1 - cosine of the MiniLM embeddings of prompt and completion: an answer to
 another question is far from its prompt), ``rewrite_need`` (:mod:`curate.scorers.rewrite`); and any rank-average of
-them written ``a+b`` (each score turned into its rank, ties averaged, then averaged).
+them written ``a+b`` (each score turned into its rank, ties averaged, then averaged); and any catalog scorer
+scored in two stages, written ``ifd@two-stage`` (:func:`curate.scorers.two_stage.run_two_stage`: the exact scorer
+on a random sample, a proxy trained on it ranks the rest, the exact scorer on the proxy's short list; unscored rows
+rank last, so the first k come from exact scores only).
 
 Figures per budget k (a share of the pool): the damaged-row recall (share of the damaged rows among the first k) and
 precision, per damage kind, and the budget ratio against random at equal recall: random finds ``k/n`` of the damaged
@@ -46,6 +49,7 @@ GENERIC_ANSWERS: tuple[str, ...] = (
     "The answer is yes.",
 )
 FloatArray = npt.NDArray[np.float64]
+TWO_STAGE = "@two-stage"
 Embed = Callable[[list[str]], npt.NDArray[Any]]
 
 
@@ -116,6 +120,8 @@ class StrategyScorer:
     build: Callable[[str], Any]
     embed: Embed
     cache: dict[str, FloatArray] = field(default_factory=dict)
+    two_stage: tuple[float, float] = (0.2, 0.1)  # (sample, short list), as shares of the pool
+    two_stage_reports: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __call__(self, name: str) -> FloatArray:
         """Scores of strategy ``name`` (a base strategy or ``a+b+...``), shape ``(n,)``."""
@@ -129,6 +135,8 @@ class StrategyScorer:
     def _base(self, name: str) -> FloatArray:
         pool = self.pool
         n = len(pool.prompts)
+        if name.endswith(TWO_STAGE):
+            return self._two_stage(name[: -len(TWO_STAGE)])
         if name == "random":
             return self.rng.random(n)
         if name == "diversity":
@@ -141,6 +149,31 @@ class StrategyScorer:
             scores[np.asarray(order)] = -np.arange(n, dtype=np.float64)  # picked first = highest
             return scores
         return np.asarray(self.build(name).score(pool.records()), dtype=np.float64)
+
+
+    def _two_stage(self, base: str) -> FloatArray:
+        """Two-stage scores of ``base``: its exact scores where the two-stage path scores exactly, NaN elsewhere.
+
+        The exact scores of all rows are computed once (``self(base)``) and looked up for the rows the two-stage
+        path asks for, as its score cache would return them; the choice of rows is the two-stage path's own.
+        """
+        from dataclasses import asdict
+
+        from curate.scorers.two_stage import run_two_stage
+
+        exact_all = self(base)
+        records = self.pool.records()
+        row_of = {id(r): i for i, r in enumerate(records)}
+
+        def exact(chosen: Sequence[Record], _progress: Any) -> tuple[FloatArray, int]:
+            return exact_all[[row_of[id(r)] for r in chosen]], len(chosen)
+
+        n = len(records)
+        sample, shortlist = self.two_stage
+        scores, report = run_two_stage(records, exact, scorer_key=base, sample=max(20, math.ceil(sample * n)),
+                                       shortlist=shortlist, check=0.0, seed=int(self.rng.integers(2**31)))
+        self.two_stage_reports[base] = asdict(report)
+        return scores
 
 
 def recall_at(scores: FloatArray, damaged: npt.NDArray[np.bool_], damage: Sequence[str | None],
@@ -164,9 +197,11 @@ def recall_at(scores: FloatArray, damaged: npt.NDArray[np.bool_], damage: Sequen
 
 def run_rewrite_budget(rows: Sequence[tuple[str, str]], strategies: Sequence[str], *, share: float = 0.3,
                        budgets: Sequence[float] = (0.05, 0.1, 0.2, 0.3), seeds: Sequence[int] = (0,),
-                       build: Callable[[str], Any], embed: Embed,
+                       build: Callable[[str], Any], embed: Embed, two_stage: tuple[float, float] = (0.2, 0.1),
                        say: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """The figures of every strategy on a damaged copy of ``rows`` per seed, and their means over seeds."""
+    """The figures of every strategy on a damaged copy of ``rows`` per seed, and their means over seeds
+    (``two_stage``: the sample and short-list shares of ``...@two-stage`` strategies; their proxies' figures are
+    reported per seed)."""
     n = len(rows)
     ks = sorted({max(1, min(n, math.ceil(b * n))) for b in budgets})
     per_seed: dict[str, list[list[dict[str, Any]]]] = {s: [] for s in strategies}
@@ -176,10 +211,12 @@ def run_rewrite_budget(rows: Sequence[tuple[str, str]], strategies: Sequence[str
         pool = damage_pool(rows, share=share, rng=rng)
         pools.append({"seed": seed, "damaged": int(pool.damaged.sum()),
                       "by_kind": {k: sum(1 for d in pool.damage if d == k) for k in DAMAGES}})
-        scorer = StrategyScorer(pool, np.random.default_rng(seed + 1000), build, embed)
+        scorer = StrategyScorer(pool, np.random.default_rng(seed + 1000), build, embed, two_stage=two_stage)
         for name in strategies:
             say(f"rewrite budget: seed {seed}, {name}")
             per_seed[name].append(recall_at(scorer(name), pool.damaged, pool.damage, ks))
+        if scorer.two_stage_reports:
+            pools[-1]["two_stage"] = scorer.two_stage_reports
     summary = {}
     for name, runs in per_seed.items():
         summary[name] = [{"k": ks[j], "recall": round(float(np.mean([r[j]["recall"] for r in runs])), 4),

@@ -140,13 +140,17 @@ def _recall(exact: np.ndarray, predicted: np.ndarray, top: float, shortlist: flo
     return len(truth & picked) / len(truth)
 
 
+ExactFn = Callable[[Sequence[Record], "Callable[[int, int], None] | None"], tuple[np.ndarray, int]]
+
+
 def two_stage_scores(store: Store, scorer: Scorer, records: Sequence[Record], *, shortlist: float = 0.05,
                      sample: int = 2000, check: float = 0.01, seed: int = 0,
                      settings: ProxySettings = ProxySettings(), budget_seconds: float | None = None,
                      on_progress: Callable[[int, int], None] | None = None) -> tuple[Scores, TwoStageReport]:
     """Exact scores of the proxy's short list (and of the sample and a random check slice); NaN elsewhere.
 
-    With ``budget_seconds`` the short list shrinks to what fits the time left after the sample, at the exact rate
+    Exact scores go through the workspace's score cache (:func:`curate.scorers.cache.score_records`). With
+    ``budget_seconds`` the short list shrinks to what fits the time left after the sample, at the exact rate
     measured on the sample (the check slice is kept, and counted in the budget).
 
     Returns:
@@ -158,21 +162,40 @@ def two_stage_scores(store: Store, scorer: Scorer, records: Sequence[Record], *,
         InputError: a fraction outside (0, 1], a sample too small to learn from, or a set-dependent scorer (its
             scores depend on the scored set, so a sample's scores would not stand for the pool's).
     """
+    if getattr(scorer, "set_dependent", False):
+        raise InputError(f"{scorer.name} scores depend on the scored set; score it exactly (without --two-stage)")
+
+    def exact(chosen: Sequence[Record], progress: Callable[[int, int], None] | None) -> tuple[np.ndarray, int]:
+        values, report = score_records(store, scorer, chosen, on_progress=progress)
+        return values, report.computed
+
+    key = cache_key(scorer, records)
+    out, report = run_two_stage(records, exact, scorer_key=key, shortlist=shortlist, sample=sample, check=check,
+                                seed=seed, settings=settings, budget_seconds=budget_seconds, on_progress=on_progress)
+    with store.write() as conn:
+        audit.append(conn, "score.two_stage", asdict(report))
+    save_metadata(store, key, "two_stage", asdict(report))
+    return out, report
+
+
+def run_two_stage(records: Sequence[Record], exact: ExactFn, *, scorer_key: str, shortlist: float = 0.05,
+                  sample: int = 2000, check: float = 0.01, seed: int = 0, settings: ProxySettings = ProxySettings(),
+                  budget_seconds: float | None = None,
+                  on_progress: Callable[[int, int], None] | None = None) -> tuple[Scores, TwoStageReport]:
+    """The two stages with any exact scoring function ``exact(records, on_progress) -> (scores, n_computed)``
+    (``n_computed``: how many were computed rather than read back, for the rate); see :func:`two_stage_scores`."""
     started = time.perf_counter()
     n = len(records)
     if not 0 < shortlist <= 1 or not 0 <= check <= 1:
         raise InputError(f"--shortlist must be in (0, 1] and the check slice in [0, 1]; got {shortlist}, {check}")
     if sample < 20:
         raise InputError(f"the proxy needs a sample of at least 20 exactly scored records; got {sample}")
-    if getattr(scorer, "set_dependent", False):
-        raise InputError(f"{scorer.name} scores depend on the scored set; score it exactly (without --two-stage)")
     rng = np.random.default_rng(seed)
     in_sample = np.sort(rng.choice(n, size=min(sample, n), replace=False))
     sampled = [records[i] for i in in_sample]
     sample_started = time.perf_counter()
-    exact_sample, sample_report = score_records(store, scorer, sampled)
-    per_record = ((time.perf_counter() - sample_started) / sample_report.computed if sample_report.computed >= 10
-                  else None)
+    exact_sample, computed = exact(sampled, None)
+    per_record = (time.perf_counter() - sample_started) / computed if computed >= 10 else None
     valid = np.flatnonzero(np.isfinite(exact_sample))
     if len(valid) < 20:
         raise InputError(f"only {len(valid)} of the {len(sampled)} sampled records could be scored exactly; the "
@@ -198,20 +221,16 @@ def two_stage_scores(store: Store, scorer: Scorer, records: Sequence[Record], *,
     rest = np.setdiff1d(np.arange(n), short)
     checked = rng.choice(rest, size=min(len(rest), n_check), replace=False) if n_check else rest[:0]
     wanted = np.setdiff1d(np.union1d(short, checked), in_sample)
-    exact_rest, _ = score_records(store, scorer, [records[i] for i in wanted], on_progress=on_progress)
+    exact_rest, _ = exact([records[i] for i in wanted], on_progress)
     out = np.full(n, math.nan)
     out[in_sample] = exact_sample
     out[wanted] = exact_rest
     seconds = time.perf_counter() - started
-    key = proxy_key(cache_key(scorer, records), [r.id for r in sampled], settings, seed)
     report = TwoStageReport(
-        scorer_key=scorer.key(), proxy_key=key, records=n, sample=len(sampled), shortlisted=len(short),
-        checked=len(checked), exact_scored=len(in_sample) + len(wanted), spearman_heldout=round(rho, 4),
-        recall_top1_heldout=round(recall1, 4), recall_top5_heldout=round(recall5, 4), seconds=round(seconds, 3),
-        records_per_hour=round(3600 * n / seconds, 1) if seconds > 0 else math.inf,
+        scorer_key=scorer_key, proxy_key=proxy_key(scorer_key, [r.id for r in sampled], settings, seed), records=n,
+        sample=len(sampled), shortlisted=len(short), checked=len(checked), exact_scored=len(in_sample) + len(wanted),
+        spearman_heldout=round(rho, 4), recall_top1_heldout=round(recall1, 4), recall_top5_heldout=round(recall5, 4),
+        seconds=round(seconds, 3), records_per_hour=round(3600 * n / seconds, 1) if seconds > 0 else math.inf,
         exact_seconds_per_record=None if per_record is None else round(per_record, 5),
         budget_seconds=budget_seconds, budget_limited=limited)
-    with store.write() as conn:
-        audit.append(conn, "score.two_stage", asdict(report))
-    save_metadata(store, cache_key(scorer, records), "two_stage", asdict(report))
     return out, report

@@ -69,3 +69,26 @@ def test_the_command_ranks_a_damaged_pool(tmp_path):
     swapped = [run[0]["recall_by_kind"]["swapped"] for run in report["per_seed"]["relevance"]]
     assert min(swapped) == 1.0  # another prompt's answer is far from its prompt
     assert "damaged rows found" in result.output
+
+
+def test_a_two_stage_strategy_ranks_by_exact_scores_of_the_rows_it_scored():
+    from curate.bench.rewrite_budget import run_rewrite_budget
+
+    class ShortFirst:
+        """Exact score = minus the completion's length (the shortest first), recording what it was asked."""
+
+        asked: list[str] = []
+
+        def score(self, records):
+            ShortFirst.asked.extend(r.id for r in records)
+            return np.array([-len(r.fields["completion"]) for r in records], dtype=np.float64)
+
+    rows = _rows(200)
+    report = run_rewrite_budget(rows, ["shortest_exact", "shortest_exact@two-stage"], share=0.3, budgets=(0.1,),
+                                seeds=[0, 1], build=lambda name: ShortFirst(), embed=lambda texts: np.zeros(0),
+                                two_stage=(0.2, 0.15))
+    exact, two = (report["summary"][s][0] for s in ("shortest_exact", "shortest_exact@two-stage"))
+    assert exact["recall"] > 0.25 and two["recall"] >= exact["recall"] - 0.05  # the short list holds the shortest
+    figures = report["pools"][0]["two_stage"]["shortest_exact"]
+    assert figures["sample"] == 40 and figures["shortlisted"] == 30 and figures["exact_scored"] <= 70
+    assert figures["spearman_heldout"] > 0.5
