@@ -1,11 +1,12 @@
 """Two-stage scoring: a cheap proxy ranks the whole pool, the exact scorer scores only the proxy's short list.
 
 Stage one: the exact scorer scores a seeded random sample of the pool (cached like any score). A ridge regression on
-cheap features (hashed word 1-2-gram TF-IDF of the record's text, plus the log-lengths of its fields) learns those
-scores on 80% of the sample; its Spearman rank correlation with the exact scores, and how many of the exact top 1% /
-5% it would short-list, are measured on the other 20%. Stage two: the proxy, refitted on the whole sample, scores
-every record; the exact scorer then scores the proxy's top ``shortlist`` fraction and a random ``check`` slice (where
-the proxy's misses show). Selection sees exact scores only: a record the exact scorer never scored is NaN.
+cheap features (:mod:`curate.scorers.proxy`: hashed TF-IDF of prompt and answer, lengths, prompt-answer overlap)
+learns the ranks of those scores on 80% of the sample; its Spearman rank correlation with the exact scores, and how
+many of the exact top 1% / 5% it would short-list, are measured on the other 20%. Stage two: the proxy, refitted on
+the whole sample, scores every record; the exact scorer then scores the proxy's top ``shortlist`` fraction and a
+random ``check`` slice (where the proxy's misses show). Selection sees exact scores only: a record the exact scorer
+never scored is NaN.
 
 The proxy is a function of the scorer's key, the sample's record ids, the feature settings and the seed; its key
 (:attr:`TwoStageReport.proxy_key`) changes when any of them does, and is recorded in the audit log with the figures.
@@ -20,34 +21,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import sparse
 from scipy.stats import spearmanr
 
 from curate.errors import InputError
-from curate.ingest.records import Record, as_text
-from curate.runtime.embeddings import record_text
+from curate.ingest.records import Record
 from curate.scorers.base import Scorer, Scores
 from curate.scorers.cache import cache_key, save_metadata, score_records
+from curate.scorers.proxy import Proxy, ProxySettings
 from curate.store import audit
 from curate.store.database import Store
 
-N_FEATURES = 2**18
-NGRAMS = (1, 2)
-RIDGE_ALPHA = 1.0
 HELDOUT_SHARE = 0.2
-_CHUNK = 20_000
-
-
-@dataclass(frozen=True)
-class ProxySettings:
-    """What the proxy is built from (part of its key)."""
-
-    n_features: int = N_FEATURES
-    ngrams: tuple[int, int] = NGRAMS
-    alpha: float = RIDGE_ALPHA
-
-    def describe(self) -> str:
-        return f"tfidf-hash{self.n_features}-ngram{self.ngrams[0]}{self.ngrams[1]}+loglen/ridge{self.alpha:g}"
 
 
 @dataclass
@@ -69,57 +53,6 @@ class TwoStageReport:
     exact_seconds_per_record: float | None = None
     budget_seconds: float | None = None
     budget_limited: bool = False
-
-
-def _length_features(records: Sequence[Record]) -> np.ndarray:
-    """``(n, 4)``: log1p of the characters of the prompt, the response(s), the whole text, and their ratio."""
-    rows = []
-    for r in records:
-        f = r.fields
-        prompt = len(as_text(f.get("prompt") or f.get("text") or ""))
-        answer = sum(len(as_text(f[k])) for k in ("completion", "chosen", "rejected") if k in f)
-        answer += sum(len(as_text(c)) for c in f.get("completions", []))
-        rows.append([math.log1p(prompt), math.log1p(answer), math.log1p(prompt + answer),
-                     math.log1p(answer) - math.log1p(prompt)])
-    return np.asarray(rows, dtype=np.float64).reshape(len(records), 4)
-
-
-class Proxy:
-    """Hashed TF-IDF + log-length features and a ridge regression of the exact scores (deterministic)."""
-
-    def __init__(self, settings: ProxySettings = ProxySettings()) -> None:
-        from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
-
-        self.settings = settings
-        self.hasher = HashingVectorizer(n_features=settings.n_features, ngram_range=settings.ngrams,
-                                        alternate_sign=False, norm=None)
-        self.tfidf = TfidfTransformer(sublinear_tf=True)
-        self.model: object | None = None
-        self.mean = np.zeros(4)
-        self.std = np.ones(4)
-
-    def _features(self, records: Sequence[Record], *, fit: bool = False) -> sparse.csr_matrix:
-        counts = self.hasher.transform([record_text(r) for r in records])
-        words = self.tfidf.fit_transform(counts) if fit else self.tfidf.transform(counts)
-        lengths = _length_features(records)
-        if fit:
-            self.mean, self.std = lengths.mean(axis=0), lengths.std(axis=0) + 1e-9
-        return sparse.hstack([words, sparse.csr_matrix((lengths - self.mean) / self.std)]).tocsr()
-
-    def fit(self, records: Sequence[Record], scores: np.ndarray) -> Proxy:
-        """Learn ``scores`` (``(n,)``, finite) of ``records``."""
-        from sklearn.linear_model import Ridge
-
-        self.model = Ridge(alpha=self.settings.alpha).fit(self._features(records, fit=True), scores)
-        return self
-
-    def predict(self, records: Sequence[Record]) -> np.ndarray:
-        """``(n,)`` predicted scores (same direction as the exact scorer's: higher = more worth labeling)."""
-        if self.model is None:
-            raise RuntimeError("fit the proxy first")
-        out = [self.model.predict(self._features(records[i:i + _CHUNK]))  # type: ignore[attr-defined]
-               for i in range(0, len(records), _CHUNK)]
-        return np.concatenate(out) if out else np.zeros(0)
 
 
 def proxy_key(scorer_key: str, sample_ids: Sequence[str], settings: ProxySettings, seed: int) -> str:
