@@ -54,6 +54,10 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_load.py
 	$(PY) benchmarks/bench_browser.py --tasks 40
 	$(PY) benchmarks/bench_two_stage.py --n 1000 --sample 200
+	$(PY) benchmarks/bench_two_stage.py --data ../shared/data/preference_pairs/ultrafeedback_1200.jsonl.gz --map completion=chosen --n 300 --sample 100 --out benchmarks/results/two_stage_ultrafeedback.json
+	$(PY) benchmarks/bench_two_stage.py --data ../shared/data/preference_pairs/alpacaeval_gpt4_balanced.jsonl.gz --map completion=chosen --n 400 --sample 100 --out benchmarks/results/two_stage_alpacaeval.json
+	$(PY) benchmarks/bench_two_stage_1m.py --n 1000000 --sample 300
+	$(PY) benchmarks/bench_rewrite_budget.py --sets alpaca_5000 --pool 1000 --strategies random,ifd,ifd@two-stage:0.1,ifd@two-stage:0.2 --out benchmarks/results/rewrite_budget_two_stage.json
 
 # Selection vs random on every data set, defaults chosen leave-one-data-set-out (issue 18); about 2 hours on 2 cores.
 # JSON in benchmarks/results/selection_*.json and rewrite_budget.json; the README table from selection.json.

@@ -13,7 +13,8 @@ Usage::
 Two-stage IFD against exact IFD (issue 20), on Alpaca only::
 
     .venv/bin/python benchmarks/bench_rewrite_budget.py --sets alpaca_5000 --pool 1000 \
-        --strategies random,ifd,ifd@two-stage --out benchmarks/results/rewrite_budget_two_stage.json
+        --strategies random,ifd,ifd@two-stage:0.1,ifd@two-stage:0.2 \
+        --out benchmarks/results/rewrite_budget_two_stage.json
 """
 
 from __future__ import annotations

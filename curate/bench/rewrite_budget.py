@@ -13,7 +13,8 @@ embeddings); any scorer of the catalog, e.g. ``perplexity`` and ``ifd`` (SmolLM2
 baseline) and ``shortest``, ``relevance`` (1 - cosine of the MiniLM embeddings of prompt and completion: an answer to
 another question is far from its prompt), ``rewrite_need`` (:mod:`curate.scorers.rewrite`); and any rank-average of
 them written ``a+b`` (each score turned into its rank, ties averaged, then averaged); and any catalog scorer
-scored in two stages, written ``ifd@two-stage`` (:func:`curate.scorers.two_stage.run_two_stage`: the exact scorer
+scored in two stages, written ``ifd@two-stage`` or, with its own short-list share, ``ifd@two-stage:0.2``
+(:func:`curate.scorers.two_stage.run_two_stage`: the exact scorer
 on a random sample, a proxy trained on it ranks the rest, the exact scorer on the proxy's short list; unscored rows
 rank last, so the first k come from exact scores only).
 
@@ -135,8 +136,9 @@ class StrategyScorer:
     def _base(self, name: str) -> FloatArray:
         pool = self.pool
         n = len(pool.prompts)
-        if name.endswith(TWO_STAGE):
-            return self._two_stage(name[: -len(TWO_STAGE)])
+        if TWO_STAGE in name:
+            base, _, shortlist = name.partition(TWO_STAGE)
+            return self._two_stage(base, float(shortlist[1:]) if shortlist.startswith(":") else self.two_stage[1])
         if name == "random":
             return self.rng.random(n)
         if name == "diversity":
@@ -151,7 +153,7 @@ class StrategyScorer:
         return np.asarray(self.build(name).score(pool.records()), dtype=np.float64)
 
 
-    def _two_stage(self, base: str) -> FloatArray:
+    def _two_stage(self, base: str, shortlist: float) -> FloatArray:
         """Two-stage scores of ``base``: its exact scores where the two-stage path scores exactly, NaN elsewhere.
 
         The exact scores of all rows are computed once (``self(base)``) and looked up for the rows the two-stage
@@ -169,10 +171,10 @@ class StrategyScorer:
             return exact_all[[row_of[id(r)] for r in chosen]], len(chosen)
 
         n = len(records)
-        sample, shortlist = self.two_stage
+        sample = self.two_stage[0]
         scores, report = run_two_stage(records, exact, scorer_key=base, sample=max(20, math.ceil(sample * n)),
                                        shortlist=shortlist, check=0.0, seed=int(self.rng.integers(2**31)))
-        self.two_stage_reports[base] = asdict(report)
+        self.two_stage_reports[f"{base}{TWO_STAGE}:{shortlist:g}"] = asdict(report)
         return scores
 
 

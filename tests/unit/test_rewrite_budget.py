@@ -84,11 +84,14 @@ def test_a_two_stage_strategy_ranks_by_exact_scores_of_the_rows_it_scored():
             return np.array([-len(r.fields["completion"]) for r in records], dtype=np.float64)
 
     rows = _rows(200)
-    report = run_rewrite_budget(rows, ["shortest_exact", "shortest_exact@two-stage"], share=0.3, budgets=(0.1,),
-                                seeds=[0, 1], build=lambda name: ShortFirst(), embed=lambda texts: np.zeros(0),
-                                two_stage=(0.2, 0.15))
-    exact, two = (report["summary"][s][0] for s in ("shortest_exact", "shortest_exact@two-stage"))
+    names = ["shortest_exact", "shortest_exact@two-stage", "shortest_exact@two-stage:0.05"]
+    report = run_rewrite_budget(rows, names, share=0.3, budgets=(0.1,), seeds=[0, 1], build=lambda name: ShortFirst(),
+                                embed=lambda texts: np.zeros(0), two_stage=(0.2, 0.15))
+    exact, two, small = (report["summary"][s][0] for s in names)
     assert exact["recall"] > 0.25 and two["recall"] >= exact["recall"] - 0.05  # the short list holds the shortest
-    figures = report["pools"][0]["two_stage"]["shortest_exact"]
-    assert figures["sample"] == 40 and figures["shortlisted"] == 30 and figures["exact_scored"] <= 70
-    assert figures["spearman_heldout"] > 0.5
+    figures = report["pools"][0]["two_stage"]
+    assert figures["shortest_exact@two-stage:0.15"]["sample"] == 40
+    assert figures["shortest_exact@two-stage:0.15"]["shortlisted"] == 30
+    assert figures["shortest_exact@two-stage:0.15"]["exact_scored"] <= 70
+    assert figures["shortest_exact@two-stage:0.15"]["spearman_heldout"] > 0.5
+    assert figures["shortest_exact@two-stage:0.05"]["shortlisted"] == 10  # its own short list
