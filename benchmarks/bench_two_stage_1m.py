@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from curate.bench.rewrite_budget import load_pairs  # noqa: E402
+from curate.ingest.formats import parse_mapping  # noqa: E402
 from curate.ingest.records import Record, record_id  # noqa: E402
 from curate.runtime.catalog import BuildContext, build_scorer  # noqa: E402
 from curate.scorers.cache import batch_plan  # noqa: E402
@@ -88,7 +89,7 @@ def main() -> None:
     from scipy.stats import spearmanr
 
     torch.set_num_threads(2)
-    mapping = dict(m.split("=", 1) for m in args.map) or None
+    mapping = parse_mapping(args.map) or None
     rows = load_pairs(args.data, mapping)
     pool, gen_s = timed(generated_pool, rows, args.n, args.seed)
     print(f"generated {len(pool):,} records in {gen_s:.0f} s", flush=True)
