@@ -108,11 +108,22 @@ def bench_rewrite_budget_cmd(
     budgets: Annotated[str, typer.Option(help="Rewrite budgets as shares of the pool, comma-separated.")]
     = "0.05,0.1,0.2,0.3",
     seeds: Annotated[int, typer.Option(help="Damaged copies of the pool (seeds 0..N-1).")] = 3,
+    lora: Annotated[bool, typer.Option(
+        "--lora", help="Also train a fresh SmolLM2 LoRA adapter per strategy and budget on the pool with the "
+                       "strategy's rewrites applied (and on the rewritten rows alone), and compare the held-out loss "
+                       "on clean rows with random's curve: the budget ratio at equal loss. Slow (minutes per adapter "
+                       "on a CPU); finished adapters are kept, a rerun trains only the rest.")] = False,
+    heldout: Annotated[Path | None, typer.Option(
+        help="Clean prompt-completion file for the --lora held-out loss (--map applies); default: 100 rows of "
+             "DATA outside the pool.")] = None,
+    lora_epochs: Annotated[float, typer.Option(help="Epochs of each --lora adapter.")] = 2.0,
+    base: Annotated[str | None, typer.Option(help="Base model of the --lora adapters: a packaged name or a local "
+                                                  "folder (default smollm2).")] = None,
     json_out: JsonOpt = None,
 ) -> None:
     """Which rows deserve an expert's rewrite: damage a share of a prompt-completion pool (another prompt's answer,
     a truncated answer, a generic non-answer), rank the rows by each strategy, and report the damaged rows each
-    finds within the budget, with the budget ratio against random."""
+    finds within the budget, with the budget ratio against random (with --lora, also at equal held-out loss)."""
     from curate.bench.rewrite_budget import load_pairs, run_rewrite_budget
     from curate.errors import InputError
     from curate.ingest.mapping import parse_mapping
@@ -125,7 +136,10 @@ def bench_rewrite_budget_cmd(
         raise InputError(f"--budgets takes shares such as 0.05,0.1; got {budgets!r}") from exc
     from curate.runtime.catalog import BuildContext, build_scorer
 
-    rows = load_pairs(data, parse_mapping(map_), limit=pool)
+    mapping = parse_mapping(map_)
+    rows = load_pairs(data, mapping, limit=pool if heldout or not lora else pool + 100)
+    rows, held = (rows, load_pairs(heldout, mapping, limit=200)) if heldout or not lora else (rows[:pool],
+                                                                                              rows[pool:])
     embedder = Embedder("minilm")
     context = BuildContext(cache_dir=Path(".bench-cache"))
 
@@ -140,7 +154,54 @@ def bench_rewrite_budget_cmd(
     for name, cells in report["summary"].items():
         table.add_row(name, *(f"{c['recall']:.2f} ({c['ratio_vs_random']:.2f}x)" for c in cells))
     console.print(table)
+    if lora:
+        report["lora"] = _lora_budget(rows, held, names, damage_share, shares, seeds, lora_epochs, context, embedder,
+                                      base=base, settings={"data": str(data), "map": map_, "heldout": str(heldout),
+                                                           "base": base})
     write_json(json_out, report)
+
+
+def _lora_budget(rows: list[tuple[str, str]], held: list[tuple[str, str]], names: list[str], share: float,
+                 budgets: list[float], seeds: int, epochs: float, context: Any, embedder: Any, *,
+                 base: str | None, settings: dict[str, Any]) -> dict[str, Any]:
+    """The --lora half of ``curate bench rewrite-budget``: held-out loss per strategy and budget, a table."""
+    import hashlib
+
+    from curate.bench.rewrite_budget_lora import SavedRuns, plan_size, run_lora_budget, sft_train_loss
+    from curate.runtime.catalog import build_scorer
+    from curate.train import TrainOptions
+
+    options = TrainOptions(epochs=epochs, batch_size=8, max_length=256, learning_rate=5e-4)
+    folder = Path(".bench-cache") / "rewrite-budget-lora"
+    digest = hashlib.sha256(repr((rows, held)).encode()).hexdigest()
+    saved = SavedRuns(folder / "runs.json", {**settings, "rows": digest, "share": share, "epochs": epochs})
+    random_budgets = [0.0, *budgets, 1.0]
+    total = plan_size(names, len(rows), budgets, random_budgets) * seeds
+    console.print(f"--lora: {total} adapters to train ({len(saved.runs)} kept from an earlier run), held-out loss "
+                  f"on {len(held):,} clean rows")
+    with bar_progress() as progress:
+        runs = progress.add_task("LoRA adapters", total=total, unit="adapters")
+        steps = progress.add_task("training steps", total=None, unit="steps")
+        progress.advance(runs, len(saved.runs))
+        train_loss = sft_train_loss(folder, held, base=base, options=options, on_base_loss=lambda v: saved.set("base_loss", v),
+                                    on_progress=lambda s, n: progress.update(steps, completed=s, total=n))
+
+        def on_run(key: str, loss: float) -> None:
+            saved.add(key, loss)
+            progress.advance(runs)
+
+        report = run_lora_budget(rows, names, train_loss, share=share, budgets=budgets, random_budgets=random_budgets,
+                                 seeds=range(seeds), build=lambda name: build_scorer(name, context),
+                                 embed=embedder.embed_texts, done=saved.runs, on_run=on_run)
+    every = report["random_curve"]["0"][-1][1]
+    table = Table("strategy", *(f"k={k}: loss (random's; x random)" for k in report["budgets"]),
+                  title=f"held-out loss after LoRA on the rewritten pool (base model "
+                        f"{saved.data.get('base_loss', 0):.3f}; every row rewritten {every:.3f})", title_justify="left")
+    for name, cells in report["summary"].items():
+        table.add_row(name, *(f"{c['loss']:.3f} ({c['random_loss']:.3f}; {c['ratio_vs_random']:.2f}x)"
+                              for c in cells))
+    console.print(table)
+    return {**report, "base_model_loss": saved.data.get("base_loss")}
 
 
 def _print_pii(results: dict[str, Any]) -> None:
