@@ -1,6 +1,7 @@
 """The README's selection table from the three suites' JSON (run last by ``make bench-selection``).
 
-Reads ``benchmarks/results/selection_classify.json``, ``selection_preference.json`` and ``rewrite_budget.json``,
+Reads ``benchmarks/results/selection_classify.json``, ``selection_preference.json``, ``rewrite_budget.json`` and
+``rewrite_budget_lora.json``,
 writes ``benchmarks/results/selection.json`` (one row per data set: the strategy chosen on the other sets, its
 left-out ratio with per-seed interval, accuracy or recall, target, met or not) and prints the rows as Markdown.
 """
@@ -62,6 +63,14 @@ def rows() -> list[dict[str, Any]]:
         out.append(_row("rewrite budget", name, r["chosen_on_the_others"], r["ratio_here"],
                         _per_seed_ci(r["ratio_per_seed_here"]), 2.0,
                         f"damaged rows found {r['recall_here']:.0%} (random finds the budget's share)"))
+    data = _load("rewrite_budget_lora.json", "benchmarks/bench_rewrite_budget_lora.py")
+    for name, cells in (data or {}).get("summary", {}).items():
+        cell, curve = cells[-1], data["random_curve"]["0"]  # type: ignore[index]
+        out.append(_row("rewrite budget, LoRA held-out loss", "alpaca_5000", f"{name} (the sft-select default)",
+                        cell["ratio_vs_random"], _per_seed_ci(cell["ratio_per_seed"]), 2.0,
+                        f"{len(cell['ratio_per_seed'])} seed(s); loss after {cell['k']} rewrites {cell['loss']:.4f} vs "
+                        f"random's {cell['random_loss']:.4f} (no rewrite {curve[0][1]:.4f}, every row "
+                        f"{curve[-1][1]:.4f})"))
     return out
 
 
