@@ -137,9 +137,19 @@ def bench_rewrite_budget_cmd(
     from curate.runtime.catalog import BuildContext, build_scorer
 
     mapping = parse_mapping(map_)
-    rows = load_pairs(data, mapping, limit=pool if heldout or not lora else pool + 100)
-    rows, held = (rows, load_pairs(heldout, mapping, limit=200)) if heldout or not lora else (rows[:pool],
-                                                                                              rows[pool:])
+    split_off = lora and heldout is None  # the held-out rows come from DATA, outside the pool
+    rows = load_pairs(data, mapping, limit=pool + 100 if split_off else pool)
+    held: list[tuple[str, str]] = []
+    if split_off:
+        import numpy as np
+
+        order = np.random.default_rng(1).permutation(len(rows))
+        if len(rows) - pool < 8:
+            raise InputError(f"--lora holds out rows of {data} outside the pool, but it has {len(rows):,} "
+                             f"prompt-completion rows for a pool of {pool:,}: lower --pool, or pass --heldout FILE.")
+        rows, held = [rows[i] for i in sorted(order[:pool])], [rows[i] for i in sorted(order[pool:])]
+    if lora and heldout is not None:
+        held = load_pairs(heldout, mapping, limit=200)
     embedder = Embedder("minilm")
     context = BuildContext(cache_dir=Path(".bench-cache"))
 
@@ -183,7 +193,8 @@ def _lora_budget(rows: list[tuple[str, str]], held: list[tuple[str, str]], names
         runs = progress.add_task("LoRA adapters", total=total, unit="adapters")
         steps = progress.add_task("training steps", total=None, unit="steps")
         progress.advance(runs, len(saved.runs))
-        train_loss = sft_train_loss(folder, held, base=base, options=options, on_base_loss=lambda v: saved.set("base_loss", v),
+        train_loss = sft_train_loss(folder, held, base=base, options=options,
+                                    on_base_loss=lambda v: saved.set("base_loss", v),
                                     on_progress=lambda s, n: progress.update(steps, completed=s, total=n))
 
         def on_run(key: str, loss: float) -> None:
