@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.bench_rewrite_budget import CachedLM
     from curate.bench.rewrite_budget import load_pairs
-    from curate.bench.rewrite_budget_lora import SavedRuns, run_lora_budget, sft_train_loss
+    from curate.bench.rewrite_budget_lora import SavedRuns, plot_lora_budget, run_lora_budget, sft_train_loss
     from curate.runtime.embeddings import Embedder
     from curate.train import TrainOptions
 
@@ -116,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
            "command": "python benchmarks/bench_rewrite_budget_lora.py " + " ".join(argv or sys.argv[1:])}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
+    plot_lora_budget(report, args.out.with_suffix(".png"), base_loss=saved.data.get("base_loss"))
     print(json.dumps(out["summary"], indent=2))
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
     return 0
 
 

@@ -246,3 +246,39 @@ def sft_train_loss(workspace: Path, heldout: Rows, *, base: str | None = None, o
         return float(result.metrics["eval_loss"])
 
     return run
+
+
+def plot_lora_budget(report: dict[str, Any], path: Path, *, base_loss: float | None = None) -> Path:
+    """Draw ``report`` (from :func:`run_lora_budget`) to the PNG ``path``: held-out loss against the rewrite budget,
+    random's curve per seed (dashed) and each strategy's points, with the base model's loss when given."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        from curate.errors import MissingDependencyError
+
+        raise MissingDependencyError("matplotlib", "app", "Plotting the rewrite budget") from exc
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    colours = plt.get_cmap("tab10")
+    for seed, curve in report["random_curve"].items():
+        ax.plot([k for k, _ in curve], [v for _, v in curve], "--o", color="grey", alpha=0.8,
+                label="random" if seed == next(iter(report["random_curve"])) else None)
+    for i, (name, runs) in enumerate(report["per_seed"].items()):
+        for j, run in enumerate(runs):
+            cells = run["cells"]
+            ratios = ", ".join(f"k={c['k']}: {c['ratio_vs_random']:.2f}x" for c in cells)
+            ax.plot([c["k"] for c in cells], [c["loss"] for c in cells], "-s", color=colours(i + 1),
+                    label=f"{name} ({ratios})" if j == 0 else None)
+    if base_loss is not None:
+        ax.set_title(f"base model before training: {base_loss:.3f}", fontsize=9)
+    ax.set_xlabel(f"rows rewritten (of {report['rows']}; {report['damage_share']:.0%} damaged)")
+    ax.set_ylabel("held-out loss on clean rows (lower = better)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -17,6 +17,7 @@ from curate.bench.rewrite_budget_lora import (
     SavedRuns,
     apply_rewrites,
     plan_size,
+    plot_lora_budget,
     random_budget_at,
     ratio_at_equal_loss,
     run_lora_budget,
@@ -159,3 +160,13 @@ def test_curate_bench_rewrite_budget_lora_trains_adapters_and_reports_losses(tmp
     assert json.loads((tmp_path / "r.json").read_text())["lora"]["losses"] == lora["losses"]
     too_few = CliRunner().invoke(app, [*args[:args.index("--pool")], "--pool", "16", *args[args.index("--pool") + 2:]])
     assert isinstance(too_few.exception, InputError) and "lower --pool, or pass --heldout" in str(too_few.exception)
+
+
+def test_the_plot_is_written(tmp_path: Path):
+    rows = _rows(40)
+    clean_of = dict(rows)
+    report = run_lora_budget(rows, ["shortest"], lambda r, _: 2.0 + sum(c != clean_of[p] for p, c in r) / 40,
+                             budgets=(0.3,), random_budgets=(0, 1), variants=("applied",),
+                             build=lambda n: build_scorer(n, BuildContext(cache_dir=tmp_path)), embed=_no_embed)
+    png = plot_lora_budget(report, tmp_path / "plot.png", base_loss=2.5)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
