@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budgets", default="0.1,0.3")
     ap.add_argument("--random-budgets", default="0,0.1,0.3,0.6,1")
     ap.add_argument("--variants", default="applied,rewritten")
-    ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--seeds", type=int, default=1, help="damaged copies of the pool: seeds FIRST..FIRST+N-1")
+    ap.add_argument("--first-seed", type=int, default=0, help="FIRST (e.g. to train another seed in parallel in "
+                                                              "another --workspace, then copy its runs.json entries)")
     ap.add_argument("--epochs", type=float, default=2.0)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--max-length", type=int, default=192)
@@ -108,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     report = run_lora_budget(pool, [s for s in args.strategies.split(",") if s], train_loss,
                              share=args.damage_share, budgets=_floats(args.budgets),
                              random_budgets=_floats(args.random_budgets),
-                             variants=[v for v in args.variants.split(",") if v], seeds=range(args.seeds),
+                             variants=[v for v in args.variants.split(",") if v],
+                             seeds=range(args.first_seed, args.first_seed + args.seeds),
                              build=build, embed=embedder.embed_texts, done=saved.runs, on_run=on_run,
                              say=lambda s: print(s, flush=True))
     out = {**settings, "base_model_loss": saved.data.get("base_loss"), "train_seconds": saved.data["seconds"],

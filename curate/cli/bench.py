@@ -204,7 +204,7 @@ def _lora_budget(rows: list[tuple[str, str]], held: list[tuple[str, str]], names
         report = run_lora_budget(rows, names, train_loss, share=share, budgets=budgets, random_budgets=random_budgets,
                                  seeds=range(seeds), build=lambda name: build_scorer(name, context),
                                  embed=embedder.embed_texts, done=saved.runs, on_run=on_run)
-    every = report["random_curve"]["0"][-1][1]
+    every = next(iter(report["random_curve"].values()))[-1][1]
     table = Table("strategy", *(f"k={k}: loss (random's; x random)" for k in report["budgets"]),
                   title=f"held-out loss after LoRA on the rewritten pool (base model "
                         f"{saved.data.get('base_loss', 0):.3f}; every row rewritten {every:.3f})", title_justify="left")
