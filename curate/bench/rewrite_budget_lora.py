@@ -114,7 +114,8 @@ def run_lora_budget(rows: Sequence[tuple[str, str]], strategies: Sequence[str], 
 
     ``budgets`` and ``random_budgets`` are shares of the pool; ``rewritten`` runs only at ``budgets``. Returns the
     losses per run key (``seed0/ifd/applied/k90``), random's curve and, per seed, strategy and budget, the loss and
-    the ratio at equal loss (``applied``), with the per-seed ratios' mean.
+    the ratio at equal loss (``applied``; ``capped`` when the loss is below every point of random's curve, so the
+    ratio is the cap n / k), with the per-seed ratios' mean.
     """
     n = len(rows)
     if n < 4:
@@ -141,7 +142,8 @@ def run_lora_budget(rows: Sequence[tuple[str, str]], strategies: Sequence[str], 
                 loss = losses[_key(seed, name, "applied", k)]
                 cell: dict[str, Any] = {"k": k, "loss": round(loss, 4),
                                         "random_loss": round(losses[_key(seed, "random", "applied", k)], 4),
-                                        "ratio_vs_random": ratio_at_equal_loss(k, loss, curves[seed], n)}
+                                        "ratio_vs_random": ratio_at_equal_loss(k, loss, curves[seed], n),
+                                        "capped": loss < min(v for _, v in curves[seed])}
                 if "rewritten" in variants:
                     cell["rewritten_only_loss"] = round(losses[_key(seed, name, "rewritten", k)], 4)
                     cell["random_rewritten_only_loss"] = round(losses[_key(seed, "random", "rewritten", k)], 4)

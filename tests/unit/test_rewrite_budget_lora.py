@@ -92,6 +92,7 @@ def test_a_strategy_that_finds_damaged_rows_beats_random_at_equal_loss_and_runs_
     assert all(c["loss"] < c["random_loss"] for c in cells)  # shortest finds generic and truncated answers first
     assert cells[0]["ratio_vs_random"] > 1.5 and all(len(c["ratio_per_seed"]) == 2 for c in cells)
     first = report["per_seed"]["shortest"][0]["cells"][0]
+    assert first["capped"] is (first["loss"] < min(v for _, v in curve))
     assert first["rewritten_only_loss"] == pytest.approx(2.0)  # the rewritten rows alone are all clean
     # a rerun with the finished runs trains nothing and reports the same
     calls.clear()
