@@ -65,12 +65,17 @@ def rows() -> list[dict[str, Any]]:
                         f"damaged rows found {r['recall_here']:.0%} (random finds the budget's share)"))
     data = _load("rewrite_budget_lora.json", "benchmarks/bench_rewrite_budget_lora.py")
     for name, cells in (data or {}).get("summary", {}).items():
-        cell, curve = cells[-1], next(iter(data["random_curve"].values()))  # type: ignore[index]
+        cell, curves = cells[-1], data["random_curve"]  # type: ignore[index]
+        capped = sum(run["cells"][-1]["capped"] for run in data["per_seed"][name])  # type: ignore[index]
+        rose = [s for s, c in curves.items() if any(b[1] > a[1] for a, b in zip(c, c[1:], strict=False))]
+        costs = ", ".join(f"{c[0][1] - c[-1][1]:.4f}" for c in curves.values())
         out.append(_row("rewrite budget, LoRA held-out loss", "alpaca_5000", f"{name} (the sft-select default)",
                         cell["ratio_vs_random"], _per_seed_ci(cell["ratio_per_seed"]), 2.0,
-                        f"{len(cell['ratio_per_seed'])} seed(s); loss after {cell['k']} rewrites {cell['loss']:.4f} vs "
-                        f"random's {cell['random_loss']:.4f} (no rewrite {curve[0][1]:.4f}, every row "
-                        f"{curve[-1][1]:.4f})"))
+                        f"{len(curves)} seeds; loss after {cell['k']} rewrites {cell['loss']:.4f} vs random's "
+                        f"{cell['random_loss']:.4f}; at the cap (below random's every-row-rewritten loss) in {capped} "
+                        f"of {len(curves)}; the damage costs {costs} nats of held-out loss per seed"
+                        + (f"; random's curve rises with k in seed {', '.join(rose)}: noise above the damage's "
+                           "cost" if rose else ""), extra_ok=not rose))
     return out
 
 
