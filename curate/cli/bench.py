@@ -165,54 +165,41 @@ def bench_rewrite_budget_cmd(
         table.add_row(name, *(f"{c['recall']:.2f} ({c['ratio_vs_random']:.2f}x)" for c in cells))
     console.print(table)
     if lora:
-        report["lora"] = _lora_budget(rows, held, names, damage_share, shares, seeds, lora_epochs, context, embedder,
-                                      base=base, settings={"data": str(data), "map": map_, "heldout": str(heldout),
-                                                           "base": base})
+        report["lora"] = _lora_budget(rows, held, names, damage_share, shares, seeds, lora_epochs, base,
+                                      lambda name: build_scorer(name, context), embedder.embed_texts,
+                                      {"data": str(data), "map": map_, "heldout": str(heldout), "base": base})
     write_json(json_out, report)
 
 
 def _lora_budget(rows: list[tuple[str, str]], held: list[tuple[str, str]], names: list[str], share: float,
-                 budgets: list[float], seeds: int, epochs: float, context: Any, embedder: Any, *,
-                 base: str | None, settings: dict[str, Any]) -> dict[str, Any]:
-    """The --lora half of ``curate bench rewrite-budget``: held-out loss per strategy and budget, a table."""
-    import hashlib
+                 budgets: list[float], seeds: int, epochs: float, base: str | None, build: Any, embed: Any,
+                 settings: dict[str, Any]) -> dict[str, Any]:
+    """The --lora half of ``curate bench rewrite-budget``: adapters with progress, and a table of their losses."""
+    from curate.bench.rewrite_budget_lora import run_saved_lora_budget
 
-    from curate.bench.rewrite_budget_lora import SavedRuns, plan_size, run_lora_budget, sft_train_loss
-    from curate.runtime.catalog import build_scorer
-    from curate.train import TrainOptions
-
-    options = TrainOptions(epochs=epochs, batch_size=8, max_length=256, learning_rate=5e-4)
-    folder = Path(".bench-cache") / "rewrite-budget-lora"
-    digest = hashlib.sha256(repr((rows, held)).encode()).hexdigest()
-    saved = SavedRuns(folder / "runs.json", {**settings, "rows": digest, "share": share, "epochs": epochs})
-    random_budgets = [0.0, *budgets, 1.0]
-    total = plan_size(names, len(rows), budgets, random_budgets) * seeds
-    console.print(f"--lora: {total} adapters to train ({len(saved.runs)} kept from an earlier run), held-out loss "
-                  f"on {len(held):,} clean rows")
     with bar_progress() as progress:
-        runs = progress.add_task("LoRA adapters", total=total, unit="adapters")
+        runs = progress.add_task("LoRA adapters", total=None, unit="adapters")
         steps = progress.add_task("training steps", total=None, unit="steps")
-        progress.advance(runs, len(saved.runs))
-        train_loss = sft_train_loss(folder, held, base=base, options=options,
-                                    on_base_loss=lambda v: saved.set("base_loss", v),
-                                    on_progress=lambda s, n: progress.update(steps, completed=s, total=n))
 
-        def on_run(key: str, loss: float) -> None:
-            saved.add(key, loss)
-            progress.advance(runs)
+        def on_plan(total: int, kept: int) -> None:
+            console.print(f"--lora: {total} adapters to train ({kept} kept from an earlier run), held-out loss on "
+                          f"{len(held):,} clean rows")
+            progress.update(runs, completed=kept, total=total)
 
-        report = run_lora_budget(rows, names, train_loss, share=share, budgets=budgets, random_budgets=random_budgets,
-                                 seeds=range(seeds), build=lambda name: build_scorer(name, context),
-                                 embed=embedder.embed_texts, done=saved.runs, on_run=on_run)
-    every = next(iter(report["random_curve"].values()))[-1][1]
+        report = run_saved_lora_budget(
+            rows, held, names, folder=Path(".bench-cache") / "rewrite-budget-lora", share=share, budgets=budgets,
+            seeds=seeds, epochs=epochs, base=base, build=build, embed=embed, settings=settings, on_plan=on_plan,
+            on_adapter=lambda: progress.advance(runs),
+            on_step=lambda s, n: progress.update(steps, completed=s, total=n))
+    every, before = next(iter(report["random_curve"].values()))[-1][1], report["base_model_loss"] or float("nan")
     table = Table("strategy", *(f"k={k}: loss (random's; x random)" for k in report["budgets"]),
-                  title=f"held-out loss after LoRA on the rewritten pool (base model "
-                        f"{saved.data.get('base_loss', 0):.3f}; every row rewritten {every:.3f})", title_justify="left")
+                  title=f"held-out loss after LoRA on the rewritten pool (base model {before:.3f}; every row "
+                        f"rewritten {every:.3f})", title_justify="left")
     for name, cells in report["summary"].items():
         table.add_row(name, *(f"{c['loss']:.3f} ({c['random_loss']:.3f}; {c['ratio_vs_random']:.2f}x)"
                               for c in cells))
     console.print(table)
-    return {**report, "base_model_loss": saved.data.get("base_loss")}
+    return report
 
 
 def _print_pii(results: dict[str, Any]) -> None:
