@@ -60,7 +60,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_rewrite_budget.py --sets alpaca_5000 --pool 1000 --strategies random,ifd,ifd@two-stage:0.1,ifd@two-stage:0.2 --out benchmarks/results/rewrite_budget_two_stage.json
 
 # Selection vs random on every data set, defaults chosen leave-one-data-set-out (issue 18); about 2 hours on 2 cores,
-# and about 2.5 more for the rewrite budget's LoRA adapters (SmolLM2, 14 adapters; kept, so a rerun trains the rest).
+# and about 2.5 more for the rewrite budget's LoRA adapters (SmolLM2, 15 adapters; kept, so a rerun trains the rest).
 # JSON in benchmarks/results/selection_*.json and rewrite_budget.json; the README table from selection.json.
 bench-selection: $(STAMP)
 	$(PY) benchmarks/bench_selection_classify.py
