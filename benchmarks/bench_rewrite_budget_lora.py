@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.bench_rewrite_budget import CachedLM
     from curate.bench.rewrite_budget import load_pairs
-    from curate.bench.rewrite_budget_lora import SavedRuns, plot_lora_budget, run_lora_budget, sft_train_loss
+    from curate.bench.rewrite_budget_lora import plot_lora_budget, run_saved_lora_budget
     from curate.runtime.embeddings import Embedder
     from curate.train import TrainOptions
 
@@ -86,19 +86,14 @@ def main(argv: list[str] | None = None) -> int:
                                                                                args.heldout_external, 0)
     settings = {"pool": args.pool, "heldout": len(heldout), "damage_share": args.damage_share, "epochs": args.epochs,
                 "lr": args.lr, "max_length": args.max_length, "pool_file": str(args.pool_file)}
-    saved = SavedRuns(args.workspace / "runs.json", settings)
 
-    def on_run(key: str, loss: float) -> None:
-        saved.add(key, loss)
-        print(f"{key}: held-out loss {loss:.4f} ({saved.data['seconds'][key]} s)", flush=True)
+    def on_run(key: str, loss: float, seconds: float) -> None:
+        print(f"{key}: held-out loss {loss:.4f} ({seconds} s)", flush=True)
 
-    def on_progress(step: int, steps: int) -> None:
+    def on_step(step: int, steps: int) -> None:
         if step in (1, steps) or step % max(1, steps // 5) == 0:
             print(f"  step {step}/{steps}", flush=True)
 
-    options = TrainOptions(epochs=args.epochs, batch_size=8, max_length=args.max_length, learning_rate=args.lr)
-    train_loss = sft_train_loss(args.workspace, heldout, options=options, on_progress=on_progress,
-                                on_base_loss=lambda v: saved.set("base_loss", v))
     embedder = Embedder("minilm", cache_dir=args.workspace / "cache")
     lms: dict[str, CachedLM] = {}
 
@@ -107,19 +102,19 @@ def main(argv: list[str] | None = None) -> int:
             lms[name] = CachedLM(name, args.workspace / "cache")
         return lms[name]
 
-    report = run_lora_budget(pool, [s for s in args.strategies.split(",") if s], train_loss,
-                             share=args.damage_share, budgets=_floats(args.budgets),
-                             random_budgets=_floats(args.random_budgets),
-                             variants=[v for v in args.variants.split(",") if v],
-                             seeds=range(args.first_seed, args.first_seed + args.seeds),
-                             build=build, embed=embedder.embed_texts, done=saved.runs, on_run=on_run,
-                             say=lambda s: print(s, flush=True))
-    out = {**settings, "base_model_loss": saved.data.get("base_loss"), "train_seconds": saved.data["seconds"],
-           **report, "seconds": round(time.perf_counter() - started, 1),
+    options = TrainOptions(epochs=args.epochs, batch_size=8, max_length=args.max_length, learning_rate=args.lr)
+    report = run_saved_lora_budget(pool, heldout, [s for s in args.strategies.split(",") if s],
+                                   folder=args.workspace, share=args.damage_share, budgets=_floats(args.budgets),
+                                   random_budgets=_floats(args.random_budgets),
+                                   variants=[v for v in args.variants.split(",") if v],
+                                   seeds=range(args.first_seed, args.first_seed + args.seeds), options=options,
+                                   base=None, build=build, embed=embedder.embed_texts, settings=settings,
+                                   on_run=on_run, on_step=on_step)
+    out = {**settings, **report, "seconds": round(time.perf_counter() - started, 1),
            "command": "python benchmarks/bench_rewrite_budget_lora.py " + " ".join(argv or sys.argv[1:])}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
-    plot_lora_budget(report, args.out.with_suffix(".png"), base_loss=saved.data.get("base_loss"))
+    plot_lora_budget(report, args.out.with_suffix(".png"), base_loss=report["base_model_loss"])
     print(json.dumps(out["summary"], indent=2))
     print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
     return 0

@@ -287,32 +287,31 @@ def plot_lora_budget(report: dict[str, Any], path: Path, *, base_loss: float | N
 
 
 def run_saved_lora_budget(rows: Rows, heldout: Rows, strategies: Sequence[str], *, folder: Path, share: float,
-                          budgets: Sequence[float], seeds: int, epochs: float, base: str | None,
+                          budgets: Sequence[float], seeds: Sequence[int], options: Any, base: str | None,
                           build: Callable[[str], Any], embed: Embed, settings: Mapping[str, Any],
+                          random_budgets: Sequence[float] | None = None, variants: Sequence[str] = VARIANTS,
                           on_plan: Callable[[int, int], None] = lambda *_: None,
-                          on_adapter: Callable[[], None] = lambda: None,
+                          on_run: Callable[[str, float, float], None] = lambda *_: None,
                           on_step: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """:func:`run_lora_budget` with SFT adapters trained in ``folder`` and finished ones kept there (``runs.json``,
-    valid for these rows, held-out rows and ``settings``); random's curve at 0, ``budgets`` and n.
-    ``on_plan(adapters, kept)`` is called once, ``on_adapter()`` after each trained adapter. Returns the report with
-    ``base_model_loss``."""
+    """:func:`run_lora_budget` with SFT adapters (``options``: :class:`curate.train.TrainOptions`) trained in
+    ``folder`` and finished ones kept there (``runs.json``, valid for these rows, held-out rows, ``options`` and
+    ``settings``); random's curve at 0, ``budgets`` and n unless ``random_budgets`` says otherwise.
+    ``on_plan(adapters, kept)`` is called once, ``on_run(key, loss, seconds)`` after each trained adapter. Returns
+    the report with ``base_model_loss`` and ``train_seconds`` per run."""
     import hashlib
 
-    from curate.train import TrainOptions
-
     digest = hashlib.sha256(repr((list(rows), list(heldout))).encode()).hexdigest()
-    saved = SavedRuns(folder / "runs.json", {**settings, "rows": digest, "share": share, "epochs": epochs})
-    random_budgets = [0.0, *budgets, 1.0]
-    on_plan(plan_size(strategies, len(rows), budgets, random_budgets) * seeds, len(saved.runs))
-    options = TrainOptions(epochs=epochs, batch_size=8, max_length=256, learning_rate=5e-4)
+    saved = SavedRuns(folder / "runs.json", {**settings, "rows": digest, "share": share, "options": repr(options)})
+    random_budgets = [0.0, *budgets, 1.0] if random_budgets is None else list(random_budgets)
+    on_plan(plan_size(strategies, len(rows), budgets, random_budgets, variants) * len(seeds), len(saved.runs))
     train_loss = sft_train_loss(folder, heldout, base=base, options=options, on_progress=on_step,
                                 on_base_loss=lambda v: saved.set("base_loss", v))
 
-    def on_run(key: str, loss: float) -> None:
+    def finished(key: str, loss: float) -> None:
         saved.add(key, loss)
-        on_adapter()
+        on_run(key, loss, saved.data["seconds"][key])
 
     report = run_lora_budget(rows, strategies, train_loss, share=share, budgets=budgets,
-                             random_budgets=random_budgets, seeds=range(seeds), build=build, embed=embed,
-                             done=saved.runs, on_run=on_run)
-    return {**report, "base_model_loss": saved.data.get("base_loss")}
+                             random_budgets=random_budgets, variants=variants, seeds=seeds, build=build, embed=embed,
+                             done=saved.runs, on_run=finished)
+    return {**report, "base_model_loss": saved.data.get("base_loss"), "train_seconds": saved.data["seconds"]}

@@ -176,6 +176,7 @@ def _lora_budget(rows: list[tuple[str, str]], held: list[tuple[str, str]], names
                  settings: dict[str, Any]) -> dict[str, Any]:
     """The --lora half of ``curate bench rewrite-budget``: adapters with progress, and a table of their losses."""
     from curate.bench.rewrite_budget_lora import run_saved_lora_budget
+    from curate.train import TrainOptions
 
     with bar_progress() as progress:
         runs = progress.add_task("LoRA adapters", total=None, unit="adapters")
@@ -188,8 +189,9 @@ def _lora_budget(rows: list[tuple[str, str]], held: list[tuple[str, str]], names
 
         report = run_saved_lora_budget(
             rows, held, names, folder=Path(".bench-cache") / "rewrite-budget-lora", share=share, budgets=budgets,
-            seeds=seeds, epochs=epochs, base=base, build=build, embed=embed, settings=settings, on_plan=on_plan,
-            on_adapter=lambda: progress.advance(runs),
+            seeds=range(seeds), options=TrainOptions(epochs=epochs, batch_size=8, max_length=256, learning_rate=5e-4),
+            base=base, build=build, embed=embed, settings=settings, on_plan=on_plan,
+            on_run=lambda *_: progress.advance(runs),
             on_step=lambda s, n: progress.update(steps, completed=s, total=n))
     every, before = next(iter(report["random_curve"].values()))[-1][1], report["base_model_loss"] or float("nan")
     table = Table("strategy", *(f"k={k}: loss (random's; x random)" for k in report["budgets"]),
