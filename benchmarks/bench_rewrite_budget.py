@@ -41,24 +41,54 @@ STRATEGIES = ["random", "shortest", "longest", "relevance", "diversity", "perple
 
 
 class CachedLM:
-    """A catalog scorer whose scores are remembered by record content (rows shared by seeds are scored once; a
-    set-dependent scorer is always run on the whole set)."""
+    """A catalog scorer whose scores are remembered by record content, in memory and (with ``disk``) in a SQLite
+    file under ``.bench-cache/`` keyed by the scorer's key and a hash of prompt and completion, committed every
+    batch: rows shared by seeds are scored once, a rerun or an interrupted run scores only the rest. A
+    set-dependent scorer is always run on the whole set."""
 
-    def __init__(self, name: str, cache_dir: Path) -> None:
+    def __init__(self, name: str, cache_dir: Path, disk: Path | None = None) -> None:
         from curate.runtime.catalog import BuildContext, build_scorer
 
         self.scorer = build_scorer(name, BuildContext(cache_dir=cache_dir))
         self.memo: dict[str, float] = {}
+        self.db = None
+        if disk is not None and not getattr(self.scorer, "set_dependent", False):
+            import sqlite3
+
+            disk.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(disk / "rewrite_budget_scores.sqlite")
+            self.db.execute("CREATE TABLE IF NOT EXISTS scores (scorer TEXT, content TEXT, value REAL, "
+                            "PRIMARY KEY (scorer, content))")
+            self.key = self.scorer.key()
+
+    @staticmethod
+    def content(record: Any) -> str:
+        import hashlib
+
+        text = f"{record.fields.get('prompt')}\0{record.fields.get('completion')}"
+        return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
     def score(self, records: list[Any]) -> np.ndarray:
         """Scores of ``records``, shape ``(n,)``."""
         if getattr(self.scorer, "set_dependent", False):
             return np.asarray(self.scorer.score(records), dtype=np.float64)
-        todo = list({r.id: r for r in records if r.id not in self.memo}.values())
+        todo = list({self.content(r): r for r in records if self.content(r) not in self.memo}.items())
+        if self.db is not None and todo:
+            stored = dict(self.db.execute("SELECT content, value FROM scores WHERE scorer = ?", (self.key,)))
+            self.memo.update({c: v for c, v in stored.items()})
+            todo = [(c, r) for c, r in todo if c not in self.memo]
+        if todo:
+            print(f"  {self.scorer.name}: scoring {len(todo)} rows", flush=True)
         for start in range(0, len(todo), 64):
             part = todo[start : start + 64]
-            self.memo.update(zip((r.id for r in part), np.asarray(self.scorer.score(part)).tolist(), strict=True))
-        return np.array([self.memo[r.id] for r in records], dtype=np.float64)
+            values = np.asarray(self.scorer.score([r for _, r in part]), dtype=np.float64).tolist()
+            self.memo.update(zip((c for c, _ in part), values, strict=True))
+            if self.db is not None:
+                self.db.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?)",
+                                    [(self.key, c, v) for (c, _), v in zip(part, values, strict=True)])
+                self.db.commit()
+            print(f"  {self.scorer.name}: {start + len(part)}/{len(todo)}", flush=True)
+        return np.array([self.memo[self.content(r)] for r in records], dtype=np.float64)
 
 
 def leave_one_out(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -108,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
 
             def build(scorer: str, lms: dict[str, CachedLM] = lms) -> CachedLM:
                 if scorer not in lms:
-                    lms[scorer] = CachedLM(scorer, Path(tmp) / "cache")
+                    lms[scorer] = CachedLM(scorer, Path(tmp) / "cache", disk=ROOT / ".bench-cache")
                 return lms[scorer]
 
             rows = load_pairs(path, mapping, limit=args.pool)

@@ -14,6 +14,7 @@ baseline) and ``shortest``, ``relevance`` (1 - cosine of the MiniLM embeddings o
 another question is far from its prompt), ``rewrite_need`` (:mod:`curate.scorers.rewrite`); and any rank-average of
 them written ``a+b`` (each score turned into its rank, ties averaged, then averaged); and any catalog scorer
 scored in two stages, written ``ifd@two-stage`` or, with its own short-list share, ``ifd@two-stage:0.2``
+(``ifd@two-stage-text:0.2``: the proxy without the prompt-answer embedding cosine)
 (:func:`curate.scorers.two_stage.run_two_stage`: the exact scorer
 on a random sample, a proxy trained on it ranks the rest, the exact scorer on the proxy's short list; unscored rows
 rank last, so the first k come from exact scores only).
@@ -123,6 +124,7 @@ class StrategyScorer:
     cache: dict[str, FloatArray] = field(default_factory=dict)
     two_stage: tuple[float, float] = (0.2, 0.1)  # (sample, short list), as shares of the pool
     two_stage_reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    proxy_embedder: str | None = "minilm"  # the two-stage proxy's prompt-answer cosine, as `curate score` does
 
     def __call__(self, name: str) -> FloatArray:
         """Scores of strategy ``name`` (a base strategy or ``a+b+...``), shape ``(n,)``."""
@@ -137,8 +139,11 @@ class StrategyScorer:
         pool = self.pool
         n = len(pool.prompts)
         if TWO_STAGE in name:
-            base, _, shortlist = name.partition(TWO_STAGE)
-            return self._two_stage(base, float(shortlist[1:]) if shortlist.startswith(":") else self.two_stage[1])
+            base, _, rest = name.partition(TWO_STAGE)
+            text_only = rest.startswith("-text")
+            shortlist = rest.removeprefix("-text")
+            return self._two_stage(base, float(shortlist[1:]) if shortlist.startswith(":") else self.two_stage[1],
+                                   embedder=None if text_only else self.proxy_embedder)
         if name == "random":
             return self.rng.random(n)
         if name == "diversity":
@@ -153,7 +158,7 @@ class StrategyScorer:
         return np.asarray(self.build(name).score(pool.records()), dtype=np.float64)
 
 
-    def _two_stage(self, base: str, shortlist: float) -> FloatArray:
+    def _two_stage(self, base: str, shortlist: float, embedder: str | None) -> FloatArray:
         """Two-stage scores of ``base``: its exact scores where the two-stage path scores exactly, NaN elsewhere.
 
         The exact scores of all rows are computed once (``self(base)``) and looked up for the rows the two-stage
@@ -161,6 +166,7 @@ class StrategyScorer:
         """
         from dataclasses import asdict
 
+        from curate.scorers.proxy import ProxySettings
         from curate.scorers.two_stage import run_two_stage
 
         exact_all = self(base)
@@ -173,8 +179,10 @@ class StrategyScorer:
         n = len(records)
         sample = self.two_stage[0]
         scores, report = run_two_stage(records, exact, scorer_key=base, sample=max(20, math.ceil(sample * n)),
-                                       shortlist=shortlist, check=0.0, seed=int(self.rng.integers(2**31)))
-        self.two_stage_reports[f"{base}{TWO_STAGE}:{shortlist:g}"] = asdict(report)
+                                       shortlist=shortlist, check=0.0, seed=int(self.rng.integers(2**31)),
+                                       settings=ProxySettings(embedder=embedder),
+                                       embed=self.embed if embedder else None)
+        self.two_stage_reports[f"{base}{TWO_STAGE}{'' if embedder else '-text'}:{shortlist:g}"] = asdict(report)
         return scores
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,7 +10,6 @@ from rich.table import Table
 
 from curate.cli.options import DbOpt, JsonOpt, WorkspaceOpt, with_config_options
 from curate.cli.output import console, err_console, write_json
-from curate.errors import InputError
 from curate.loop.state import LoopConfig
 from curate.runtime.config import comma_tuple
 from curate.store.workspace import Workspace
@@ -25,19 +23,11 @@ SchemaOpt = Annotated[str | None, typer.Option(help="Label schema of text tasks 
 def _embedder(spec: str, ws: Workspace, *, memo: bool = False) -> Any:
     """An embedder for ``spec``: a model name/folder, or ``package.module:function`` as the encoder."""
     from curate.loop.stream import MemoEmbedder
-    from curate.runtime.embeddings import Embedder
+    from curate.runtime.embeddings import embedder_from_spec, encoder_from_spec
 
-    encode = None
-    if ":" in spec:
-        module, _, attr = spec.partition(":")
-        try:
-            encode = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as exc:
-            raise InputError(f"--embedder {spec}: cannot import it ({exc}); give minilm, a model folder, or "
-                             "package.module:function of an installed module") from exc
     if memo:
-        return MemoEmbedder(spec, encode=encode)
-    return Embedder(spec, cache_dir=None if encode else ws.cache_dir, encode=encode)
+        return MemoEmbedder(spec, encode=encoder_from_spec(spec))
+    return embedder_from_spec(spec, ws.cache_dir)
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

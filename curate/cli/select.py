@@ -136,6 +136,9 @@ def score(
     hours: Annotated[float | None, typer.Option(
         help="--two-stage: finish within this many hours; the short list shrinks to what the exact rate measured "
              "on the sample allows.", min=0.0001)] = None,
+    proxy_embeddings: Annotated[bool, typer.Option(
+        help="--two-stage: give the proxy the cosine of prompt and answer under --embedder (cached; dropped when "
+             "--hours leaves too little time to embed the pool).")] = True,
     workspace: WorkspaceOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = None,
@@ -156,7 +159,8 @@ def score(
         if runner.name != "local":
             raise InputError("--two-stage runs on this machine: drop --engine ray (the exact stage is a short list)")
         _score_two_stage(ws, built, pool, shortlist=shortlist, sample=proxy_sample, seed=seed, top=top,
-                         budget_seconds=None if hours is None else 3600 * hours, json_out=json_out)
+                         budget_seconds=None if hours is None else 3600 * hours,
+                         embedder=embedder if proxy_embeddings else None, json_out=json_out)
         return
     with bar_progress() as progress:
         task = progress.add_task(f"score {scorer}", total=len(pool))
@@ -183,17 +187,29 @@ def _print_top(pool: list[Any], values: np.ndarray, top: int, figures: dict[str,
 
 
 def _score_two_stage(ws: Workspace, built: Any, pool: list[Any], *, shortlist: float, sample: int, seed: int,
-                     top: int, budget_seconds: float | None, json_out: Any) -> None:
+                     top: int, budget_seconds: float | None, embedder: str | None, json_out: Any) -> None:
     """``curate score --two-stage``: the proxy's figures, then the top records by exact score."""
     from dataclasses import asdict
 
+    from curate.runtime.embeddings import embedder_from_spec
+    from curate.scorers.proxy import ProxySettings
     from curate.scorers.two_stage import two_stage_scores
 
+    embed = embedder_from_spec(embedder, ws.cache_dir).embed_texts if embedder else None
+    stages = {"sample": "exact scores of the proxy's sample", "embed": f"{embedder} of prompts and answers",
+              "short list": "exact scores of the short list"}
     with bar_progress() as progress:
-        task = progress.add_task(f"score {built.name} (two-stage: exact on the short list)", total=None)
-        on_progress = lambda done, total: progress.update(task, completed=done, total=total)  # noqa: E731
+        task = progress.add_task(f"score {built.name} (two-stage)", total=None)
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            progress.update(task, description=f"{built.name} two-stage: {stages[stage]}", completed=done, total=total)
+
         values, report = two_stage_scores(ws.store, built, pool, shortlist=shortlist, sample=sample, seed=seed,
+                                          settings=ProxySettings(embedder=embedder), embed=embed,
                                           budget_seconds=budget_seconds, on_progress=on_progress)
+    if embedder and "cos-" not in report.proxy_features:
+        console.print(f"[yellow]the time budget leaves too little to embed the pool with {embedder}: the proxy uses "
+                      "text features only[/yellow]")
     if report.budget_limited:
         console.print(f"[yellow]the time budget allows {report.shortlisted:,} short-listed records "
                       f"({report.shortlisted / max(report.records, 1):.2%} of the pool, not {shortlist:.0%}) at "
@@ -259,6 +275,9 @@ def select_cmd(
     seed: Annotated[int, typer.Option(help="Seed of the selection's random generator (and of --sample).")] = 0,
     limit: LimitOpt = None,
     sample: SampleOpt = None,
+    score_all: Annotated[bool, typer.Option(
+        "--score-all", help="After `curate score --two-stage`: score every candidate exactly first, instead of "
+                            "selecting from the records the two-stage run scored.")] = False,
     workspace: WorkspaceOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = None,
@@ -277,6 +296,15 @@ def select_cmd(
                         quota_field=quota_field, min_per_group=min_per_group if quota_field else 0,
                         dedup_threshold=None if dedup >= 1 else dedup)
     pool = restrict_pool(candidates(ws, kind=kind), limit=limit, sample=sample, seed=seed)
+    if not score_all:
+        from curate.scorers.two_stage import exactly_scored
+
+        everyone = len(pool)
+        pool, two_stage = exactly_scored(ws.store, strategy.scorer, pool)
+        if two_stage is not None:
+            console.print(f"two-stage scores of {scorer}: selecting from the {len(pool):,} of {everyone:,} candidates "
+                          f"scored exactly (proxy Spearman {two_stage['spearman_heldout']:.3f}); --score-all scores "
+                          "the rest exactly first")
     with bar_progress() as progress:
         task = progress.add_task(f"score {scorer}", total=len(pool))
         embed_task: list[Any] = []

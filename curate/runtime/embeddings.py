@@ -217,3 +217,27 @@ class Embedder:
     def __call__(self, texts: Sequence[str]) -> Vectors:
         """A featurizer: ``texts -> (n, d)`` float32."""
         return self.embed_texts(texts)
+
+
+def encoder_from_spec(spec: str) -> Callable[[list[str]], Any] | None:
+    """The encoding function ``package.module:function`` (texts -> ``(n, d)``) that ``spec`` names, or ``None``
+    for a model name or folder."""
+    if ":" not in spec:
+        return None
+    import importlib
+
+    module, _, attr = spec.partition(":")
+    try:
+        encode: Callable[[list[str]], Any] = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise InputError(f"--embedder {spec}: cannot import it ({exc}); give minilm, a model folder, or "
+                         "package.module:function of an installed module") from exc
+    return encode
+
+
+def embedder_from_spec(spec: str, cache_dir: Path | None) -> Embedder:
+    """``--embedder``: minilm, a folder, a Hub id (cached in ``cache_dir``), or ``package.module:function``
+    (not cached: the function may change)."""
+    encode = encoder_from_spec(spec)
+    return Embedder(spec, cache_dir=None if encode else cache_dir, encode=encode)
+

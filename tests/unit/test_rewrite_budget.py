@@ -84,10 +84,13 @@ def test_a_two_stage_strategy_ranks_by_exact_scores_of_the_rows_it_scored():
             return np.array([-len(r.fields["completion"]) for r in records], dtype=np.float64)
 
     rows = _rows(200)
-    names = ["shortest_exact", "shortest_exact@two-stage", "shortest_exact@two-stage:0.05"]
+    names = ["shortest_exact", "shortest_exact@two-stage", "shortest_exact@two-stage:0.05",
+             "shortest_exact@two-stage-text"]
+    from tests.unit.test_loop import bow_encode
+
     report = run_rewrite_budget(rows, names, share=0.3, budgets=(0.1,), seeds=[0, 1], build=lambda name: ShortFirst(),
-                                embed=lambda texts: np.zeros(0), two_stage=(0.2, 0.15))
-    exact, two, small = (report["summary"][s][0] for s in names)
+                                embed=bow_encode, two_stage=(0.2, 0.15))
+    exact, two, small, _ = (report["summary"][s][0] for s in names)
     assert exact["recall"] > 0.25 and two["recall"] >= exact["recall"] - 0.05  # the short list holds the shortest
     figures = report["pools"][0]["two_stage"]
     assert figures["shortest_exact@two-stage:0.15"]["sample"] == 40
@@ -95,3 +98,5 @@ def test_a_two_stage_strategy_ranks_by_exact_scores_of_the_rows_it_scored():
     assert figures["shortest_exact@two-stage:0.15"]["exact_scored"] <= 70
     assert figures["shortest_exact@two-stage:0.15"]["spearman_heldout"] > 0.5
     assert figures["shortest_exact@two-stage:0.05"]["shortlisted"] == 10  # its own short list
+    assert "+cos-minilm" in figures["shortest_exact@two-stage:0.15"]["proxy_features"]  # as `curate score` does
+    assert "+cos" not in figures["shortest_exact@two-stage-text:0.15"]["proxy_features"]
