@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     if not sets:
         print(f"skipped: no data under {DATA} (the shared data folder is absent)")
         return 0
-    from curate.bench.rewrite_budget import load_pairs, run_rewrite_budget
+    from curate.bench.rewrite_budget import load_pairs, run_rewrite_budget, two_stage_vs_exact
     from curate.runtime.embeddings import Embedder
 
     strategies = [s for s in args.strategies.split(",") if s]
@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = run_rewrite_budget(rows, strategies, share=args.damage_share, seeds=range(args.seeds),
                                                build=build, embed=embedder.embed_texts, two_stage=two_stage,
                                                say=lambda s, name=name: print(f"{name}: {s}", flush=True))
+            results[name]["two_stage_vs_exact"] = two_stage_vs_exact(results[name])
             last = {s: cells[-1] for s, cells in results[name]["summary"].items()}
             print(name, {s: (c["recall"], c["ratio_vs_random"]) for s, c in last.items()}, flush=True)
     report = {"pool": args.pool, "seeds": args.seeds, "damage_share": args.damage_share,

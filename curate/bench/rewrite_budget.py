@@ -236,6 +236,31 @@ def run_rewrite_budget(rows: Sequence[tuple[str, str]], strategies: Sequence[str
             "strategies": list(strategies), "per_seed": per_seed, "summary": summary}
 
 
+def two_stage_vs_exact(result: dict[str, Any]) -> dict[str, Any]:
+    """Per ``X@two-stage...`` strategy and budget, against exact ``X`` on the same pools: the mean per-seed
+    difference of budget ratios (two-stage - exact), its standard deviation over seeds, exact's own per-seed
+    standard deviation (the per-seed noise), and whether the two-stage path loses no more than that noise."""
+    out: dict[str, Any] = {}
+    per_seed = result["per_seed"]
+    for name in per_seed:
+        base = name.split("@two-stage")[0]
+        if "@two-stage" not in name or base not in per_seed:
+            continue
+        rows = []
+        for j, k in enumerate(result["budgets"]):
+            exact = np.array([run[j]["ratio_vs_random"] for run in per_seed[base]])
+            two = np.array([run[j]["ratio_vs_random"] for run in per_seed[name]])
+            diff = two - exact
+            noise = float(exact.std(ddof=1)) if len(exact) > 1 else 0.0
+            rows.append({"k": k, "exact_mean": round(float(exact.mean()), 3),
+                         "two_stage_mean": round(float(two.mean()), 3),
+                         "mean_difference": round(float(diff.mean()), 3),
+                         "difference_sd": round(float(diff.std(ddof=1)) if len(diff) > 1 else 0.0, 3),
+                         "exact_per_seed_sd": round(noise, 3), "within_noise": bool(-diff.mean() <= noise)})
+        out[name] = rows
+    return out
+
+
 def load_pairs(path: Any, mapping: dict[str, str] | None = None, *, limit: int | None = None,
                seed: int = 0) -> list[tuple[str, str]]:
     """``(prompt, completion)`` of every row of ``path`` that reads as a prompt-completion example (any format and

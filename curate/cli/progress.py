@@ -150,8 +150,9 @@ class LineProgress:
         while not self._stop.wait(self.every / 2):
             with self._lock:
                 for line in self._tasks.values():
-                    if self._due(line):
-                        self._print(line)
+                    finished = bool(line.total) and line.completed >= (line.total or 0)
+                    if self._due(line) and not (finished and line.printed and line.printed_completed == line.completed):
+                        self._print(line)  # a heartbeat while work goes on; a finished task is printed once
 
     def _print(self, line: _Line) -> None:
         now = time.monotonic()

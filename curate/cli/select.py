@@ -199,10 +199,13 @@ def _score_two_stage(ws: Workspace, built: Any, pool: list[Any], *, shortlist: f
     stages = {"sample": "exact scores of the proxy's sample", "embed": f"{embedder} of prompts and answers",
               "short list": "exact scores of the short list"}
     with bar_progress() as progress:
-        task = progress.add_task(f"score {built.name} (two-stage)", total=None)
+        tasks: dict[str, Any] = {}  # one bar per stage: its own count, unit and rate
 
         def on_progress(stage: str, done: int, total: int) -> None:
-            progress.update(task, description=f"{built.name} two-stage: {stages[stage]}", completed=done, total=total)
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(f"{built.name} two-stage: {stages[stage]}", total=total,
+                                                 unit="texts" if stage == "embed" else "records")
+            progress.update(tasks[stage], completed=done, total=total)
 
         values, report = two_stage_scores(ws.store, built, pool, shortlist=shortlist, sample=sample, seed=seed,
                                           settings=ProxySettings(embedder=embedder), embed=embed,

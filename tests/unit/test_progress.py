@@ -42,3 +42,15 @@ def test_quiet_silences_and_a_pipe_gets_lines(monkeypatch, capsys):
     monkeypatch.delenv("CURATE_QUIET")
     assert isinstance(bar_progress(), LineProgress)  # under pytest stderr is not a terminal
     assert capsys.readouterr().err == ""
+
+
+def test_a_finished_stage_is_printed_once_while_the_next_one_ticks(capsys):
+    with LineProgress(every=0.1) as progress:
+        first = progress.add_task("sample", total=4)
+        time.sleep(0.12)
+        progress.update(first, completed=4)  # due: printed at 4/4
+        progress.add_task("embed", total=None)
+        time.sleep(0.5)  # the next stage's long step: only it keeps ticking
+    lines = capsys.readouterr().err.splitlines()
+    assert sum(line.startswith("sample: 4/4") for line in lines) == 1
+    assert sum(line.startswith("embed: 0") for line in lines) >= 3

@@ -100,3 +100,14 @@ def test_a_two_stage_strategy_ranks_by_exact_scores_of_the_rows_it_scored():
     assert figures["shortest_exact@two-stage:0.05"]["shortlisted"] == 10  # its own short list
     assert "+cos-minilm" in figures["shortest_exact@two-stage:0.15"]["proxy_features"]  # as `curate score` does
     assert "+cos" not in figures["shortest_exact@two-stage-text:0.15"]["proxy_features"]
+    from curate.bench.rewrite_budget import two_stage_vs_exact
+
+    versus = two_stage_vs_exact(report)
+    assert set(versus) == set(names[1:])  # every two-stage strategy against its exact scorer
+    cell = versus["shortest_exact@two-stage"][0]
+    exact_runs = [run[0]["ratio_vs_random"] for run in report["per_seed"]["shortest_exact"]]
+    two_runs = [run[0]["ratio_vs_random"] for run in report["per_seed"]["shortest_exact@two-stage"]]
+    assert cell["k"] == 20
+    assert cell["mean_difference"] == pytest.approx(np.mean(two_runs) - np.mean(exact_runs), abs=1e-3)
+    assert cell["exact_per_seed_sd"] == pytest.approx(np.std(exact_runs, ddof=1), abs=1e-3)
+    assert cell["within_noise"] == (-cell["mean_difference"] <= cell["exact_per_seed_sd"])
