@@ -36,6 +36,9 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest -q
 
+# exact IFD, two-stage IFD with the text-only proxy and with the embedding cosine, short lists of 10/20/50%
+TWO_STAGE_STRATEGIES = random,ifd,ifd@two-stage-text:0.1,ifd@two-stage:0.1,ifd@two-stage-text:0.2,ifd@two-stage:0.2,ifd@two-stage-text:0.5,ifd@two-stage:0.5
+
 bench: $(STAMP)
 	$(PY) benchmarks/bench_ingest.py --rows 1000000
 	$(PY) benchmarks/bench_kcenter.py
@@ -57,7 +60,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_two_stage.py --data ../shared/data/preference_pairs/ultrafeedback_1200.jsonl.gz --map completion=chosen --n 300 --sample 100 --out benchmarks/results/two_stage_ultrafeedback.json
 	$(PY) benchmarks/bench_two_stage.py --data ../shared/data/preference_pairs/alpacaeval_gpt4_balanced.jsonl.gz --map completion=chosen --n 400 --sample 100 --out benchmarks/results/two_stage_alpacaeval.json
 	$(PY) benchmarks/bench_two_stage_1m.py --n 1000000 --sample 300
-	$(PY) benchmarks/bench_rewrite_budget.py --sets alpaca_5000 --pool 1000 --strategies random,ifd,ifd@two-stage:0.1,ifd@two-stage:0.2 --out benchmarks/results/rewrite_budget_two_stage.json
+	$(PY) benchmarks/bench_rewrite_budget.py --sets alpaca_5000 --pool 1000 --seeds 10 --strategies $(TWO_STAGE_STRATEGIES) --out benchmarks/results/rewrite_budget_two_stage.json
+	$(PY) benchmarks/bench_rewrite_budget.py --sets alpacaeval_chosen,ultrafeedback_chosen --pool 400 --seeds 3 --strategies $(TWO_STAGE_STRATEGIES) --out benchmarks/results/rewrite_budget_two_stage_heldout.json
 
 # Selection vs random on every data set, defaults chosen leave-one-data-set-out (issue 18); about 2 hours on 2 cores,
 # and about 2.5 more for the rewrite budget's LoRA adapters (SmolLM2, 15 adapters; kept, so a rerun trains the rest).

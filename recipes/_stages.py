@@ -81,6 +81,8 @@ def select_round(ws: Workspace, result: RecipeResult, *, scorer: str, selector: 
                                on_progress=update)
         s.update(candidates=report.candidates, scored=report.scoring.computed, cached=report.scoring.cached,
                  round=report.round.number, tasks=report.round.tasks, origins=report.origins)
+        if report.two_stage is not None:  # `curate score --two-stage` ran: its exactly scored records only
+            s.update(two_stage_proxy=report.two_stage["proxy_key"], offered=report.offered)
     return report.round.number
 
 

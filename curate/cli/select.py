@@ -299,15 +299,6 @@ def select_cmd(
                         quota_field=quota_field, min_per_group=min_per_group if quota_field else 0,
                         dedup_threshold=None if dedup >= 1 else dedup)
     pool = restrict_pool(candidates(ws, kind=kind), limit=limit, sample=sample, seed=seed)
-    if not score_all:
-        from curate.scorers.two_stage import exactly_scored
-
-        everyone = len(pool)
-        pool, two_stage = exactly_scored(ws.store, strategy.scorer, pool)
-        if two_stage is not None:
-            console.print(f"two-stage scores of {scorer}: selecting from the {len(pool):,} of {everyone:,} candidates "
-                          f"scored exactly (proxy Spearman {two_stage['spearman_heldout']:.3f}); --score-all scores "
-                          "the rest exactly first")
     with bar_progress() as progress:
         task = progress.add_task(f"score {scorer}", total=len(pool))
         embed_task: list[Any] = []
@@ -321,7 +312,11 @@ def select_cmd(
                            embedder=Embedder(embedder, cache_dir=ws.cache_dir), task_type=task_type,
                            model_version=_recorded_version(scorer, model_version or model),
                            on_progress=lambda done, total: progress.update(task, completed=done),
-                           on_embed_progress=embedding)
+                           on_embed_progress=embedding, score_all=score_all)
+    if report.two_stage is not None:
+        console.print(f"two-stage scores of {scorer}: selected from the {report.candidates:,} of {report.offered:,} "
+                      f"candidates scored exactly (proxy Spearman {report.two_stage['spearman_heldout']:.3f}); "
+                      "--score-all scores the rest exactly first")
     r = report.round
     console.print(f"round {r.number}: {r.tasks} task(s) from {report.candidates:,} candidates "
                   f"({report.scoring.computed:,} scored, {report.scoring.cached:,} cached) in {report.seconds:.1f} s")

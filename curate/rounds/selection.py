@@ -100,6 +100,8 @@ class SelectionReport:
     candidates: int
     seconds: float
     origins: dict[str, int] = field(default_factory=dict)
+    two_stage: dict[str, Any] | None = None  # the two-stage run whose exactly scored records were the candidates
+    offered: int = 0  # candidates before that restriction
 
 
 def run_round(
@@ -116,8 +118,12 @@ def run_round(
     on_progress: Callable[[int, int], None] | None = None,
     params: dict[str, Any] | None = None,
     on_embed_progress: Callable[[int, int], None] | None = None,
+    score_all: bool = False,
 ) -> SelectionReport:
     """Score ``pool`` (cached), select ``k`` with the strategy, and create a round of tasks.
+
+    When the strategy's scores come from a two-stage run (``curate score --two-stage``), the candidates are the
+    records that run scored exactly (:func:`curate.scorers.two_stage.exactly_scored`), unless ``score_all``.
 
     Embeddings are computed (and cached) when the selector needs them or the batch is de-duplicated;
     ``on_embed_progress(done, total)`` follows the texts not cached yet.
@@ -127,6 +133,11 @@ def run_round(
     if not pool:
         raise InputError("no candidate records: every pool record of this kind already has a task or a label. "
                          "Ingest more records, or choose another --kind.")
+    offered, two_stage = len(pool), None
+    if not score_all:
+        from curate.scorers.two_stage import exactly_scored
+
+        pool, two_stage = exactly_scored(ws.store, strategy.scorer, pool)
     scores, score_report = score_records(ws.store, strategy.scorer, pool, actor=actor, on_progress=on_progress)
     embeddings = None
     if needs_embeddings(strategy.selector) or strategy.dedup_threshold is not None:
@@ -140,7 +151,7 @@ def run_round(
         params={"k": k, "random_mix": strategy.random_mix, "quota_field": strategy.quota_field, **(params or {})},
     )
     return SelectionReport(round_report, score_report, len(pool), time.perf_counter() - started,
-                           dict(round_report.by_origin))
+                           dict(round_report.by_origin), two_stage, offered)
 
 
 def open_tasks(ws: Workspace, round_id: int | None = None) -> list[Any]:

@@ -319,7 +319,7 @@ def test_select_after_two_stage_takes_only_exactly_scored_records_unless_asked(t
     picked = runner.invoke(app, ["select", "--scorer", scorer, "--selector", "topk", "-k", "10", "--random-mix", "0",
                                  "--dedup", "1", "-w", ws, "--json", str(tmp_path / "r.json")])
     assert picked.exit_code == 0, picked.output
-    assert f"selecting from the {exact_scored} of 200 candidates scored exactly" in " ".join(picked.output.split())
+    assert f"selected from the {exact_scored} of 200 candidates scored exactly" in " ".join(picked.output.split())
     assert len(cached()) == exact_scored  # nothing else was scored
     store = Workspace.open(ws).store
     with store.read() as conn:
