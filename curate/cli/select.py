@@ -317,6 +317,10 @@ def select_cmd(
         console.print(f"two-stage scores of {scorer}: selected from the {report.candidates:,} of {report.offered:,} "
                       f"candidates scored exactly (proxy Spearman {report.two_stage['spearman_heldout']:.3f}); "
                       "--score-all scores the rest exactly first")
+        if k > report.two_stage["shortlisted"] / 2:
+            console.print(f"[yellow]-k {k} is more than half of the {report.two_stage['shortlisted']:,} short-listed "
+                          "records: selection from two-stage scores matched exact scores only up to half the short "
+                          "list (README, two-stage scoring); widen --shortlist or use --score-all[/yellow]")
     r = report.round
     console.print(f"round {r.number}: {r.tasks} task(s) from {report.candidates:,} candidates "
                   f"({report.scoring.computed:,} scored, {report.scoring.cached:,} cached) in {report.seconds:.1f} s")

@@ -327,6 +327,10 @@ def test_select_after_two_stage_takes_only_exactly_scored_records_unless_asked(t
 
         tasked = [row[0] for row in conn.execute(select(Task.record_id)).all()]
     assert len(tasked) == 10 and set(tasked) <= set(cached())
+    assert "more than half" not in picked.output  # 10 of a 20-record short list
+    wide = runner.invoke(app, ["select", "--scorer", scorer, "--selector", "topk", "-k", "12", "--random-mix", "0",
+                               "--dedup", "1", "-w", ws])
+    assert wide.exit_code == 0 and "-k 12 is more than half of the 20 short-listed" in " ".join(wide.output.split())
     again = runner.invoke(app, ["select", "--scorer", scorer, "--selector", "topk", "-k", "5", "--random-mix", "0",
                                 "--dedup", "1", "--score-all", "-w", ws])
     assert again.exit_code == 0, again.output
