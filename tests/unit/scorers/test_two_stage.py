@@ -254,18 +254,24 @@ def test_two_stage_ifd_on_the_tiny_lm_selects_from_exact_scores_only(workspace, 
     assert math.isfinite(report.spearman_heldout)
 
 
-def test_curate_score_two_stage_prints_and_stores_the_proxy_figures(tmp_path):
+def _cli_workspace(tmp_path, seed):
+    """A CLI runner, the app and a workspace of 200 ticket records (through `curate ingest`)."""
     from typer.testing import CliRunner
 
     from curate.cli.main import app
 
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed)
     rows = [{"prompt": f"Ticket {i}", "completion": " ".join(rng.choice(WORDS, size=int(rng.integers(3, 15))))}
             for i in range(200)]
     (tmp_path / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     ws = str(tmp_path / "ws")
     runner = CliRunner()
     assert runner.invoke(app, ["ingest", str(tmp_path / "pool.jsonl"), "-w", ws]).exit_code == 0
+    return runner, app, ws
+
+
+def test_curate_score_two_stage_prints_and_stores_the_proxy_figures(tmp_path):
+    runner, app, ws = _cli_workspace(tmp_path, 1)
     result = runner.invoke(app, ["score", "--scorer", "tests.unit.scorers.test_two_stage:KeywordScorer", "--two-stage",
                                  "--shortlist", "0.1", "--proxy-sample", "60", "-w", ws,
                                  "--embedder", "tests.unit.scorers.test_two_stage:topic_encode",
@@ -291,19 +297,10 @@ def test_curate_score_two_stage_prints_and_stores_the_proxy_figures(tmp_path):
 
 
 def test_select_after_two_stage_takes_only_exactly_scored_records_unless_asked(tmp_path):
-    from typer.testing import CliRunner
-
-    from curate.cli.main import app
     from curate.store.workspace import Workspace
 
-    rng = np.random.default_rng(2)
-    rows = [{"prompt": f"Ticket {i}", "completion": " ".join(rng.choice(WORDS, size=int(rng.integers(3, 15))))}
-            for i in range(200)]
-    (tmp_path / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    ws = str(tmp_path / "ws")
-    runner = CliRunner()
+    runner, app, ws = _cli_workspace(tmp_path, 2)
     scorer = "tests.unit.scorers.test_two_stage:KeywordScorer"
-    assert runner.invoke(app, ["ingest", str(tmp_path / "pool.jsonl"), "-w", ws]).exit_code == 0
     scored = runner.invoke(app, ["score", "--scorer", scorer, "--two-stage", "--shortlist", "0.1", "--proxy-sample",
                                  "60", "--no-proxy-embeddings", "-w", ws, "--json", str(tmp_path / "s.json")])
     assert scored.exit_code == 0, scored.output
