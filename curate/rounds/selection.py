@@ -138,6 +138,10 @@ def run_round(
         from curate.scorers.two_stage import exactly_scored
 
         pool, two_stage = exactly_scored(ws.store, strategy.scorer, pool)
+        if not pool:
+            raise InputError(f"none of the {offered:,} candidates left was scored exactly by the two-stage run of this "
+                             "scorer (those it scored all have tasks or labels): run `curate score --two-stage` again "
+                             "(another --seed or a wider --shortlist), or select with --score-all to score the rest.")
     scores, score_report = score_records(ws.store, strategy.scorer, pool, actor=actor, on_progress=on_progress)
     embeddings = None
     if needs_embeddings(strategy.selector) or strategy.dedup_threshold is not None:

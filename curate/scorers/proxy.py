@@ -18,8 +18,9 @@ The regression learns the *ranks* of the exact scores (scaled to 0..1): only the
 few extreme scores from pulling the fit. Chosen on Alpaca IFD under SmolLM2 (held-out Spearman 0.897 -> 0.917 and
 exact top-5% short-listed at 5%: 0.40 -> 0.48 against the first proxy, one TF-IDF block and 4 lengths); the preference
 sets' chosen responses were left out of that choice and are reported untouched in the README. The embedding cosine
-was chosen on damaged Alpaca pools (1,000 rows, 30% damaged, 3 seeds: held-out Spearman 0.80 -> 0.86) and reported
-untouched on the preference sets' chosen responses.
+was chosen on damaged Alpaca pools (1,000 rows, 30% damaged, 10 seeds: median held-out Spearman 0.80 -> 0.85, and
+two-stage selection level with exact selection up to half the short list) and reported untouched on the preference
+sets' chosen responses.
 """
 
 from __future__ import annotations

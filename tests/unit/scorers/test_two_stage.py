@@ -328,6 +328,12 @@ def test_select_after_two_stage_takes_only_exactly_scored_records_unless_asked(t
     wide = runner.invoke(app, ["select", "--scorer", scorer, "--selector", "topk", "-k", "12", "--random-mix", "0",
                                "--dedup", "1", "-w", ws])
     assert wide.exit_code == 0 and "-k 12 is more than half of the 20 short-listed" in " ".join(wide.output.split())
+    rest = runner.invoke(app, ["select", "--scorer", scorer, "--selector", "topk", "-k", "200", "--random-mix", "0",
+                               "--dedup", "1", "-w", ws])
+    assert rest.exit_code == 0, rest.output  # every exactly scored record has a task now
+    empty = runner.invoke(app, ["select", "--scorer", scorer, "-k", "5", "--dedup", "1", "-w", ws])
+    assert isinstance(empty.exception, InputError) and "--score-all" in str(empty.exception)
+    assert f"none of the {200 - exact_scored:,} candidates left" in str(empty.exception)
     again = runner.invoke(app, ["select", "--scorer", scorer, "--selector", "topk", "-k", "5", "--random-mix", "0",
                                 "--dedup", "1", "--score-all", "-w", ws])
     assert again.exit_code == 0, again.output
