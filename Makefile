@@ -62,6 +62,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_two_stage_1m.py --n 1000000 --sample 300
 	$(PY) benchmarks/bench_rewrite_budget.py --sets alpaca_5000 --pool 1000 --seeds 10 --strategies $(TWO_STAGE_STRATEGIES) --out benchmarks/results/rewrite_budget_two_stage.json
 	$(PY) benchmarks/bench_rewrite_budget.py --sets alpacaeval_chosen,ultrafeedback_chosen --pool 400 --seeds 3 --strategies $(TWO_STAGE_STRATEGIES) --out benchmarks/results/rewrite_budget_two_stage_heldout.json
+	$(PY) benchmarks/bench_rewrite_budget.py --sets alpacaeval_chosen --pool 1000 --seeds 3 --strategies random,ifd,ifd@two-stage-text:0.5,ifd@two-stage:0.2,ifd@two-stage:0.5 --out benchmarks/results/rewrite_budget_two_stage_alpacaeval_1000.json
 
 # Selection vs random on every data set, defaults chosen leave-one-data-set-out (issue 18); about 2 hours on 2 cores,
 # and about 2.5 more for the rewrite budget's LoRA adapters (SmolLM2, 15 adapters; kept, so a rerun trains the rest).
