@@ -60,23 +60,19 @@ class CachedLM:
             self.db.execute("CREATE TABLE IF NOT EXISTS scores (scorer TEXT, content TEXT, value REAL, "
                             "PRIMARY KEY (scorer, content))")
             self.key = self.scorer.key()
+            self.memo.update(self.db.execute("SELECT content, value FROM scores WHERE scorer = ?", (self.key,)))
 
     @staticmethod
     def content(record: Any) -> str:
-        import hashlib
+        from curate.runtime.embeddings import text_hash
 
-        text = f"{record.fields.get('prompt')}\0{record.fields.get('completion')}"
-        return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+        return text_hash(f"{record.fields.get('prompt')}\0{record.fields.get('completion')}").hex()
 
     def score(self, records: list[Any]) -> np.ndarray:
         """Scores of ``records``, shape ``(n,)``."""
         if getattr(self.scorer, "set_dependent", False):
             return np.asarray(self.scorer.score(records), dtype=np.float64)
         todo = list({self.content(r): r for r in records if self.content(r) not in self.memo}.items())
-        if self.db is not None and todo:
-            stored = dict(self.db.execute("SELECT content, value FROM scores WHERE scorer = ?", (self.key,)))
-            self.memo.update({c: v for c, v in stored.items()})
-            todo = [(c, r) for c, r in todo if c not in self.memo]
         if todo:
             print(f"  {self.scorer.name}: scoring {len(todo)} rows", flush=True)
         for start in range(0, len(todo), 64):

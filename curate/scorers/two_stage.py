@@ -136,8 +136,10 @@ def _cosine(records: Sequence[Record], in_sample: np.ndarray, settings: ProxySet
     per_record = (time.perf_counter() - started) / max(len(in_sample), 1)
     if budget_left is not None and per_record * (len(records) - len(in_sample)) > EMBED_BUDGET_SHARE * budget_left:
         return None, replace(settings, embedder=None)
-    cosine = relevance(records, embed, on_progress=on_progress)  # the sample's texts come from the embed cache
+    rest = np.setdiff1d(np.arange(len(records)), in_sample)
+    cosine = np.empty(len(records))
     cosine[in_sample] = first
+    cosine[rest] = relevance([records[i] for i in rest], embed, on_progress=on_progress)
     return cosine, settings
 
 
