@@ -4,7 +4,10 @@ Each version of the app (this checkout, and a baseline commit checked out in a t
 its own ``curate app`` child process on its own seeded SQLite workspace (rank tasks with ~2,000-character Markdown
 responses, :mod:`tests.e2e.long_tasks`). One Chromium logs in to both and alternates between them task by task,
 so both see the same machine load: press ``1`` and ``Ctrl+Enter``, and time until the next task's id is on screen
-(``#task-info``). Reported: p50 / p95 / mean per version and the ratio current / baseline.
+(``#task-info``). Before each submit the page is left alone for ``--settle-ms`` (500 ms; an expert reads for
+seconds): measured back to back, one app's submit ran while the other's previous task was still being laid out and
+painted, which added ~50 ms to every other sample of both apps. Reported: p50 / p95 / mean per version, the ratios
+current / baseline, and a bootstrap 95% interval of the p50 ratio (tasks resampled in pairs).
 
 Run::
 
@@ -102,8 +105,10 @@ def task_on_screen(page: Any) -> int:
     return int(found.group(1)) if found else -1
 
 
-def submit_latency(page: Any) -> float:
-    """Press 1 and Ctrl+Enter on the task on screen; seconds until another task is shown."""
+def submit_latency(page: Any, settle_ms: int = 0) -> float:
+    """Wait ``settle_ms``, press 1 and Ctrl+Enter on the task on screen; seconds until another task is shown."""
+    if settle_ms:
+        page.wait_for_timeout(settle_ms)
     before = task_on_screen(page)
     start = time.perf_counter()
     page.keyboard.press("1")
@@ -120,10 +125,23 @@ def summary(seconds: list[float]) -> dict[str, float]:
             "p95_ms": round(float(np.percentile(ms, 95)), 1), "mean_ms": round(float(ms.mean()), 1)}
 
 
+def p50_ratio_interval(current: list[float], baseline: list[float], *, draws: int = 2000,
+                       seed: int = 0) -> list[float]:
+    """Bootstrap 95% interval of p50(current) / p50(baseline); the i-th samples of both were taken side by side,
+    so they are resampled as pairs."""
+    cur, base = np.asarray(current), np.asarray(baseline)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(cur), size=(draws, len(cur)))
+    ratios = np.median(cur[idx], axis=1) / np.median(base[idx], axis=1)
+    return [round(float(x), 3) for x in np.percentile(ratios, [2.5, 97.5])]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tasks", type=int, default=30, help="rank tasks measured per version")
     parser.add_argument("--baseline-ref", default=BASELINE_REF, help="git ref of the baseline app, or 'none'")
+    parser.add_argument("--settle-ms", type=int, default=500,
+                        help="pause before each submit, so the last task's rendering is over (0: back to back)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
     if not CHROMIUM.exists():
@@ -152,16 +170,17 @@ def main() -> None:
         times: dict[str, list[float]] = {name: [] for name in pages}
         for i in range(args.tasks - 1):
             for name in (list(pages) if i % 2 == 0 else list(pages)[::-1]):
-                times[name].append(submit_latency(pages[name]))
+                times[name].append(submit_latency(pages[name], args.settle_ms))
             print(f"  {i + 1}/{args.tasks - 1} " + " ".join(f"{n} {1000 * t[-1]:.0f} ms" for n, t in times.items()),
                   flush=True)
         browser.close()
     result: dict[str, Any] = {"viewport": VIEWPORT, "task": "rank pair, ~2,000-character Markdown responses",
-                              "baseline_ref": args.baseline_ref, "machine": platform.platform(),
+                              "baseline_ref": args.baseline_ref, "settle_ms": args.settle_ms, "machine": platform.platform(),
                               "cpus": os.cpu_count(), **{name: summary(t) for name, t in times.items()}}
     if "baseline" in result:
         result["ratio_p50"] = round(result["current"]["p50_ms"] / result["baseline"]["p50_ms"], 3)
         result["ratio_p95"] = round(result["current"]["p95_ms"] / result["baseline"]["p95_ms"], 3)
+        result["ratio_p50_ci95"] = p50_ratio_interval(times["current"], times["baseline"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
