@@ -22,14 +22,16 @@ _SAFE_SCHEMES = ("http://", "https://", "mailto:")
 
 
 def _highlight(code: str, lang: str, _attrs: str) -> str:
-    """Pygments HTML for a fenced block in ``lang`` (escaped plain text when the language is unknown)."""
+    """Pygments HTML for a fenced block in ``lang`` (escaped plain text when the language is unknown): one
+    ``<pre>`` (markdown-it wraps anything that does not start with ``<pre`` in another ``<pre><code>``)."""
     try:
         lexer = get_lexer_by_name(lang.strip().split()[0]) if lang.strip() else None
     except ClassNotFound:
         lexer = None
     if lexer is None:
         return f'<pre class="code"><code>{html.escape(code)}</code></pre>'
-    return str(highlight(code, lexer, HtmlFormatter(nowrap=False, cssclass="code highlight")))
+    tokens = highlight(code, lexer, HtmlFormatter(nowrap=True))
+    return f'<pre class="code highlight"><code>{tokens}</code></pre>'
 
 
 def _validate_link(url: str) -> bool:

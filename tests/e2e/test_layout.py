@@ -89,7 +89,7 @@ def test_rank_rewrite_and_label_from_the_keyboard(served_long: Served, open_page
     pane = page.locator("#response-a, #response-b")
     expect(pane.locator("h3")).to_have_count(2)
     expect(pane.locator("table")).to_have_count(2)
-    code = page.locator("#response-a .highlight pre").first
+    code = page.locator("#response-a pre.highlight").first
     expect(code).to_contain_text("def verify(path: str) -> bool:")
     assert "mono" in code.evaluate("el => getComputedStyle(el).fontFamily").lower()
     assert page.locator("#response-a .highlight span").count() > 5  # highlighted tokens
