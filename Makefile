@@ -55,7 +55,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_label_efficiency.py
 	$(PY) benchmarks/bench_sft_selection.py --pool 800 --k 250
 	$(PY) benchmarks/bench_load.py
-	$(PY) benchmarks/bench_browser.py --tasks 40
+	$(PY) benchmarks/bench_browser.py --tasks 150
 	$(PY) benchmarks/bench_two_stage.py --n 1000 --sample 200
 	$(PY) benchmarks/bench_two_stage.py --data ../shared/data/preference_pairs/ultrafeedback_1200.jsonl.gz --map completion=chosen --n 300 --sample 100 --out benchmarks/results/two_stage_ultrafeedback.json
 	$(PY) benchmarks/bench_two_stage.py --data ../shared/data/preference_pairs/alpacaeval_gpt4_balanced.jsonl.gz --map completion=chosen --n 400 --sample 100 --out benchmarks/results/two_stage_alpacaeval.json
