@@ -175,8 +175,9 @@ def main() -> None:
                   flush=True)
         browser.close()
     result: dict[str, Any] = {"viewport": VIEWPORT, "task": "rank pair, ~2,000-character Markdown responses",
-                              "baseline_ref": args.baseline_ref, "settle_ms": args.settle_ms, "machine": platform.platform(),
-                              "cpus": os.cpu_count(), **{name: summary(t) for name, t in times.items()}}
+                              "baseline_ref": args.baseline_ref, "settle_ms": args.settle_ms,
+                              "machine": platform.platform(), "cpus": os.cpu_count(),
+                              **{name: summary(t) for name, t in times.items()}}
     if "baseline" in result:
         result["ratio_p50"] = round(result["current"]["p50_ms"] / result["baseline"]["p50_ms"], 3)
         result["ratio_p95"] = round(result["current"]["p95_ms"] / result["baseline"]["p95_ms"], 3)

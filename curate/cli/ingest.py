@@ -47,6 +47,10 @@ def ingest(
                                                "cp1252 (Windows), latin-1, utf-16, ...")] = "utf-8",
     split: Annotated[str, typer.Option(help="pool (selectable), test (frozen test set) or calibration.")] = "pool",
     hf_split: Annotated[str | None, typer.Option(help="For a saved DatasetDict: read only this split.")] = None,
+    columns: Annotated[str | None, typer.Option(
+        help="Column names of a CSV/TSV file without a header line, comma-separated (e.g. label,text): its first "
+             "line is then a row."
+    )] = None,
     strict: Annotated[bool, typer.Option(help="Fail on the first bad row and store nothing.")] = False,
     max_row_bytes: Annotated[int, typer.Option(help="Quarantine lines longer than this.")] = 4 * 1024 * 1024,
     pii: Annotated[str | None, typer.Option(help="redact, drop or flag personal data and secrets before anything "
@@ -81,12 +85,13 @@ def ingest(
 
     check_options(kind=kind, split=split, fmt=fmt, encoding=encoding, pii=pii, max_row_bytes=max_row_bytes)
     mapping = parse_mapping(map_)
+    names = None if columns is None else columns.split(",")
     for source in sources:  # every source and its columns, before the first row is stored
         check_source(source, fmt=fmt, mapping=mapping, encoding=encoding, hf_split=hf_split,
-                     max_row_bytes=max_row_bytes)
+                     max_row_bytes=max_row_bytes, columns=names)
     if pii == "preview":
         _preview(sources, kind=kind, mapping=mapping, fmt=fmt, hf_split=hf_split, max_row_bytes=max_row_bytes,
-                 encoding=encoding,
+                 encoding=encoding, columns=names,
                  options=pii_options(types=pii_types, min_scores=pii_min_score, allow=pii_allow,
                                      allow_files=pii_allow_file, key_file=None, workspace_root=None, load_key=False),
                  samples=pii_samples, warn_share=pii_warn_share, json_out=json_out)
@@ -114,7 +119,8 @@ def ingest(
 
             report = run_ingest(ws, source, kind=kind, mapping=mapping, fmt=fmt, split=split, hf_split=hf_split,
                                 strict=strict, max_row_bytes=max_row_bytes, pii=pii, pii_options=options,
-                                on_progress=show, move_selected=move_selected, encoding=encoding)
+                                on_progress=show, move_selected=move_selected, encoding=encoding,
+                                columns=names)
         reports.append(report)
         _print_ingest(report)
         if report.pii:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -80,6 +80,26 @@ def _csv_header(path: Path, cells: list[str] | None, error: str | None, line: in
     return header
 
 
+def check_columns_option(columns: Sequence[str]) -> list[str]:
+    """The names of ``--columns`` (a headerless CSV/TSV file), stripped; raises :class:`InputError` when one is
+    empty or named twice."""
+    names = [str(c).strip() for c in columns]
+    if not names or any(not n for n in names):
+        raise InputError(f"--columns needs one non-empty name per column, comma-separated (e.g. --columns "
+                         f"label,text); got {','.join(columns)!r:.80}.")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(f"--columns names {', '.join(twice)} twice; column names must be unique.")
+    return names
+
+
+def _tsv_cells(line: str, header: list[str]) -> list[str] | None:
+    """The cells of one TSV line split on tabs alone, when that gives one cell per column: TSV files rarely quote
+    their fields, so a line with a literal quote (``5" screen``) is a valid row, not a broken one."""
+    cells = line.rstrip("\r\n").split("\t")
+    return cells if len(cells) == len(header) else None
+
+
 def _csv_record(reader: Iterator[list[str]], feed: _LineFeed,
                 delimiter: str) -> tuple[list[str] | None, str | None, list[tuple[int, str]]]:
     """The next record's cells (None at the end or on an error), the error, and the lines it was read from."""
@@ -93,7 +113,9 @@ def _csv_record(reader: Iterator[list[str]], feed: _LineFeed,
     except csv.Error as exc:
         error = f"unreadable CSV row: {exc}"
     lines = feed.record
-    if error is not None and len(lines) == 1 and lines[0][1].count('"') % 2 == 0:
+    if error is not None and len(lines) == 1 and delimiter == "\t":  # unquoted TSV: quotes are characters
+        cells, error = lines[0][1].rstrip("\r\n").split("\t"), None
+    elif error is not None and len(lines) == 1 and lines[0][1].count('"') % 2 == 0:
         try:  # one line with loose quoting (text after a closing quote): read it leniently, as most tools do
             cells, error = next(csv.reader([lines[0][1]], delimiter=delimiter)), None
         except (csv.Error, StopIteration) as exc:
@@ -105,6 +127,11 @@ def _csv_row(header: list[str], cells: list[str] | None, error: str | None, line
              delimiter: str, encoding: str = UTF8) -> tuple[RawRow, bool]:
     """The row (or its error) and whether its lines after the first must be read again."""
     start = lines[0][0]
+    if delimiter == "\t" and (error is not None or cells is None or len(cells) != len(header)):
+        plain = _tsv_cells(lines[0][1], header)
+        if plain is not None and not INVALID_UTF8.search("\t".join(plain)):
+            return RawRow(start, {h: (c if c != "" else None) for h, c in zip(header, plain, strict=True)}), \
+                len(lines) > 1
     raw = delimiter.join(cells) if cells is not None else "".join(text for _, text in lines)
     if cells is not None and INVALID_UTF8.search(raw):
         return RawRow(start, error=undecodable(encoding, "row"), raw=excerpt(raw)), False
@@ -122,18 +149,20 @@ def _csv_row(header: list[str], cells: list[str] | None, error: str | None, line
 
 
 def read_csv(path: Path, *, delimiter: str = ",", max_row_bytes: int = DEFAULT_MAX_ROW_BYTES,
-             encoding: str = UTF8) -> Iterator[RawRow]:
-    """Rows of a CSV (or TSV) file with a header line; empty cells become ``None``.
+             encoding: str = UTF8, columns: Sequence[str] | None = None) -> Iterator[RawRow]:
+    """Rows of a CSV (or TSV) file with a header line, or without one when ``columns`` names the columns (then
+    the first line is a row); empty cells become ``None``.
 
     A row whose quote is never closed would swallow the lines after it: when a row spanning several lines
     cannot be read (or has the wrong number of cells), only its first line is quarantined and the lines
-    after it are read again, so the valid rows there are kept.
+    after it are read again, so the valid rows there are kept. In a TSV file such a line is first split on
+    tabs alone: with one cell per column it is a row whose text holds a literal quote.
     """
     csv.field_size_limit(max_row_bytes)
+    header: list[str] | None = None if columns is None else check_columns_option(columns)
     with open_binary(path, encoding) as fh:
         feed = _LineFeed(fh, max_row_bytes)
         reader = csv.reader(iter(feed), delimiter=delimiter, strict=True)
-        header: list[str] | None = None
         while True:
             cells, error, lines = _csv_record(reader, feed, delimiter)
             for bad_line, excerpt in feed.overlong:

@@ -11,7 +11,7 @@ saved with ``datasets.save_to_disk``. A ``.gz`` suffix is read through gzip.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from curate.errors import InputError, SourceNotFoundError, UnsupportedFormatError, did_you_mean
@@ -147,12 +147,16 @@ def read_hf_folder(path: Path, *, split: str | None = None, batch_size: int = 10
 
 def read_rows(
     path: Path, *, fmt: str | None = None, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES, split: str | None = None,
-    encoding: str = UTF8,
+    encoding: str = UTF8, columns: Sequence[str] | None = None,
 ) -> Iterator[RawRow]:
     """Rows of any supported source (see :data:`FORMATS`), by ``fmt`` or by :func:`detect_format`; text files
-    are read in ``encoding`` (see :func:`check_encoding`)."""
+    are read in ``encoding`` (see :func:`check_encoding`); ``columns`` names the columns of a CSV/TSV file
+    without a header line."""
     fmt = fmt or detect_format(path)
     encoding = check_encoding(encoding, fmt)
+    if columns is not None and fmt not in ("csv", "tsv"):
+        raise InputError(f"--columns names the columns of a CSV or TSV file without a header line; {path.name} is "
+                         f"read as {fmt}. Leave --columns out, or use --map to rename its fields.")
     if not path.exists():
         raise SourceNotFoundError(f"{path}: no such file or folder. Check the path and try again.")
     if isinstance(max_row_bytes, bool) or not isinstance(max_row_bytes, int) or max_row_bytes < 1:
@@ -168,7 +172,7 @@ def read_rows(
         return read_json(path, max_row_bytes=max_row_bytes, encoding=encoding)
     if fmt in ("csv", "tsv"):
         return read_csv(path, delimiter="\t" if fmt == "tsv" else ",", max_row_bytes=max_row_bytes,
-                        encoding=encoding)
+                        encoding=encoding, columns=columns)
     if fmt == "parquet":
         return read_parquet(path)
     if fmt == "hf":

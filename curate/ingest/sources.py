@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,22 +58,22 @@ def check_options(*, kind: str | None = None, split: str = "pool", fmt: str | No
 
 
 def _open(path: Path, *, fmt: str | None, mapping: Mapping[str, str] | None, encoding: str, hf_split: str | None,
-          max_row_bytes: int) -> tuple[str, Iterator[RawRow]]:
+          max_row_bytes: int, columns: Sequence[str] | None = None) -> tuple[str, Iterator[RawRow]]:
     """The format and rows of ``path``, after checking that the mapped columns exist (see
     :func:`~curate.ingest.mapping.check_columns`)."""
     fmt = fmt or detect_format(path)
     check_encoding(encoding, fmt)
-    rows = read_rows(path, fmt=fmt, max_row_bytes=max_row_bytes, split=hf_split, encoding=encoding)
+    rows = read_rows(path, fmt=fmt, max_row_bytes=max_row_bytes, split=hf_split, encoding=encoding, columns=columns)
     return fmt, check_columns(rows, mapping, path.name)
 
 
 def check_source(source: Path | str, *, fmt: str | None = None, mapping: Mapping[str, str] | None = None,
                  encoding: str = UTF8, hf_split: str | None = None,
-                 max_row_bytes: int = DEFAULT_MAX_ROW_BYTES) -> str:
+                 max_row_bytes: int = DEFAULT_MAX_ROW_BYTES, columns: Sequence[str] | None = None) -> str:
     """The format of ``source``, after the checks :func:`ingest` makes before it stores anything (the file exists,
     its format, encoding and header, the mapped columns); lets a command check every source before the first."""
     fmt, rows = _open(Path(source), fmt=fmt, mapping=mapping, encoding=encoding, hf_split=hf_split,
-                      max_row_bytes=max_row_bytes)
+                      max_row_bytes=max_row_bytes, columns=columns)
     next(rows, None)  # the header (CSV), the first element (JSON), the file's metadata (Parquet)
     return fmt
 
@@ -107,6 +107,7 @@ def ingest(
     on_progress: Callable[[int], None] | None = None,
     move_selected: bool = False,
     encoding: str = UTF8,
+    columns: Sequence[str] | None = None,
 ) -> IngestReport:
     """Read ``source`` into the workspace pool.
 
@@ -133,6 +134,7 @@ def ingest(
         move_selected: with ``split`` test/calibration, also move pool records that already have tasks (else such
             rows stop the ingest with :class:`InputError`; see :mod:`curate.ingest.split_moves`).
         encoding: of a text source (``utf-8``, ``utf-8-sig``, ``cp1252``, ...).
+        columns: the column names of a CSV/TSV source without a header line (its first line is a row).
 
     Returns:
         An :class:`IngestReport`. Rows that cannot be read are in ``report.quarantine_path``.
@@ -143,7 +145,7 @@ def ingest(
         raise InputError("--pii preview stores nothing: it is curate.ingest.sources.preview_pii (the CLI runs it "
                          "for `curate ingest --pii preview`).")
     fmt, rows = _open(path, fmt=fmt, mapping=mapping, encoding=encoding, hf_split=hf_split,
-                      max_row_bytes=max_row_bytes)
+                      max_row_bytes=max_row_bytes, columns=columns)
     report = IngestReport(source=str(path), format=fmt, split=split)
     guard = None
     if pii is not None:
@@ -241,6 +243,7 @@ def preview_pii(
     samples: int | None = None,
     limit: int | None = None,
     encoding: str = UTF8,
+    columns: Sequence[str] | None = None,
 ) -> PiiPreview:
     """What ``ingest(..., pii="redact")`` would change in the first rows of ``source``; nothing is stored or written.
 
@@ -253,7 +256,7 @@ def preview_pii(
     path = Path(source)
     check_options(kind=kind, fmt=fmt, encoding=encoding, max_row_bytes=max_row_bytes)
     _, rows = _open(path, fmt=fmt, mapping=mapping, encoding=encoding, hf_split=hf_split,
-                    max_row_bytes=max_row_bytes)
+                    max_row_bytes=max_row_bytes, columns=columns)
 
     def records() -> Iterator[Record]:
         for number, row in enumerate(rows, 1):

@@ -109,6 +109,28 @@ def test_quarantine_reasons_are_printed_in_full_with_their_lines(tmp_path: Path)
     assert "quarantine:" in said
 
 
+def test_headerless_tsv_hints_at_columns_and_reads_with_them(tmp_path: Path) -> None:
+    """A classic headerless TSV (label, text; texts with literal quotes): the first row cannot name the columns,
+    the error says so; with --columns every row is stored."""
+    lines = ['ham\tGo until jurong point, crazy.. Available only in bugis n great world',
+             'spam\tFree entry in 2 a wkly comp to win FA Cup final tkts 21st May 2005',
+             'ham\t"Hello" he said, and left',
+             'ham\tThe 5" screen is fine']
+    (tmp_path / "sms.tsv").write_text("\n".join(lines) + "\n")
+    proc = _curate("ingest", tmp_path / "sms.tsv", "-w", tmp_path / "ws")
+    assert proc.returncode == 1
+    assert ("these column names look like text: if the file has no header line, name its columns with --columns "
+            "(e.g. --columns label,text)") in _said(proc)
+    proc = _curate("ingest", tmp_path / "sms.tsv", "--columns", "label,text", "-w", tmp_path / "ws2")
+    assert proc.returncode == 0, _said(proc)
+    store = Workspace.open(tmp_path / "ws2", must_exist=True).store
+    try:
+        stored = sorted((r.fields["text"], r.label) for r in store.iter_records())
+    finally:
+        store.dispose()
+    assert stored == sorted((line.split("\t")[1], line.split("\t")[0]) for line in lines)
+
+
 def test_wrong_map_column_lists_the_columns_and_the_closest(tmp_path: Path, alpaca: Path) -> None:
     ws = tmp_path / "ws"
     proc = _curate("ingest", alpaca, "--map", "prompt=instrction", "-w", ws)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from curate.errors import SourceNotFoundError, UnsupportedFormatError
+from curate.errors import InputError, SourceNotFoundError, UnsupportedFormatError
 from curate.ingest.readers import detect_format, read_csv, read_json, read_jsonl, read_rows
 
 
@@ -97,6 +97,35 @@ def test_csv_overlong_line_is_a_row_error(tmp_path):
 def test_tsv_and_empty_cells(tmp_path):
     rows = list(read_rows(_write(tmp_path / "a.tsv", b"text\tlabel\nhello\t\n")))
     assert rows[0].data == {"text": "hello", "label": None}
+
+
+def test_tsv_lines_with_literal_quotes_are_rows_not_broken_quotes(tmp_path):
+    """Unquoted TSV (most TSV files): a quote inside a text is a character, and a quote that is never closed
+    must not swallow the lines after it."""
+    data = (b'label\ttext\nham\t"Hi" she said\nspam\tWIN a 5" screen now\nham\tplain\n'
+            b'ham\t"quoted\ttab"\n')
+    rows = list(read_rows(_write(tmp_path / "a.tsv", data)))
+    assert [r.error for r in rows] == [None] * 4
+    assert [r.line for r in rows] == [2, 3, 4, 5]
+    assert rows[0].data == {"label": "ham", "text": '"Hi" she said'}
+    assert rows[1].data == {"label": "spam", "text": 'WIN a 5" screen now'}
+    assert rows[2].data == {"label": "ham", "text": "plain"}
+    assert rows[3].data == {"label": "ham", "text": "quoted\ttab"}  # a properly quoted cell is still unquoted
+
+
+def test_headerless_csv_and_tsv_with_columns(tmp_path):
+    tsv = _write(tmp_path / "spam", b"ham\tGo until jurong point\nspam\tFree entry\n")
+    rows = list(read_rows(tsv, fmt="tsv", columns=["label", "text"]))
+    assert [(r.line, r.data) for r in rows] == [(1, {"label": "ham", "text": "Go until jurong point"}),
+                                                (2, {"label": "spam", "text": "Free entry"})]
+    csv_rows = list(read_rows(_write(tmp_path / "a.csv", b"1,one\n2\n"), columns=[" id ", "text"]))
+    assert csv_rows[0].data == {"id": "1", "text": "one"} and "1 cells but the header has 2" in csv_rows[1].error
+    with pytest.raises(InputError, match="twice"):
+        list(read_rows(tsv, fmt="tsv", columns=["a", "a"]))
+    with pytest.raises(InputError, match="non-empty name"):
+        list(read_rows(tsv, fmt="tsv", columns=["a", ""]))
+    with pytest.raises(InputError, match="is read as jsonl"):
+        list(read_rows(_write(tmp_path / "a.jsonl", b'{"text": "x"}\n'), columns=["text"]))
 
 
 def test_parquet_and_saved_dataset_folder(tmp_path):
