@@ -42,7 +42,7 @@ def label_teach(
     (``benchmarks/bench_selection_classify.py``).
     """
     from curate.loop.pool_loop import LoopConfig, run_loop
-    from curate.rounds.assignment import add_label_schema
+    from curate.rounds.assignment import ensure_label_schema
 
     ws = Workspace.open(workspace)
     result = RecipeResult("label-teach", str(ws.root))
@@ -50,9 +50,9 @@ def label_teach(
         ingest_files(ws, result, files, mapping=map_, pii=None, kind="text")
     if classes:
         with result.step("label schema") as s:
-            _, version = add_label_schema(ws.store, schema, [c.strip() for c in classes.split(",") if c.strip()],
-                                          guidelines)
-            s.update(schema=schema, version=version)
+            _, version, created = ensure_label_schema(
+                ws.store, schema, [c.strip() for c in classes.split(",") if c.strip()], guidelines)
+            s.update(schema=schema, version=version, **({} if created else {"unchanged": "(same classes)"}))
     with result.step("loop") as s:
         people = tuple(a.strip() for a in (annotators or "").split(",") if a.strip())
         config = LoopConfig(name=name, kind="text", rounds=rounds, budget=budget, batch=batch, scorer=scorer,
@@ -62,6 +62,13 @@ def label_teach(
         last = outcome.history[-1] if outcome.history else {}
         s.update(status=outcome.status, stop_reason=outcome.stop_reason or "", rounds=len(outcome.rounds),
                  waiting_for=outcome.waiting_for, **{k: v for k, v in last.items() if isinstance(v, int | float)})
+        metrics = last.get("metrics") or {}
+        if metrics.get("accuracy") is not None:
+            s.update(accuracy=round(float(metrics["accuracy"]), 4), n_test=int(metrics["n_test"]))
+    if metrics.get("n_test") == 0:
+        result.next_steps.append("no test split, so accuracy is not measured: ingest labelled rows kept out of "
+                                 "selection with `curate ingest FILE --split test` (the class in a label column) and "
+                                 "run this recipe again")
     if outcome.status == "waiting":
         result.next_steps.append(f"annotate the {outcome.waiting_for} open task(s) in the app (curate app -w "
                                  f"{ws.root}), then run this recipe again to continue")

@@ -47,6 +47,22 @@ def add_label_schema(store: Store, name: str, classes: Sequence[str] = (), guide
     return schema_id, version
 
 
+def ensure_label_schema(store: Store, name: str, classes: Sequence[str] = (), guidelines: str = "", *,
+                        actor: str | None = None) -> tuple[int, int, bool]:
+    """The latest version of ``name`` when it has these classes and guidelines, else a new version (as
+    :func:`add_label_schema`); returns ``(schema id, version, created)``. What a recipe run again to resume calls:
+    the answers of one loop keep one schema version while nothing about the schema changed."""
+    cleaned = [c.strip() for c in classes]
+    with store.read() as conn:
+        latest = conn.execute(select(LabelSchema.id, LabelSchema.version, LabelSchema.classes, LabelSchema.guidelines)
+                              .where(LabelSchema.name == name).order_by(LabelSchema.version.desc()).limit(1)).first()
+    if latest is not None and orjson.loads(latest.classes or "[]") == cleaned \
+            and (latest.guidelines or "") == guidelines:
+        return int(latest.id), int(latest.version), False
+    schema_id, version = add_label_schema(store, name, cleaned, guidelines, actor=actor)
+    return schema_id, version, True
+
+
 def schema_task_types(classes: Sequence[str]) -> tuple[str, ...]:
     """The task types a schema with ``classes`` applies to: label tasks when it has classes, else rank and rewrite.
 

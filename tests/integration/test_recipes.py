@@ -16,7 +16,7 @@ from curate.annotate import answers as A
 from curate.cli.main import app
 from curate.store.accounts import add_user
 from curate.store.audit import verify
-from curate.store.schema import Annotation, Assignment, ModelVersion, RecordRow, Round, Task
+from curate.store.schema import Annotation, Assignment, LabelSchema, ModelVersion, RecordRow, Round, Task
 from curate.store.workspace import Workspace
 from tests.tiny_lm import build_tiny_lm
 
@@ -124,10 +124,15 @@ def test_label_teach_runs_the_loop_with_an_oracle(tmp_path):
            [f"the app crashes on screen {i},bug" for i in range(12)]
     (tmp_path / "texts.csv").write_text("\n".join(rows) + "\n")
     ws_dir = tmp_path / "ws"
-    _run("label-teach", str(tmp_path / "texts.csv"), "--workspace", str(ws_dir), "--classes", "billing,bug",
-         "--schema", "topic", "--oracle", "topic", "--rounds", "2", "--batch", "4",
-         "--budget", "8")
+    args = ("--workspace", str(ws_dir), "--classes", "billing,bug", "--schema", "topic", "--oracle", "topic",
+            "--rounds", "2", "--batch", "4", "--budget", "8")
+    said = " ".join(_run("label-teach", str(tmp_path / "texts.csv"), *args).split())
+    assert "no test split, so accuracy is not measured" in said
+    again = " ".join(_run("label-teach", *args).split())  # run again to resume: the same schema, not a new version
+    assert "schema topic, version 1, unchanged (same classes)" in again
     ws = Workspace.open(ws_dir)
+    with ws.store.read() as conn:
+        assert conn.execute(select(func.max(LabelSchema.version)).where(LabelSchema.name == "topic")).scalar() == 1
     assert _count(ws, select(func.count()).select_from(Round)) == 2
     assert _count(ws, select(func.count()).select_from(Annotation).where(Annotation.annotator == "oracle")) == 8
     with ws.store.read() as conn:

@@ -17,7 +17,7 @@ from curate.errors import InputError
 from curate.export.rows import RowOptions, training_rows
 from curate.export.writer import export
 from curate.ingest.sources import ingest
-from curate.rounds.assignment import add_label_schema, assign_round
+from curate.rounds.assignment import add_label_schema, assign_round, ensure_label_schema
 from curate.rounds.tasks import create_round
 from curate.store.audit import verify
 from curate.store.schema import Annotation, AuditEvent
@@ -211,3 +211,13 @@ def test_a_training_pair_leaks_only_when_it_makes_a_held_out_comparison():
     assert dropped == 3 and kept == [other_model, unrelated] and kept_prov == [{"n": 0}, {"n": 4}]
     # the old whole-text rule would have dropped the pair that shares the prompt and one response
     assert drop_leaks([other_model], [{}], [test_pair])[2] == 0
+
+
+def test_ensure_label_schema_keeps_the_version_while_nothing_changed(workspace):
+    first = ensure_label_schema(workspace.store, "topic", ["billing", " bug"], "Pick one.")
+    assert first[1:] == (1, True)
+    assert ensure_label_schema(workspace.store, "topic", ["billing", "bug"], "Pick one.") == (first[0], 1, False)
+    assert ensure_label_schema(workspace.store, "topic", ["billing", "bug"], "Pick the main one.")[1:] == (2, True)
+    assert ensure_label_schema(workspace.store, "topic", ["bug", "billing"], "Pick the main one.")[1:] == (3, True)
+    with pytest.raises(InputError, match="distinct"):
+        ensure_label_schema(workspace.store, "topic", ["a", "a"])
