@@ -67,12 +67,23 @@ def source_paths(target: str, source: str) -> list[str]:
     return [source]
 
 
+_INDEX = re.compile(r"-?\d+")
+
+
 def _lookup(row: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted ``path``; a number picks an item of a list (``instances.0.output``, ``-1`` the last).
+
+    >>> _lookup({"instances": [{"output": "yes"}, {"output": "no"}]}, "instances.-1.output")
+    'no'
+    """
     value: Any = row
     for part in path.split("."):
-        if not isinstance(value, Mapping) or part not in value:
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and _INDEX.fullmatch(part) and -len(value) <= int(part) < len(value):
+            value = value[int(part)]
+        else:
             raise RecordError(f"the mapped column {path!r} is missing from this row")
-        value = value[part]
     return value
 
 
@@ -164,9 +175,20 @@ def _missing(path: str, item: str, name: str, rows: list[Mapping[str, Any]]) -> 
     """The message for a mapped column no row has: the columns there are, and the closest."""
     parent, _, leaf = path.rpartition(".")
     holders = [row for row in rows if parent and _resolves(row, parent) and isinstance(_lookup(row, parent), Mapping)]
+    lists = [_lookup(row, parent) for row in rows if parent and _resolves(row, parent)
+             and isinstance(_lookup(row, parent), list)]
     if holders:
         keys = list(dict.fromkeys(str(k) for row in holders for k in _lookup(row, parent)))
         where, asked = f"{parent!r} holds", leaf
+    elif lists:
+        inner = list(dict.fromkeys(str(k) for items in lists for item in items[:1] if isinstance(item, Mapping)
+                                   for k in item))
+        example = f"{parent}.0.{leaf if leaf in inner else inner[0]}" if inner else f"{parent}.0"
+        most = max(len(x) for x in lists)
+        return (f"column {path!r} (from --map {item}) is not in {name}: {parent!r} is a list (of up to "
+                f"{most} item{'' if most == 1 else 's'}); name an item by its position, e.g. {example} (the first) or "
+                f"{parent}.-1 (the last){'; an item holds ' + ', '.join(inner[:20]) if inner else ''}. Nothing was "
+                "read into the workspace.")
     else:
         keys = list(dict.fromkeys(str(k) for row in rows for k in row))
         where, asked = "its columns are:", path

@@ -122,3 +122,21 @@ def test_cli_two_response_columns_into_a_pair(tmp_path: Path) -> None:
     opened = Workspace.open(ws, must_exist=True)
     assert _pairs(opened) == {"What is 2+2?": ("4", "5"), "Capital of France?": ("Paris", "Lyon")}
     opened.store.dispose()
+
+
+def test_a_number_in_a_mapped_path_picks_a_list_item(workspace: Workspace, tmp_path: Path) -> None:
+    """Self-instruct's seed tasks keep the answer in a list ({"instruction", "instances": [{"input", "output"}]})."""
+    rows = [{"instruction": "Add the numbers.", "instances": [{"input": "2 and 3", "output": "5"}], "id": "t1"},
+            {"instruction": "Name a colour.", "instances": [{"input": "", "output": "Blue"},
+                                                            {"input": "", "output": "Red"}], "id": "t2"},
+            {"instruction": "No instances here.", "instances": [], "id": "t3"}]
+    path = _write(tmp_path / "seed.jsonl", rows)
+    report = ingest(workspace, path, mapping=parse_mapping(["input=instances.0.input", "output=instances.-1.output"]))
+    assert (report.new, report.quarantined) == (2, 1)  # the empty list cannot give an answer: quarantined
+    records = {r.meta["id"]: r for r in workspace.store.iter_records()}
+    assert set(records) == {"t1", "t2"} and "instances" not in records["t1"].meta
+    assert records["t1"].fields["completion"] == "5" and "2 and 3" in str(records["t1"].fields["prompt"])
+    assert records["t2"].fields["completion"] == "Red"  # -1: the last item
+    with pytest.raises(ColumnMappingError, match=r"'instances' is a list \(of up to 2 items\); name an item by its "
+                                                 r"position, e.g. instances\.0\.output \(the first\)"):
+        ingest(workspace, path, mapping=parse_mapping(["output=instances.output"]))
