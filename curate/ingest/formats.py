@@ -7,7 +7,7 @@ Understood row shapes, tried in this order unless ``kind`` is forced:
   ``extract_prompt``; "\\n\\nHuman: ... \\n\\nAssistant: ..." transcripts (HH-RLHF) are first parsed into
   messages so the split falls on a turn boundary.
 * ``prompt`` + ``completions`` (a list): candidates to rank.
-* ``messages``: a conversation (example).
+* ``messages``: a conversation (example); ShareGPT's ``conversations`` of ``{"from", "value"}`` turns too.
 * ``prompt`` + ``completion``: an example (a KTO ``label`` is kept as the record's label).
 * ``instruction`` + ``output`` (+ ``input``): Alpaca, an example.
 * ``text`` (+ ``label``): a text to label.
@@ -33,6 +33,10 @@ __all__ = ["EXPECTED_SHAPES", "TARGET_FIELDS", "apply_mapping", "parse_mapping",
            "split_implicit_prompt"]
 
 ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
+#: ShareGPT speakers (``"from"``) and the roles they become.
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
+                  "chatgpt": "assistant", "bard": "assistant", "bing": "assistant", "model": "assistant",
+                  "system": "system", "tool": "tool", "function": "tool", "observation": "tool"}
 _TRANSCRIPT_TURN = re.compile(r"\n\n(Human|Assistant):[ ]?")
 _HH_ROLES = {"Human": "user", "Assistant": "assistant"}
 
@@ -63,12 +67,26 @@ def _check_text(name: str, value: Any, *, allow_messages: bool = True) -> Any:
     raise RecordError(f"field {name!r} must be {expected}; got {type(value).__name__}")
 
 
+def _sharegpt_turn(name: str, i: int, message: Any) -> Any:
+    """A ShareGPT turn (``{"from": "human", "value": ...}``) as a message (``{"role": "user", "content": ...}``);
+    anything else unchanged."""
+    if not isinstance(message, Mapping) or "role" in message or not {"from", "value"} <= set(message):
+        return message
+    speaker = str(message["from"]).strip().lower()
+    if speaker not in SHAREGPT_ROLES:
+        raise RecordError(f"{name}[{i}].from must be one of {', '.join(sorted(SHAREGPT_ROLES))} (ShareGPT turns); "
+                          f"got {message['from']!r:.40}")
+    rest = {k: v for k, v in message.items() if k not in ("from", "value")}
+    return {"role": SHAREGPT_ROLES[speaker], "content": message["value"], **rest}
+
+
 def _check_messages(name: str, value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, list):
         raise RecordError(f"field {name!r} must be a list of messages (objects with 'role' and 'content'); got "
                           f"{type(value).__name__}")
     if not value:
         raise RecordError(f"field {name!r} is an empty list; expected at least one message")
+    value = [_sharegpt_turn(name, i, m) for i, m in enumerate(value)]
     for i, message in enumerate(value):
         if not isinstance(message, Mapping) or "role" not in message or "content" not in message:
             raise RecordError(f"{name}[{i}] must be an object with 'role' and 'content'; got {message!r:.80}")
@@ -270,6 +288,8 @@ def row_to_record(
         raise RecordError(f"expected a JSON object (a row with named fields, such as {{\"text\": \"...\"}}); got "
                           f"{type(row).__name__}")
     data = apply_mapping(row, mapping or {})
+    if "messages" not in data and isinstance(data.get("conversations"), list):  # ShareGPT
+        data = {("messages" if k == "conversations" else k): v for k, v in data.items()}
     if kind is None:
         kind = _detect_kind(data)
     elif kind not in KINDS:

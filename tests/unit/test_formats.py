@@ -31,6 +31,21 @@ def test_each_format_becomes_the_right_record(row, kind, fields):
     assert (rec.source, rec.line) == ("s.jsonl", 7)
 
 
+def test_sharegpt_conversations_become_messages():
+    """ShareGPT (Vicuna, OpenHermes, SlimOrca...): ``conversations`` of ``{"from", "value"}`` turns."""
+    row = {"id": "a2", "conversations": [{"from": "system", "value": "Be terse."}, {"from": "human", "value": "Hi?"},
+                                         {"from": "gpt", "value": "Hello."}]}
+    rec = row_to_record(row)
+    assert rec.kind == "example" and rec.meta == {"id": "a2"}
+    assert rec.fields == {"messages": [{"role": "system", "content": "Be terse."}, USER, BOT]}
+    assert rec.id == row_to_record({"messages": [{"role": "system", "content": "Be terse."}, USER, BOT]}).id
+    pair = row_to_record({"prompt": [{"from": "human", "value": "Hi?"}], "chosen": [{"from": "gpt", "value": "Hello."}],
+                          "rejected": [{"from": "gpt", "value": "Go away."}]})
+    assert pair.kind == "preference" and pair.fields["prompt"] == [USER] and pair.fields["chosen"] == [BOT]
+    with pytest.raises(RecordError, match=r"messages\[1\]\.from must be one of .*human.*; got 'narrator'"):
+        row_to_record({"conversations": [{"from": "human", "value": "Hi?"}, {"from": "narrator", "value": "..."}]})
+
+
 def test_text_label_and_kto_label_are_kept_apart_from_content():
     assert row_to_record({"text": "x", "label": "billing"}).label == "billing"
     kto = row_to_record({"prompt": "p", "completion": "c", "label": False})
