@@ -8,6 +8,8 @@ Understood row shapes, tried in this order unless ``kind`` is forced:
   messages so the split falls on a turn boundary.
 * ``prompt`` + ``completions`` (a list): candidates to rank.
 * ``messages``: a conversation (example); ShareGPT's ``conversations`` of ``{"from", "value"}`` turns too.
+* Dolly's ``instruction`` + ``context`` + ``response`` and ``prompt`` + ``response`` are read as the shapes
+  below (see :func:`_common_aliases`).
 * ``prompt`` + ``completion``: an example (a KTO ``label`` is kept as the record's label).
 * ``instruction`` + ``output`` (+ ``input``): Alpaca, an example.
 * ``text`` (+ ``label``): a text to label.
@@ -274,6 +276,24 @@ def _check_label(value: Any) -> Any:
     raise RecordError(f"field 'label' must be a class name, an integer or a boolean; got {type(value).__name__}")
 
 
+def _common_aliases(data: dict[str, Any]) -> dict[str, Any]:
+    """Column names of widely used sets, read as curate's: ShareGPT's ``conversations`` as ``messages``; Dolly's
+    ``instruction`` + ``context`` + ``response`` as Alpaca's ``instruction`` + ``input`` + ``output``; a
+    ``prompt`` + ``response`` row (HelpSteer and many SFT sets) as ``prompt`` + ``completion``. Only when the row
+    has none of the names they would become."""
+    renames: dict[str, str] = {}
+    if "messages" not in data and isinstance(data.get("conversations"), list):
+        renames["conversations"] = "messages"
+    if "response" in data and not {"chosen", "rejected", "completions", "messages"} & set(data):
+        if "instruction" in data and "output" not in data:
+            renames["response"] = "output"
+            if "context" in data and "input" not in data:
+                renames["context"] = "input"
+        elif "prompt" in data and "completion" not in data:
+            renames["response"] = "completion"
+    return {renames.get(k, k): v for k, v in data.items()} if renames else data
+
+
 def row_to_record(
     row: Mapping[str, Any],
     *,
@@ -288,8 +308,7 @@ def row_to_record(
         raise RecordError(f"expected a JSON object (a row with named fields, such as {{\"text\": \"...\"}}); got "
                           f"{type(row).__name__}")
     data = apply_mapping(row, mapping or {})
-    if "messages" not in data and isinstance(data.get("conversations"), list):  # ShareGPT
-        data = {("messages" if k == "conversations" else k): v for k, v in data.items()}
+    data = _common_aliases(data)
     if kind is None:
         kind = _detect_kind(data)
     elif kind not in KINDS:

@@ -46,6 +46,18 @@ def test_sharegpt_conversations_become_messages():
         row_to_record({"conversations": [{"from": "human", "value": "Hi?"}, {"from": "narrator", "value": "..."}]})
 
 
+def test_dolly_and_prompt_response_rows_are_examples():
+    dolly = row_to_record({"instruction": "Summarise.", "context": "Long text.", "response": "Short.",
+                           "category": "summarization"})
+    assert dolly.fields == {"prompt": "Summarise.\n\nLong text.", "completion": "Short."}
+    assert dolly.meta == {"category": "summarization"}
+    helpsteer = row_to_record({"prompt": "p", "response": "r", "helpfulness": 3})
+    assert helpsteer.fields == {"prompt": "p", "completion": "r"} and helpsteer.meta == {"helpfulness": 3}
+    # a response column beside the shapes' own names is left alone (kept as metadata)
+    assert row_to_record({"prompt": "p", "completion": "c", "response": "r"}).meta == {"response": "r"}
+    assert row_to_record({"prompt": "p", "chosen": "a", "rejected": "b", "response": "r"}).meta == {"response": "r"}
+
+
 def test_text_label_and_kto_label_are_kept_apart_from_content():
     assert row_to_record({"text": "x", "label": "billing"}).label == "billing"
     kto = row_to_record({"prompt": "p", "completion": "c", "label": False})
