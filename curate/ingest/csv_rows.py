@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -146,6 +147,27 @@ def _csv_row(header: list[str], cells: list[str] | None, error: str | None, line
     return RawRow(start, error=f"{error}; the row runs over lines {start}-{lines[-1][0]}, so a quote on line "
                                f"{start} is probably not closed: line {start} is quarantined and the lines after "
                                "it are read again", raw=excerpt(lines[0][1])), True
+
+
+_OTHER_DELIMITERS = (";", "\t", "|")
+
+
+def sniff_delimiter(path: Path, encoding: str = UTF8, max_bytes: int = DEFAULT_MAX_ROW_BYTES) -> str:
+    """The delimiter of a ``.csv`` file: a comma, unless its first non-blank line has none outside quotes and has
+    semicolons (spreadsheets set to a locale with a decimal comma save those), tabs or bars instead."""
+    with open_binary(path, encoding) as fh:
+        line = ""
+        while not line.strip():
+            raw, overlong = read_line(fh, max_bytes)
+            if not raw or overlong:
+                return ","
+            line = raw.decode("utf-8", "replace")
+    unquoted = re.sub(r'"[^"]*"', "", line)
+    if "," in unquoted:
+        return ","
+    counts = {d: unquoted.count(d) for d in _OTHER_DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
 
 
 def read_csv(path: Path, *, delimiter: str = ",", max_row_bytes: int = DEFAULT_MAX_ROW_BYTES,

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from curate.errors import InputError, SourceNotFoundError, UnsupportedFormatError, did_you_mean
-from curate.ingest.csv_rows import read_csv
+from curate.ingest.csv_rows import read_csv, sniff_delimiter
 from curate.ingest.json_array import read_json
 from curate.ingest.raw_rows import (
     DEFAULT_MAX_ROW_BYTES,
@@ -171,8 +171,8 @@ def read_rows(
     if fmt == "json":
         return read_json(path, max_row_bytes=max_row_bytes, encoding=encoding)
     if fmt in ("csv", "tsv"):
-        return read_csv(path, delimiter="\t" if fmt == "tsv" else ",", max_row_bytes=max_row_bytes,
-                        encoding=encoding, columns=columns)
+        delimiter = "\t" if fmt == "tsv" else sniff_delimiter(path, encoding, max_row_bytes)
+        return read_csv(path, delimiter=delimiter, max_row_bytes=max_row_bytes, encoding=encoding, columns=columns)
     if fmt == "parquet":
         return read_parquet(path)
     if fmt == "hf":

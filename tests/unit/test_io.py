@@ -113,6 +113,18 @@ def test_tsv_lines_with_literal_quotes_are_rows_not_broken_quotes(tmp_path):
     assert rows[3].data == {"label": "ham", "text": "quoted\ttab"}  # a properly quoted cell is still unquoted
 
 
+@pytest.mark.parametrize(("data", "expected"), [
+    (b'text;label\n"Refund, please";billing\n', {"text": "Refund, please", "label": "billing"}),  # Excel, de/fr
+    (b'\n"text|x";label\n3,5 kg;kg\n', {"text|x": "3,5 kg", "label": "kg"}),  # quoted bar; first line blank
+    (b"text|label\nabc|x\n", {"text": "abc", "label": "x"}),
+    (b"text\nuse a; or a |\n", {"text": "use a; or a |"}),  # one column: commas are the default
+    (b'"a;b",label\nx,y\n', {"a;b": "x", "label": "y"}),  # a comma outside quotes wins
+])
+def test_csv_delimiter_is_sniffed_from_the_first_line(tmp_path, data, expected):
+    rows = list(read_rows(_write(tmp_path / "a.csv", data)))
+    assert rows[0].error is None and rows[0].data == expected
+
+
 def test_headerless_csv_and_tsv_with_columns(tmp_path):
     tsv = _write(tmp_path / "spam", b"ham\tGo until jurong point\nspam\tFree entry\n")
     rows = list(read_rows(tsv, fmt="tsv", columns=["label", "text"]))
