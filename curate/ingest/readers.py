@@ -11,6 +11,8 @@ saved with ``datasets.save_to_disk``. A ``.gz`` suffix is read through gzip.
 from __future__ import annotations
 
 import codecs
+import gzip
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -49,14 +51,45 @@ def detect_format(path: Path) -> str:
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] == ".gz":
         suffixes = suffixes[:-1]
-    fmt = _SUFFIX_FORMATS.get(suffixes[-1] if suffixes else "")
+    if suffixes and suffixes[-1] in (".xlsx", ".xls", ".xlsm", ".ods", ".numbers"):
+        raise UnsupportedFormatError(f"{path} is a spreadsheet; curate reads CSV: save it as CSV UTF-8 (File > Save "
+                                     "As) and ingest the .csv file.")
+    fmt = _SUFFIX_FORMATS.get(suffixes[-1] if suffixes else "") or _format_from_content(path)
     if fmt is None:
         raise UnsupportedFormatError(
-            f"{path}: cannot tell the format from the suffix {''.join(path.suffixes) or '(none)'}; expected one of "
-            f"{', '.join(sorted(_SUFFIX_FORMATS))} (optionally .gz) or a saved dataset folder. "
+            f"{path}: cannot tell the format from the suffix {''.join(path.suffixes) or '(none)'} or the content; "
+            f"expected one of {', '.join(sorted(_SUFFIX_FORMATS))} (optionally .gz) or a saved dataset folder. "
             "Pass --format to say which it is."
         )
     return fmt
+
+
+def _format_from_content(path: Path, peek: int = 65_536) -> str | None:
+    """The format of a file whose suffix says nothing (``SMSSpamCollection``, ``export.txt``), from its first
+    bytes: Parquet's magic number, a JSON array or objects, else a text line with tabs (TSV) or commas or
+    semicolons (CSV); ``None`` when none fits."""
+    try:
+        with (gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path.open("rb")) as fh:
+            head = fh.read(peek)
+    except (OSError, EOFError):
+        return None
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if b"\x00" in head:
+        return None  # binary (or UTF-16, which the readers' own check explains)
+    text = head.decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
+    if text.startswith("["):
+        return "json"
+    first = text.split("\n", 1)[0]
+    if text.startswith("{"):
+        try:
+            json.loads(first)
+        except ValueError:
+            return "json"  # one object over several lines
+        return "jsonl"
+    if "\t" in first:
+        return "tsv"
+    return "csv" if ("," in first or ";" in first) else None
 
 
 def check_encoding(encoding: str, fmt: str | None = None) -> str:

@@ -155,12 +155,32 @@ def test_parquet_and_saved_dataset_folder(tmp_path):
 def test_missing_source_and_unknown_suffix_raise_clear_errors(tmp_path):
     with pytest.raises(SourceNotFoundError, match="no such file"):
         detect_format(tmp_path / "nope.jsonl")
-    (tmp_path / "data.xlsx").write_bytes(b"x")
-    with pytest.raises(UnsupportedFormatError, match="Pass --format"):
+    (tmp_path / "data.xlsx").write_bytes(b"PK\x03\x04")
+    with pytest.raises(UnsupportedFormatError, match="is a spreadsheet; curate reads CSV: save it as CSV UTF-8"):
         detect_format(tmp_path / "data.xlsx")
     (tmp_path / "folder").mkdir()
     with pytest.raises(UnsupportedFormatError, match="not a saved Hugging Face dataset"):
         detect_format(tmp_path / "folder")
+
+
+@pytest.mark.parametrize(("data", "fmt"), [
+    (b"ham\tGo until jurong point\n", "tsv"),
+    (b"text,label\nhi,x\n", "csv"),
+    (b"text;label\nhi;x\n", "csv"),
+    (b'{"text": "hi"}\n{"text": "yo"}\n', "jsonl"),
+    (b'\xef\xbb\xbf{\n  "text": "one object"\n}\n', "json"),
+    (b'[{"text": "hi"}]', "json"),
+    (b"PAR1\x00\x01", "parquet"),
+])
+def test_a_file_without_a_known_suffix_is_read_by_its_content(tmp_path, data, fmt):
+    assert detect_format(_write(tmp_path / "SMSSpamCollection", data)) == fmt
+    assert detect_format(_write(tmp_path / "export.txt", data)) == fmt
+
+
+def test_content_that_fits_no_format_still_asks_for_format(tmp_path):
+    for name, data in (("notes.txt", b"just one line of words\n"), ("blob", b"\x00\x01\x02"), ("empty", b"")):
+        with pytest.raises(UnsupportedFormatError, match="or the content.*Pass --format"):
+            detect_format(_write(tmp_path / name, data))
 
 
 def test_truncated_gzip_keeps_rows_before_the_damage(tmp_path):
