@@ -325,28 +325,31 @@ def label_efficiency_cmd(
     strategies: Annotated[str | None, typer.Option(
         help="Comma list, must include random. classify: random, margin, entropy, least_confidence, "
              "cluster-margin, cluster-entropy, badge, prefilter-cluster-margin, rr-cluster-margin (default: random, "
-             "margin, entropy, cluster-margin); "
-             "preference: random, disagreement, bald, entropy (default: all four); with --learner laplace: "
-             "random, variance, variance-novelty, novelty, entropy.")] = None,
+             "prefilter-cluster-margin (label-teach's), margin, cluster-margin); "
+             "preference with --learner laplace: random, variance, variance-novelty, novelty, entropy (default: "
+             "random, variance-novelty (preference-rank's), variance, entropy); with --learner ensemble: random, "
+             "disagreement, bald, entropy (default: all four).")] = None,
     start_per_class: Annotated[int | None, typer.Option(
         "--start-per-class", "--start", help="Seed set: labels per class (classify, default 2) or random "
                                              "pairs (preference, default 50).")] = None,
     batch: Annotated[int | None, typer.Option(help="Labels per round (default: classify 100, preference 50).")] = None,
-    budget: Annotated[int | None, typer.Option(help="Last label budget (default: classify 1500, preference "
-                                                    "1000).")] = None,
-    random_mix: Annotated[float, typer.Option(help="Share of every strategy batch drawn at random.")] = 0.1,
+    budget: Annotated[int | None, typer.Option(help="Last budget (default: classify 1500, preference 1000).")] = None,
+    random_mix: Annotated[float | None, typer.Option(help="Share of every strategy batch drawn at random (default: "
+                                                          "the recipes': classify 0, preference 0.1).")] = None,
     oracle_noise: Annotated[float, typer.Option(help="Fraction of simulated answers flipped (classify: another "
                                                      "class; preference: swapped); run at 0 and at this level.")]
     = 0.0,
-    features: Annotated[str, typer.Option(help="minilm, smollm2 (preference: LM hidden states), tfidf (preference: "
-                                               "word 1-2-gram TF-IDF + SVD, no model) or hashing (no model; quick "
-                                               "dry runs).")] = "minilm",
-    learner: Annotated[str, typer.Option(help="preference: ensemble (8 bootstrapped Bradley-Terry heads) or laplace "
-                                              "(one Bradley-Terry model with a Laplace posterior).")] = "ensemble",
+    features: Annotated[str | None, typer.Option(
+        help="minilm, smollm2 (preference: LM hidden states), tfidf (preference: word 1-2-gram TF-IDF + SVD, no "
+             "model) or hashing (no model; quick dry runs). Default: classify minilm, preference tfidf (the "
+             "preference suite's choice).")] = None,
+    learner: Annotated[str | None, typer.Option(
+        help="preference: laplace (one Bradley-Terry model with a Laplace posterior; the default, as in "
+             "preference-rank) or ensemble (8 bootstrapped Bradley-Terry heads).")] = None,
     prior_precision: Annotated[float, typer.Option(help="preference, laplace: prior precision of the "
                                                         "weights.")] = 1.0,
-    novelty_beta: Annotated[float, typer.Option(help="variance-novelty: weight of the prompt-novelty "
-                                                     "bonus.")] = 0.3,
+    novelty_beta: Annotated[float, typer.Option(help="variance-novelty: weight of the prompt-novelty bonus (the "
+                                                     "preference suite chose 1).")] = 1.0,
     clusters_per_pick: Annotated[float, typer.Option(help="Cluster strategies: k-means clusters per label "
                                                           "picked.")] = 2.0,
     c_reg: Annotated[float, typer.Option("--C", help="classify: inverse L2 strength of the logistic "
@@ -367,13 +370,15 @@ def label_efficiency_cmd(
     """Learning curves of curate's strategies vs random sampling, with simulated (optionally noisy) annotators."""
     from curate.bench.label_efficiency import BenchConfig, rich_progress, run_benchmark
     from curate.bench.label_efficiency_plot import plot_report
+    from curate.bench.product_defaults import product_defaults
     from curate.ingest.formats import parse_mapping
 
     mapping = parse_mapping(map_)
-    cfg = BenchConfig(task=task, seeds=seeds, strategies=tuple(_names(strategies, "--strategies")) if strategies
-                      else None, start=start_per_class, batch=batch, budget=budget, random_mix=random_mix,
-                      oracle_noise=oracle_noise, features=features, clusters_per_pick=clusters_per_pick, C=c_reg,
-                      l2=l2, test_size=test_size, calibration_size=calibration_size,
+    learner, chosen, random_mix, features = product_defaults(
+        task, learner, tuple(_names(strategies, "--strategies")) if strategies else None, random_mix, features)
+    cfg = BenchConfig(task=task, seeds=seeds, strategies=chosen, start=start_per_class, batch=batch, budget=budget,
+                      random_mix=random_mix, oracle_noise=oracle_noise, features=features, C=c_reg, l2=l2,
+                      clusters_per_pick=clusters_per_pick, test_size=test_size, calibration_size=calibration_size,
                       pool_limit=pool_limit, learner=learner, prior_precision=prior_precision,
                       novelty_beta=novelty_beta).resolved()
     with rich_progress(transient=True) as progress:

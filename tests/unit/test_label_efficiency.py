@@ -219,6 +219,30 @@ def _curate(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
 
 
+def test_cli_defaults_are_what_the_recipes_ship(tmp_path):
+    """Run on a user's data with no strategy options, the benchmark compares label-teach's strategy (the prefilter
+    variant, no random share) with random and the plain alternatives; the preference defaults are
+    preference-rank's (Laplace learner, TF-IDF features, variance + prompt novelty)."""
+    from curate.bench.product_defaults import product_defaults
+
+    data = _classify_csv(tmp_path / "intents.csv")
+    result = runner.invoke(app, [
+        "bench", "label-efficiency", "--task", "classify", "--data", str(data), "--map", "text=sentence",
+        "--map", "label=intent", "--features", "hashing", "--seeds", "1", "--start-per-class", "2", "--batch", "10",
+        "--budget", "30", "--out-dir", str(tmp_path), "--cache-dir", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "label_efficiency_classify_hashing.json").read_text())
+    assert report["config"]["random_mix"] == 0.0
+    assert sorted(report["runs"]["noise_0"]["curves"]) == ["cluster-margin", "margin", "prefilter-cluster-margin",
+                                                           "random"]
+    assert product_defaults("preference", None, None, None, None) == (
+        "laplace", ("random", "variance-novelty", "variance", "entropy"), 0.1, "tfidf")
+    # the ensemble learner keeps its own strategies; what the user gives wins
+    assert product_defaults("preference", "ensemble", None, 0.2, "minilm") == ("ensemble", None, 0.2, "minilm")
+    assert product_defaults("classify", None, ("random", "badge"), None, None) == (
+        "ensemble", ("random", "badge"), 0.0, "minilm")
+
+
 def test_cli_errors_name_the_column_and_the_map_fix(tmp_path):
     data = _classify_csv(tmp_path / "intents.csv", n=20)
     base = ["bench", "label-efficiency", "--task", "classify", "--features", "hashing", "--out-dir", str(tmp_path)]

@@ -1,0 +1,26 @@
+"""The defaults of `curate bench label-efficiency`: the strategies and settings the recipes ship."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: What `curate bench label-efficiency` runs unless told otherwise: the settings the recipes ship (label-teach:
+#: the prefilter variant, no random share; preference-rank: TF-IDF features, a Laplace Bradley-Terry model,
+#: variance plus the prompt-novelty bonus), each beside random and the plain alternatives.
+PRODUCT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "classify": {"strategies": ("random", "prefilter-cluster-margin", "margin", "cluster-margin"), "random_mix": 0.0},
+    "preference": {"strategies": ("random", "variance-novelty", "variance", "entropy"), "random_mix": 0.1,
+                   "features": "tfidf", "learner": "laplace"},
+}
+
+
+def product_defaults(task: str, learner: str | None, strategies: tuple[str, ...] | None, random_mix: float | None,
+                     features: str | None) -> tuple[str, tuple[str, ...] | None, float, str]:
+    """``(learner, strategies, random_mix, features)`` with what was not given taken from :data:`PRODUCT_DEFAULTS`
+    (the ensemble learner keeps its own strategies, :data:`DEFAULTS`)."""
+    shipped = PRODUCT_DEFAULTS.get(task, {})
+    learner = learner or shipped.get("learner", "ensemble")
+    if strategies is None and (task == "classify" or learner == "laplace"):
+        strategies = shipped.get("strategies")
+    return (learner, strategies, shipped.get("random_mix", 0.1) if random_mix is None else random_mix,
+            features or shipped.get("features", "minilm"))
