@@ -1,7 +1,8 @@
 """De-duplication: exact, MinHash near-duplicate and semantic clusters, a keep policy, and cross-set checks.
 
-Three methods find duplicate pairs; their pairs are merged with union-find (connected components), so
-duplication is transitive within a call:
+Three methods find duplicate pairs. Exact duplicates are an equivalence; near-copies are not (A ~ B and B ~ C
+does not make C a copy of A), so clusters are stars (:func:`~curate.filters.dedup_pairs.star_clusters`): each
+removed text is a direct copy of the survivor it is listed with, found best first by the keep policy:
 
 - ``"exact"``: equal BLAKE2b hashes of :func:`normalise_for_dedup` (NFC, case-folded, punctuation deleted,
   whitespace collapsed; see :mod:`curate.filters.dedup_pairs`);
@@ -9,11 +10,10 @@ duplication is transitive within a call:
   (:mod:`curate.filters.dedup_minhash`, settings in :class:`MinHashParams`);
 - ``"semantic"``: embedding cosine ``>= threshold`` (:mod:`curate.filters.dedup_semantic`).
 
-Cluster ids: ``cluster_id[i]`` is the lowest index in ``i``'s cluster. A singleton's id is its own index (never
-``-1``), members of one cluster share an id, and ids are the same whatever order the pairs were found in.
-
-Keep policies choose one survivor per cluster: ``"first"`` (lowest index), ``"longest"`` (most characters; ties ->
-lowest index), ``"highest_score"`` (largest score; ties -> lowest index).
+Cluster ids: ``cluster_id[i]`` is the index of the survivor ``i`` copies (its own index for a survivor or a
+singleton; never ``-1``). Keep policies order the survivors: ``"first"`` (lowest index), ``"longest"`` (most
+characters; ties -> lowest index), ``"highest_score"`` (largest score; ties -> lowest index). The connected
+components (:func:`~curate.filters.dedup_pairs.clusters_from_pairs`) are what the MinHash benchmark scores.
 
 Cross-set dedup (:func:`cross_set_flags`) flags every pool text that is an exact, MinHash or semantic near-copy of
 any reference text (a frozen test set, a calibration slice), so it can be excluded from training data.
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -44,6 +44,7 @@ from curate.filters.dedup_pairs import (
     clusters_from_pairs,
     empty_pairs,
     normalise_for_dedup,
+    star_clusters,
 )
 from curate.filters.dedup_semantic import Backend, semantic_cross, semantic_pairs, unit_embeddings
 from curate.ingest.records import Record
@@ -114,6 +115,21 @@ def keep_mask(cluster_id: Labels, policy: KeepPolicy = "first", *, lengths: Any 
     """
     ids = np.asarray(cluster_id, dtype=np.intp)
     n = len(ids)
+    key = keep_priority(n, policy, lengths=lengths, scores=scores)
+    keep = np.zeros(n, dtype=bool)
+    if n:
+        order = np.lexsort((np.arange(n), -key, ids))  # by cluster, then best key, then lowest index
+        _, first = np.unique(ids[order], return_index=True)
+        keep[order[first]] = True
+    return keep
+
+
+def keep_priority(n: int, policy: KeepPolicy = "first", *, lengths: Any = None,
+                  scores: Any = None) -> npt.NDArray[np.float64]:
+    """Shape ``(n,)`` priority of each text under a keep policy (higher = kept first; ties go to the lowest index).
+
+    Raises :class:`InputError` for an unknown policy or missing / non-finite lengths or scores.
+    """
     if policy == "first":
         key = np.zeros(n)
     elif policy == "longest":
@@ -131,12 +147,7 @@ def keep_mask(cluster_id: Labels, policy: KeepPolicy = "first", *, lengths: Any 
             raise InputError(f"scores must be finite; scores[{bad}] is {key[bad]}")
     else:
         raise InputError(f"unknown keep policy {policy!r}; expected one of {', '.join(KEEP_POLICIES)}")
-    keep = np.zeros(n, dtype=bool)
-    if n:
-        order = np.lexsort((np.arange(n), -key, ids))  # by cluster, then best key, then lowest index
-        _, first = np.unique(ids[order], return_index=True)
-        keep[order[first]] = True
-    return keep
+    return key
 
 
 @dataclass(frozen=True)
@@ -144,8 +155,10 @@ class DedupResult:
     """Outcome of :func:`dedup`.
 
     Attributes:
-        cluster_id: shape ``(n,)`` ``intp``: lowest index of each text's cluster (own index for a singleton).
+        cluster_id: shape ``(n,)`` ``intp``: the index of the survivor each text copies (its own for a survivor).
         keep: shape ``(n,)`` bool: the survivors (one per cluster).
+        pairs / same: the direct duplicate pairs and the exact-duplicate groups the clusters were built from
+            (``None`` when built otherwise), for :meth:`rekept`.
         methods: the methods whose pairs were merged.
         policy: the keep policy.
         pairs_found: duplicate pairs found per method (before merging).
@@ -156,6 +169,27 @@ class DedupResult:
     methods: tuple[str, ...]
     policy: str
     pairs_found: dict[str, int] = field(default_factory=dict)
+    pairs: Pairs | None = None
+    same: Labels | None = None
+
+    def linked(self) -> npt.NDArray[np.bool_]:
+        """Shape ``(n,)``: texts with a duplicate (paired, or in an exact group of two or more)."""
+        if self.pairs is None:
+            sizes = np.bincount(self.cluster_id, minlength=self.n)
+            return np.asarray(sizes[self.cluster_id] > 1)
+        out = np.zeros(self.n, dtype=bool)
+        out[np.asarray(self.pairs, dtype=np.intp).ravel()] = True
+        if self.same is not None:
+            out |= np.bincount(self.same, minlength=self.n)[self.same] > 1
+        return out
+
+    def rekept(self, policy: KeepPolicy, scores: Any) -> DedupResult:
+        """The same duplicates with survivors chosen by another policy (e.g. cached scores)."""
+        key = keep_priority(self.n, policy, scores=scores)
+        if self.pairs is None:  # clusters without their pairs: one survivor per cluster
+            return replace(self, keep=keep_mask(self.cluster_id, policy, scores=scores), policy=policy)
+        ids = star_clusters(self.n, self.pairs, key, self.same)
+        return replace(self, cluster_id=ids, keep=ids == np.arange(self.n), policy=policy)
 
     @property
     def n(self) -> int:
@@ -234,9 +268,11 @@ def dedup(texts: Sequence[str], *, method: Method | Iterable[Method] = "exact", 
     check_threshold(semantic_threshold, "semantic_threshold")
     found: dict[str, int] = {}
     all_pairs: list[Pairs] = []
+    same: Labels | None = None
     for m in methods:
         if m == "exact":
             p = exact_pairs(items)
+            same = clusters_from_pairs(len(items), p)
         elif m == "minhash":
             p = minhash_pairs(items, minhash)
         else:
@@ -245,9 +281,10 @@ def dedup(texts: Sequence[str], *, method: Method | Iterable[Method] = "exact", 
                 empty_pairs()
         found[m] = len(p)
         all_pairs.append(p)
-    ids = clusters_from_pairs(len(items), np.concatenate(all_pairs))
-    mask = keep_mask(ids, keep, lengths=[len(t) for t in items], scores=scores)
-    return DedupResult(ids, mask, methods, keep, found)
+    priority = keep_priority(len(items), keep, lengths=[len(t) for t in items], scores=scores)
+    pairs = np.concatenate(all_pairs)
+    ids = star_clusters(len(items), pairs, priority, same)
+    return DedupResult(ids, ids == np.arange(len(items)), methods, keep, found, pairs, same)
 
 
 @dataclass(frozen=True)

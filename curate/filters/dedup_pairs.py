@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -98,6 +98,54 @@ def clusters_from_pairs(n: int, pairs: Pairs) -> Labels:
     lowest = np.full(int(comp.max()) + 1, n, dtype=np.intp)
     np.minimum.at(lowest, comp, parent)
     return np.asarray(lowest[comp], dtype=np.intp)
+
+
+def star_clusters(n: int, pairs: Pairs, key: Any, same: Labels | None = None) -> Labels:
+    """Clusters in which every member is a direct copy of the one survivor: no chains.
+
+    Connected components chain: "waiting for your mail" ~ "waiting for your call" ~ "call me when free" puts the
+    first and the last in one cluster though they are not copies of each other. Here texts are taken best first
+    (highest ``key``, then lowest index); each one not yet taken becomes a survivor and takes every text it is
+    paired with directly. Texts that ``same`` groups together (exact duplicates: an equivalence) are taken
+    together, by their best member.
+
+    Args:
+        n: the number of texts.
+        pairs: shape ``(p, 2)`` direct near-copy pairs.
+        key: shape ``(n,)`` priority, higher = kept first.
+        same: shape ``(n,)`` labels of exact-duplicate groups (e.g. :func:`clusters_from_pairs` of exact pairs).
+
+    Returns:
+        Shape ``(n,)`` ``intp``: the index of the survivor each text copies (its own index for a survivor).
+
+    >>> star_clusters(4, np.array([[0, 1], [1, 2], [2, 3]]), np.zeros(4)).tolist()  # a chain: 0-1, then 2-3
+    [0, 0, 2, 2]
+    """
+    index = np.arange(n, dtype=np.intp)
+    group = index if same is None else np.asarray(same, dtype=np.intp)
+    order = np.lexsort((index, -np.asarray(key, dtype=np.float64)))  # best first, ties: lowest index
+    _, first = np.unique(group[order], return_index=True)
+    best = np.full(n, -1, dtype=np.intp)
+    best[group[order[first]]] = order[first]  # each group's best member
+    center = np.full(n, -1, dtype=np.intp)  # per group id: the group whose survivor it copies
+    p = np.asarray(pairs, dtype=np.intp).reshape(-1, 2)
+    g = group[p] if len(p) else np.empty((0, 2), dtype=np.intp)
+    g = g[g[:, 0] != g[:, 1]]
+    if len(g):
+        from scipy.sparse import csr_matrix
+
+        both = np.concatenate([g, g[:, ::-1]])
+        adjacency = csr_matrix((np.ones(len(both), dtype=np.int8), (both[:, 0], both[:, 1])), shape=(n, n))
+        for i in order[np.isin(order, best[np.unique(g)])]:  # the best member of each linked group, best first
+            gi = group[i]
+            if center[gi] >= 0:
+                continue
+            center[gi] = gi
+            linked = adjacency.indices[adjacency.indptr[gi]:adjacency.indptr[gi + 1]]
+            center[linked[center[linked] < 0]] = gi
+    groups = np.unique(group)
+    center[groups[center[groups] < 0]] = groups[center[groups] < 0]
+    return np.asarray(best[center[group]], dtype=np.intp)
 
 
 def check_texts(texts: Sequence[str], what: str = "texts") -> list[str]:

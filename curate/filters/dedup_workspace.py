@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 from sqlalchemy import Connection, delete, insert, select, update
 
 from curate.errors import InputError
@@ -122,21 +121,18 @@ def _cluster_scores(ws: Workspace, key: str, members: list[str]) -> dict[str, fl
     return found
 
 
-def _keep_highest(ws: Workspace, key: str, by_kind: dict[str, list[Record]], results: dict[str, DedupResult],
-                  sizes: dict[str, Counter[int]]) -> dict[str, npt.NDArray[np.bool_]]:
-    """Per kind, the keep mask choosing the highest cached score of each duplicate cluster."""
-    from curate.filters.dedup import keep_mask
-
-    members = {kind: [i for i, c in enumerate(result.cluster_id) if sizes[kind][int(c)] > 1]
-               for kind, result in results.items()}
+def _keep_highest(ws: Workspace, key: str, by_kind: dict[str, list[Record]],
+                  results: dict[str, DedupResult]) -> dict[str, DedupResult]:
+    """Per kind, the duplicates with the highest cached score of each group surviving."""
+    members = {kind: np.flatnonzero(result.linked()).tolist() for kind, result in results.items()}
     found = _cluster_scores(ws, key, [by_kind[kind][i].id for kind, idx in members.items() for i in idx])
     lowest = min([v for v in found.values() if not np.isnan(v)], default=0.0) - 1.0  # NaN: "cannot score"
-    keeps = {}
+    out = {}
     for kind, idx in members.items():
         values = np.zeros(len(by_kind[kind]))  # singletons: any finite value, they are kept anyway
         values[idx] = [found[by_kind[kind][i].id] for i in idx]
-        keeps[kind] = keep_mask(results[kind].cluster_id, "highest_score", scores=np.nan_to_num(values, nan=lowest))
-    return keeps
+        out[kind] = results[kind].rekept("highest_score", np.nan_to_num(values, nan=lowest))
+    return out
 
 
 def _pair_options(method: str, pair_threshold: float | None) -> dict[str, Any]:
@@ -253,10 +249,10 @@ def run_dedup(
     results = {kind: _dedup_kind(kind, records, keep="first" if key else keep, method=method, embedder=emb,
                                  threshold=threshold, pair_options=pair_options)
                for kind, records in by_kind.items()}
+    if key is not None:
+        results = _keep_highest(ws, key, by_kind, results)
     sizes = {kind: Counter(int(c) for c in result.cluster_id) for kind, result in results.items()}
     keeps = {kind: result.keep for kind, result in results.items()}
-    if key is not None:
-        keeps = _keep_highest(ws, key, by_kind, results, sizes)
     removed: set[str] = set()
     rows: list[dict[str, str]] = []
     changes: list[dict[str, str]] = []

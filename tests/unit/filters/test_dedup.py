@@ -177,6 +177,31 @@ def test_methods_combine_transitively() -> None:
         dedup(texts, method="fuzzy")  # type: ignore[arg-type]
 
 
+def test_near_copies_do_not_chain_into_one_cluster() -> None:
+    """A ~ B and B ~ C, but A and C are not copies: A stays, B goes as A's copy, C stays (connected components
+    would have removed C as a "duplicate" of A)."""
+    a, b, c = np.array([1.0, 0.0]), np.array([0.92, 0.39]), np.array([0.70, 0.71])
+    x = np.stack([a, b, c]) / np.linalg.norm(np.stack([a, b, c]), axis=1, keepdims=True)
+    assert (x @ x.T)[0, 1] > 0.9 and (x @ x.T)[1, 2] > 0.9 and (x @ x.T)[0, 2] < 0.75
+    r = dedup(["A", "B", "C"], method="semantic", embeddings=x, semantic_threshold=0.9)
+    assert r.keep.tolist() == [True, False, True] and r.cluster_id.tolist() == [0, 0, 2]
+    assert semantic_clusters(x, threshold=0.9).tolist() == [0, 0, 0]  # the components chain
+    # the keep policy decides who goes first: B, the longest, takes both A and C
+    longest = dedup(["A", "BBB", "C"], method="semantic", embeddings=x, semantic_threshold=0.9, keep="longest")
+    assert longest.keep.tolist() == [False, True, False] and longest.cluster_id.tolist() == [1, 1, 1]
+    # and a survivor chosen by scores afterwards keeps the rule: each removed text copies its survivor directly
+    rescored = r.rekept("highest_score", np.array([0.0, 0.0, 1.0]))
+    assert rescored.keep.tolist() == [True, False, True] and rescored.cluster_id.tolist() == [0, 2, 2]
+
+
+def test_exact_groups_are_taken_whole_with_their_near_copies() -> None:
+    texts = [ORIGINAL, UNRELATED, ORIGINAL.upper() + "!!", TYPO]  # 0 == 2 exactly; 3 ~ 0 and 2
+    r = dedup(texts, method=("exact", "minhash"), keep="longest")
+    assert r.keep.tolist() == [False, True, True, False]  # the longest of the exact pair survives, takes the typo
+    assert r.cluster_id.tolist() == [2, 1, 2, 2]
+    assert r.linked().tolist() == [True, False, True, True]
+
+
 # --- cross-set --------------------------------------------------------------------------------------------------
 
 
