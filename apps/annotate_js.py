@@ -125,8 +125,8 @@ HEAD = """
   // a forced layout here.
   let shownTask = '';
   let leaving = false;
-  // Read in an animation frame, after the framework has applied the whole update: the visibility check needs
-  // a layout, which there is the one the frame makes anyway instead of an extra one in the middle of the update.
+  // Run as soon as the task line changes, before any later key press is handled: a digit typed right after a
+  // new task appears must not be wiped by this reset (an animation frame later would be too late).
   const onTask = (info) => {
     const now = info.textContent.split('·').slice(0, 2).join('·');
     if (!now || now === shownTask || info.offsetParent === null) return;
@@ -156,12 +156,8 @@ HEAD = """
       const info = document.getElementById(id);
       if (info && !watched.has(info)) {
         watched.add(info);
-        let queued = false;
-        new MutationObserver(() => {
-          if (queued) return;
-          queued = true;
-          requestAnimationFrame(() => { queued = false; onTask(info); });
-        }).observe(info, {childList: true, subtree: true, characterData: true});
+        new MutationObserver(() => onTask(info)).observe(info, {childList: true, subtree: true,
+                                                                 characterData: true});
         onTask(info);
       }
     }

@@ -155,13 +155,16 @@ _OTHER_DELIMITERS = (";", "\t", "|")
 def sniff_delimiter(path: Path, encoding: str = UTF8, max_bytes: int = DEFAULT_MAX_ROW_BYTES) -> str:
     """The delimiter of a ``.csv`` file: a comma, unless its first non-blank line has none outside quotes and has
     semicolons (spreadsheets set to a locale with a decimal comma save those), tabs or bars instead."""
-    with open_binary(path, encoding) as fh:
-        line = ""
-        while not line.strip():
-            raw, overlong = read_line(fh, max_bytes)
-            if not raw or overlong:
-                return ","
-            line = raw.decode("utf-8", "replace")
+    try:
+        with open_binary(path, encoding) as fh:
+            line = ""
+            while not line.strip():
+                raw, overlong = read_line(fh, max_bytes)
+                if not raw or overlong:
+                    return ","
+                line = raw.decode("utf-8", "replace")
+    except STREAM_ERRORS:
+        return ","  # a damaged .gz: the reader reports it, with the rows before the damage
     unquoted = re.sub(r'"[^"]*"', "", line)
     if "," in unquoted:
         return ","

@@ -71,7 +71,7 @@ def _format_from_content(path: Path, peek: int = 65_536) -> str | None:
     try:
         with (gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path.open("rb")) as fh:
             head = fh.read(peek)
-    except (OSError, EOFError):
+    except STREAM_ERRORS:
         return None
     if head.startswith(b"PAR1"):
         return "parquet"

@@ -214,6 +214,10 @@ def bad_csv_lines(draw: st.DrawFn, delimiter: str, width: int, max_row_bytes: in
         n = draw(st.integers(1, width + 4).filter(lambda k: k != width))
         cells = [draw(nonblank)] + [draw(PLAIN_CELL) for _ in range(n - 1)]
         return Bad(kind, delimiter.join(cells).encode())
+    if kind in OPENS_QUOTE and delimiter == "\t":
+        # TSV fields are not quoted: a line with the right number of tab-separated cells is a row whatever its
+        # quotes; an open quote is bad here only in a line that is ragged too
+        return Bad(kind, ('"' + draw(nonblank)).encode())
     if kind == "unbalanced_quote":
         head = draw(st.lists(nonblank, max_size=width - 1))
         return Bad(kind, delimiter.join([*head, '"' + draw(nonblank)]).encode())

@@ -383,8 +383,12 @@ def csv_mixes(draw: st.DrawFn, delimiter: str) -> Mix:
     breaks) interleaved with ragged rows, unbalanced quotes, wrong delimiters, invalid UTF-8, overlong lines."""
     valid = st.builds(lambda t, lab: ValidRow({"text": t, "label": lab}, "text", {"text": t}), CSV_TEXT,
                       st.one_of(PLAIN_CELL, st.sampled_from(["billing", "bug"])))
-    items = draw(st.lists(st.one_of(valid, bad_csv_lines(delimiter, 2, MAX_ROW_BYTES), st.sampled_from([b"", b" "])),
-                          min_size=1, max_size=10))
+    kinds = [valid, bad_csv_lines(delimiter, 2, MAX_ROW_BYTES), st.sampled_from([b"", b" "])]
+    if delimiter == "\t":  # unquoted TSV: a text that starts with a quote it closes mid-cell ('"Hi" she said')
+        nonblank = PLAIN_CELL.filter(lambda c: c.strip())
+        quoted = st.builds(lambda a, b, lab: f'"{a}" {b}\t{lab}'.encode(), nonblank, nonblank, nonblank)
+        kinds.append(quoted)
+    items = draw(st.lists(st.one_of(*kinds), min_size=1, max_size=10))
     # Two lines that each leave a quote open are one well-formed quoted cell together: keep one per file.
     opened = [i for i, item in enumerate(items) if isinstance(item, Bad) and item.kind in OPENS_QUOTE]
     for i in opened[1:]:
@@ -402,6 +406,10 @@ def csv_mixes(draw: st.DrawFn, delimiter: str) -> Mix:
         elif isinstance(item, Bad):
             data = item.data + draw(st.sampled_from([b"\n", b"\r\n"]))
             mix.bad[line] = item
+        elif b"\t" in item:  # a literal-quote TSV row
+            text, label = item.decode().split("\t")
+            mix.valid[line] = ValidRow({"text": text, "label": label}, "text", {"text": text})
+            data = item + b"\n"
         else:
             data = item + b"\n"
         chunks.append(data)
