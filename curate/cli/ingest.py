@@ -208,6 +208,9 @@ def _preview(sources: list[Path], *, options: Any, samples: int, warn_share: flo
     write_json(json_out, {"preview": out})
 
 
+LABELS_SHOWN = 20  # the most frequent labels in the stats table
+
+
 def stats(workspace: WorkspaceOpt = None, db: DbOpt = None, json_out: JsonOpt = None) -> None:
     """Counts of the pool by kind, source, status and split."""
     ws = Workspace.open(workspace, db, must_exist=True)
@@ -220,6 +223,12 @@ def stats(workspace: WorkspaceOpt = None, db: DbOpt = None, json_out: JsonOpt = 
     for group in ("by_kind", "by_split", "by_status", "by_source"):
         for key, n in figures[group].items():
             table.add_row(group[3:], key, f"{n:,}")
+    labels = list(figures["by_label"].items())
+    for key, n in labels[:LABELS_SHOWN]:
+        table.add_row("label", key, f"{n:,}")
+    if len(labels) > LABELS_SHOWN:
+        rest = sum(n for _, n in labels[LABELS_SHOWN:])
+        table.add_row("label", f"... {len(labels) - LABELS_SHOWN:,} more labels (--json has them all)", f"{rest:,}")
     console.print(table)
     console.print(f"{figures['duplicates_collapsed']:,} duplicates collapsed, {figures['quarantined']:,} rows "
                   f"quarantined, {figures['audit_events']:,} audit events")

@@ -206,7 +206,8 @@ class Store:
             last = rows[-1]["id"]
 
     def stats(self) -> dict[str, Any]:
-        """Counts of records by kind, source, status and split, and of sources and audit events."""
+        """Counts of records by kind, source, status, split and label (most frequent first; records with a
+        label in their source, e.g. a class), and of sources and audit events."""
         from curate.store.schema import AuditEvent
 
         with self.read() as conn:
@@ -220,6 +221,8 @@ class Store:
                 .group_by(Source.path)
                 .order_by(Source.path)
             ).all()
+            labels = conn.execute(select(RecordRow.label, func.count()).where(RecordRow.label.is_not(None))
+                                  .group_by(RecordRow.label).order_by(func.count().desc(), RecordRow.label)).all()
             quarantined = int(conn.scalar(select(func.coalesce(func.sum(Source.n_quarantined), 0))) or 0)
             duplicates = int(conn.scalar(select(func.coalesce(func.sum(Source.n_duplicates), 0))) or 0)
             return {
@@ -228,6 +231,7 @@ class Store:
                 "by_status": grouped(RecordRow.status),
                 "by_split": grouped(RecordRow.split),
                 "by_source": {path: int(n) for path, n in by_source},
+                "by_label": {str(orjson.loads(label or "null")): int(n) for label, n in labels},
                 "sources": int(conn.scalar(select(func.count()).select_from(Source)) or 0),
                 "duplicates_collapsed": duplicates,
                 "quarantined": quarantined,

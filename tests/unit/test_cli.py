@@ -28,7 +28,11 @@ def test_ingest_stats_and_verify_write_json(tmp_path, fixtures):
     figures = json.loads((tmp_path / "ingest.json").read_text())
     assert figures["totals"] == {"rows": 7, "valid": 7, "new": 7, "moved": 0, "duplicates": 0, "quarantined": 0}
     assert runner.invoke(app, ["stats", "-w", ws, "--json", str(tmp_path / "stats.json")]).exit_code == 0
-    assert json.loads((tmp_path / "stats.json").read_text())["by_kind"] == {"example": 3, "text": 4}
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["by_kind"] == {"example": 3, "text": 4}
+    assert list(stats["by_label"].items()) == [("billing", 2), ("bug", 1), ("feature_request", 1)]  # most first
+    shown = runner.invoke(app, ["stats", "-w", ws])
+    assert "billing" in shown.output and "feature_request" in shown.output
     result = runner.invoke(app, ["audit", "verify", "-w", ws, "--json", str(tmp_path / "audit.json")])
     assert result.exit_code == 0 and "intact" in result.output
     assert json.loads((tmp_path / "audit.json").read_text())["events"] == 2
