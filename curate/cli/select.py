@@ -329,9 +329,31 @@ def select_cmd(
         table.add_row(origin, str(n))
     console.print(table)
     console.print(f"strategy: {r.strategy_key}")
+    _print_first_tasks(ws, r.round_id)
     write_json(json_out, {"round_id": r.round_id, "round": r.number, "tasks": r.tasks, "by_origin": r.by_origin,
                           "by_type": r.by_type, "strategy_key": r.strategy_key, "candidates": report.candidates,
                           "scoring": vars(report.scoring), "seconds": report.seconds})
+
+
+def _print_first_tasks(ws: Workspace, round_id: int, shown: int = 5) -> None:
+    """The round's first tasks in selection order: what an expert will see first, and why (the score)."""
+    from sqlalchemy import select
+
+    from curate.runtime.embeddings import record_text
+    from curate.store.schema import Task
+
+    with ws.store.read() as conn:
+        tasks = conn.execute(select(Task.id, Task.record_id, Task.acquisition_score, Task.random_mix)
+                             .where(Task.round_id == round_id).order_by(Task.id).limit(shown)).all()
+    table = Table("task", "score", "from", "text", title="first tasks of the round, in selection order",
+                  title_justify="left")
+    for task_id, record_id, score, random in tasks:
+        record = ws.store.get_record(record_id)
+        text = " ".join(record_text(record).split()) if record is not None else record_id
+        table.add_row(str(task_id), "" if score is None else f"{score:.3g}", "random" if random else "strategy",
+                      text[:90] + ("…" if len(text) > 90 else ""))
+    if tasks:
+        console.print(table)
 
 
 def seed(

@@ -55,7 +55,11 @@ def test_ingest_with_redaction_writes_no_clear_value_anywhere(tmp_path):
     result = runner.invoke(app, ["ingest", str(source), "--pii", "redact", "-w", str(ws),
                                  "--json", str(ws / "ingest.json")])
     assert result.exit_code == 0, result.output
-    assert runner.invoke(app, ["select", "--scorer", "density", "-k", "2", "-w", str(ws)]).exit_code == 0
+    picked = runner.invoke(app, ["select", "--scorer", "density", "-k", "2", "-w", str(ws)])
+    assert picked.exit_code == 0, picked.output
+    # the first tasks are shown with their scores and texts: redacted, never a planted value
+    assert "first tasks of the round, in selection order" in picked.output
+    assert not [name for name, value in PLANTED.items() if value in picked.output]
     assert runner.invoke(app, ["stats", "-w", str(ws), "--json", str(ws / "stats.json")]).exit_code == 0
     hits = _files_containing(ws, PLANTED)
     assert hits == {}, f"clear PII found in workspace files: {hits}"
