@@ -28,27 +28,15 @@ Data = list[tuple[str, list[Span]]]
 
 
 def load_presidio(path: Path, limit: int | None = None) -> Data:
-    """Records of a Presidio-research JSON file as ``(text, gold spans)`` with mapped type names."""
+    """Records of a gold-span file as ``(text, gold spans)`` with mapped type names: Presidio-research JSON, or
+    the spaCy / doccano / ai4privacy layouts of :mod:`curate.bench.pii_spans` (JSON array or JSONL)."""
+    from curate.bench.pii_spans import read_records, spans_of_rows
+
     if not path.exists():
-        raise SourceNotFoundError(f"{path}: no such file. Pass --data FILE in Presidio-research JSON format.")
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: expected a JSON list of records in Presidio-research format; {exc}") from exc
-    if not isinstance(rows, list):
-        raise InputError(f"{path}: expected a JSON list of records; got {type(rows).__name__}")
-    out: Data = []
-    for i, row in enumerate(rows[:limit] if limit else rows):
-        if not isinstance(row, dict) or not isinstance(row.get("full_text"), str):
-            raise InputError(f"{path}: record {i} has no 'full_text' string; expected Presidio-research format")
-        try:
-            spans = [(TYPE_MAP.get(s["entity_type"], s["entity_type"]), int(s["start_position"]),
-                      int(s["end_position"])) for s in row.get("spans") or []]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"{path}: record {i} has a span without entity_type/start_position/end_position "
-                             f"({exc!r})") from exc
-        out.append((row["full_text"], spans))
-    return out
+        raise SourceNotFoundError(f"{path}: no such file. Pass --data FILE: gold spans (Presidio-research JSON, "
+                                  "spaCy/doccano/ai4privacy JSON or JSONL) or CoNLL.")
+    rows = read_records(path)
+    return spans_of_rows(rows[:limit] if limit else rows, str(path), TYPE_MAP)
 
 
 def conll_records(lines: Iterable[str]) -> Data:

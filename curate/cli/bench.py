@@ -21,9 +21,9 @@ bench_app = typer.Typer(help="Benchmarks on your own data.", no_args_is_help=Tru
 @bench_app.command("pii")
 def bench_pii_cmd(
     data: Annotated[list[Path] | None, typer.Option(
-        help="Labelled PII data: Presidio-research JSON (full_text + spans) or CoNLL IOB2 (.conll, e.g. WNUT-17; "
-             "person and location kept). Repeatable: every set is scored for curate and stock Presidio.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="presidio, conll or auto (by file suffix).")] = "auto",
+        help="Gold PII spans: JSON/JSONL in the Presidio-research, spaCy, doccano or ai4privacy layout, or CoNLL "
+             "IOB2 (.conll; person, location). Repeatable: each set is scored for curate and stock Presidio.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="presidio (any JSON layout), conll or auto.")] = "auto",
     fp_data: Annotated[list[Path] | None, typer.Option(
         help="Text with little or no real PII (JSON array or JSONL, .gz ok): placeholders per 1,000 words and "
              "share of records changed, curate vs stock. Repeatable.")] = None,

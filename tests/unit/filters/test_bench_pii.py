@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 
 from typer.testing import CliRunner
@@ -65,10 +66,38 @@ def test_bad_files_are_named(tmp_path):
 
     from curate.errors import InputError
 
-    with pytest.raises(InputError, match="record 0 has no 'full_text'"):
-        load_presidio(_write(tmp_path / "bad.json", [{"text": "x"}]))
-    with pytest.raises(InputError, match="expected a JSON list"):
-        load_presidio(_write(tmp_path / "obj.json", {"a": 1}))
+    with pytest.raises(InputError, match=r"record 0 has no text \(full_text, text, source_text\)"):
+        load_presidio(_write(tmp_path / "bad.json", [{"body": "x"}]))
+    with pytest.raises(InputError, match="record 1 has a span without a label, start and end"):
+        load_presidio(_write(tmp_path / "nolabel.json", [{"text": "x"}, {"text": "Ann", "spans": [{"start": 0}]}]))
+    with pytest.raises(InputError, match="expected a JSON array or JSON lines"):
+        (tmp_path / "broken.jsonl").write_text('{"text": "x"\n')
+        load_presidio(tmp_path / "broken.jsonl")
+
+
+def test_gold_spans_in_the_layouts_of_public_sets(tmp_path):
+    """spaCy/Prodigy, doccano and ai4privacy records read as Presidio's: types mapped, a split name joined."""
+    from curate.bench.pii_data import load_gold
+
+    text = "Call John Smith in Leeds on +44 20 7946 0958 or mail js@example.org"
+    rows = [
+        {"text": text, "spans": [{"start": 5, "end": 9, "label": "FIRSTNAME"},
+                                 {"start": 10, "end": 15, "label": "lastname"},
+                                 {"start": 19, "end": 24, "label": "CITY"}]},
+        {"text": text, "label": [[27, 44, "TELEPHONENUM"], [53, 67, "EMAIL"], [0, 4, "VERB"]]},
+        {"source_text": text, "privacy_mask": [{"value": "John", "start": 5, "end": 9, "label": "GIVENNAME"},
+                                               {"value": "Smith", "start": 10, "end": 15, "label": "SURNAME"}]},
+    ]
+    path = tmp_path / "gold.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in rows)
+    data = load_gold(path)
+    assert [spans for _, spans in data] == [
+        [("PERSON", 5, 15), ("LOCATION", 19, 24)],
+        [("VERB", 0, 4), ("PHONE_NUMBER", 27, 44), ("EMAIL_ADDRESS", 53, 67)],  # unknown names kept, not scored
+        [("PERSON", 5, 15)],
+    ]
+    assert [text[s:e] for _, s, e in data[0][1]] == ["John Smith", "Leeds"]
 
 
 def test_conll_posts_become_presidio_spans():
