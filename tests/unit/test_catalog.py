@@ -41,12 +41,18 @@ def _help_names(text: str) -> list[str]:
     return [n.strip() for n in re.split(r",| or ", text.split("or package.module")[0]) if n.strip()]
 
 
-def test_every_scorer_name_in_the_cli_help_is_in_the_catalog():
+def test_every_scorer_name_in_the_cli_help_is_in_the_catalog_and_back():
+    """`--scorer`'s help is written out (importing every scorer to list them would slow every command down): every
+    name in it builds, and every catalog name is in it."""
+    from curate.runtime.catalog import _scorer_table
+
     documented = _help_names(select_cli.ScorerOpt.__metadata__[0].help)
-    assert len(documented) == 14
+    assert len(documented) == 18
     assert set(documented) <= set(scorer_names())
     for name in documented:
         assert scorer_class(name) is not None
+    catalog = {name for name, (cls, _) in _scorer_table().items() if name in cls.catalog}
+    assert catalog and sorted(catalog - set(documented)) == []
 
 
 def test_every_selector_named_in_the_readme_builds():

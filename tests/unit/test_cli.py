@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 
@@ -98,15 +97,3 @@ def test_a_mistyped_workspace_is_an_error_not_a_new_empty_workspace(tmp_path, co
     assert "Traceback" not in proc.stderr + proc.stdout
     assert not missing.exists()  # nothing was created
 
-
-def test_the_scorer_help_names_every_catalog_scorer():
-    """`--scorer`'s help is written out (importing every scorer to list them would slow every command down):
-    it must not fall behind the catalog."""
-    import typing
-
-    from curate.cli.select import ScorerOpt
-    from curate.runtime.catalog import _scorer_table
-
-    help_text = typing.get_args(ScorerOpt)[1].help
-    catalog = {name for name, (cls, _) in _scorer_table().items() if name in cls.catalog}
-    assert catalog and sorted(n for n in catalog if not re.search(rf"\b{n}\b", help_text)) == []
