@@ -10,8 +10,6 @@ or no real PII (for false positives) become a list of strings.
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -106,14 +104,9 @@ def load_texts(path: Path, field: str, *, limit: int | None = None, unique: bool
     ``unique``."""
     if not path.exists():
         raise SourceNotFoundError(f"{path}: no such file. Pass --fp-data FILE (JSON array or JSONL).")
-    opener: Any = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        raw = fh.read()
-    try:
-        rows = json.loads(raw) if raw.lstrip().startswith("[") else [json.loads(x) for x in raw.splitlines()
-                                                                      if x.strip()]
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: expected a JSON array or JSON lines; {exc}") from exc
+    from curate.bench.pii_spans import read_records
+
+    rows = read_records(path, "records")
     name, _, how = field.partition(":")
     texts = [_field(r, name) for r in rows]
     out = [hh_prompt(t) if how == "prompt" else t for t in texts if isinstance(t, str) and t.strip()]

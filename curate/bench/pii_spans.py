@@ -51,8 +51,8 @@ ALIASES: dict[str, str] = {
 }
 
 
-def read_records(path: Path) -> list[Any]:
-    """The records of a JSON array or JSONL file (``.gz`` read too)."""
+def read_records(path: Path, what: str = "records with gold spans") -> list[Any]:
+    """The records of a JSON array or JSONL file (``.gz`` read too); ``what`` names them in the error."""
     opener: Any = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt", encoding="utf-8") as fh:
         raw = fh.read()
@@ -60,7 +60,7 @@ def read_records(path: Path) -> list[Any]:
         data = json.loads(raw) if raw.lstrip().startswith("[") else [json.loads(x) for x in raw.splitlines()
                                                                       if x.strip()]
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: expected a JSON array or JSON lines of records with gold spans; {exc}") from exc
+        raise InputError(f"{path}: expected a JSON array or JSON lines of {what}; {exc}") from exc
     return list(data)
 
 
