@@ -185,10 +185,9 @@ class DedupResult:
 
     def rekept(self, policy: KeepPolicy, scores: Any) -> DedupResult:
         """The same duplicates with survivors chosen by another policy (e.g. cached scores)."""
-        key = keep_priority(self.n, policy, scores=scores)
         if self.pairs is None:  # clusters without their pairs: one survivor per cluster
             return replace(self, keep=keep_mask(self.cluster_id, policy, scores=scores), policy=policy)
-        ids = star_clusters(self.n, self.pairs, key, self.same)
+        ids = star_clusters(self.n, self.pairs, keep_priority(self.n, policy, scores=scores), self.same)
         return replace(self, cluster_id=ids, keep=ids == np.arange(self.n), policy=policy)
 
     @property

@@ -114,10 +114,10 @@ def _csv_record(reader: Iterator[list[str]], feed: _LineFeed,
     except csv.Error as exc:
         error = f"unreadable CSV row: {exc}"
     lines = feed.record
-    if error is not None and len(lines) == 1 and delimiter == "\t":  # unquoted TSV: quotes are characters
-        cells, error = lines[0][1].rstrip("\r\n").split("\t"), None
-    elif error is not None and len(lines) == 1 and lines[0][1].count('"') % 2 == 0:
-        try:  # one line with loose quoting (text after a closing quote): read it leniently, as most tools do
+    # one line with loose quoting (text after a closing quote): read it leniently, as most tools do; a TSV line is
+    # split on tabs instead (:func:`_csv_row`), since TSV quotes are characters
+    if error is not None and len(lines) == 1 and delimiter != "\t" and lines[0][1].count('"') % 2 == 0:
+        try:
             cells, error = next(csv.reader([lines[0][1]], delimiter=delimiter)), None
         except (csv.Error, StopIteration) as exc:
             error = f"unreadable CSV row: {exc}"

@@ -11,7 +11,6 @@ saved with ``datasets.save_to_disk``. A ``.gz`` suffix is read through gzip.
 from __future__ import annotations
 
 import codecs
-import gzip
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -69,7 +68,7 @@ def _format_from_content(path: Path, peek: int = 65_536) -> str | None:
     bytes: Parquet's magic number, a JSON array or objects, else a text line with tabs (TSV) or commas or
     semicolons (CSV); ``None`` when none fits."""
     try:
-        with (gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path.open("rb")) as fh:
+        with open_binary(path) as fh:
             head = fh.read(peek)
     except STREAM_ERRORS:
         return None
