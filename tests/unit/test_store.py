@@ -17,6 +17,33 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(workspace):
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
 
 
+def test_sqlite_file_connections_are_reused_across_threads(tmp_path):
+    """Opening a connection (and its pragmas) cost ~0.4 ms four times per annotation; a file database keeps
+    its connections, each still in WAL mode, and threads (the app's handlers) share the pool."""
+    import threading
+
+    store = Store(f"sqlite:///{tmp_path / 'c.db'}")
+    with store.read() as conn:
+        first = conn.connection.dbapi_connection
+    seen: list[object] = []
+
+    def read_in_thread() -> None:
+        with store.read() as conn:
+            seen.append(conn.connection.dbapi_connection)
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+    worker = threading.Thread(target=read_in_thread)
+    worker.start()
+    worker.join()
+    assert seen == [first]  # the same connection, checked out again from another thread
+    with store.write() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    with Store(f"sqlite:///{tmp_path / 'c.db'}").read() as conn:  # committed: another process-like store sees it
+        assert conn.execute(text("SELECT x FROM t")).scalar() == 1
+    store.dispose()
+
+
 def test_schema_has_every_table(workspace):
     from sqlalchemy import inspect
 
