@@ -36,6 +36,7 @@ from apps.annotate_views import (
     user_of,
 )
 from apps.dashboard import DashboardTab
+from apps.prefetch import Prefetcher
 from apps.sessions import DEFAULT_SESSION_TTL, Sessions, account_checker, login_checker
 from curate.annotate import answers as annotation
 from curate.annotate.agreement import agreement_report
@@ -168,6 +169,7 @@ def build_app(ws: Workspace, *, min_read_seconds: float = DEFAULT_MIN_READ_SECON
     """
     store = ws.store
     private: dict[str, Any] = {"api_visibility": "private"}
+    ahead = Prefetcher(store)  # renders each person's next task while they read this one
     demo: gr.Blocks
     with gr.Blocks(title="curate · annotate", analytics_enabled=False, fill_width=True) as demo:
         with gr.Row(equal_height=True, elem_classes=["app-header"]):
@@ -193,18 +195,22 @@ def build_app(ws: Workspace, *, min_read_seconds: float = DEFAULT_MIN_READ_SECON
                 view = annotation.get_task(store, account.name)
                 review = annotation.pending_disputes(store, account.name) > 0
             reviewer = account.can("reviewer")
+            ahead.after(account.name, None if view is None else view.task_id)
             return {header: header_html(account.name, account.role),
                     tabs: gr.Tabs(selected="adjudicate" if review else "annotate"),
                     adj_tab: gr.update(visible=reviewer), dash_tab: gr.update(visible=reviewer),
                     board.admin_box: gr.update(visible=account.can("admin")),
                     **task.show(None if view is None else view.as_dict(), EMPTY_QUEUE, request)}
 
+        # Gradio's page re-reads the state of every component that ever had a loading status (and of all its
+        # children) on each status change; events whose progress lands on one small leaf keep that list short.
         loaded = demo.load(on_load, None, [header, tabs, adj_tab, dash_tab, board.admin_box, *task.outputs],
-                           **private)
+                           show_progress="hidden", show_progress_on=[header], **private)
         _wire_drafts(ws, task, private)
-        _wire_actions(ws, task, private)
+        _wire_actions(ws, task, private, ahead)
         land = wire_adjudicate(ws, adj, picker, refresh, answers, adj_tab, private)
-        loaded.then(*land, **private)  # a reviewer with disputes lands on the Adjudicate tab, its first task shown
+        # a reviewer with disputes lands on the Adjudicate tab, its first task shown
+        loaded.then(*land, show_progress="hidden", show_progress_on=[adj.status], **private)
         board.wire(dash_tab, private)
         register_api(ws)
     demo.queue(default_concurrency_limit=8)
@@ -250,12 +256,14 @@ def _wire_drafts(ws: Workspace, panel: TaskPanel, private: dict[str, Any]) -> No
 
     inputs = [panel.task_id, panel.choice, panel.order, panel.note, panel.rewrite_box, panel.state]
     for component in (panel.choice, panel.order):
-        component.change(keep_choice, inputs, highlight_out, show_progress="hidden", **private)
+        component.change(keep_choice, inputs, highlight_out, show_progress="hidden", show_progress_on=[panel.status],
+                         **private)
     for component in (panel.note, panel.rewrite_box):
-        component.input(keep, inputs, highlight_out, show_progress="hidden", trigger_mode="always_last", **private)
+        component.input(keep, inputs, highlight_out, show_progress="hidden", show_progress_on=[panel.status],
+                        trigger_mode="always_last", **private)
 
 
-def _wire_actions(ws: Workspace, panel: TaskPanel, private: dict[str, Any]) -> None:
+def _wire_actions(ws: Workspace, panel: TaskPanel, private: dict[str, Any], ahead: Prefetcher) -> None:
     """Submit, accept as is, skip and undo, each followed by the next task. A refused action leaves the task on
     screen and says why in a toast and in the status line (which it replaces)."""
     store = ws.store
@@ -264,6 +272,7 @@ def _wire_actions(ws: Workspace, panel: TaskPanel, private: dict[str, Any]) -> N
     skip_all = {c: gr.skip() for c in outputs}
 
     def shown(view: Any, status: str, request: gr.Request) -> dict[Any, Any]:
+        ahead.after(user_of(request) or "", None if view is None else view.task_id)
         return {**panel.show(None if view is None else view.as_dict(), EMPTY_QUEUE, request), panel.status: status}
 
     @contextmanager

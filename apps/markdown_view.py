@@ -18,6 +18,7 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 MAX_RENDER_CHARS = 200_000  # longer texts are shown as plain text (rendering cost grows with length)
+MAX_CACHED_CHARS = 50_000  # texts up to this length keep their rendering (the next task is rendered ahead)
 _SAFE_SCHEMES = ("http://", "https://", "mailto:")
 
 
@@ -48,8 +49,21 @@ def _parser() -> MarkdownIt:
 
 
 def render_markdown(text: str) -> str:
-    """``text`` as sanitised HTML (a ``<div class="md">``); raw HTML in ``text`` is shown as text."""
+    """``text`` as sanitised HTML (a ``<div class="md">``); raw HTML in ``text`` is shown as text.
+
+    The last 256 renderings of texts up to :data:`MAX_CACHED_CHARS` are kept: a task rendered ahead of time
+    (:mod:`apps.prefetch`) or shown again costs a dictionary lookup.
+    """
     text = str(text)
+    return _render_cached(text) if len(text) <= MAX_CACHED_CHARS else _render(text)
+
+
+@lru_cache(maxsize=256)
+def _render_cached(text: str) -> str:
+    return _render(text)
+
+
+def _render(text: str) -> str:
     if len(text) > MAX_RENDER_CHARS:
         return f'<div class="md plain">{html.escape(text)}</div>'
     body = _parser().render(text)

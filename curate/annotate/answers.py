@@ -101,6 +101,19 @@ def next_task_id(conn: Connection, user: str) -> int | None:
     return None
 
 
+def upcoming_view(store: Store, user: str, after_task_id: int) -> TaskView | None:
+    """Read-only view of the open task that follows ``after_task_id`` in ``user``'s queue (None at the end).
+
+    Starts no clock and writes nothing: the app renders it while the expert reads the current task.
+    """
+    with store.read() as conn:
+        found = conn.scalar(select(Assignment.task_id).join(Task, Task.id == Assignment.task_id)
+                            .where(Assignment.annotator == user, Assignment.status == "open",
+                                   Assignment.task_id != after_task_id, Task.status.in_(("open", "done")))
+                            .order_by(Assignment.position).limit(1))
+        return None if found is None else build_view(conn, _task(conn, int(found)), store=store)
+
+
 def queue_counts(conn: Connection, user: str) -> dict[str, int]:
     """``{"open": n, "skipped": n, "done": n}`` for ``user``'s queue."""
     counts = {"open": 0, "skipped": 0, "done": 0}
