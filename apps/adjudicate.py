@@ -74,9 +74,10 @@ def wire_adjudicate(ws: Workspace, panel: TaskPanel, picker: Any, refresh: Any, 
             return listing(request, None, f"Recorded decision #{done.annotation_id} on task {state['task_id']}.")
 
     outputs = [picker, answers, *panel.outputs, panel.status]
-    tab.select(listing, None, outputs, **private)
-    refresh.click(listing, None, outputs, **private)
-    picker.input(pick, [picker], outputs, **private)
+    leaf: dict[str, Any] = {"show_progress_on": [panel.status], **private}  # see build_app on loading statuses
+    tab.select(listing, None, outputs, **leaf)
+    refresh.click(listing, None, outputs, **leaf)
+    picker.input(pick, [picker], outputs, **leaf)
 
     def echo(task_id: float | None, choice: str, order: str, state: dict[str, Any],
              request: gr.Request) -> dict[Any, Any]:
@@ -86,7 +87,7 @@ def wire_adjudicate(ws: Workspace, panel: TaskPanel, picker: Any, refresh: Any, 
 
     for component in (panel.choice, panel.order):
         component.change(echo, [panel.task_id, panel.choice, panel.order, panel.state], panel.highlight_outputs,
-                         show_progress="hidden", **private)
+                         show_progress="hidden", **leaf)
     panel.submit.click(decide, [panel.task_id, panel.choice, panel.order, panel.note, panel.rewrite_box, panel.state],
                        outputs, trigger_mode="multiple", show_progress="minimal", show_progress_on=[panel.status],
                        **private)

@@ -122,8 +122,9 @@ class DashboardTab:
         """Refresh on opening the tab and on the button; the admin control."""
         outputs = [self.summary, self.agreement, self.progress, self.throughput, self.plot, self.curve_note,
                    self.curve]
-        tab.select(self.render, None, outputs, **private)
-        self.refresh.click(self.render, None, outputs, **private)
+        leaf = {"show_progress_on": [self.summary], **private}  # one small leaf shows progress (see build_app)
+        tab.select(self.render, None, outputs, **leaf)
+        self.refresh.click(self.render, None, outputs, **leaf)
         self.apply.click(self.set_hidden, [self.round, self.hide], self.admin_status, **private)
 
 
