@@ -44,6 +44,7 @@ from curate.bench.label_efficiency_features import (
 )
 from curate.bench.label_efficiency_metrics import mean_gain, ratio_report, summarise_curves, t_interval, verdict
 from curate.errors import InputError
+from curate.ingest.readers import detect_format
 
 ProgressFn = Callable[[str, int, int], None]
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -327,18 +328,23 @@ def run_noise_level(cfg: BenchConfig, split: Split, features: tuple[np.ndarray, 
 
 
 def run_benchmark(cfg: BenchConfig, data_path: Path, *, test_path: Path | None = None,
-                  mapping: dict[str, str] | None = None, cache_dir: Path | None = None,
+                  mapping: dict[str, str] | None = None, columns: list[str] | None = None,
+                  cache_dir: Path | None = None,
                   text_featurizer: TextFeaturizer | None = None, pair_featurizer: PairFeaturizer | None = None,
                   progress: ProgressFn | None = None) -> dict[str, Any]:
     """Load, split, featurize, run every noise level / seed / strategy and return the JSON-ready report.
 
     ``text_featurizer`` (classify) or ``pair_featurizer`` (preference) replace the ``cfg.features`` model
-    (tests pass a :class:`HashingFeaturizer`).
+    (tests pass a :class:`HashingFeaturizer`). ``columns`` names the columns of a headerless CSV/TSV pool file
+    (and of the test file, when it is one too).
     """
     cfg = cfg.resolved()
     started = time.perf_counter()
-    pool_file = load_labelled(data_path, cfg.task, mapping=mapping)
-    test_file: LabelledSet | None = load_labelled(test_path, cfg.task, mapping=mapping) if test_path else None
+    pool_file = load_labelled(data_path, cfg.task, mapping=mapping, columns=columns)
+    test_file: LabelledSet | None = None
+    if test_path is not None:
+        tabular = columns is not None and detect_format(test_path) in ("csv", "tsv")
+        test_file = load_labelled(test_path, cfg.task, mapping=mapping, columns=columns if tabular else None)
     split = make_split(pool_file, cfg.task, test=test_file, test_size=cfg.test_size,
                        calibration_size=cfg.calibration_size, seed=cfg.split_seed)
     if cfg.pool_limit is not None and cfg.pool_limit < len(split.pool):

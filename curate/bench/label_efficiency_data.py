@@ -16,7 +16,7 @@ implicit prompt differs between chosen and rejected are dropped (and counted) li
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from curate.errors import InputError, RecordError
-from curate.ingest.formats import row_to_record
+from curate.ingest.formats import header_hint, row_to_record
 from curate.ingest.readers import read_rows
 from curate.ingest.records import as_text
 
@@ -86,7 +86,8 @@ def _missing_column_error(path: Path, task: str, target: str, row: Mapping[str, 
         return InputError(f"{path}: --map {target}={mapping[target]} names a column that is not in the file "
                           f"(columns: {columns}). Fix the SOURCE side of --map {target}=SOURCE.")
     return InputError(f"{path}: the {task} benchmark needs a column {target!r}, which is not in the file "
-                      f"(columns: {columns}). Name the column that holds it with --map {target}=COLUMN.")
+                      f"(columns: {columns}). Name the column that holds it with --map {target}=COLUMN"
+                      f"{header_hint(sorted(map(str, row)))}.")
 
 
 def _check_columns(path: Path, task: str, row: Mapping[str, Any], mapping: Mapping[str, str]) -> None:
@@ -97,8 +98,10 @@ def _check_columns(path: Path, task: str, row: Mapping[str, Any], mapping: Mappi
             raise _missing_column_error(path, task, target, row, mapping)
 
 
-def load_labelled(path: Path, task: str, *, mapping: Mapping[str, str] | None = None) -> LabelledSet:
-    """Read ``path`` for ``task`` (``"classify"`` or ``"preference"``) with the column ``mapping``.
+def load_labelled(path: Path, task: str, *, mapping: Mapping[str, str] | None = None,
+                  columns: Sequence[str] | None = None) -> LabelledSet:
+    """Read ``path`` for ``task`` (``"classify"`` or ``"preference"``) with the column ``mapping``; ``columns``
+    names the columns of a CSV/TSV file without a header line.
 
     Rows that cannot become a record (empty text, no label, a preference pair whose prompts differ, broken JSON)
     are skipped and counted with their line numbers; a row repeating an earlier record id is dropped.
@@ -112,7 +115,7 @@ def load_labelled(path: Path, task: str, *, mapping: Mapping[str, str] | None = 
     out = LabelledSet(str(path))
     seen: set[str] = set()
     checked = False
-    for raw in read_rows(path):
+    for raw in read_rows(path, columns=columns):
         if raw.error is not None or not isinstance(raw.data, Mapping):
             reason = raw.error or f"expected a row with named fields; got {type(raw.data).__name__}"
             _skip(out, raw.line, reason)

@@ -262,21 +262,24 @@ def two_stage_vs_exact(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_pairs(path: Any, mapping: dict[str, str] | None = None, *, limit: int | None = None,
-               seed: int = 0) -> list[tuple[str, str]]:
+               seed: int = 0, columns: list[str] | None = None) -> list[tuple[str, str]]:
     """``(prompt, completion)`` of every row of ``path`` that reads as a prompt-completion example (any format and
-    ``--map`` that ``curate ingest`` takes; Alpaca's instruction/input/output too), a seeded sample of ``limit``."""
+    ``--map`` that ``curate ingest`` takes; Alpaca's instruction/input/output too), a seeded sample of ``limit``;
+    ``columns`` names the columns of a CSV/TSV file without a header line."""
     from pathlib import Path
 
     from curate.errors import RecordError
-    from curate.ingest.formats import row_to_record
+    from curate.ingest.formats import header_hint, row_to_record
     from curate.ingest.readers import read_rows
     from curate.ingest.records import as_text
 
     source = Path(path)
     out: list[tuple[str, str]] = []
-    for n, raw in enumerate(read_rows(source), start=1):
+    first_columns: list[str] = []
+    for n, raw in enumerate(read_rows(source, columns=columns), start=1):
         if raw.error is not None or not isinstance(raw.data, dict):
             continue
+        first_columns = first_columns or [str(k) for k in raw.data]
         try:
             rec = row_to_record(raw.data, source=str(source), line=raw.line, row_number=n, mapping=mapping)
         except RecordError:
@@ -287,7 +290,7 @@ def load_pairs(path: Any, mapping: dict[str, str] | None = None, *, limit: int |
                 out.append((prompt, completion))
     if len(out) < 4:
         raise InputError(f"{source}: {len(out)} prompt-completion rows; the rewrite budget needs at least 4. Map the "
-                         "columns with --map prompt=COLUMN --map completion=COLUMN.")
+                         f"columns with --map prompt=COLUMN --map completion=COLUMN{header_hint(first_columns)}.")
     if limit is not None and limit < len(out):
         keep = np.sort(np.random.default_rng(seed).choice(len(out), size=limit, replace=False))
         out = [out[int(i)] for i in keep]

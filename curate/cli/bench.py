@@ -10,8 +10,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from curate.cli.options import JsonOpt
-from curate.cli.output import console, write_json
+from curate.cli.options import ColumnsOpt, JsonOpt
+from curate.cli.output import console, print_label_efficiency, write_json
 from curate.cli.progress import bar_progress
 from curate.store.workspace import Workspace
 
@@ -99,6 +99,7 @@ def bench_rewrite_budget_cmd(
     data: Annotated[Path, typer.Argument(help="Prompt-completion file: JSONL, JSON, CSV/TSV, Parquet (.gz ok).")],
     map_: Annotated[list[str] | None, typer.Option(
         "--map", help="TARGET=SOURCE, e.g. --map prompt=question --map completion=answer (repeatable).")] = None,
+    columns: ColumnsOpt = None,
     strategies: Annotated[str, typer.Option(
         help="Comma list: random, diversity, and scorers such as perplexity, ifd, longest, shortest, relevance, "
              "rewrite_need; rank-averages such as relevance+perplexity.")]
@@ -138,7 +139,8 @@ def bench_rewrite_budget_cmd(
 
     mapping = parse_mapping(map_)
     split_off = lora and heldout is None  # the held-out rows come from DATA, outside the pool
-    rows = load_pairs(data, mapping, limit=pool + 100 if split_off else pool)
+    names_of_columns = None if columns is None else columns.split(",")
+    rows = load_pairs(data, mapping, limit=pool + 100 if split_off else pool, columns=names_of_columns)
     held: list[tuple[str, str]] = []
     if split_off:
         import numpy as np
@@ -149,7 +151,10 @@ def bench_rewrite_budget_cmd(
                              f"prompt-completion rows for a pool of {pool:,}: lower --pool, or pass --heldout FILE.")
         rows, held = [rows[i] for i in sorted(order[:pool])], [rows[i] for i in sorted(order[pool:])]
     if lora and heldout is not None:
-        held = load_pairs(heldout, mapping, limit=200)
+        from curate.ingest.readers import detect_format
+
+        tabular = detect_format(heldout) in ("csv", "tsv")  # --columns names a headerless held-out file's too
+        held = load_pairs(heldout, mapping, limit=200, columns=names_of_columns if tabular else None)
     embedder = Embedder("minilm")
     context = BuildContext(cache_dir=Path(".bench-cache"))
 
@@ -268,55 +273,12 @@ def bench_dedup_cmd(
     write_json(json_out, results)
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _ci(stats: dict[str, Any]) -> str:
-    if stats.get("mean") is None:
-        return "n/a"
-    ci = stats.get("ci95")
-    return f"{stats['mean']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
-
-
-def _print_report(report: dict[str, Any]) -> None:
-    runs = report["runs"]
-    table = Table("strategy", *[f"ratio @ {k.replace('_', ' ')}" for k in runs],
-                  "final accuracy (mean [95% CI])", "ECE (calibration slice)", title=report["metric"])
-    first = next(iter(runs.values()))
-    for name in first["curves"]:
-        ratios = []
-        for run in runs.values():
-            r = run["ratios"].get(name)
-            if r is None:
-                ratios.append("baseline")
-            else:
-                ci = r["per_seed_ci"].get("ci95")
-                text = ("~" if r["extrapolated"] else "") + _fmt(r["ratio"], 2)
-                ratios.append(text + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""))
-        ece = first["final"][name].get("ece_calibration", {})
-        table.add_row(name, *ratios, _ci(first["final_accuracy"][name]), _ci(ece) if ece else "n/a")
-    console.print(table)
-    verdict = report["verdict"]
-    for key, v in verdict.items():
-        if isinstance(v, dict) and "best_ratio" in v:
-            met = "[green]met[/]" if v["target_met"] else "[red]not met[/]"
-            why = [] if v["target_met_point_estimate"] else ["ratio below target"]
-            why += [] if v["ci_above_1"] else ["per-seed 95% CI not above 1"]
-            why += ["random's curve is flat (ratio not meaningful)"] if v["random_curve_flat"] else []
-            console.print(f"{key.replace('_', ' ')}: best {v['best_strategy']} ratio {_fmt(v['best_ratio'], 2)} "
-                          f"(target >= {verdict['target_ratio']}): {met}" + (f" ({'; '.join(why)})" if why else ""))
-    for note in verdict.get("why_not", []):
-        console.print(f"  - {note}", highlight=False)
-    console.print(f"whole pool labelled: {first['full_pool_accuracy']:.3f}; features {report['features']['name']} "
-                  f"({report['features']['seconds']} s); total {report['seconds']} s", highlight=False)
-
-
 @bench_app.command("label-efficiency")
 def label_efficiency_cmd(
     task: Annotated[str, typer.Option(help="classify (text + label) or preference (chosen + rejected, optional "
                                            "prompt).")],
     data: Annotated[Path, typer.Option(help="Labelled pool file: CSV, TSV, JSONL, JSON, Parquet (.gz ok).")],
+    columns: ColumnsOpt = None,
     test: Annotated[Path | None, typer.Option(help="A separate, frozen test file (default: a seeded split of "
                                                    "--data).")] = None,
     map_: Annotated[list[str] | None, typer.Option(
@@ -382,7 +344,8 @@ def label_efficiency_cmd(
                       pool_limit=pool_limit, learner=learner, prior_precision=prior_precision,
                       novelty_beta=novelty_beta).resolved()
     with rich_progress(transient=True) as progress:
-        report = run_benchmark(cfg, data, test_path=test, mapping=mapping, cache_dir=cache_dir, progress=progress)
+        report = run_benchmark(cfg, data, test_path=test, mapping=mapping, cache_dir=cache_dir, progress=progress,
+                               columns=None if columns is None else columns.split(","))
     if sys.argv and "label-efficiency" in sys.argv:
         report["command"] = "curate " + shlex.join(sys.argv[sys.argv.index("bench"):] if "bench" in sys.argv
                                                    else sys.argv[1:])
@@ -390,7 +353,7 @@ def label_efficiency_cmd(
                       + ("" if cfg.learner == "ensemble" else f"_{cfg.learner}"))
     report["plot"] = str(plot_report(report, stem.with_suffix(".png")))
     write_json(stem.with_suffix(".json"), report)
-    _print_report(report)
+    print_label_efficiency(report)
     console.print(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.png')}", highlight=False)
     write_json(json_out, report)
 

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from curate.cli.options import (
+    ColumnsOpt,
     DbOpt,
     JsonOpt,
     KeyFileOpt,
@@ -47,10 +48,7 @@ def ingest(
                                                "cp1252 (Windows), latin-1, utf-16, ...")] = "utf-8",
     split: Annotated[str, typer.Option(help="pool (selectable), test (frozen test set) or calibration.")] = "pool",
     hf_split: Annotated[str | None, typer.Option(help="For a saved DatasetDict: read only this split.")] = None,
-    columns: Annotated[str | None, typer.Option(
-        help="Column names of a CSV/TSV file without a header line, comma-separated (e.g. label,text): its first "
-             "line is then a row."
-    )] = None,
+    columns: ColumnsOpt = None,
     strict: Annotated[bool, typer.Option(help="Fail on the first bad row and store nothing.")] = False,
     max_row_bytes: Annotated[int, typer.Option(help="Quarantine lines longer than this.")] = 4 * 1024 * 1024,
     pii: Annotated[str | None, typer.Option(help="redact, drop or flag personal data and secrets before anything "

@@ -30,6 +30,9 @@ DbOpt = Annotated[
 ]
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Also write the figures to this JSON file ('-': "
                                                           "print them to stdout).")]
+ColumnsOpt = Annotated[str | None, typer.Option(
+    "--columns", help="Column names of a CSV/TSV file without a header line, comma-separated (e.g. label,text): its "
+                      "first line is then a row.")]
 EngineOpt = Annotated[str, typer.Option(help="Where the heavy pass runs: local (this process) or ray (ray.data "
                                              "actor pools; a local Ray cluster unless --address is given).")]
 AddressOpt = Annotated[str | None, typer.Option(help="With --engine ray: an existing Ray cluster (auto on its head "

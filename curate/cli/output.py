@@ -1,5 +1,5 @@
-"""What every command prints to: the consoles, JSON reports, progress bars, the acting user's name, and PII previews
-and warnings."""
+"""What every command prints to: the consoles, JSON reports, progress bars, the acting user's name, PII previews
+and warnings, and the label-efficiency report's table."""
 
 from __future__ import annotations
 
@@ -134,3 +134,49 @@ def print_pii_preview(preview: PiiPreview, *, title: str) -> None:
     scope = f"the first {preview.scanned:,} records" if preview.more else f"{preview.scanned:,} records"
     console.print(f"[bold]preview[/]: nothing changed. {summary['changed']:,} of {scope} "
                   f"({summary['changed_share']:.1%}) would be changed; {preview.seconds:.1f} s", highlight=False)
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _ci(stats: dict[str, Any]) -> str:
+    if stats.get("mean") is None:
+        return "n/a"
+    ci = stats.get("ci95")
+    return f"{stats['mean']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+
+def print_label_efficiency(report: dict[str, Any]) -> None:
+    """The table of a ``curate bench label-efficiency`` report: ratio per noise level, final accuracy, ECE, and
+    the verdict against the target."""
+    runs = report["runs"]
+    table = Table("strategy", *[f"ratio @ {k.replace('_', ' ')}" for k in runs],
+                  "final accuracy (mean [95% CI])", "ECE (calibration slice)", title=report["metric"])
+    first = next(iter(runs.values()))
+    for name in first["curves"]:
+        ratios = []
+        for run in runs.values():
+            r = run["ratios"].get(name)
+            if r is None:
+                ratios.append("baseline")
+            else:
+                ci = r["per_seed_ci"].get("ci95")
+                text = ("~" if r["extrapolated"] else "") + _fmt(r["ratio"], 2)
+                ratios.append(text + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""))
+        ece = first["final"][name].get("ece_calibration", {})
+        table.add_row(name, *ratios, _ci(first["final_accuracy"][name]), _ci(ece) if ece else "n/a")
+    console.print(table)
+    verdict = report["verdict"]
+    for key, v in verdict.items():
+        if isinstance(v, dict) and "best_ratio" in v:
+            met = "[green]met[/]" if v["target_met"] else "[red]not met[/]"
+            why = [] if v["target_met_point_estimate"] else ["ratio below target"]
+            why += [] if v["ci_above_1"] else ["per-seed 95% CI not above 1"]
+            why += ["random's curve is flat (ratio not meaningful)"] if v["random_curve_flat"] else []
+            console.print(f"{key.replace('_', ' ')}: best {v['best_strategy']} ratio {_fmt(v['best_ratio'], 2)} "
+                          f"(target >= {verdict['target_ratio']}): {met}" + (f" ({'; '.join(why)})" if why else ""))
+    for note in verdict.get("why_not", []):
+        console.print(f"  - {note}", highlight=False)
+    console.print(f"whole pool labelled: {first['full_pool_accuracy']:.3f}; features {report['features']['name']} "
+                  f"({report['features']['seconds']} s); total {report['seconds']} s", highlight=False)

@@ -180,11 +180,11 @@ def _detect_kind(row: Mapping[str, Any]) -> str:
     present = sorted(str(k)[:40] for k in row if row[k] is not None)
     raise RecordError(
         f"row has fields {present[:12]} but no known shape; expected {EXPECTED_SHAPES}. "
-        f"Name your columns with --map target=source{_pair_hint(present)}{_header_hint(present)}"
+        f"Name your columns with --map target=source{_pair_hint(present)}{header_hint(present)}"
     )
 
 
-def _header_hint(columns: list[str]) -> str:
+def header_hint(columns: list[str]) -> str:
     """When the "column names" read look like text (long, or several words), the file probably has no header."""
     if not any(len(c) >= 40 or len(c.split()) >= 4 for c in columns):
         return ""

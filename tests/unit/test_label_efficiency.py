@@ -259,3 +259,23 @@ def test_cli_errors_name_the_column_and_the_map_fix(tmp_path):
     proc = _curate(*base, "--data", str(data), "--map", "text=sentence")
     assert proc.returncode == 2 and "--map label=COLUMN" in " ".join(proc.stderr.split()), proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_cli_reads_a_headerless_tsv_with_columns(tmp_path):
+    """A TSV without a header line (label<TAB>text): the error names --columns; with it every row is read."""
+    rows = list(csv.reader(_classify_csv(tmp_path / "named.csv").open()))[1:]
+    data = tmp_path / "intents.tsv"
+    data.write_text("".join(f"{label}\t{text}\n" for text, label in rows), encoding="utf-8")
+    base = ["bench", "label-efficiency", "--task", "classify", "--data", str(data), "--features", "hashing",
+            "--seeds", "1", "--strategies", "random,margin", "--batch", "10", "--budget", "30",
+            "--out-dir", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")]
+    refused = runner.invoke(app, base)
+    assert isinstance(refused.exception, InputError), refused.output
+    said = " ".join(str(refused.exception).split())
+    assert "needs a column 'text'" in said and "if the file has no header line, name its columns with --columns" in said
+    result = runner.invoke(app, [*base, "--columns", "label,text", "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["data"]["pool_file"]["rows"] == len(rows) == 200  # the first line is a row, not a header
+    assert report["data"]["pool_file"]["skipped"] == 0
+    assert set(report["runs"]["noise_0"]["curves"]) == {"random", "margin"}

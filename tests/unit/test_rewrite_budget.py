@@ -111,3 +111,20 @@ def test_a_two_stage_strategy_ranks_by_exact_scores_of_the_rows_it_scored():
     assert cell["mean_difference"] == pytest.approx(np.mean(two_runs) - np.mean(exact_runs), abs=1e-3)
     assert cell["exact_per_seed_sd"] == pytest.approx(np.std(exact_runs, ddof=1), abs=1e-3)
     assert cell["within_noise"] == (-cell["mean_difference"] <= cell["exact_per_seed_sd"])
+
+
+def test_the_command_reads_a_headerless_csv_with_columns(tmp_path):
+    import csv
+
+    path = tmp_path / "pairs.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(_rows())
+    base = ["bench", "rewrite-budget", str(path), "--strategies", "random,shortest", "--budgets", "0.3",
+            "--seeds", "1"]
+    refused = CliRunner().invoke(app, base)
+    assert isinstance(refused.exception, InputError), refused.output
+    assert "if the file has no header line, name its columns with --columns" in " ".join(str(refused.exception).split())
+    result = CliRunner().invoke(app, [*base, "--columns", "prompt,completion", "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["rows"] == 40  # every row, the first one too
