@@ -99,9 +99,9 @@ def _check_columns(path: Path, task: str, row: Mapping[str, Any], mapping: Mappi
 
 
 def load_labelled(path: Path, task: str, *, mapping: Mapping[str, str] | None = None,
-                  columns: Sequence[str] | None = None) -> LabelledSet:
+                  columns: Sequence[str] | None = None, encoding: str = "utf-8") -> LabelledSet:
     """Read ``path`` for ``task`` (``"classify"`` or ``"preference"``) with the column ``mapping``; ``columns``
-    names the columns of a CSV/TSV file without a header line.
+    names the columns of a CSV/TSV file without a header line; ``encoding`` is that of a text file.
 
     Rows that cannot become a record (empty text, no label, a preference pair whose prompts differ, broken JSON)
     are skipped and counted with their line numbers; a row repeating an earlier record id is dropped.
@@ -115,7 +115,7 @@ def load_labelled(path: Path, task: str, *, mapping: Mapping[str, str] | None = 
     out = LabelledSet(str(path))
     seen: set[str] = set()
     checked = False
-    for raw in read_rows(path, columns=columns):
+    for raw in read_rows(path, columns=columns, encoding=encoding):
         if raw.error is not None or not isinstance(raw.data, Mapping):
             reason = raw.error or f"expected a row with named fields; got {type(raw.data).__name__}"
             _skip(out, raw.line, reason)

@@ -262,10 +262,10 @@ def two_stage_vs_exact(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_pairs(path: Any, mapping: dict[str, str] | None = None, *, limit: int | None = None,
-               seed: int = 0, columns: list[str] | None = None) -> list[tuple[str, str]]:
+               seed: int = 0, columns: list[str] | None = None, encoding: str = "utf-8") -> list[tuple[str, str]]:
     """``(prompt, completion)`` of every row of ``path`` that reads as a prompt-completion example (any format and
     ``--map`` that ``curate ingest`` takes; Alpaca's instruction/input/output too), a seeded sample of ``limit``;
-    ``columns`` names the columns of a CSV/TSV file without a header line."""
+    ``columns`` names the columns of a CSV/TSV file without a header line; ``encoding`` is that of a text file."""
     from pathlib import Path
 
     from curate.errors import RecordError
@@ -276,8 +276,10 @@ def load_pairs(path: Any, mapping: dict[str, str] | None = None, *, limit: int |
     source = Path(path)
     out: list[tuple[str, str]] = []
     first_columns: list[str] = []
-    for n, raw in enumerate(read_rows(source, columns=columns), start=1):
+    unreadable = ""
+    for n, raw in enumerate(read_rows(source, columns=columns, encoding=encoding), start=1):
         if raw.error is not None or not isinstance(raw.data, dict):
+            unreadable = unreadable or f" (line {raw.line} could not be read: {raw.error or 'not a row of fields'})"
             continue
         first_columns = first_columns or [str(k) for k in raw.data]
         try:
@@ -289,8 +291,9 @@ def load_pairs(path: Any, mapping: dict[str, str] | None = None, *, limit: int |
             if prompt and completion:
                 out.append((prompt, completion))
     if len(out) < 4:
-        raise InputError(f"{source}: {len(out)} prompt-completion rows; the rewrite budget needs at least 4. Map the "
-                         f"columns with --map prompt=COLUMN --map completion=COLUMN{header_hint(first_columns)}.")
+        raise InputError(f"{source}: {len(out)} prompt-completion rows{unreadable}; the rewrite budget needs at least "
+                         f"4. Map the columns with --map prompt=COLUMN --map completion=COLUMN"
+                         f"{header_hint(first_columns)}.")
     if limit is not None and limit < len(out):
         keep = np.sort(np.random.default_rng(seed).choice(len(out), size=limit, replace=False))
         out = [out[int(i)] for i in keep]

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from curate.cli.options import ColumnsOpt, JsonOpt
+from curate.cli.options import ColumnsOpt, EncodingOpt, JsonOpt
 from curate.cli.output import console, print_label_efficiency, write_json
 from curate.cli.progress import bar_progress
 from curate.store.workspace import Workspace
@@ -100,6 +100,7 @@ def bench_rewrite_budget_cmd(
     map_: Annotated[list[str] | None, typer.Option(
         "--map", help="TARGET=SOURCE, e.g. --map prompt=question --map completion=answer (repeatable).")] = None,
     columns: ColumnsOpt = None,
+    encoding: EncodingOpt = "utf-8",
     strategies: Annotated[str, typer.Option(
         help="Comma list: random, diversity, and scorers such as perplexity, ifd, longest, shortest, relevance, "
              "rewrite_need; rank-averages such as relevance+perplexity.")]
@@ -140,7 +141,8 @@ def bench_rewrite_budget_cmd(
     mapping = parse_mapping(map_)
     split_off = lora and heldout is None  # the held-out rows come from DATA, outside the pool
     names_of_columns = None if columns is None else columns.split(",")
-    rows = load_pairs(data, mapping, limit=pool + 100 if split_off else pool, columns=names_of_columns)
+    rows = load_pairs(data, mapping, limit=pool + 100 if split_off else pool, columns=names_of_columns,
+                      encoding=encoding)
     held: list[tuple[str, str]] = []
     if split_off:
         import numpy as np
@@ -154,7 +156,8 @@ def bench_rewrite_budget_cmd(
         from curate.ingest.readers import detect_format
 
         tabular = detect_format(heldout) in ("csv", "tsv")  # --columns names a headerless held-out file's too
-        held = load_pairs(heldout, mapping, limit=200, columns=names_of_columns if tabular else None)
+        held = load_pairs(heldout, mapping, limit=200, columns=names_of_columns if tabular else None,
+                          encoding=encoding)
     embedder = Embedder("minilm")
     context = BuildContext(cache_dir=Path(".bench-cache"))
 
@@ -279,6 +282,7 @@ def label_efficiency_cmd(
                                            "prompt).")],
     data: Annotated[Path, typer.Option(help="Labelled pool file: CSV, TSV, JSONL, JSON, Parquet (.gz ok).")],
     columns: ColumnsOpt = None,
+    encoding: EncodingOpt = "utf-8",
     test: Annotated[Path | None, typer.Option(help="A separate, frozen test file (default: a seeded split of "
                                                    "--data).")] = None,
     map_: Annotated[list[str] | None, typer.Option(
@@ -345,7 +349,7 @@ def label_efficiency_cmd(
                       novelty_beta=novelty_beta).resolved()
     with rich_progress(transient=True) as progress:
         report = run_benchmark(cfg, data, test_path=test, mapping=mapping, cache_dir=cache_dir, progress=progress,
-                               columns=None if columns is None else columns.split(","))
+                               columns=None if columns is None else columns.split(","), encoding=encoding)
     if sys.argv and "label-efficiency" in sys.argv:
         report["command"] = "curate " + shlex.join(sys.argv[sys.argv.index("bench"):] if "bench" in sys.argv
                                                    else sys.argv[1:])

@@ -12,6 +12,7 @@ from rich.table import Table
 from curate.cli.options import (
     ColumnsOpt,
     DbOpt,
+    EncodingOpt,
     JsonOpt,
     KeyFileOpt,
     PiiAllowFileOpt,
@@ -44,8 +45,7 @@ def ingest(
     fmt: Annotated[str | None, typer.Option(
         "--format", help="Force a reader: jsonl, json, csv, tsv, parquet, hf."
     )] = None,
-    encoding: Annotated[str, typer.Option(help="Text encoding of JSONL, JSON, CSV and TSV sources: utf-8, utf-8-sig, "
-                                               "cp1252 (Windows), latin-1, utf-16, ...")] = "utf-8",
+    encoding: EncodingOpt = "utf-8",
     split: Annotated[str, typer.Option(help="pool (selectable), test (frozen test set) or calibration.")] = "pool",
     hf_split: Annotated[str | None, typer.Option(help="For a saved DatasetDict: read only this split.")] = None,
     columns: ColumnsOpt = None,

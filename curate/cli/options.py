@@ -33,6 +33,9 @@ JsonOpt = Annotated[Path | None, typer.Option("--json", help="Also write the fig
 ColumnsOpt = Annotated[str | None, typer.Option(
     "--columns", help="Column names of a CSV/TSV file without a header line, comma-separated (e.g. label,text): its "
                       "first line is then a row.")]
+EncodingOpt = Annotated[str, typer.Option(
+    help="Text encoding of JSONL, JSON, CSV and TSV sources: utf-8, utf-8-sig, cp1252 (Windows), latin-1, utf-16, "
+         "...")]
 EngineOpt = Annotated[str, typer.Option(help="Where the heavy pass runs: local (this process) or ray (ray.data "
                                              "actor pools; a local Ray cluster unless --address is given).")]
 AddressOpt = Annotated[str | None, typer.Option(help="With --engine ray: an existing Ray cluster (auto on its head "

@@ -279,3 +279,22 @@ def test_cli_reads_a_headerless_tsv_with_columns(tmp_path):
     assert report["data"]["pool_file"]["rows"] == len(rows) == 200  # the first line is a row, not a header
     assert report["data"]["pool_file"]["skipped"] == 0
     assert set(report["runs"]["noise_0"]["curves"]) == {"random", "margin"}
+
+
+def test_cli_reads_a_windows_encoded_file_with_encoding(tmp_path):
+    """A cp1252 CSV: without --encoding its accented rows are skipped with the advice to pass it; with it, read."""
+    rows = list(csv.reader(_classify_csv(tmp_path / "named.csv").open()))
+    data = tmp_path / "intents.csv"
+    with data.open("w", newline="", encoding="cp1252") as fh:
+        csv.writer(fh).writerows([rows[0], *([f"café {text}", label] for text, label in rows[1:])])
+    base = ["bench", "label-efficiency", "--task", "classify", "--data", str(data), "--map", "text=sentence",
+            "--map", "label=intent", "--features", "hashing", "--seeds", "1", "--strategies", "random,margin",
+            "--batch", "10", "--budget", "30", "--out-dir", str(tmp_path / "out"),
+            "--cache-dir", str(tmp_path / "cache")]
+    refused = runner.invoke(app, base)
+    assert isinstance(refused.exception, InputError)
+    assert "--encoding cp1252" in str(refused.exception)  # every row was skipped, and why
+    result = runner.invoke(app, [*base, "--encoding", "cp1252", "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["data"]["pool_file"]["rows"] == 200 and report["data"]["pool_file"]["skipped"] == 0

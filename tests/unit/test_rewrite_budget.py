@@ -128,3 +128,17 @@ def test_the_command_reads_a_headerless_csv_with_columns(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["rows"] == 40  # every row, the first one too
+
+
+def test_the_command_reads_a_windows_encoded_file_with_encoding(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    rows = [(p, c.replace("first", "première")) for p, c in _rows()]
+    path.write_bytes("".join(json.dumps({"prompt": p, "completion": c}, ensure_ascii=False) + "\n"
+                             for p, c in rows).encode("cp1252"))
+    base = ["bench", "rewrite-budget", str(path), "--strategies", "random,shortest", "--budgets", "0.3",
+            "--seeds", "1"]
+    refused = CliRunner().invoke(app, base)
+    assert isinstance(refused.exception, InputError) and "--encoding cp1252" in str(refused.exception)
+    result = CliRunner().invoke(app, [*base, "--encoding", "cp1252", "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r.json").read_text())["rows"] == 40
