@@ -8,25 +8,25 @@ Run it as ``curate bench dedup --exact FILE --minhash FILE --semantic FILE`` (an
    independently as ``len(texts) - len(set(texts))`` over the raw texts; "found" is how many of those duplicate
    rows the exact method puts in the cluster of an earlier identical row. The method normalises (case,
    whitespace, punctuation), so it also merges rows that differ only that way: reported as ``extra_merged``.
-2. **MinHash** (a JSON array of objects, or JSONL; by default Alpaca, instruction + input + output joined by
-   newlines): originals are drawn with a seeded ``numpy`` generator from rows that are unique after
-   normalisation; each original gets one variant of each kind (case, whitespace, punctuation, typos = 1-3
-   character edits, small edit = one word inserted/deleted/replaced; see :mod:`curate.bench.dedup_variants`);
-   unrelated rows are mixed in. A *group* is an original and its variants; unrelated rows are singletons.
+2. **MinHash** (records in any format ``curate ingest`` reads: JSONL, a JSON array, CSV/TSV, Parquet; by default
+   Alpaca, instruction + input + output joined by newlines): originals are drawn with a seeded ``numpy``
+   generator from rows that are unique after normalisation; each original gets one variant of each kind (case,
+   whitespace, punctuation, typos = 1-3 character edits, small edit = one word inserted/deleted/replaced; see
+   :mod:`curate.bench.dedup_variants`); unrelated rows are mixed in. A *group* is an original and its variants;
+   unrelated rows are singletons.
    Recall = share of (variant, original) pairs whose two texts land in the same predicted cluster.
    Precision = over every pair of texts in the same predicted cluster (all pairs, after union-find), the share
    whose two texts are in the same group. Settings are tuned on a tuning split (its own originals and unrelated
    rows) — the chosen one is the highest-recall setting with precision >= 0.99 there — and evaluated on a
    disjoint evaluation split.
-3. **Semantic** (JSONL sentence pairs with a human score 0-5; by default STS 2012-2016): MiniLM cosine of pairs
-   scored 4.5-5 (positives) vs 0-1 (negatives): ROC AUC, and precision / recall at the recommended threshold
-   (the lowest cosine at which precision >= 0.99 on these pairs) and at the F1-best threshold.
+3. **Semantic** (sentence pairs with a human score 0-5, in any of those formats; by default STS 2012-2016):
+   MiniLM cosine of pairs scored 4.5-5 (positives) vs 0-1 (negatives): ROC AUC, and precision / recall at the
+   recommended threshold (the lowest cosine at which precision >= 0.99 on these pairs) and at the F1-best threshold.
 4. **Throughput**: documents per second of each method (semantic: embedding and the tiled search separately).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -41,6 +41,7 @@ from curate.errors import InputError, SourceNotFoundError
 from curate.filters.dedup import MinHashParams, clusters_from_pairs, exact_clusters, normalise_for_dedup
 from curate.filters.dedup_minhash import ShingleKind, lsh_pairs, signatures
 from curate.filters.dedup_semantic import semantic_pairs
+from curate.ingest.readers import read_rows
 from curate.runtime.embeddings import Embedder
 
 Say = Callable[[str], None]
@@ -83,29 +84,29 @@ def read_texts(path: Path, column: int = -1) -> list[str]:
     return texts
 
 
-def read_objects(path: Path, what: str) -> list[dict[str, Any]]:
-    """Objects of a JSON array (``.json``) or of JSONL (``.jsonl``/``.ndjson``: one object per line)."""
-    text = _read(path, what)
-    jsonl = path.suffix.lower() in (".jsonl", ".ndjson")
-    try:
-        if jsonl:
-            rows = [(n, json.loads(line)) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
-        else:
-            data = json.loads(text)
-            if not isinstance(data, list):
-                raise InputError(f"{path}: expected a JSON array of objects; found a JSON {type(data).__name__}. "
-                                 "For one object per line, name the file .jsonl.")
-            rows = list(enumerate(data))
-    except json.JSONDecodeError as exc:
-        form = "JSONL (one JSON object per line)" if jsonl else "JSON (an array of objects)"
-        raise InputError(f"{path}: not valid {form}: {exc.msg} at line {exc.lineno}.") from exc
-    for where, row in rows:
-        if not isinstance(row, dict):
-            label = f"line {where}" if jsonl else f"item {where}"
-            raise InputError(f"{path}, {label}: expected a JSON object; found {type(row).__name__}.")
+def _records(path: Path, what: str) -> list[tuple[int, dict[str, Any]]]:
+    """``(line, record)`` of any file ``curate ingest`` reads (JSONL, a JSON array, CSV/TSV with a header line,
+    Parquet; ``.gz`` too). A row that cannot be read, or is not a record of named fields, is an error naming its
+    line: a benchmark on half a file would report the wrong figure."""
+    if not path.is_file():
+        raise SourceNotFoundError(f"{path}: no such file (the {what} data).")
+    rows: list[tuple[int, dict[str, Any]]] = []
+    for raw in read_rows(path):
+        if raw.error is not None:
+            raise InputError(f"{path}, line {raw.line}: {raw.error}. The {what} data must be JSONL, a JSON array of "
+                             "objects, CSV/TSV with a header line or Parquet.")
+        if not isinstance(raw.data, dict):
+            raise InputError(f"{path}, line {raw.line}: expected a record with named fields (a JSON object, a CSV "
+                             f"row); found {type(raw.data).__name__}.")
+        rows.append((raw.line, raw.data))
     if not rows:
         raise InputError(f"{path}: no records.")
-    return [row for _, row in rows]
+    return rows
+
+
+def read_objects(path: Path, what: str) -> list[dict[str, Any]]:
+    """The records of ``path`` (see :func:`_records`), in file order."""
+    return [row for _, row in _records(path, what)]
 
 
 def _check_fields(path: Path, rows: list[dict[str, Any]], fields: Sequence[str], option: str) -> None:
@@ -197,20 +198,15 @@ def bench_minhash(path: Path, fields: Sequence[str] = DEFAULT_MINHASH_FIELDS, *,
 
 
 def read_pairs(path: Path, fields: Sequence[str] = DEFAULT_SEMANTIC_FIELDS) -> list[tuple[str, str, float]]:
-    """``(sentence 1, sentence 2, score)`` of a JSONL file; ``fields`` names those three keys."""
+    """``(sentence 1, sentence 2, score)`` of every record of ``path`` (JSONL, CSV/TSV, ... as :func:`_records`);
+    ``fields`` names those three columns."""
     if len(fields) != 3:
         raise InputError(f"--semantic-fields needs three names (sentence 1, sentence 2, score); got {list(fields)}.")
     s1, s2, sc = fields
     out: list[tuple[str, str, float]] = []
-    for n, line in enumerate(_read(path, "semantic").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for n, r in _records(path, "semantic"):
         try:
-            r = json.loads(line)
             out.append((str(r[s1]), str(r[s2]), float(r[sc])))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}, line {n}: not a JSON object ({exc.msg}); expected JSONL sentence "
-                             "pairs.") from exc
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{path}, line {n}: needs the fields {s1}, {s2} (text) and {sc} (a number) "
                              f"(--semantic-fields); {type(exc).__name__}: {exc}") from exc

@@ -241,12 +241,13 @@ def bench_dedup_cmd(
                                                     "exact duplicates found vs a raw-text count.")] = None,
     exact_column: Annotated[int, typer.Option(help="Tab-separated column of --exact holding the text (0-based; "
                                                    "-1 = last).")] = -1,
-    minhash: Annotated[Path | None, typer.Option(help="JSON array or JSONL of records: MinHash recall / precision "
-                                                      "on synthetic near-copies of them.")] = None,
+    minhash: Annotated[Path | None, typer.Option(help="Records (JSONL, JSON array, CSV/TSV, Parquet): MinHash "
+                                                      "recall / precision on synthetic near-copies of them.")] = None,
     minhash_fields: Annotated[str, typer.Option(help="Fields of --minhash joined (by newlines) into one text.")]
     = "instruction,input,output",
-    semantic: Annotated[Path | None, typer.Option(help="JSONL sentence pairs with a 0-5 similarity score (e.g. STS): "
-                                                       "MiniLM ROC AUC and a recommended cosine threshold.")] = None,
+    semantic: Annotated[Path | None, typer.Option(help="Sentence pairs with a 0-5 similarity score (e.g. STS; JSONL, "
+                                                       "CSV/TSV, ...): MiniLM ROC AUC and a recommended cosine "
+                                                       "threshold.")] = None,
     semantic_fields: Annotated[str, typer.Option(help="Fields of --semantic: first sentence, second, score.")]
     = "sentence1,sentence2,score",
     seed: Annotated[int, typer.Option(help="Seed of the near-copy sampling.")] = 20240601,

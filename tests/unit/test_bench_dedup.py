@@ -124,22 +124,33 @@ def test_minhash_part_recalls_synthetic_near_copies(tmp_path):
         bench_minhash(path, ["prompt"], n_orig=4, n_unrelated=4)
 
 
-def test_records_are_read_from_a_json_array_or_jsonl(tmp_path):
+def test_records_are_read_from_a_json_array_jsonl_or_csv(tmp_path):
+    import csv
+
     array, lines = _alpaca(tmp_path / "a.json"), _alpaca(tmp_path / "a.jsonl", jsonl=True)
     assert read_objects(array, "minhash") == read_objects(lines, "minhash")
-    assert len(read_objects(lines, "minhash")) == 60
+    records = read_objects(lines, "minhash")
+    assert len(records) == 60
+    with (tmp_path / "a.csv").open("w", newline="", encoding="utf-8") as fh:  # what curate ingest reads, read here
+        writer = csv.DictWriter(fh, fieldnames=sorted(records[0]))
+        writer.writeheader()
+        writer.writerows(records)
+    from_csv = read_objects(tmp_path / "a.csv", "minhash")
+    assert [{k: r[k] or None for k in r} for r in from_csv] == [{k: r[k] or None for k in sorted(r)} for r in records]
 
 
 def test_malformed_record_files_are_clear_errors(tmp_path):
-    (tmp_path / "bad.json").write_text('{"instruction": "x"}')
-    with pytest.raises(InputError, match="expected a JSON array of objects"):
-        read_objects(tmp_path / "bad.json", "minhash")
+    (tmp_path / "one.json").write_text('{"instruction": "x"}')  # one object: one record
+    assert read_objects(tmp_path / "one.json", "minhash") == [{"instruction": "x"}]
     (tmp_path / "bad.jsonl").write_text('{"instruction": "x"}\nnot json\n')
-    with pytest.raises(InputError, match="not valid JSONL"):
+    with pytest.raises(InputError, match="bad.jsonl, line 2: broken JSON"):
         read_objects(tmp_path / "bad.jsonl", "minhash")
     (tmp_path / "list.jsonl").write_text('{"a": 1}\n[1, 2]\n')
-    with pytest.raises(InputError, match="line 2: expected a JSON object"):
+    with pytest.raises(InputError, match="line 2: expected a record with named fields"):
         read_objects(tmp_path / "list.jsonl", "minhash")
+    (tmp_path / "empty.jsonl").write_text("\n")
+    with pytest.raises(InputError, match="no records"):
+        read_objects(tmp_path / "empty.jsonl", "minhash")
 
 
 def _bag_of_words(texts: list[str]) -> np.ndarray:
@@ -204,7 +215,7 @@ def test_bench_dedup_command_errors(tmp_path):
     assert isinstance(result.exception, SourceNotFoundError) and "no such file (--minhash)" in str(result.exception)
     (tmp_path / "bad.json").write_text("[{")
     result = runner.invoke(app, ["bench", "dedup", "--minhash", str(tmp_path / "bad.json")])
-    assert isinstance(result.exception, InputError) and "not valid JSON (an array" in str(result.exception)
+    assert isinstance(result.exception, InputError) and "line 1: broken JSON" in str(result.exception)
     result = runner.invoke(app, ["bench", "dedup", "--semantic", str(tmp_path / "bad.json"),
                                  "--semantic-fields", "a,b"])
     assert isinstance(result.exception, InputError) and "--semantic-fields needs 3" in str(result.exception)
@@ -214,9 +225,23 @@ def test_bench_dedup_errors_are_one_message_without_traceback(tmp_path):
     (tmp_path / "bad.json").write_text("[{")
     for args, message in [([], "give at least one data file"),
                           (["--exact", str(tmp_path / "absent.tsv")], "no such file (--exact)"),
-                          (["--minhash", str(tmp_path / "bad.json")], "not valid JSON (an array of objects)")]:
+                          (["--minhash", str(tmp_path / "bad.json")], "bad.json, line 1: broken JSON")]:
         code = "from curate.cli.main import main; main()"
         proc = subprocess.run([sys.executable, "-c", code, "bench", "dedup", *args],
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2, proc.stderr
         assert message in " ".join(proc.stderr.split()) and "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_sentence_pairs_are_read_from_tsv_or_jsonl(tmp_path):
+    from curate.bench.dedup import read_pairs
+
+    pairs = [("A man plays a guitar.", "A man is playing guitar.", 4.8), ("A cat sleeps.", "Stocks fell.", 0.2)]
+    (tmp_path / "sts.tsv").write_text("score\tsentence1\tsentence2\n" + "".join(
+        f"{s}\t{a}\t{b}\n" for a, b, s in pairs), encoding="utf-8")
+    (tmp_path / "sts.jsonl").write_text("".join(
+        json.dumps({"sentence1": a, "sentence2": b, "score": s}) + "\n" for a, b, s in pairs))
+    assert read_pairs(tmp_path / "sts.tsv") == read_pairs(tmp_path / "sts.jsonl") == pairs
+    (tmp_path / "bad.tsv").write_text("score\tsentence1\tsentence2\nhigh\ta\tb\n", encoding="utf-8")
+    with pytest.raises(InputError, match="bad.tsv, line 2: needs the fields sentence1, sentence2"):
+        read_pairs(tmp_path / "bad.tsv")
