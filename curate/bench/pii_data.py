@@ -99,11 +99,11 @@ def hh_prompt(transcript: str) -> str:
 
 
 def load_texts(path: Path, field: str, *, limit: int | None = None, unique: bool = True) -> list[str]:
-    """The strings at ``field`` (dotted for nesting; ``chosen:prompt`` = the HH-RLHF prompt of ``chosen``) of a
-    JSON array or JSONL file (``.gz`` read too); empty and missing values are skipped, repeats dropped if
-    ``unique``."""
+    """The strings at ``field`` (dotted for nesting; ``chosen:prompt`` = the HH-RLHF prompt of ``chosen``) of the
+    records of a file ``curate ingest`` reads (JSONL, a JSON array, CSV/TSV, Parquet; ``.gz`` too); empty and
+    missing values are skipped, repeats dropped if ``unique``."""
     if not path.exists():
-        raise SourceNotFoundError(f"{path}: no such file. Pass --fp-data FILE (JSON array or JSONL).")
+        raise SourceNotFoundError(f"{path}: no such file. Pass --fp-data FILE (JSONL, JSON array, CSV/TSV, Parquet).")
     from curate.bench.pii_spans import read_records
 
     rows = read_records(path, "records")

@@ -21,8 +21,6 @@ one span ("John" + "Smith" -> "John Smith"), as a detector reports a name.
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -52,16 +50,17 @@ ALIASES: dict[str, str] = {
 
 
 def read_records(path: Path, what: str = "records with gold spans") -> list[Any]:
-    """The records of a JSON array or JSONL file (``.gz`` read too); ``what`` names them in the error."""
-    opener: Any = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        raw = fh.read()
-    try:
-        data = json.loads(raw) if raw.lstrip().startswith("[") else [json.loads(x) for x in raw.splitlines()
-                                                                      if x.strip()]
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: expected a JSON array or JSON lines of {what}; {exc}") from exc
-    return list(data)
+    """The records of any file ``curate ingest`` reads (JSONL, a JSON array, CSV/TSV, Parquet; ``.gz`` too); a row
+    that cannot be read stops the benchmark, naming its line; ``what`` names the records in the error."""
+    from curate.ingest.readers import read_rows
+
+    records: list[Any] = []
+    for raw in read_rows(path):
+        if raw.error is not None:
+            raise InputError(f"{path}, line {raw.line}: {raw.error}. Expected {what} as JSON lines or a JSON array "
+                             "(text-only records may also be CSV/TSV or Parquet).")
+        records.append(raw.data)
+    return records
 
 
 def _span(raw: Any, presidio: bool) -> Span:

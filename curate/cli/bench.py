@@ -25,14 +25,14 @@ def bench_pii_cmd(
              "IOB2 (.conll; person, location). Repeatable: each set is scored for curate and stock Presidio.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="presidio (any JSON layout), conll or auto.")] = "auto",
     fp_data: Annotated[list[Path] | None, typer.Option(
-        help="Text with little or no real PII (JSON array or JSONL, .gz ok): placeholders per 1,000 words and "
-             "share of records changed, curate vs stock. Repeatable.")] = None,
+        help="Text with little or no real PII (JSONL, JSON, CSV/TSV, Parquet; .gz ok): placeholders per 1,000 words "
+             "and share of records changed, curate vs stock. Repeatable.")] = None,
     fp_field: Annotated[str, typer.Option(help="Field of --fp-data holding the text (dotted for nesting; "
                                                "FIELD:prompt = the HH-RLHF prompt of a transcript).")] = "prompt",
     verdicts: Annotated[Path | None, typer.Option(help="JSON of hand-checked verdicts per sampled finding.")] = None,
     speed_data: Annotated[list[Path] | None, typer.Option(
-        help="Long texts (JSON array or JSONL, .gz ok): characters per second of curate (batched, as ingest runs "
-             "it, and per text) and stock Presidio (per text and batched) in one run. Repeatable.")] = None,
+        help="Long texts (JSONL, JSON, CSV/TSV, Parquet; .gz ok): characters per second of curate (batched, as ingest "
+             "runs it, and per text) and stock Presidio (per text and batched) in one run. Repeatable.")] = None,
     speed_fields: Annotated[str, typer.Option(help="Fields of --speed-data holding the texts, comma-separated.")]
     = "prompt,chosen,rejected",
     speed_limit: Annotated[int, typer.Option(help="Texts per --speed-data set.")] = 300,

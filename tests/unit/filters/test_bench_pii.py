@@ -70,7 +70,7 @@ def test_bad_files_are_named(tmp_path):
         load_presidio(_write(tmp_path / "bad.json", [{"body": "x"}]))
     with pytest.raises(InputError, match="record 1 has a span without a label, start and end"):
         load_presidio(_write(tmp_path / "nolabel.json", [{"text": "x"}, {"text": "Ann", "spans": [{"start": 0}]}]))
-    with pytest.raises(InputError, match="expected a JSON array or JSON lines"):
+    with pytest.raises(InputError, match="broken.jsonl, line 1: broken JSON"):
         (tmp_path / "broken.jsonl").write_text('{"text": "x"\n')
         load_presidio(tmp_path / "broken.jsonl")
 
@@ -138,6 +138,26 @@ def test_texts_from_jsonl_and_hh_prompts(tmp_path):
     path.write_text('{"chosen": "\\n\\nHuman: hi\\n\\nAssistant: yo\\n\\nHuman: more\\n\\nAssistant: ok"}\n'
                     '{"chosen": ""}\n')
     assert load_texts(path, "chosen:prompt") == ["\n\nHuman: hi\n\nAssistant: yo\n\nHuman: more"]
+
+
+def test_texts_from_a_csv_of_tickets_like_ingest_reads(tmp_path):
+    """A support team's CSV (what `curate ingest` reads) measures false positives without conversion."""
+    import csv
+
+    import pytest
+
+    from curate.bench.pii_data import load_texts
+    from curate.errors import InputError
+
+    with (tmp_path / "tickets.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerows([["id", "body"], ["1", "The export button does nothing."], ["2", ""],
+                          ["3", "Invoice, line 2: charged twice."], ["4", "The export button does nothing."]])
+    assert load_texts(tmp_path / "tickets.csv", "body") == ["The export button does nothing.",
+                                                            "Invoice, line 2: charged twice."]
+    assert len(load_texts(tmp_path / "tickets.csv", "body", unique=False)) == 3
+    with pytest.raises(InputError, match="no string values at field 'text'"):
+        load_texts(tmp_path / "tickets.csv", "text")
 
 
 def test_wnut_conversion_matches_the_shared_json():
