@@ -21,6 +21,8 @@ one span ("John" + "Smith" -> "John Smith"), as a detector reports a name.
 
 from __future__ import annotations
 
+import ast
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -87,12 +89,43 @@ def _merged(text: str, spans: list[Span]) -> list[Span]:
     return out
 
 
+def _listed_spans(row: Any, i: int, name: str) -> None:
+    """Spans a CSV/TSV or Parquet export holds as text (``'[{"start": 0, ...}]'``, or a Python list's repr as in
+    ai4privacy's exports) become the list they spell, in place; text that spells no list is an error."""
+    if not isinstance(row, dict):
+        return
+    for key in SPAN_KEYS:
+        value = row.get(key)
+        if not isinstance(value, str) or not value.strip().startswith("["):
+            continue
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            try:
+                parsed = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                parsed = None
+        if not isinstance(parsed, list):
+            raise InputError(f"{name}: record {i}: the {key!r} column holds text that is not a list of spans "
+                             f"({value[:60]!r}); expected JSON such as "
+                             '[{"start": 0, "end": 7, "label": "PERSON"}]')
+        row[key] = parsed
+
+
 def spans_of_rows(rows: Sequence[Any], name: str, type_map: dict[str, str] | None = None) -> Data:
-    """``(text, spans)`` per record of any layout above; ``type_map`` renames the Presidio layout's types."""
+    """``(text, spans)`` per record of any layout above; ``type_map`` renames the Presidio layout's types.
+
+    Raises:
+        InputError: a record without text, a malformed span, or a file where no record has a spans column
+            (gold spans are what the benchmark scores against).
+    """
     out: Data = []
+    any_spans = False
     for i, row in enumerate(rows):
+        _listed_spans(row, i, name)
         text_key = next((k for k in TEXT_KEYS if isinstance(row, dict) and isinstance(row.get(k), str)), None)
         span_key = next((k for k in SPAN_KEYS if isinstance(row, dict) and isinstance(row.get(k), list)), None)
+        any_spans = any_spans or span_key is not None
         if text_key is None:
             raise InputError(f"{name}: record {i} has no text ({', '.join(TEXT_KEYS)}); expected records with a "
                              f"text and gold spans ({', '.join(SPAN_KEYS)})")
@@ -108,4 +141,7 @@ def spans_of_rows(rows: Sequence[Any], name: str, type_map: dict[str, str] | Non
         else:
             spans = _merged(row[text_key], [(ALIASES.get(k.upper(), k.upper()), s, e) for k, s, e in spans])
         out.append((row[text_key], spans))
+    if out and not any_spans:
+        raise InputError(f"{name}: no record has gold spans (a list in one of {', '.join(SPAN_KEYS)}); the PII "
+                         "benchmark scores detections against them. For text without gold spans use --fp-data.")
     return out

@@ -100,6 +100,28 @@ def test_gold_spans_in_the_layouts_of_public_sets(tmp_path):
     assert [text[s:e] for _, s, e in data[0][1]] == ["John Smith", "Leeds"]
 
 
+def test_gold_spans_held_as_text_in_csv_or_tsv_exports(tmp_path):
+    """CSV/TSV exports hold the span list as text (JSON, or a Python list's repr as ai4privacy's): read as spans;
+    a file with no spans column, or a cell that spells no list, is an error, never a benchmark without gold."""
+    import pytest
+
+    from curate.errors import InputError
+
+    (tmp_path / "gold.csv").write_text('text,spans\nAnn Lee lives here,"[{""start"":0,""end"":7,""label"":""PER""}]"\n'
+                                       "Nobody here,[]\n", encoding="utf-8")
+    assert load_presidio(tmp_path / "gold.csv") == [("Ann Lee lives here", [("PERSON", 0, 7)]), ("Nobody here", [])]
+    (tmp_path / "ai4.tsv").write_text("source_text\tprivacy_mask\nCall Ann at 555\t"
+                                      "[{'value': 'Ann', 'start': 5, 'end': 8, 'label': 'FIRSTNAME'}]\n",
+                                      encoding="utf-8")
+    assert load_presidio(tmp_path / "ai4.tsv") == [("Call Ann at 555", [("PERSON", 5, 8)])]
+    (tmp_path / "texts.csv").write_text("text,label\nhello,1\n", encoding="utf-8")
+    with pytest.raises(InputError, match="no record has gold spans"):
+        load_presidio(tmp_path / "texts.csv")
+    (tmp_path / "bad.csv").write_text("text,spans\nAnn,[oops\n", encoding="utf-8")
+    with pytest.raises(InputError, match="record 0: the 'spans' column holds text that is not a list of spans"):
+        load_presidio(tmp_path / "bad.csv")
+
+
 def test_conll_posts_become_presidio_spans():
     from curate.bench.pii_data import conll_records
 
