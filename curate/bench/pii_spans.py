@@ -59,8 +59,8 @@ def read_records(path: Path, what: str = "records with gold spans") -> list[Any]
     records: list[Any] = []
     for raw in read_rows(path):
         if raw.error is not None:
-            raise InputError(f"{path}, line {raw.line}: {raw.error}. Expected {what} as JSON lines or a JSON array "
-                             "(text-only records may also be CSV/TSV or Parquet).")
+            raise InputError(f"{path}, line {raw.line}: {raw.error}. Expected {what} in JSON lines, a JSON array, "
+                             "CSV/TSV with a header line or Parquet.")
         records.append(raw.data)
     return records
 
