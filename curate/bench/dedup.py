@@ -67,8 +67,24 @@ def _read(path: Path, what: str) -> str:
                          "UTF-8.") from exc
 
 
-def read_texts(path: Path, column: int = -1) -> list[str]:
-    """Texts of a text file, one per non-blank line: tab-separated column ``column`` (default the last)."""
+_RECORD_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
+
+
+def read_texts(path: Path, column: int = -1, field: str | None = None) -> list[str]:
+    """The texts to deduplicate. With ``field``: that field of every record of any file ``curate ingest`` reads
+    (records without it, or with empty text, are left out). Without: one text per non-blank line of a plain-text
+    or tab-separated file, the tab-separated column ``column`` (default the last)."""
+    if field is not None:
+        rows = read_objects(path, "exact")
+        values = [r.get(field) for r in rows]
+        if not any(isinstance(t, str) for t in values):
+            keys = sorted({str(k) for r in rows[:100] for k in r})
+            raise InputError(f"{path}: no record has a text field {field!r} (--exact-field); the records have "
+                             f"{', '.join(keys) or 'no fields'}.")
+        return [t for t in values if isinstance(t, str) and t.strip()]
+    if path.name.lower().removesuffix(".gz").endswith(_RECORD_SUFFIXES):
+        raise InputError(f"{path} holds records, not one text per line: name the field with the text, e.g. "
+                         "--exact-field text (without it, --exact reads plain-text or tab-separated lines).")
     texts: list[str] = []
     for n, line in enumerate(_read(path, "exact").splitlines(), start=1):
         if not line.strip():
@@ -116,9 +132,10 @@ def _check_fields(path: Path, rows: list[dict[str, Any]], fields: Sequence[str],
                          f"have {', '.join(keys) or 'no fields'}.")
 
 
-def bench_exact(path: Path, *, column: int = -1) -> dict[str, Any]:
-    """Exact duplicates found vs the independent raw-text count, and documents per second."""
-    texts = read_texts(path, column)
+def bench_exact(path: Path, *, column: int = -1, field: str | None = None) -> dict[str, Any]:
+    """Exact duplicates found vs the independent raw-text count, and documents per second (texts as
+    :func:`read_texts` reads them)."""
+    texts = read_texts(path, column, field)
     expected = len(texts) - len(set(texts))  # independent count: a plain set over the raw texts
     t0 = time.perf_counter()
     ids = exact_clusters(texts)
@@ -130,7 +147,8 @@ def bench_exact(path: Path, *, column: int = -1) -> dict[str, Any]:
         if j != i and ids[i] == ids[j]:
             found += 1
     removed = int(len(texts) - len(set(ids.tolist())))
-    return {"file": str(path), "column": column, "rows": len(texts), "expected_exact_duplicates": expected,
+    return {"file": str(path), "column": column if field is None else field, "rows": len(texts),
+            "expected_exact_duplicates": expected,
             "found_exact_duplicates": found, "all_found": found == expected,
             "removed_by_normalised_exact": removed, "extra_merged_by_normalisation": removed - expected,
             "seconds": round(seconds, 4), "docs_per_s": round(len(texts) / seconds)}
@@ -262,7 +280,7 @@ def bench_semantic(path: Path, fields: Sequence[str] = DEFAULT_SEMANTIC_FIELDS, 
 
 
 def run(*, exact: Path | None = None, minhash: Path | None = None, semantic: Path | None = None,
-        exact_column: int = -1, minhash_fields: Sequence[str] = DEFAULT_MINHASH_FIELDS,
+        exact_column: int = -1, exact_field: str | None = None, minhash_fields: Sequence[str] = DEFAULT_MINHASH_FIELDS,
         semantic_fields: Sequence[str] = DEFAULT_SEMANTIC_FIELDS, seed: int = DEFAULT_SEED, n_originals: int = 1000,
         n_unrelated: int = 2000, semantic_limit: int | None = None, cache_dir: Path | None = None,
         embedder: Embedder | None = None, missing: Literal["skip", "error"] = "skip",
@@ -274,11 +292,11 @@ def run(*, exact: Path | None = None, minhash: Path | None = None, semantic: Pat
     one line per step (progress). ``embedder`` replaces MiniLM for the semantic part (tests).
     """
     if exact is None and minhash is None and semantic is None:
-        raise InputError("give at least one data file: --exact FILE (one text per line), --minhash FILE (JSON or "
-                         "JSONL records) or --semantic FILE (JSONL scored sentence pairs).")
+        raise InputError("give at least one data file: --exact FILE (one text per line, or records with "
+                         "--exact-field), --minhash FILE (records) or --semantic FILE (scored sentence pairs).")
     out: dict[str, Any] = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count()}}
     parts: tuple[tuple[str, Path | None, Callable[[Path], dict[str, Any]]], ...] = (
-        ("exact", exact, lambda p: bench_exact(p, column=exact_column)),
+        ("exact", exact, lambda p: bench_exact(p, column=exact_column, field=exact_field)),
         ("minhash", minhash, lambda p: bench_minhash(p, minhash_fields, seed=seed, n_orig=n_originals,
                                                      n_unrelated=n_unrelated, say=say)),
         ("semantic", semantic, lambda p: bench_semantic(p, semantic_fields, cache_dir=cache_dir,

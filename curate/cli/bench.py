@@ -241,6 +241,8 @@ def bench_dedup_cmd(
                                                     "exact duplicates found vs a raw-text count.")] = None,
     exact_column: Annotated[int, typer.Option(help="Tab-separated column of --exact holding the text (0-based; "
                                                    "-1 = last).")] = -1,
+    exact_field: Annotated[str | None, typer.Option(help="Field of --exact holding the text when it holds records "
+                                                         "(JSONL, JSON, CSV with a header, Parquet).")] = None,
     minhash: Annotated[Path | None, typer.Option(help="Records (JSONL, JSON array, CSV/TSV, Parquet): MinHash "
                                                       "recall / precision on synthetic near-copies of them.")] = None,
     minhash_fields: Annotated[str, typer.Option(help="Fields of --minhash joined (by newlines) into one text.")]
@@ -266,7 +268,7 @@ def bench_dedup_cmd(
     cache_dir = Workspace.open(workspace).cache_dir if workspace is not None else None
     with console.status("dedup benchmark") as status:
         results = run(exact=exact, minhash=minhash, semantic=semantic, exact_column=exact_column,
-                      minhash_fields=_names(minhash_fields, "--minhash-fields"),
+                      exact_field=exact_field, minhash_fields=_names(minhash_fields, "--minhash-fields"),
                       semantic_fields=_names(semantic_fields, "--semantic-fields", 3), seed=seed,
                       n_originals=n_originals, n_unrelated=n_unrelated, semantic_limit=semantic_limit,
                       cache_dir=cache_dir, missing="error", say=lambda line: status.update(f"dedup benchmark {line}"))

@@ -245,3 +245,22 @@ def test_sentence_pairs_are_read_from_tsv_or_jsonl(tmp_path):
     (tmp_path / "bad.tsv").write_text("score\tsentence1\tsentence2\nhigh\ta\tb\n", encoding="utf-8")
     with pytest.raises(InputError, match="bad.tsv, line 2: needs the fields sentence1, sentence2"):
         read_pairs(tmp_path / "bad.tsv")
+
+
+def test_exact_reads_records_by_field_and_refuses_to_read_them_as_lines(tmp_path):
+    import csv
+
+    texts = ["Hello there", "Buy now", "Hello there", "hello there!", "Buy now", "Unique, with a comma", "Buy now"]
+    path = tmp_path / "sms.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["label", "text"])
+        writer.writerows([["spam" if "Buy" in t else "ham", t] for t in texts])
+    with pytest.raises(InputError, match="holds records, not one text per line: .* --exact-field text"):
+        bench_exact(path)  # lines of a CSV (header, labels, quotes) are not the texts
+    r = bench_exact(path, field="text")
+    assert (r["rows"], r["expected_exact_duplicates"], r["found_exact_duplicates"], r["column"]) == (7, 3, 3, "text")
+    assert r == {**bench_exact(_sms(tmp_path / "sms.tsv")), "file": str(path), "column": "text"} | {
+        k: r[k] for k in ("seconds", "docs_per_s")}  # the same figures as the tab-separated file's
+    with pytest.raises(InputError, match="no record has a text field 'body' .* the records have label, text"):
+        bench_exact(path, field="body")
