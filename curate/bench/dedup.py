@@ -4,8 +4,9 @@ Run it as ``curate bench dedup --exact FILE --minhash FILE --semantic FILE`` (an
 ``benchmarks/bench_dedup.py`` (the shared data sets). Each part runs on its own file:
 
 1. **Exact** (a text file, one row per line; by default SMS Spam Collection, ``label<TAB>text``: the text is the
-   tab-separated column ``column``, default the last): the expected number of exact duplicates is computed
-   independently as ``len(texts) - len(set(texts))`` over the raw texts; "found" is how many of those duplicate
+   tab-separated column ``column``, default the last; or records of any format with ``--exact-field``): the
+   expected number of exact duplicates is computed independently as ``len(texts) - len(set(texts))`` over the
+   raw texts; "found" is how many of those duplicate
    rows the exact method puts in the cluster of an earlier identical row. The method normalises (case,
    whitespace, punctuation), so it also merges rows that differ only that way: reported as ``extra_merged``.
 2. **MinHash** (records in any format ``curate ingest`` reads: JSONL, a JSON array, CSV/TSV, Parquet; by default
