@@ -42,7 +42,7 @@ from curate.errors import InputError, SourceNotFoundError
 from curate.filters.dedup import MinHashParams, clusters_from_pairs, exact_clusters, normalise_for_dedup
 from curate.filters.dedup_minhash import ShingleKind, lsh_pairs, signatures
 from curate.filters.dedup_semantic import semantic_pairs
-from curate.ingest.readers import read_rows
+from curate.ingest.readers import read_every_row
 from curate.runtime.embeddings import Embedder
 
 Say = Callable[[str], None]
@@ -77,12 +77,8 @@ def read_texts(path: Path, column: int = -1, field: str | None = None) -> list[s
     or tab-separated file, the tab-separated column ``column`` (default the last)."""
     if field is not None:
         rows = read_objects(path, "exact")
-        values = [r.get(field) for r in rows]
-        if not any(isinstance(t, str) for t in values):
-            keys = sorted({str(k) for r in rows[:100] for k in r})
-            raise InputError(f"{path}: no record has a text field {field!r} (--exact-field); the records have "
-                             f"{', '.join(keys) or 'no fields'}.")
-        return [t for t in values if isinstance(t, str) and t.strip()]
+        _check_fields(path, rows, [field], "--exact-field")
+        return [t for t in (r.get(field) for r in rows) if isinstance(t, str) and t.strip()]
     if path.name.lower().removesuffix(".gz").endswith(_RECORD_SUFFIXES):
         raise InputError(f"{path} holds records, not one text per line: name the field with the text, e.g. "
                          "--exact-field text (without it, --exact reads plain-text or tab-separated lines).")
@@ -108,14 +104,11 @@ def _records(path: Path, what: str) -> list[tuple[int, dict[str, Any]]]:
     if not path.is_file():
         raise SourceNotFoundError(f"{path}: no such file (the {what} data).")
     rows: list[tuple[int, dict[str, Any]]] = []
-    for raw in read_rows(path):
-        if raw.error is not None:
-            raise InputError(f"{path}, line {raw.line}: {raw.error}. The {what} data must be JSONL, a JSON array of "
-                             "objects, CSV/TSV with a header line or Parquet.")
-        if not isinstance(raw.data, dict):
-            raise InputError(f"{path}, line {raw.line}: expected a record with named fields (a JSON object, a CSV "
-                             f"row); found {type(raw.data).__name__}.")
-        rows.append((raw.line, raw.data))
+    for line, data in read_every_row(path, f"{what} data"):
+        if not isinstance(data, dict):
+            raise InputError(f"{path}, line {line}: expected a record with named fields (a JSON object, a CSV "
+                             f"row); found {type(data).__name__}.")
+        rows.append((line, data))
     if not rows:
         raise InputError(f"{path}: no records.")
     return rows

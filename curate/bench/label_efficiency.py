@@ -44,7 +44,7 @@ from curate.bench.label_efficiency_features import (
 )
 from curate.bench.label_efficiency_metrics import mean_gain, ratio_report, summarise_curves, t_interval, verdict
 from curate.errors import InputError
-from curate.ingest.readers import detect_format
+from curate.ingest.readers import tabular_columns
 
 ProgressFn = Callable[[str, int, int], None]
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -343,9 +343,8 @@ def run_benchmark(cfg: BenchConfig, data_path: Path, *, test_path: Path | None =
     pool_file = load_labelled(data_path, cfg.task, mapping=mapping, columns=columns, encoding=encoding)
     test_file: LabelledSet | None = None
     if test_path is not None:
-        tabular = columns is not None and detect_format(test_path) in ("csv", "tsv")
-        test_file = load_labelled(test_path, cfg.task, mapping=mapping, columns=columns if tabular else None,
-                                  encoding=encoding)
+        test_file = load_labelled(test_path, cfg.task, mapping=mapping,
+                                  columns=tabular_columns(test_path, columns), encoding=encoding)
     split = make_split(pool_file, cfg.task, test=test_file, test_size=cfg.test_size,
                        calibration_size=cfg.calibration_size, seed=cfg.split_seed)
     if cfg.pool_limit is not None and cfg.pool_limit < len(split.pool):

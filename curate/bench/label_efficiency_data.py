@@ -81,13 +81,14 @@ class LabelledSet:
 
 def _missing_column_error(path: Path, task: str, target: str, row: Mapping[str, Any],
                           mapping: Mapping[str, str]) -> InputError:
-    columns = ", ".join(sorted(map(str, row))) or "(none)"
+    names = sorted(map(str, row))
+    columns = ", ".join(names) or "(none)"
     if target in mapping:
         return InputError(f"{path}: --map {target}={mapping[target]} names a column that is not in the file "
                           f"(columns: {columns}). Fix the SOURCE side of --map {target}=SOURCE.")
     return InputError(f"{path}: the {task} benchmark needs a column {target!r}, which is not in the file "
                       f"(columns: {columns}). Name the column that holds it with --map {target}=COLUMN"
-                      f"{header_hint(sorted(map(str, row)))}.")
+                      f"{header_hint(names)}.")
 
 
 def _check_columns(path: Path, task: str, row: Mapping[str, Any], mapping: Mapping[str, str]) -> None:

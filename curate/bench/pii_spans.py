@@ -54,15 +54,9 @@ ALIASES: dict[str, str] = {
 def read_records(path: Path, what: str = "records with gold spans") -> list[Any]:
     """The records of any file ``curate ingest`` reads (JSONL, a JSON array, CSV/TSV, Parquet; ``.gz`` too); a row
     that cannot be read stops the benchmark, naming its line; ``what`` names the records in the error."""
-    from curate.ingest.readers import read_rows
+    from curate.ingest.readers import read_every_row
 
-    records: list[Any] = []
-    for raw in read_rows(path):
-        if raw.error is not None:
-            raise InputError(f"{path}, line {raw.line}: {raw.error}. Expected {what} in JSON lines, a JSON array, "
-                             "CSV/TSV with a header line or Parquet.")
-        records.append(raw.data)
-    return records
+    return [row for _, row in read_every_row(path, what)]
 
 
 def _span(raw: Any, presidio: bool) -> Span:

@@ -262,7 +262,7 @@ def two_stage_vs_exact(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_pairs(path: Any, mapping: dict[str, str] | None = None, *, limit: int | None = None,
-               seed: int = 0, columns: list[str] | None = None, encoding: str = "utf-8") -> list[tuple[str, str]]:
+               seed: int = 0, columns: Sequence[str] | None = None, encoding: str = "utf-8") -> list[tuple[str, str]]:
     """``(prompt, completion)`` of every row of ``path`` that reads as a prompt-completion example (any format and
     ``--map`` that ``curate ingest`` takes; Alpaca's instruction/input/output too), a seeded sample of ``limit``;
     ``columns`` names the columns of a CSV/TSV file without a header line; ``encoding`` is that of a text file."""

@@ -153,10 +153,9 @@ def bench_rewrite_budget_cmd(
                              f"prompt-completion rows for a pool of {pool:,}: lower --pool, or pass --heldout FILE.")
         rows, held = [rows[i] for i in sorted(order[:pool])], [rows[i] for i in sorted(order[pool:])]
     if lora and heldout is not None:
-        from curate.ingest.readers import detect_format
+        from curate.ingest.readers import tabular_columns
 
-        tabular = detect_format(heldout) in ("csv", "tsv")  # --columns names a headerless held-out file's too
-        held = load_pairs(heldout, mapping, limit=200, columns=names_of_columns if tabular else None,
+        held = load_pairs(heldout, mapping, limit=200, columns=tabular_columns(heldout, names_of_columns),
                           encoding=encoding)
     embedder = Embedder("minilm")
     context = BuildContext(cache_dir=Path(".bench-cache"))

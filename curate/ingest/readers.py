@@ -212,5 +212,25 @@ def read_rows(
     raise UnsupportedFormatError(f"format must be one of {', '.join(FORMATS)}; got {fmt!r}.")
 
 
+def read_every_row(path: Path, what: str) -> list[tuple[int, object]]:
+    """``(line, row)`` of every row of ``path`` (any format :func:`read_rows` reads), for a benchmark: a figure on
+    part of a file would be wrong, so the first row that cannot be read is an :class:`InputError` naming its line
+    (ingest quarantines it instead); ``what`` names the data in that message."""
+    rows: list[tuple[int, object]] = []
+    for raw in read_rows(path):
+        if raw.error is not None:
+            raise InputError(f"{path}, line {raw.line}: {raw.error}. The {what} must be JSON lines, a JSON array, "
+                             "CSV/TSV with a header line or Parquet.")
+        rows.append((raw.line, raw.data))
+    return rows
+
+
 __all__ = ["DEFAULT_MAX_ROW_BYTES", "EXCERPT_CHARS", "FORMATS", "RawRow", "check_encoding", "detect_format",
-           "read_csv", "read_hf_folder", "read_json", "read_jsonl", "read_parquet", "read_rows"]
+           "read_csv", "read_every_row", "read_hf_folder", "read_json", "read_jsonl", "read_parquet", "read_rows",
+           "tabular_columns"]
+
+
+def tabular_columns(path: Path, columns: Sequence[str] | None) -> Sequence[str] | None:
+    """``columns`` (``--columns``) when ``path`` is a CSV/TSV file, else None: a command reading a second file
+    (a test or held-out file) names the columns of that one too when it is headerless text."""
+    return columns if columns is not None and detect_format(path) in ("csv", "tsv") else None

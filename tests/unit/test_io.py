@@ -198,3 +198,19 @@ def test_a_file_that_is_not_parquet_is_a_clear_error(tmp_path):
     path = _write(tmp_path / "fake.parquet", b"this is not parquet")
     with pytest.raises(UnsupportedFormatError, match="cannot be read as Parquet"):
         list(read_rows(path))
+
+
+def test_benchmarks_read_every_row_or_stop_at_the_first_unreadable_one(tmp_path):
+    from curate.ingest.readers import read_every_row, tabular_columns
+
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"text": "a"}\n\n{"text": "b"}\n', encoding="utf-8")
+    assert read_every_row(good, "texts") == [(1, {"text": "a"}), (3, {"text": "b"})]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "a"}\n{"text": \n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"bad.jsonl, line 2: broken JSON.*The texts must be JSON lines"):
+        read_every_row(bad, "texts")
+    headerless = tmp_path / "t.tsv"
+    headerless.write_text("pos\tgood\n", encoding="utf-8")
+    assert tabular_columns(headerless, ["label", "text"]) == ["label", "text"]
+    assert tabular_columns(good, ["label", "text"]) is None and tabular_columns(headerless, None) is None
