@@ -89,13 +89,17 @@ def _task(conn: Connection, task_id: int) -> Any:
     return row
 
 
-def next_task_id(conn: Connection, user: str) -> int | None:
-    """The first open task of ``user``'s queue; skipped ones come back once the open ones are done."""
-    for status in ("open", "skipped"):
-        found = conn.scalar(select(Assignment.task_id).join(Task, Task.id == Assignment.task_id)
-                            .where(Assignment.annotator == user, Assignment.status == status,
-                                   Task.status.in_(("open", "done")))
-                            .order_by(Assignment.position).limit(1))
+def next_task_id(conn: Connection, user: str, *, statuses: tuple[str, ...] = ("open", "skipped"),
+                 besides: int | None = None) -> int | None:
+    """The first open task of ``user``'s queue; skipped ones come back once the open ones are done.
+
+    ``statuses``: the assignment statuses looked at, in turn; ``besides``: a task id left out.
+    """
+    for status in statuses:
+        query = (select(Assignment.task_id).join(Task, Task.id == Assignment.task_id)
+                 .where(Assignment.annotator == user, Assignment.status == status, Task.status.in_(("open", "done")))
+                 .order_by(Assignment.position).limit(1))
+        found = conn.scalar(query if besides is None else query.where(Assignment.task_id != besides))
         if found is not None:
             return int(found)
     return None
@@ -107,11 +111,8 @@ def upcoming_view(store: Store, user: str, after_task_id: int) -> TaskView | Non
     Starts no clock and writes nothing: the app renders it while the expert reads the current task.
     """
     with store.read() as conn:
-        found = conn.scalar(select(Assignment.task_id).join(Task, Task.id == Assignment.task_id)
-                            .where(Assignment.annotator == user, Assignment.status == "open",
-                                   Assignment.task_id != after_task_id, Task.status.in_(("open", "done")))
-                            .order_by(Assignment.position).limit(1))
-        return None if found is None else build_view(conn, _task(conn, int(found)), store=store)
+        found = next_task_id(conn, user, statuses=("open",), besides=after_task_id)
+        return None if found is None else build_view(conn, _task(conn, found), store=store)
 
 
 def queue_counts(conn: Connection, user: str) -> dict[str, int]:
