@@ -45,6 +45,7 @@ from curate.bench.label_efficiency_features import (
 from curate.bench.label_efficiency_metrics import mean_gain, ratio_report, summarise_curves, t_interval, verdict
 from curate.errors import InputError
 from curate.ingest.readers import tabular_columns
+from curate.scorers.classifier_models import DEFAULT_C
 
 ProgressFn = Callable[[str, int, int], None]
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -92,7 +93,7 @@ class BenchConfig:
     candidates_per_pick: float = 5.0
     pool_cluster_size: int = 20
     round_robin_within: str = "random"
-    C: float = 10.0
+    C: float = DEFAULT_C
     n_heads: int = 8
     l2: float = 1e-2
     test_size: float | None = None

@@ -49,7 +49,7 @@ import numpy.typing as npt
 
 from curate.bench.label_efficiency_metrics import expected_calibration_error, point_biserial
 from curate.errors import InputError
-from curate.scorers.classifier_models import ClassifierModel, GradientEmbeddings, fit_classifier
+from curate.scorers.classifier_models import DEFAULT_C, ClassifierModel, GradientEmbeddings, fit_classifier
 from curate.scorers.reward import BradleyTerryEnsemble, pair_uncertainty
 from curate.scorers.reward_laplace import LaplaceBradleyTerry
 from curate.scorers.uncertainty import SINGLE_MODEL_METHODS
@@ -93,7 +93,7 @@ class LoopConfig:
     candidates_per_pick: float = 5.0
     pool_cluster_size: int = 20
     round_robin_within: str = "random"
-    C: float = 1.0
+    C: float = DEFAULT_C
     n_heads: int = 8
     l2: float = 1e-2
     learner: str = "ensemble"

@@ -58,8 +58,8 @@ def data():
 
 @pytest.fixture(scope="module")
 def model(data):
-    X, y, _, _ = data
-    return fit_classifier(X, y, classes=CLASSES, rng=np.random.default_rng(1))
+    X, y, _, _ = data  # unit-variance features, unlike unit-norm embeddings: the weaker pull suits them
+    return fit_classifier(X, y, classes=CLASSES, rng=np.random.default_rng(1), C=1.0)
 
 
 @pytest.mark.parametrize("method", ["least_confidence", "margin", "entropy"])
@@ -93,7 +93,7 @@ def test_key_reflects_method_and_model_version(data, model):
 
 def test_warm_start_starts_from_previous_coefficients(data, model):
     X, y, _, _ = data
-    again = fit_classifier(X, y, previous=model, rng=np.random.default_rng(1))
+    again = fit_classifier(X, y, previous=model, rng=np.random.default_rng(1), C=1.0)
     assert again.warm_started and not model.warm_started
     assert again.classes == CLASSES  # inherited from the previous model
     assert again.n_iter <= 1 < model.n_iter  # already at the optimum: (almost) nothing to do
@@ -205,3 +205,22 @@ def test_empty_pool_gives_empty_scores_without_calling_the_featurizer(data, mode
     before = featurize.calls
     out = ClassifierUncertaintyScorer(featurize, model).score([])
     assert out.shape == (0,) and out.dtype == np.float64 and featurize.calls == before
+
+
+def test_curate_fits_the_inverse_l2_strength_the_selection_suite_measured(data):
+    """The recipes' classifiers, the benchmark's loops and `curate bench label-efficiency --C` use one value, so the
+    README's ratios are those of the classifier curate fits."""
+    import inspect
+
+    from curate.bench.label_efficiency import BenchConfig
+    from curate.bench.label_efficiency_loops import LoopConfig
+    from curate.cli.bench import label_efficiency_cmd
+    from curate.scorers.classifier_models import DEFAULT_C, fit_committee
+
+    X, y, _, _ = data
+    assert DEFAULT_C == 10.0
+    assert fit_classifier(X, y, rng=np.random.default_rng(0)).estimator.C == DEFAULT_C
+    committee = fit_committee(X, y, n_members=2, rng=np.random.default_rng(0))
+    assert {m.estimator.C for m in committee.members} == {DEFAULT_C}
+    assert BenchConfig(task="classify").C == LoopConfig(budgets=(10,)).C == DEFAULT_C
+    assert inspect.signature(label_efficiency_cmd).parameters["c_reg"].default == DEFAULT_C
