@@ -159,6 +159,11 @@ def split_implicit_prompt(chosen: Any, rejected: Any) -> dict[str, Any]:
                 f"'{name}' continues for {len(side)} messages ({', '.join(map(str, roles))}) after the shared "
                 "prompt; expected one assistant response (the pair diverges before its final turn)"
             )
+    for name, side in (("chosen", chosen), ("rejected", rejected)):
+        said = side if isinstance(side, str) else "".join(m["content"] for m in side if isinstance(m["content"], str))
+        if not said.strip():
+            raise RecordError(f"field {name!r} has an empty response after the prompt it shares with the other "
+                              "side; a preference needs two non-empty responses")
     return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
 
 
