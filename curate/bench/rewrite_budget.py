@@ -264,7 +264,8 @@ def two_stage_vs_exact(result: dict[str, Any]) -> dict[str, Any]:
 def load_pairs(path: Any, mapping: dict[str, str] | None = None, *, limit: int | None = None,
                seed: int = 0, columns: Sequence[str] | None = None, encoding: str = "utf-8") -> list[tuple[str, str]]:
     """``(prompt, completion)`` of every row of ``path`` that reads as a prompt-completion example (any format and
-    ``--map`` that ``curate ingest`` takes; Alpaca's instruction/input/output too), a seeded sample of ``limit``;
+    ``--map`` that ``curate ingest`` takes; Alpaca's instruction/input/output too; chat ``messages`` split at their
+    last assistant turn, the turns before it joined as the prompt), a seeded sample of ``limit``;
     ``columns`` names the columns of a CSV/TSV file without a header line; ``encoding`` is that of a text file."""
     from pathlib import Path
 
@@ -272,6 +273,7 @@ def load_pairs(path: Any, mapping: dict[str, str] | None = None, *, limit: int |
     from curate.ingest.formats import header_hint, row_to_record
     from curate.ingest.readers import read_rows
     from curate.ingest.records import as_text
+    from curate.scorers.causal_lm import prompt_and_completion
 
     source = Path(path)
     out: list[tuple[str, str]] = []
@@ -286,14 +288,15 @@ def load_pairs(path: Any, mapping: dict[str, str] | None = None, *, limit: int |
             rec = row_to_record(raw.data, source=str(source), line=raw.line, row_number=n, mapping=mapping)
         except RecordError:
             continue
-        if rec.kind == "example" and "prompt" in rec.fields and "completion" in rec.fields:
-            prompt, completion = as_text(rec.fields["prompt"]).strip(), as_text(rec.fields["completion"]).strip()
+        split = prompt_and_completion(rec) if rec.kind == "example" else None  # chat rows: at the last answer
+        if split is not None:
+            prompt, completion = as_text(split[0]).strip(), as_text(split[1]).strip()
             if prompt and completion:
                 out.append((prompt, completion))
     if len(out) < 4:
         raise InputError(f"{source}: {len(out)} prompt-completion rows{unreadable}; the rewrite budget needs at least "
-                         f"4. Map the columns with --map prompt=COLUMN --map completion=COLUMN"
-                         f"{header_hint(first_columns)}.")
+                         "4. Map the columns with --map prompt=COLUMN --map completion=COLUMN (or --map "
+                         f"messages=COLUMN for chats){header_hint(first_columns)}.")
     if limit is not None and limit < len(out):
         keep = np.sort(np.random.default_rng(seed).choice(len(out), size=limit, replace=False))
         out = [out[int(i)] for i in keep]

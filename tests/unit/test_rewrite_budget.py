@@ -142,3 +142,25 @@ def test_the_command_reads_a_windows_encoded_file_with_encoding(tmp_path):
     result = CliRunner().invoke(app, [*base, "--encoding", "cp1252", "--json", str(tmp_path / "r.json")])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "r.json").read_text())["rows"] == 40
+
+
+def test_chat_rows_are_split_at_their_last_answer(tmp_path):
+    """TRL's conversational SFT layouts (``messages``, or prompt/completion as message lists) give the same pool as
+    plain prompt-completion rows; a system turn joins the prompt."""
+    from curate.bench.rewrite_budget import load_pairs
+
+    rows = _rows()
+    plain, chats, pc = tmp_path / "plain.jsonl", tmp_path / "chats.jsonl", tmp_path / "pc.jsonl"
+    plain.write_text("".join(json.dumps({"prompt": p, "completion": c}) + "\n" for p, c in rows))
+    chats.write_text("".join(json.dumps({"messages": [{"role": "user", "content": p},
+                                                      {"role": "assistant", "content": c}]}) + "\n"
+                             for p, c in rows))
+    pc.write_text("".join(json.dumps({"prompt": [{"role": "system", "content": "Be brief."},
+                                                 {"role": "user", "content": p}],
+                                      "completion": [{"role": "assistant", "content": c}]}) + "\n" for p, c in rows))
+    assert load_pairs(chats) == load_pairs(plain) == rows
+    assert load_pairs(pc) == [(f"Be brief.\n\n{p}", c) for p, c in rows]
+    result = CliRunner().invoke(app, ["bench", "rewrite-budget", str(chats), "--strategies", "random,shortest",
+                                      "--budgets", "0.3", "--seeds", "1", "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r.json").read_text())["rows"] == 40
