@@ -77,9 +77,23 @@ def _analyzers() -> tuple[Callable[[str], list[Span]], Callable[[str], list[Span
     return curate_predict, stock_predict, list(DEFAULT_ENTITIES), spacy_model_name()
 
 
-def _gold_figures(data: Data, path: Path, curate: Callable[[str], list[Span]], stock: Callable[[str], list[Span]],
-                  defaults: Sequence[str]) -> dict[str, Any]:
-    types = sorted({g[0] for _, gold in data for g in gold} & set(defaults))
+def _scored_types(data: Data, path: Path) -> list[str]:
+    """The types of the micro average: those of the gold spans that curate reports by default (checked before any
+    model loads)."""
+    from curate.filters.pii import DEFAULT_ENTITIES
+
+    found = {g[0] for _, gold in data for g in gold}
+    types = sorted(found & set(DEFAULT_ENTITIES))
+    if not types:
+        raise InputError(f"{path}: none of its gold spans is of a type curate detects (gold types: "
+                         f"{', '.join(sorted(found)[:12]) or 'none'}; curate's: {', '.join(DEFAULT_ENTITIES)}); name "
+                         "the types as Presidio does (PERSON, LOCATION, PHONE_NUMBER, ...) or as the public sets do "
+                         "(PER, LOC, FIRSTNAME, TELEPHONENUM, ...)")
+    return types
+
+
+def _gold_figures(data: Data, path: Path, types: list[str], curate: Callable[[str], list[Span]],
+                  stock: Callable[[str], list[Span]]) -> dict[str, Any]:
     return {"data": str(path), "records": len(data), "micro_types": types, "type_map": TYPE_MAP,
             "match": "overlap, same type", "curate": evaluate(data, curate, types),
             "baseline_presidio_stock": evaluate(data, stock, types)}
@@ -90,8 +104,9 @@ def run(path: Path, *, fmt: str = "presidio", limit: int | None = None) -> dict[
     if fmt not in ("presidio", "conll", "auto"):
         raise InputError(f"--format must be presidio (Presidio-research JSON), conll or auto; got {fmt!r}")
     data = load_presidio(path, limit) if fmt == "presidio" else load_gold(path, limit)
-    curate, stock, defaults, model = _analyzers()
-    return {**_gold_figures(data, path, curate, stock, defaults), "spacy_model": model}
+    types = _scored_types(data, path)
+    curate, stock, _, model = _analyzers()
+    return {**_gold_figures(data, path, types, curate, stock), "spacy_model": model}
 
 
 def run_suite(gold: Sequence[tuple[str, Path]], fp: Sequence[tuple[str, Path, str]], *, limit: int | None = None,
@@ -101,12 +116,13 @@ def run_suite(gold: Sequence[tuple[str, Path]], fp: Sequence[tuple[str, Path, st
     figures of both on every text set (name, path, field). Returns the JSON-ready report."""
     from curate.bench.pii_fp import load_verdicts, measure
 
+    sets = [(name, path, data, _scored_types(data, path)) for name, path in gold for data in [load_gold(path, limit)]]
     curate, stock, defaults, model = _analyzers()
     checked = load_verdicts(verdicts)
     report: dict[str, Any] = {"spacy_model": model, "default_entities": defaults, "gold": {}, "false_positives": {}}
-    for name, path in gold:
+    for name, path, data, types in sets:
         say(f"gold {name}")
-        report["gold"][name] = _gold_figures(load_gold(path, limit), path, curate, stock, defaults)
+        report["gold"][name] = _gold_figures(data, path, types, curate, stock)
     for name, path, field in fp:
         say(f"false positives {name}")
         texts = load_texts(path, field, limit=limit)

@@ -14,13 +14,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from curate.bench.pii_spans import ALIASES
 from curate.errors import InputError, SourceNotFoundError
 
 #: Gold type names mapped to curate's (Presidio's) names.
 TYPE_MAP = {"GPE": "LOCATION", "STREET_ADDRESS": "LOCATION", "DOMAIN_NAME": "URL", "person": "PERSON",
             "location": "LOCATION"}
-#: CoNLL types kept (WNUT-17's corporation, group, product and creative-work are not personal data).
-CONLL_TYPES = {"person": "PERSON", "location": "LOCATION"}
 Span = tuple[str, int, int]
 Data = list[tuple[str, list[Span]]]
 
@@ -37,9 +36,23 @@ def load_presidio(path: Path, limit: int | None = None) -> Data:
     return spans_of_rows(rows[:limit] if limit else rows, str(path), TYPE_MAP)
 
 
+_TAG_PREFIXES = ("B", "I", "E", "L", "S", "U")
+
+
+def _tag(tag: str) -> tuple[str, str | None]:
+    """``(prefix, curate type)`` of an IOB/IOB2/BIOES/BILOU tag (``B-PER`` -> ``("B", "PERSON")``); a type that is not
+    personal data (``ORG``, ``MISC``, WNUT-17's ``corporation``) or ``O`` gives ``("O", None)``."""
+    prefix, sep, kind = tag.partition("-")
+    mapped = ALIASES.get(kind.upper()) if sep and prefix.upper() in _TAG_PREFIXES else None
+    return (prefix.upper(), mapped) if mapped else ("O", None)
+
+
 def conll_records(lines: Iterable[str]) -> Data:
-    """Posts of a CoNLL file (``token<TAB>IOB2 tag`` per line, posts apart by empty or tab-only lines) as
-    ``(tokens joined by single spaces, PERSON/LOCATION spans)``; a byte-order mark alone on a line is skipped."""
+    """Posts of a CoNLL file as ``(tokens joined by single spaces, gold spans)``: one token per line with its tag in
+    the last column (``token<TAB>B-person`` as WNUT-17, ``EU NNP B-NP B-ORG`` as CoNLL-2003), posts apart by empty
+    lines or ``-DOCSTART-``; IOB, IOB2, BIOES and BILOU tags; tag names mapped as in
+    :data:`curate.bench.pii_spans.ALIASES` (``PER``, ``person`` -> PERSON; ``LOC``, ``GPE`` -> LOCATION), other
+    types left out. A byte-order mark alone on a line is skipped."""
     out: Data = []
     tokens: list[tuple[str, str]] = []
 
@@ -52,36 +65,50 @@ def conll_records(lines: Iterable[str]) -> Data:
             start = pos + (1 if text else 0)
             text = f"{text} {tok}" if text else tok
             pos = len(text)
-            kind = tag[2:] if tag[:2] in ("B-", "I-") else ""
-            if open_span is not None and not (tag.startswith("I-") and kind == open_span[0]):
+            prefix, kind = _tag(tag)
+            continues = open_span is not None and prefix in ("I", "E", "L") and kind == open_span[0]
+            if open_span is not None and not continues:
                 spans.append(tuple(open_span))
                 open_span = None
-            if kind in CONLL_TYPES and open_span is None and tag[:2] in ("B-", "I-"):
-                open_span = [kind, start, pos]
-            elif open_span is not None:
+            if continues and open_span is not None:
                 open_span[2] = pos
+            elif kind is not None:
+                open_span = [kind, start, pos]
+            if open_span is not None and prefix in ("E", "L", "S", "U"):
+                spans.append(tuple(open_span))
+                open_span = None
         if open_span is not None:
             spans.append(tuple(open_span))
-        out.append((text, [(CONLL_TYPES[k], s, e) for k, s, e in spans]))
+        out.append((text, [(k, s, e) for k, s, e in spans]))
         tokens.clear()
 
     for line in lines:
-        line = line.rstrip("\n")
-        if not line.strip() or line.strip() == "\ufeff":
+        parts = line.split()
+        if not parts or parts == ["\ufeff"] or parts[0] == "-DOCSTART-":
             flush()
             continue
-        tok, _, tag = line.partition("\t")
-        tokens.append((tok, tag.strip() or "O"))
+        tokens.append((parts[0], parts[-1] if len(parts) > 1 else "O"))
     flush()
     return out
 
 
 def load_gold(path: Path, limit: int | None = None) -> Data:
-    """Gold data from ``path``: CoNLL IOB2 (``.conll``, ``.iob``, ``.tsv``) or Presidio-research JSON."""
+    """Gold data from ``path``: CoNLL (``.conll``, ``.iob``, ``.tsv``, ``.txt``; :func:`conll_records`) or gold-span
+    records (:func:`load_presidio`).
+
+    Raises:
+        InputError: a CoNLL file with no span of a personal-data type (its tag types named).
+    """
     if path.suffix.lower() in (".conll", ".iob", ".tsv", ".txt"):
         if not path.exists():
             raise SourceNotFoundError(f"{path}: no such file. Pass --data FILE (CoNLL or Presidio-research JSON).")
-        data = conll_records(path.read_text(encoding="utf-8").splitlines())
+        lines = path.read_text(encoding="utf-8").splitlines()
+        data = conll_records(lines)
+        if not any(spans for _, spans in data):
+            tags = sorted({p[-1].partition("-")[2] for p in map(str.split, lines) if len(p) > 1 and "-" in p[-1]})
+            raise InputError(f"{path}: no gold span of a personal-data type (posts: {len(data)}; tag types found: "
+                             f"{', '.join(tags[:12]) or 'none'}); expected IOB tags such as B-PER, B-person, "
+                             "B-LOC or B-location in the last column")
         return data[:limit] if limit else data
     return load_presidio(path, limit)
 

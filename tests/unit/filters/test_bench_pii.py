@@ -77,6 +77,7 @@ def test_bad_files_are_named(tmp_path):
 
 def test_gold_spans_in_the_layouts_of_public_sets(tmp_path):
     """spaCy/Prodigy, doccano and ai4privacy records read as Presidio's: types mapped, a split name joined."""
+
     from curate.bench.pii_data import load_gold
 
     text = "Call John Smith in Leeds on +44 20 7946 0958 or mail js@example.org"
@@ -135,6 +136,36 @@ def test_conll_posts_become_presidio_spans():
     assert data[1] == ("Apple rocks", [])
 
 
+def test_conll_2003_columns_iob1_and_bioes_tags_are_read():
+    from curate.bench.pii_data import conll_records
+
+    conll2003 = ["-DOCSTART- -X- -X- O", "", "EU NNP B-NP I-ORG", "rejects VBZ B-VP O", "Peter NNP B-NP I-PER",
+                 "Blackburn NNP I-NP I-PER", "in IN B-PP O", "Brussels NNP B-NP I-LOC", "-DOCSTART- -X- -X- O",
+                 "Ann NNP B-NP I-PER", "Lee NNP I-NP B-PER", "left VBD B-VP O"]
+    data = conll_records(conll2003)
+    assert [[(t, text[s:e]) for t, s, e in spans] for text, spans in data] == [
+        [("PERSON", "Peter Blackburn"), ("LOCATION", "Brussels")],
+        [("PERSON", "Ann"), ("PERSON", "Lee")],  # IOB1: B- starts a second name right after the first
+    ]
+    bioes = ["Ann\tB-PER", "Marie\tI-PER", "Lee\tE-PER", "Bo\tS-PER", "from\tO", "Oslo\tU-GPE", "Kim\tL-PER"]
+    text, spans = conll_records(bioes)[0]
+    assert [(t, text[s:e]) for t, s, e in spans] == [
+        ("PERSON", "Ann Marie Lee"), ("PERSON", "Bo"), ("LOCATION", "Oslo"), ("PERSON", "Kim")]
+
+
+def test_a_conll_file_without_a_personal_data_tag_is_refused_with_its_tags(tmp_path):
+    import pytest
+
+    from curate.bench.pii_data import load_gold
+    from curate.errors import InputError
+
+    path = tmp_path / "orgs.conll"
+    path.write_text("Apple\tB-ORG\nrocks\tO\n\nEU\tB-MISC\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"no gold span of a personal-data type \(posts: 2; tag types found: MISC, "
+                                         r"ORG\); expected IOB tags such as B-PER"):
+        load_gold(path)
+
+
 def test_false_positive_figures_and_verdicts(tmp_path):
     from curate.bench.pii_fp import finding_key, load_verdicts, measure
 
@@ -183,6 +214,7 @@ def test_texts_from_a_csv_of_tickets_like_ingest_reads(tmp_path):
 
 
 def test_wnut_conversion_matches_the_shared_json():
+
     from curate.bench.pii_data import load_gold
     from tests.conftest import shared_file
 
@@ -191,3 +223,15 @@ def test_wnut_conversion_matches_the_shared_json():
     want = [(r["full_text"], [(s["entity_type"], s["start_position"], s["end_position"]) for s in r["spans"]])
             for r in rows]
     assert load_gold(conll) == want
+
+
+def test_gold_with_no_span_of_a_detected_type_is_refused_before_scoring(tmp_path):
+    import pytest
+
+    from curate.bench.pii import run
+    from curate.errors import InputError
+
+    path = tmp_path / "orgs.jsonl"
+    path.write_text(json.dumps({"text": "Apple hired Zed", "spans": [{"start": 0, "end": 5, "label": "ORG"}]}) + "\n")
+    with pytest.raises(InputError, match=r"none of its gold spans is of a type curate detects \(gold types: ORG;"):
+        run(path, fmt="auto")
