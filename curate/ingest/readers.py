@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -148,8 +149,19 @@ def read_parquet(path: Path, *, batch_size: int = 4096) -> Iterator[RawRow]:
         yield RawRow(row + 1, error=f"the Parquet file is corrupt after row {row} ({exc}); the rest cannot be read")
 
 
+#: Words that mark a saved split as held out (``test``, ``validation``, TRL's ``test_prefs``, ...).
+HELD_OUT_SPLIT_WORDS = frozenset({"test", "validation", "valid", "val", "dev", "eval", "evaluation", "heldout",
+                                  "holdout", "calibration"})
+
+
+def _held_out(split: str) -> bool:
+    return bool(set(re.split(r"[^a-z]+", split.lower())) & HELD_OUT_SPLIT_WORDS)
+
+
 def read_hf_folder(path: Path, *, split: str | None = None, batch_size: int = 1024) -> Iterator[RawRow]:
-    """Rows of a dataset saved with ``save_to_disk`` (every split of a ``DatasetDict`` unless ``split``)."""
+    """Rows of a dataset saved with ``save_to_disk``: a ``Dataset``, the ``split`` of a ``DatasetDict``, or every split
+    of a ``DatasetDict`` that has no held-out split (``test``, ``validation``, ``test_prefs``...): read together,
+    those would put held-out rows where they can be selected and trained on, so that is refused."""
     import datasets
 
     try:
@@ -162,6 +174,16 @@ def read_hf_folder(path: Path, *, split: str | None = None, batch_size: int = 10
     if isinstance(loaded, datasets.DatasetDict):
         if split is not None and split not in loaded:
             raise UnsupportedFormatError(f"{path} has splits {list(loaded)}; there is no split {split!r}.")
+        held_out = [name for name in loaded if _held_out(name)]
+        if split is None and len(loaded) > 1 and held_out:
+            sizes = {name: int(part.num_rows) for name, part in loaded.items()}
+            splits = ", ".join(f"{name} ({n:,} row{'s' * (n != 1)})" for name, n in sizes.items())
+            first = next(name for name in loaded if name not in held_out) if len(held_out) < len(loaded) else ""
+            raise UnsupportedFormatError(
+                f"{path} holds the splits {splits}; read together, the held-out rows ({', '.join(held_out)}) would "
+                "land where they can be selected and trained on. Read one split at a time, by its folder or with "
+                f"--hf-split: e.g. `curate ingest {path / (first or held_out[0])}`"
+                + (f" and `curate ingest {path / held_out[0]} --split test`." if first else "."))
         parts = [loaded[split]] if split else list(loaded.values())
     else:
         parts = [loaded]

@@ -44,6 +44,23 @@ def test_parquet_and_hf_folder_ingest(workspace, tmp_path):
     assert (again.rows, again.new, again.duplicates) == (5, 0, 5)
 
 
+def test_a_saved_dataset_dict_with_a_test_split_is_refused_whole_then_read_split_by_split(workspace, tmp_path):
+    import datasets
+    import pytest
+
+    from curate.errors import UnsupportedFormatError
+
+    rows = [{"prompt": f"q{i}", "completion": f"a{i}"} for i in range(6)]
+    datasets.DatasetDict({"train": datasets.Dataset.from_list(rows[:4]),
+                          "test": datasets.Dataset.from_list(rows[4:])}).save_to_disk(str(tmp_path / "saved"))
+    with pytest.raises(UnsupportedFormatError, match="held-out rows \\(test\\) would land where they can be selected"):
+        ingest(workspace, tmp_path / "saved")
+    assert workspace.store.stats()["by_split"] == {}  # nothing stored
+    assert ingest(workspace, tmp_path / "saved" / "test", split="test").new == 2
+    assert ingest(workspace, tmp_path / "saved", hf_split="train").new == 4
+    assert workspace.store.stats()["by_split"] == {"pool": 4, "test": 2}
+
+
 def _mixed_file(path: Path) -> dict[int, str]:
     """A JSONL file with valid rows around one row of each bad kind; returns {bad line: reason fragment}."""
     lines = [

@@ -148,8 +148,23 @@ def test_parquet_and_saved_dataset_folder(tmp_path):
     datasets.DatasetDict({"train": ds, "test": ds.select([0])}).save_to_disk(str(tmp_path / "saved"))
     assert [r.data["text"] for r in read_rows(tmp_path / "a.parquet")] == ["a", "b"]
     assert detect_format(tmp_path / "saved") == "hf"
-    assert [r.data["text"] for r in read_rows(tmp_path / "saved")] == ["a", "b", "a"]
     assert [r.data["text"] for r in read_rows(tmp_path / "saved", split="test")] == ["a"]
+    assert [r.data["text"] for r in read_rows(tmp_path / "saved" / "train")] == ["a", "b"]  # one split's folder
+    datasets.DatasetDict({"part1": ds, "part2": ds.select([0])}).save_to_disk(str(tmp_path / "parts"))
+    assert [r.data["text"] for r in read_rows(tmp_path / "parts")] == ["a", "b", "a"]  # no held-out split
+
+
+@pytest.mark.parametrize("held_out", ["test", "validation", "test_prefs", "dev"])
+def test_a_saved_dataset_with_a_held_out_split_is_not_read_whole(tmp_path, held_out):
+    """Reading every split of load_dataset(...).save_to_disk(...) would put its test rows in the pool."""
+    import datasets
+
+    ds = datasets.Dataset.from_list([{"text": "a", "label": "x"}, {"text": "b", "label": "y"}])
+    datasets.DatasetDict({"train": ds, held_out: ds.select([0])}).save_to_disk(str(tmp_path / "saved"))
+    with pytest.raises(UnsupportedFormatError, match=rf"holds the splits train \(2 rows\), {held_out} \(1 row\); "
+                                                     rf"read together, the held-out rows \({held_out}\) would land"):
+        list(read_rows(tmp_path / "saved"))
+    assert [r.data["text"] for r in read_rows(tmp_path / "saved", split=held_out)] == ["a"]
 
 
 def test_missing_source_and_unknown_suffix_raise_clear_errors(tmp_path):
