@@ -83,11 +83,12 @@ def conll_records(lines: Iterable[str]) -> Data:
         tokens.clear()
 
     for line in lines:
-        parts = line.split()
-        if not parts or parts == ["\ufeff"] or parts[0] == "-DOCSTART-":
+        words = line.split()
+        if not words or words == ["\ufeff"] or words[0] == "-DOCSTART-":
             flush()
             continue
-        tokens.append((parts[0], parts[-1] if len(parts) > 1 else "O"))
+        parts = line.rstrip("\r\n").split("\t") if "\t" in line else words  # a tab-separated token keeps its spaces
+        tokens.append((parts[0], parts[-1].strip() if len(parts) > 1 else "O"))
     flush()
     return out
 

@@ -108,6 +108,10 @@ def test_an_empty_response_after_the_shared_prompt_is_refused(side):
         with pytest.raises(RecordError, match=f"field '{side}' has an empty response after the prompt"):
             row_to_record(row)
     assert row_to_record({"chosen": "The answer is", "rejected": "The answer is no"}).fields["chosen"] == "s"
+    parts = [{"type": "text", "text": "Sear it."}]  # content given as parts is a response too
+    kept = row_to_record({"chosen": [user, {"role": "assistant", "content": parts}],
+                          "rejected": [user, {"role": "assistant", "content": "Boil it."}]})
+    assert kept.fields["chosen"] == [{"role": "assistant", "content": parts}]
 
 
 def test_parse_transcript_rejects_non_transcripts():
