@@ -92,7 +92,17 @@ def _missing_column_error(path: Path, task: str, target: str, row: Mapping[str, 
 
 
 def _check_columns(path: Path, task: str, row: Mapping[str, Any], mapping: Mapping[str, str]) -> None:
-    """Raise a clear error when a required column (after mapping) is absent from the first row."""
+    """Raise a clear error when a required column (after mapping) or a ``--map`` source is absent from the first row.
+    A preference pair comes from ``chosen``/``rejected`` or from ``--map responses=A,B --map preferred=WINNER``."""
+    for target, source in mapping.items():
+        if any(part.strip().split(".")[0] not in row for part in source.split(",")):
+            raise _missing_column_error(path, task, target, row, mapping)
+    if task == "preference" and "responses" in mapping:
+        if "preferred" not in mapping:
+            raise InputError(f"{path}: --map responses={mapping['responses']} needs --map preferred=COLUMN (the "
+                             "column that says which response won: a/b, 0/1 or a column name) to make preference "
+                             "pairs; without it the responses are candidates to rank, not pairs")
+        return
     for target in REQUIRED[task]:
         source = mapping.get(target, target)
         if source.split(".")[0] not in row:

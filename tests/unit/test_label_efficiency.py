@@ -261,6 +261,29 @@ def test_cli_errors_name_the_column_and_the_map_fix(tmp_path):
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
+def test_preference_battles_with_a_winner_column_are_read_as_ingest_reads_them(tmp_path):
+    """prompt,response_a,response_b,winner rows (the README's battles layout) give the same pairs as chosen/rejected
+    rows; without --map preferred the error says what to add."""
+    from curate.bench.label_efficiency_data import load_labelled
+
+    plain = _preference_jsonl(tmp_path / "pairs.jsonl", n_prompts=10)
+    battles = tmp_path / "battles.jsonl"
+    with battles.open("w") as fh:
+        for i, line in enumerate(plain.read_text().splitlines()):
+            row = json.loads(line)
+            a, b = (row["chosen"], row["rejected"]) if i % 2 else (row["rejected"], row["chosen"])
+            fh.write(json.dumps({"question": row["question"], "response_a": a, "response_b": b,
+                                 "winner": "a" if i % 2 else "b"}) + "\n")
+    mapping = {"prompt": "question", "responses": "response_a,response_b", "preferred": "winner"}
+    got, want = load_labelled(battles, "preference", mapping=mapping), load_labelled(plain, "preference",
+                                                                                     mapping={"prompt": "question"})
+    assert (got.texts, got.chosen, got.rejected) == (want.texts, want.chosen, want.rejected) and len(got) == 20
+    with pytest.raises(InputError, match="needs --map preferred=COLUMN"):
+        load_labelled(battles, "preference", mapping={"responses": "response_a,response_b"})
+    with pytest.raises(InputError, match="--map responses=response_a,resp_b names a column that is not in the file"):
+        load_labelled(battles, "preference", mapping={"responses": "response_a,resp_b", "preferred": "winner"})
+
+
 def test_cli_reads_a_headerless_tsv_with_columns(tmp_path):
     """A TSV without a header line (label<TAB>text): the error names --columns; with it every row is read."""
     rows = list(csv.reader(_classify_csv(tmp_path / "named.csv").open()))[1:]
