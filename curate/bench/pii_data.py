@@ -115,9 +115,15 @@ def load_gold(path: Path, limit: int | None = None) -> Data:
 
 
 def _field(row: Any, field: str) -> Any:
-    for key in field.split("."):
-        row = row.get(key) if isinstance(row, dict) else None
-    return row
+    """The value at a dotted path as ``--map`` reads it (``messages.-1.content``: a number picks a list item), or
+    None where the row has none."""
+    from curate.errors import RecordError
+    from curate.ingest.mapping import lookup
+
+    try:
+        return lookup(row, field) if isinstance(row, dict) else None
+    except RecordError:
+        return None
 
 
 def hh_prompt(transcript: str) -> str:
@@ -127,9 +133,9 @@ def hh_prompt(transcript: str) -> str:
 
 
 def load_texts(path: Path, field: str, *, limit: int | None = None, unique: bool = True) -> list[str]:
-    """The strings at ``field`` (dotted for nesting; ``chosen:prompt`` = the HH-RLHF prompt of ``chosen``) of the
-    records of a file ``curate ingest`` reads (JSONL, a JSON array, CSV/TSV, Parquet; ``.gz`` too); empty and
-    missing values are skipped, repeats dropped if ``unique``."""
+    """The strings at ``field`` (a dotted path as ``--map`` reads it, ``messages.0.content``; ``chosen:prompt`` = the
+    HH-RLHF prompt of ``chosen``) of the records of a file ``curate ingest`` reads (JSONL, a JSON array, CSV/TSV,
+    Parquet; ``.gz`` too); empty and missing values are skipped, repeats dropped if ``unique``."""
     if not path.exists():
         raise SourceNotFoundError(f"{path}: no such file. Pass --fp-data FILE (JSONL, JSON array, CSV/TSV, Parquet).")
     from curate.bench.pii_spans import read_records

@@ -27,8 +27,9 @@ def bench_pii_cmd(
     fp_data: Annotated[list[Path] | None, typer.Option(
         help="Text with little or no real PII (JSONL, JSON, CSV/TSV, Parquet; .gz ok): placeholders per 1,000 words "
              "and share of records changed, curate vs stock. Repeatable.")] = None,
-    fp_field: Annotated[str, typer.Option(help="Field of --fp-data holding the text (dotted for nesting; "
-                                               "FIELD:prompt = the HH-RLHF prompt of a transcript).")] = "prompt",
+    fp_field: Annotated[str, typer.Option(help="Field of --fp-data holding the text (a dotted path as "
+                                               "--map reads it, e.g. messages.0.content; FIELD:prompt = the HH-RLHF "
+                                               "prompt of a transcript).")] = "prompt",
     verdicts: Annotated[Path | None, typer.Option(help="JSON of hand-checked verdicts per sampled finding.")] = None,
     speed_data: Annotated[list[Path] | None, typer.Option(
         help="Long texts (JSONL, JSON, CSV/TSV, Parquet; .gz ok): characters per second of curate (batched, as ingest "

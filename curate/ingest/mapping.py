@@ -70,10 +70,10 @@ def source_paths(target: str, source: str) -> list[str]:
 _INDEX = re.compile(r"-?\d+")
 
 
-def _lookup(row: Mapping[str, Any], path: str) -> Any:
+def lookup(row: Mapping[str, Any], path: str) -> Any:
     """The value at a dotted ``path``; a number picks an item of a list (``instances.0.output``, ``-1`` the last).
 
-    >>> _lookup({"instances": [{"output": "yes"}, {"output": "no"}]}, "instances.-1.output")
+    >>> lookup({"instances": [{"output": "yes"}, {"output": "no"}]}, "instances.-1.output")
     'no'
     """
     value: Any = row
@@ -97,7 +97,7 @@ def apply_mapping(row: Mapping[str, Any], mapping: Mapping[str, str]) -> dict[st
     out = dict(row)
     for target, source in mapping.items():
         paths = source_paths(target, source)
-        value = [_lookup(row, p) for p in paths] if len(paths) > 1 else _lookup(row, paths[0])
+        value = [lookup(row, p) for p in paths] if len(paths) > 1 else lookup(row, paths[0])
         for path in paths:
             out.pop(path.split(".")[0], None)
         out[target] = value
@@ -165,7 +165,7 @@ def check_columns(rows: Iterator[RawRow], mapping: Mapping[str, str] | None, nam
 
 def _resolves(row: Mapping[str, Any], path: str) -> bool:
     try:
-        _lookup(row, path)
+        lookup(row, path)
     except RecordError:
         return False
     return True
@@ -174,11 +174,11 @@ def _resolves(row: Mapping[str, Any], path: str) -> bool:
 def _missing(path: str, item: str, name: str, rows: list[Mapping[str, Any]]) -> str:
     """The message for a mapped column no row has: the columns there are, and the closest."""
     parent, _, leaf = path.rpartition(".")
-    holders = [row for row in rows if parent and _resolves(row, parent) and isinstance(_lookup(row, parent), Mapping)]
-    lists = [_lookup(row, parent) for row in rows if parent and _resolves(row, parent)
-             and isinstance(_lookup(row, parent), list)]
+    holders = [row for row in rows if parent and _resolves(row, parent) and isinstance(lookup(row, parent), Mapping)]
+    lists = [lookup(row, parent) for row in rows if parent and _resolves(row, parent)
+             and isinstance(lookup(row, parent), list)]
     if holders:
-        keys = list(dict.fromkeys(str(k) for row in holders for k in _lookup(row, parent)))
+        keys = list(dict.fromkeys(str(k) for row in holders for k in lookup(row, parent)))
         where, asked = f"{parent!r} holds", leaf
     elif lists:
         inner = list(dict.fromkeys(str(k) for items in lists for item in items[:1] if isinstance(item, Mapping)

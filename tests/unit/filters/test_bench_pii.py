@@ -191,6 +191,12 @@ def test_texts_from_jsonl_and_hh_prompts(tmp_path):
     path.write_text('{"chosen": "\\n\\nHuman: hi\\n\\nAssistant: yo\\n\\nHuman: more\\n\\nAssistant: ok"}\n'
                     '{"chosen": ""}\n')
     assert load_texts(path, "chosen:prompt") == ["\n\nHuman: hi\n\nAssistant: yo\n\nHuman: more"]
+    chats = tmp_path / "chats.jsonl"  # a list item by its number, as --map reads it
+    chats.write_text(json.dumps({"messages": [{"role": "user", "content": "Call Ann"},
+                                              {"role": "assistant", "content": "Done"}]}) + "\n"
+                     + json.dumps({"messages": []}) + "\n")
+    assert load_texts(chats, "messages.0.content") == ["Call Ann"]
+    assert load_texts(chats, "messages.-1.content") == ["Done"]
 
 
 def test_texts_from_a_csv_of_tickets_like_ingest_reads(tmp_path):
