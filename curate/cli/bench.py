@@ -329,6 +329,9 @@ def label_efficiency_cmd(
                                                          "prompt).")] = None,
     calibration_size: Annotated[float | None, typer.Option(help="Calibration slice from the pool: fraction of the "
                                                                 "test size (< 1) or count (default 0.1).")] = None,
+    split_seed: Annotated[int, typer.Option(help="Seed of the pool/test split (without --test; rerun with "
+                                                 "others to see how much the test split alone moves the figures) and "
+                                                 "of the calibration slice.")] = 0,
     pool_limit: Annotated[int | None, typer.Option(help="Keep a seeded random subset of this many pool records "
                                                          "(for slow features such as smollm2).")] = None,
     cache_dir: Annotated[Path, typer.Option(help="Where embeddings / LM features are cached.")] = Path(".bench-cache"),
@@ -348,7 +351,7 @@ def label_efficiency_cmd(
     cfg = BenchConfig(task=task, seeds=seeds, strategies=chosen, start=start_per_class, batch=batch, budget=budget,
                       random_mix=random_mix, oracle_noise=oracle_noise, features=features, C=c_reg, l2=l2,
                       clusters_per_pick=clusters_per_pick, test_size=test_size, calibration_size=calibration_size,
-                      pool_limit=pool_limit, learner=learner, prior_precision=prior_precision,
+                      pool_limit=pool_limit, split_seed=split_seed, learner=learner, prior_precision=prior_precision,
                       novelty_beta=novelty_beta).resolved()
     with rich_progress(transient=True) as progress:
         report = run_benchmark(cfg, data, test_path=test, mapping=mapping, cache_dir=cache_dir, progress=progress,

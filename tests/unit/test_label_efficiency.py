@@ -138,6 +138,19 @@ def test_test_set_never_overlaps_the_pool(tmp_path):
     assert len(seeded.test) == 24 and len(seeded.calibration) == 2  # 20% held out; 10% of that calibrates
     assert not set(seeded.pool.ids) & (set(seeded.test.ids) | set(seeded.calibration.ids))
     assert make_split(pool, "classify", seed=3).test.ids == seeded.test.ids  # the test set is frozen
+    assert make_split(pool, "classify", seed=4).test.ids != seeded.test.ids  # another split seed, another test set
+
+
+def test_cli_split_seed_reaches_the_split(tmp_path):
+    data = _classify_csv(tmp_path / "intents.csv", n=60)
+    base = ["bench", "label-efficiency", "--task", "classify", "--data", str(data), "--map", "text=sentence",
+            "--map", "label=intent", "--features", "hashing", "--seeds", "1", "--strategies", "random",
+            "--start-per-class", "2", "--batch", "10", "--budget", "20", "--cache-dir", str(tmp_path / "cache")]
+    for seed in ("0", "7"):
+        result = runner.invoke(app, [*base, "--split-seed", seed, "--out-dir", str(tmp_path / seed)])
+        assert result.exit_code == 0, result.output
+        report = json.loads((tmp_path / seed / "label_efficiency_classify_hashing.json").read_text())
+        assert report["config"]["split_seed"] == int(seed)
 
 
 def test_preference_split_keeps_each_prompt_on_one_side(tmp_path):
