@@ -27,6 +27,7 @@ from curate.bench import label_efficiency_loops as loops
 from curate.bench.label_efficiency_data import (
     LabelledSet,
     Split,
+    budget_for_pool,
     load_labelled,
     make_split,
     noisy_class_answers,
@@ -339,7 +340,7 @@ def run_benchmark(cfg: BenchConfig, data_path: Path, *, test_path: Path | None =
     (tests pass a :class:`HashingFeaturizer`). ``columns`` names the columns of a headerless CSV/TSV pool file
     (and of the test file, when it is one too); ``encoding`` is that of both files.
     """
-    cfg = cfg.resolved()
+    asked_budget, cfg = cfg.budget is not None, cfg.resolved()
     started = time.perf_counter()
     pool_file = load_labelled(data_path, cfg.task, mapping=mapping, columns=columns, encoding=encoding)
     test_file: LabelledSet | None = None
@@ -351,6 +352,8 @@ def run_benchmark(cfg: BenchConfig, data_path: Path, *, test_path: Path | None =
     if cfg.pool_limit is not None and cfg.pool_limit < len(split.pool):
         keep = np.random.default_rng([cfg.split_seed, 3]).choice(len(split.pool), cfg.pool_limit, replace=False)
         split.pool = split.pool.take(np.sort(keep))
+    budget, warnings = budget_for_pool(int(cfg.budget or 1), len(split.pool), asked=asked_budget)
+    cfg = dataclasses.replace(cfg, budget=budget)
     t0 = time.perf_counter()
     parts = (split.pool, split.test, split.calibration)
     features: tuple[np.ndarray, ...]
@@ -389,5 +392,6 @@ def run_benchmark(cfg: BenchConfig, data_path: Path, *, test_path: Path | None =
         "metric": "test accuracy" if cfg.task == "classify" else "test pairwise accuracy (P(chosen > rejected) > 0.5)",
         "runs": runs,
         "verdict": verdict(runs, target=DEFAULTS[cfg.task]["target_ratio"], explain=cfg.task == "preference"),
+        "warnings": warnings,
         "seconds": round(time.perf_counter() - started, 2),
     }

@@ -303,3 +303,30 @@ def noisy_class_answers(gold: IntArray, n_classes: int, noise: float, *, rng: np
 def noisy_preference_answers(n: int, noise: float, *, rng: np.random.Generator) -> npt.NDArray[np.bool_]:
     """``(n,)`` bool: True where the simulated annotator prefers ``rejected`` (chosen/rejected swapped)."""
     return flip_mask(n, noise, rng=rng)
+
+
+def budget_for_pool(budget: int, n_pool: int, *, asked: bool) -> tuple[int, list[str]]:
+    """The last label budget to run and warnings about it for a pool of ``n_pool`` records.
+
+    At the whole pool every strategy holds the same labels, so curves meet and no ratio above 1 can show there: a
+    default budget (``asked`` False) that would label the whole pool becomes half the pool; an asked one is kept,
+    with a warning; a last budget over half the pool is kept with a warning (the curves converge as the pool runs
+    out, so ratios shrink towards 1).
+
+    >>> budget_for_pool(1500, 466, asked=False)[0]
+    233
+    """
+    half = max(1, n_pool // 2)
+    if budget >= n_pool and not asked:
+        return half, [f"the default budget ({budget:,} labels) would label the whole pool ({n_pool:,} records), where "
+                      f"every strategy holds the same labels: running to half the pool ({half:,}); pass --budget to "
+                      "choose"]
+    if budget >= n_pool:
+        return budget, [f"--budget {budget:,} labels the whole pool ({n_pool:,} records): every strategy ends on the "
+                        f"same labels, so no ratio above 1 can show at the last budget; --budget {half:,} (half the "
+                        "pool) leaves room"]
+    if budget > n_pool / 2:
+        return budget, [f"the last budget ({budget:,}) labels {budget / n_pool:.0%} of the pool ({n_pool:,} records): "
+                         f"curves converge as the pool runs out, so ratios shrink towards 1; --budget {half:,} (half "
+                         "the pool) leaves room"]
+    return budget, []

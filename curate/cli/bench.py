@@ -352,13 +352,15 @@ def label_efficiency_cmd(
                       random_mix=random_mix, oracle_noise=oracle_noise, features=features, C=c_reg, l2=l2,
                       clusters_per_pick=clusters_per_pick, test_size=test_size, calibration_size=calibration_size,
                       pool_limit=pool_limit, split_seed=split_seed, learner=learner, prior_precision=prior_precision,
-                      novelty_beta=novelty_beta).resolved()
+                      novelty_beta=novelty_beta)
+    cfg.resolved()  # options checked before any data is read; the run fills in the task's defaults itself
     with rich_progress(transient=True) as progress:
         report = run_benchmark(cfg, data, test_path=test, mapping=mapping, cache_dir=cache_dir, progress=progress,
                                columns=None if columns is None else columns.split(","), encoding=encoding)
     if sys.argv and "label-efficiency" in sys.argv:
         report["command"] = "curate " + shlex.join(sys.argv[sys.argv.index("bench"):] if "bench" in sys.argv
                                                    else sys.argv[1:])
+    cfg = cfg.resolved()
     stem = out_dir / (f"label_efficiency_{cfg.task}" + ("" if cfg.features == "minilm" else f"_{cfg.features}")
                       + ("" if cfg.learner == "ensemble" else f"_{cfg.learner}"))
     report["plot"] = str(plot_report(report, stem.with_suffix(".png")))

@@ -150,6 +150,8 @@ def _ci(stats: dict[str, Any]) -> str:
 def print_label_efficiency(report: dict[str, Any]) -> None:
     """The table of a ``curate bench label-efficiency`` report: ratio per noise level, final accuracy, ECE, and
     the verdict against the target."""
+    for warning in report.get("warnings", []):
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     runs = report["runs"]
     table = Table("strategy", *[f"ratio @ {k.replace('_', ' ')}" for k in runs],
                   "final accuracy (mean [95% CI])", "ECE (calibration slice)", title=report["metric"])

@@ -334,3 +334,29 @@ def test_cli_reads_a_windows_encoded_file_with_encoding(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["data"]["pool_file"]["rows"] == 200 and report["data"]["pool_file"]["skipped"] == 0
+
+
+def test_budgets_that_would_exhaust_the_pool(tmp_path):
+    """At the whole pool every strategy holds the same labels: a default budget that large runs to half the pool, an
+    asked one is kept with a warning, and a budget over half the pool is flagged."""
+    from curate.bench.label_efficiency_data import budget_for_pool
+
+    halved, [why] = budget_for_pool(1500, 466, asked=False)
+    assert halved == 233 and "running to half the pool (233)" in why
+    kept, [why] = budget_for_pool(1500, 466, asked=True)
+    assert kept == 1500 and "labels the whole pool (466 records)" in why and "--budget 233" in why
+    kept, [why] = budget_for_pool(300, 466, asked=True)
+    assert kept == 300 and "labels 64% of the pool" in why
+    assert budget_for_pool(200, 466, asked=False) == (200, [])
+    data = _classify_csv(tmp_path / "intents.csv", n=60)
+    base = ["bench", "label-efficiency", "--task", "classify", "--data", str(data), "--map", "text=sentence",
+            "--map", "label=intent", "--features", "hashing", "--seeds", "1", "--strategies", "random,margin",
+            "--start-per-class", "2", "--batch", "10", "--cache-dir", str(tmp_path / "cache"), "--out-dir",
+            str(tmp_path)]
+    result = runner.invoke(app, base)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "label_efficiency_classify_hashing.json").read_text())
+    n_pool = report["data"]["split"]["pool"]
+    assert report["config"]["budget"] == n_pool // 2 == report["runs"]["noise_0"]["budgets"][-1]
+    assert "would label the whole pool" in report["warnings"][0]
+    assert "warning: the default budget (1,500 labels)" in " ".join(result.output.split())
