@@ -72,7 +72,7 @@ bench-selection: $(STAMP)
 	$(PY) benchmarks/bench_selection_preference.py
 	$(PY) benchmarks/bench_rewrite_budget.py --pool 400
 	$(PY) benchmarks/bench_rewrite_budget_lora.py --out benchmarks/results/rewrite_budget_lora_seed0.json
-	$(PY) benchmarks/bench_rewrite_budget_lora.py --seeds 2 --budgets 0.3 --random-budgets 0,1 --variants applied
+	$(PY) benchmarks/bench_rewrite_budget_lora.py --seeds 4 --budgets 0.3 --random-budgets 0,1 --variants applied
 	$(PY) benchmarks/selection_table.py
 
 lint: $(STAMP)

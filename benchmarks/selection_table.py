@@ -66,14 +66,17 @@ def rows() -> list[dict[str, Any]]:
     data = _load("rewrite_budget_lora.json", "benchmarks/bench_rewrite_budget_lora.py")
     for name, cells in (data or {}).get("summary", {}).items():
         cell, curves = cells[-1], data["random_curve"]  # type: ignore[index]
-        capped = sum(run["cells"][-1]["capped"] for run in data["per_seed"][name])  # type: ignore[index]
+        runs = data["per_seed"][name]  # type: ignore[index]
+        capped = sum(run["cells"][-1]["capped"] for run in runs)
+        below = sum(run["cells"][-1]["loss"] < run["cells"][-1]["random_loss"] for run in runs)
         rose = [s for s, c in curves.items() if any(b[1] > a[1] for a, b in zip(c, c[1:], strict=False))]
         costs = ", ".join(f"{c[0][1] - c[-1][1]:.4f}" for c in curves.values())
         out.append(_row("rewrite budget, LoRA held-out loss", "alpaca_5000", f"{name} (the sft-select default)",
                         cell["ratio_vs_random"], _per_seed_ci(cell["ratio_per_seed"]), 2.0,
                         f"{len(curves)} seeds; loss after {cell['k']} rewrites {cell['loss']:.4f} vs random's "
-                        f"{cell['random_loss']:.4f}; at the cap (below random's every-row-rewritten loss) in {capped} "
-                        f"of {len(curves)}; the damage costs {costs} nats of held-out loss per seed"
+                        f"{cell['random_loss']:.4f}, lower than random's at {cell['k']} in {below} of {len(runs)}; at "
+                        f"the cap (below random's every-row-rewritten loss) in {capped} of {len(curves)}; the damage "
+                        f"costs {costs} nats of held-out loss per seed"
                         + (f"; random's curve rises with k in seed {', '.join(rose)}: noise above the damage's "
                            "cost" if rose else ""), extra_ok=not rose))
     return out
