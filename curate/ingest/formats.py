@@ -159,11 +159,6 @@ def split_implicit_prompt(chosen: Any, rejected: Any) -> dict[str, Any]:
                 f"'{name}' continues for {len(side)} messages ({', '.join(map(str, roles))}) after the shared "
                 "prompt; expected one assistant response (the pair diverges before its final turn)"
             )
-    for name, side in (("chosen", chosen), ("rejected", rejected)):
-        contents = [side] if isinstance(side, str) else [m.get("content") for m in side]
-        if not any(c.strip() if isinstance(c, str) else c for c in contents):  # a list content (parts) counts
-            raise RecordError(f"field {name!r} has an empty response after the prompt it shares with the other "
-                              "side; a preference needs two non-empty responses")
     return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
 
 

@@ -93,27 +93,6 @@ def test_pairs_that_diverge_before_the_last_turn_are_refused():
         row_to_record({"chosen": chosen, "rejected": rejected})
 
 
-@pytest.mark.parametrize("side", ["chosen", "rejected"])
-def test_an_empty_response_after_the_shared_prompt_is_refused(side):
-    """Conversational pairs with an implicit prompt (TRL's ultrafeedback_binarized layout) and HH-style transcripts
-    whose final response is empty are refused, as an empty explicit response is (plain text cannot get there: TRL's
-    character prefix leaves both sides a character)."""
-    user = {"role": "user", "content": "How do I cook a T-bone steak?"}
-    rows = [{"chosen": [user, {"role": "assistant", "content": "Sear it, then roast it."}],
-             "rejected": [user, {"role": "assistant", "content": "Boil it."}]},
-            {"chosen": "\n\nHuman: hi\n\nAssistant: Hello!", "rejected": "\n\nHuman: hi\n\nAssistant: Hey."}]
-    rows[0][side][1]["content"] = "  "
-    rows[1][side] = "\n\nHuman: hi\n\nAssistant: "
-    for row in rows:
-        with pytest.raises(RecordError, match=f"field '{side}' has an empty response after the prompt"):
-            row_to_record(row)
-    assert row_to_record({"chosen": "The answer is", "rejected": "The answer is no"}).fields["chosen"] == "s"
-    parts = [{"type": "text", "text": "Sear it."}]  # content given as parts is a response too
-    kept = row_to_record({"chosen": [user, {"role": "assistant", "content": parts}],
-                          "rejected": [user, {"role": "assistant", "content": "Boil it."}]})
-    assert kept.fields["chosen"] == [{"role": "assistant", "content": parts}]
-
-
 def test_parse_transcript_rejects_non_transcripts():
     assert parse_transcript("just some text") is None
 
