@@ -26,6 +26,7 @@ import numpy.typing as npt
 
 from curate.errors import InputError, RecordError
 from curate.ingest.formats import header_hint, row_to_record
+from curate.ingest.mapping import check_columns
 from curate.ingest.readers import read_rows
 from curate.ingest.records import as_text
 
@@ -79,24 +80,18 @@ class LabelledSet:
                 "skipped_examples": [{"line": line, "reason": reason} for line, reason in self.skipped]}
 
 
-def _missing_column_error(path: Path, task: str, target: str, row: Mapping[str, Any],
-                          mapping: Mapping[str, str]) -> InputError:
+def _missing_column_error(path: Path, task: str, target: str, row: Mapping[str, Any]) -> InputError:
     names = sorted(map(str, row))
     columns = ", ".join(names) or "(none)"
-    if target in mapping:
-        return InputError(f"{path}: --map {target}={mapping[target]} names a column that is not in the file "
-                          f"(columns: {columns}). Fix the SOURCE side of --map {target}=SOURCE.")
     return InputError(f"{path}: the {task} benchmark needs a column {target!r}, which is not in the file "
                       f"(columns: {columns}). Name the column that holds it with --map {target}=COLUMN"
                       f"{header_hint(names)}.")
 
 
 def _check_columns(path: Path, task: str, row: Mapping[str, Any], mapping: Mapping[str, str]) -> None:
-    """Raise a clear error when a required column (after mapping) or a ``--map`` source is absent from the first row.
-    A preference pair comes from ``chosen``/``rejected`` or from ``--map responses=A,B --map preferred=WINNER``."""
-    for target, source in mapping.items():
-        if any(part.strip().split(".")[0] not in row for part in source.split(",")):
-            raise _missing_column_error(path, task, target, row, mapping)
+    """Raise a clear error when a required column that no ``--map`` names is absent from the first row (the ``--map``
+    sources are checked by ingest's :func:`curate.ingest.mapping.check_columns`). A preference pair comes from
+    ``chosen``/``rejected`` or from ``--map responses=A,B --map preferred=WINNER``."""
     if task == "preference" and "responses" in mapping:
         if "preferred" not in mapping:
             raise InputError(f"{path}: --map responses={mapping['responses']} needs --map preferred=COLUMN (the "
@@ -104,9 +99,8 @@ def _check_columns(path: Path, task: str, row: Mapping[str, Any], mapping: Mappi
                              "pairs; without it the responses are candidates to rank, not pairs")
         return
     for target in REQUIRED[task]:
-        source = mapping.get(target, target)
-        if source.split(".")[0] not in row:
-            raise _missing_column_error(path, task, target, row, mapping)
+        if target not in mapping and target not in row:
+            raise _missing_column_error(path, task, target, row)
 
 
 def load_labelled(path: Path, task: str, *, mapping: Mapping[str, str] | None = None,
@@ -126,7 +120,7 @@ def load_labelled(path: Path, task: str, *, mapping: Mapping[str, str] | None = 
     out = LabelledSet(str(path))
     seen: set[str] = set()
     checked = False
-    for raw in read_rows(path, columns=columns, encoding=encoding):
+    for raw in check_columns(read_rows(path, columns=columns, encoding=encoding), mapping, str(path)):
         if raw.error is not None or not isinstance(raw.data, Mapping):
             reason = raw.error or f"expected a row with named fields; got {type(raw.data).__name__}"
             _skip(out, raw.line, reason)

@@ -271,6 +271,7 @@ def load_pairs(path: Any, mapping: dict[str, str] | None = None, *, limit: int |
 
     from curate.errors import RecordError
     from curate.ingest.formats import header_hint, row_to_record
+    from curate.ingest.mapping import check_columns
     from curate.ingest.readers import read_rows
     from curate.ingest.records import as_text
     from curate.scorers.causal_lm import prompt_and_completion
@@ -279,7 +280,8 @@ def load_pairs(path: Any, mapping: dict[str, str] | None = None, *, limit: int |
     out: list[tuple[str, str]] = []
     first_columns: list[str] = []
     unreadable = ""
-    for n, raw in enumerate(read_rows(source, columns=columns, encoding=encoding), start=1):
+    rows = check_columns(read_rows(source, columns=columns, encoding=encoding), mapping, str(source))
+    for n, raw in enumerate(rows, start=1):
         if raw.error is not None or not isinstance(raw.data, dict):
             unreadable = unreadable or f" (line {raw.line} could not be read: {raw.error or 'not a row of fields'})"
             continue

@@ -293,7 +293,7 @@ def test_preference_battles_with_a_winner_column_are_read_as_ingest_reads_them(t
     assert (got.texts, got.chosen, got.rejected) == (want.texts, want.chosen, want.rejected) and len(got) == 20
     with pytest.raises(InputError, match="needs --map preferred=COLUMN"):
         load_labelled(battles, "preference", mapping={"responses": "response_a,response_b"})
-    with pytest.raises(InputError, match="--map responses=response_a,resp_b names a column that is not in the file"):
+    with pytest.raises(InputError, match=r"column 'resp_b' \(from --map responses=response_a,resp_b\) is not in"):
         load_labelled(battles, "preference", mapping={"responses": "response_a,resp_b", "preferred": "winner"})
 
 

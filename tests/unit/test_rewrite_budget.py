@@ -164,3 +164,13 @@ def test_chat_rows_are_split_at_their_last_answer(tmp_path):
                                       "--budgets", "0.3", "--seeds", "1", "--json", str(tmp_path / "r.json")])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "r.json").read_text())["rows"] == 40
+
+
+def test_a_mapped_column_the_file_lacks_is_named_with_the_closest(tmp_path):
+    from curate.bench.rewrite_budget import load_pairs
+
+    path = tmp_path / "qa.jsonl"
+    path.write_text("".join(json.dumps({"question": p, "answer": c}) + "\n" for p, c in _rows()))
+    with pytest.raises(InputError, match=r"column 'questoin' \(from --map prompt=questoin\) is not in .*Did you mean"):
+        load_pairs(path, {"prompt": "questoin", "completion": "answer"})
+    assert len(load_pairs(path, {"prompt": "question", "completion": "answer"})) == 40
