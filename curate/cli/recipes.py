@@ -29,6 +29,10 @@ def run_cmd(
 
     from curate.runtime.recipes import RecipeResult, find, typer_command
 
+    if name in ("--help", "-h"):  # --help is passed through to the recipe, so `curate run --help` lands here
+        console.print(ctx.get_help())
+        recipes_cmd()
+        return
     info = find(name)
     sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     sub.command(name=info.name, help=info.func.__doc__)(typer_command(info.func))

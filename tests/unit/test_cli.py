@@ -97,3 +97,13 @@ def test_a_mistyped_workspace_is_an_error_not_a_new_empty_workspace(tmp_path, co
     assert "Traceback" not in proc.stderr + proc.stdout
     assert not missing.exists()  # nothing was created
 
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_run_help_shows_usage_and_the_recipes_instead_of_unknown_recipe(flag):
+    result = runner.invoke(app, ["run", flag])
+    assert result.exit_code == 0, result.output
+    assert "Usage: curate run" in result.output
+    assert "no recipe called" not in result.output
+    for recipe in ("sft-select", "preference-rank", "label-teach"):
+        assert recipe in result.output
