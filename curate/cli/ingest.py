@@ -54,7 +54,8 @@ def ingest(
     pii: Annotated[str | None, typer.Option(help="redact, drop or flag personal data and secrets before anything "
                                                  "is stored (needs the pii extra; about 20,000 characters/s per "
                                                  "core); preview: store nothing, show sample records with their "
-                                                 "redactions highlighted and the counts per type.")] = None,
+                                                 "redactions highlighted and the counts per type; off (the "
+                                                 "default): no PII detection.")] = None,
     pii_types: PiiTypesOpt = None,
     pii_min_score: PiiMinScoreOpt = None,
     pii_allow: PiiAllowOpt = None,
@@ -82,6 +83,7 @@ def ingest(
     from curate.ingest.sources import ingest as run_ingest
 
     check_options(kind=kind, split=split, fmt=fmt, encoding=encoding, pii=pii, max_row_bytes=max_row_bytes)
+    pii = None if pii == "off" else pii  # as the recipes' --pii off
     mapping = parse_mapping(map_)
     names = None if columns is None else columns.split(",")
     for source in sources:  # every source and its columns, before the first row is stored

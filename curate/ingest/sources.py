@@ -52,7 +52,7 @@ def check_options(*, kind: str | None = None, split: str = "pool", fmt: str | No
     if pii is not None:
         from curate.filters.pii_workspace import ACTIONS
 
-        check_choice(pii, (*ACTIONS, "preview"), "--pii")
+        check_choice(pii, (*ACTIONS, "preview", "off"), "--pii")
     if isinstance(max_row_bytes, bool) or not isinstance(max_row_bytes, int) or max_row_bytes < 1:
         raise InputError(f"--max-row-bytes must be a positive number of bytes; got {max_row_bytes!r:.40}.")
 
@@ -141,6 +141,7 @@ def ingest(
     """
     path = Path(source)
     check_options(kind=kind, split=split, fmt=fmt, encoding=encoding, pii=pii, max_row_bytes=max_row_bytes)
+    pii = None if pii == "off" else pii
     if pii == "preview":
         raise InputError("--pii preview stores nothing: it is curate.ingest.sources.preview_pii (the CLI runs it "
                          "for `curate ingest --pii preview`).")

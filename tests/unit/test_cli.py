@@ -107,3 +107,19 @@ def test_run_help_shows_usage_and_the_recipes_instead_of_unknown_recipe(flag):
     assert "no recipe called" not in result.output
     for recipe in ("sft-select", "preference-rank", "label-teach"):
         assert recipe in result.output
+
+
+def test_ingest_pii_off_is_no_detection_as_in_the_recipes(tmp_path):
+    src = tmp_path / "rows.jsonl"
+    src.write_text(json.dumps({"prompt": "Mail ann.lee@example.com", "completion": "Done."}) + "\n")
+    ws = tmp_path / "ws"
+    result = runner.invoke(app, ["ingest", str(src), "--workspace", str(ws), "--pii", "off"])
+    assert result.exit_code == 0, result.output
+    import sqlite3
+
+    with sqlite3.connect(ws / "curate.db") as conn:
+        (data,) = conn.execute("select data from records").fetchone()
+    assert json.loads(data)["prompt"] == "Mail ann.lee@example.com"
+    typo = runner.invoke(app, ["ingest", str(src), "--workspace", str(ws), "--pii", "of"])
+    assert typo.exit_code != 0
+    assert "redact, drop, flag, preview, off; got 'of'. Did you mean 'off'?" in str(typo.exception)
