@@ -39,10 +39,27 @@ def ingest_files(ws: Workspace, result: RecipeResult, files: list[Path], *, mapp
         rows = new = quarantined = 0
         for path in files:
             report = ingest(ws, path, kind=kind, mapping=parse_mapping(mapping or []), pii=pii, split=split)
+            if report.valid == 0:
+                _nothing_valid(path, report)
             rows += report.rows
             new += report.new
             quarantined += report.quarantined
         s.update(files=len(files), rows=rows, new_records=new, quarantined=quarantined, pii=pii or "off")
+
+
+def _nothing_valid(path: Path, report: Any) -> None:
+    """Stop the recipe when ``path`` gave no valid row: its later steps would only find an empty pool."""
+    from curate.errors import InputError
+
+    if report.rows == 0:
+        raise InputError(f"{path}: no rows were read (the file is empty); nothing was added.")
+    reason, count = next(iter(report.reasons.items()), ("unknown", report.quarantined))
+    lines = ", ".join(str(n) for n in report.reason_lines.get(reason, [])[:5])
+    raise InputError(
+        f"{path}: none of its {report.rows:,} rows could be read, so the recipe stopped before its next steps. "
+        f"{count:,} x {reason}" + (f" (lines {lines}, ...)" if lines else "") + ". Rows quarantined in "
+        f"{report.quarantine_path}. Ingest it first with `curate ingest {path} ...` (it takes --map, --columns for "
+        "a file without a header line, --encoding and --format), then run the recipe again without the file.")
 
 
 def dedup(ws: Workspace, result: RecipeResult, method: str = "minhash") -> None:

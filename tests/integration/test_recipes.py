@@ -143,6 +143,26 @@ def test_label_teach_runs_the_loop_with_an_oracle(tmp_path):
     assert "random_mix" not in keys[1]
 
 
+def test_a_recipe_stops_at_a_file_it_cannot_read_and_says_how_to_ingest_it(tmp_path):
+    # a headerless label<TAB>text file (SMS Spam Collection's layout): its first line is taken as the header
+    src = tmp_path / "SMSSpamCollection"
+    src.write_text("".join(f"{'spam' if i % 3 else 'ham'}\tmessage number {i} about a prize\n" for i in range(20)))
+    ws_dir = tmp_path / "ws"
+    result = CliRunner().invoke(app, ["run", "label-teach", str(src), "--workspace", str(ws_dir), "--classes",
+                                      "ham,spam", "--oracle", "label", "--rounds", "1", "--batch", "4"])
+    assert result.exit_code != 0
+    message = " ".join(str(result.exception).split())
+    assert f"{src}: none of its 19 rows could be read" in message
+    assert "--columns" in message and f"curate ingest {src}" in message
+    assert not (ws_dir / "reports" / "recipe-label-teach.json").exists()  # stopped before the loop
+    quarantined = list((ws_dir / "quarantine").glob("*.jsonl"))
+    assert len(quarantined) == 1 and len(quarantined[0].read_text().splitlines()) == 19
+    # the advice works: ingest with --columns, then the recipe without the file
+    ingest = CliRunner().invoke(app, ["ingest", str(src), "--columns", "label,text", "-w", str(ws_dir)])
+    assert ingest.exit_code == 0, ingest.output
+    assert _count(Workspace.open(ws_dir), select(func.count()).select_from(RecordRow)) == 20
+
+
 def test_stream_triage_labels_at_the_target_rate(tmp_path):
     ws_dir = tmp_path / "ws"
     (tmp_path / "pool.jsonl").write_text("".join(json.dumps({"text": f"pool message {i} about billing"}) + "\n"
