@@ -28,6 +28,9 @@ from curate.bench.label_efficiency_data import (
     LabelledSet,
     Split,
     budget_for_pool,
+    budget_steps,
+    check_test_labels,
+    curve_warnings,
     load_labelled,
     make_split,
     noisy_class_answers,
@@ -114,8 +117,11 @@ class BenchConfig:
             raise InputError(f"--task must be one of {', '.join(DEFAULTS)}; got {self.task!r}.")
         d = DEFAULTS[self.task]
         cfg = dataclasses.replace(
-            self, seeds=self.seeds or d["seeds"], strategies=tuple(self.strategies or d["strategies"]),
-            start=self.start or d["start"], batch=self.batch or d["batch"], budget=self.budget or d["budget"],
+            self, seeds=d["seeds"] if self.seeds is None else self.seeds,
+            strategies=tuple(self.strategies or d["strategies"]),
+            start=d["start"] if self.start is None else self.start,
+            batch=d["batch"] if self.batch is None else self.batch,
+            budget=d["budget"] if self.budget is None else self.budget,
             standardise=self.features == "smollm2" if self.standardise is None else self.standardise)
         known = loops.CLASSIFY_STRATEGIES if self.task == "classify" else loops.PREFERENCE_STRATEGIES
         unknown = [s for s in cfg.strategies or () if s not in known]
@@ -150,18 +156,6 @@ class BenchConfig:
                                 round_robin_within=self.round_robin_within, C=self.C, n_heads=self.n_heads, l2=self.l2,
                                 learner=self.learner, prior_precision=self.prior_precision,
                                 novelty_beta=self.novelty_beta)
-
-
-def budget_steps(start: int, batch: int, budget: int) -> list[int]:
-    """``start, start + batch, ...`` below ``budget``, then ``budget`` itself.
-
-    >>> budget_steps(154, 100, 500)
-    [154, 254, 354, 454, 500]
-    """
-    if start >= budget:
-        raise InputError(f"the seed set already has {start} labels, which is not below --budget {budget}; "
-                         "raise --budget or lower --start-per-class.")
-    return [*range(start, budget, batch), budget]
 
 
 @contextmanager
@@ -354,6 +348,9 @@ def run_benchmark(cfg: BenchConfig, data_path: Path, *, test_path: Path | None =
         split.pool = split.pool.take(np.sort(keep))
     budget, warnings = budget_for_pool(int(cfg.budget or 1), len(split.pool), asked=asked_budget)
     cfg = dataclasses.replace(cfg, budget=budget)
+    if cfg.task == "classify" and test_file is not None:
+        warnings = check_test_labels(split.pool, test_file) + warnings
+    warnings += curve_warnings(split, cfg.task, start=int(cfg.start or 1), batch=int(cfg.batch or 1), budget=budget)
     t0 = time.perf_counter()
     parts = (split.pool, split.test, split.calibration)
     features: tuple[np.ndarray, ...]

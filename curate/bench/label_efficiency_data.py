@@ -48,6 +48,7 @@ class LabelledSet:
         skipped: ``(line, reason)`` of rows that could not be used (the first few kept for the report).
         n_skipped: how many rows were skipped in all.
         n_duplicates: rows dropped because an earlier row had the same record id.
+        skip_reasons: every skipped row's reason with its count.
     """
 
     source: str
@@ -59,6 +60,7 @@ class LabelledSet:
     skipped: list[tuple[int, str]] = field(default_factory=list)
     n_skipped: int = 0
     n_duplicates: int = 0
+    skip_reasons: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -76,7 +78,7 @@ class LabelledSet:
     def summary(self) -> dict[str, Any]:
         """Counts and the first skipped rows, for the JSON report."""
         return {"source": self.source, "rows": len(self), "skipped": self.n_skipped,
-                "duplicates_dropped": self.n_duplicates,
+                "duplicates_dropped": self.n_duplicates, "skip_reasons": dict(self.skip_reasons),
                 "skipped_examples": [{"line": line, "reason": reason} for line, reason in self.skipped]}
 
 
@@ -157,6 +159,7 @@ def load_labelled(path: Path, task: str, *, mapping: Mapping[str, str] | None = 
 
 def _skip(out: LabelledSet, line: int, reason: str) -> None:
     out.n_skipped += 1
+    out.skip_reasons[reason] = out.skip_reasons.get(reason, 0) + 1
     if len(out.skipped) < MAX_SKIPPED_SHOWN:
         out.skipped.append((line, reason))
 
@@ -227,7 +230,7 @@ def make_split(data: LabelledSet, task: str, *, test: LabelledSet | None = None,
         data: the labelled rows (the pool file).
         task: ``"classify"`` or ``"preference"`` (preference splits keep each prompt on one side).
         test: a separate test file's rows; else ``test_size`` of ``data`` is held out (default 20% for
-            classify, 500 pairs for preference).
+            classify; for preference 500 pairs, or a quarter of a file under 2,000 pairs).
         test_size: fraction (< 1) or count of rows for the held-out test set.
         calibration_size: fraction of the test set's size (< 1) or a count; default 10% of the test size.
         seed: the split's seed (fixed across the benchmark's seeds, so the test set never moves).
@@ -239,7 +242,8 @@ def make_split(data: LabelledSet, task: str, *, test: LabelledSet | None = None,
     groups = _groups(data, task)
     removed = 0
     if test is None:
-        n_test = resolve_size(test_size, len(data), 0.2 if task == "classify" else 500)
+        default = 0.2 if task == "classify" else (500 if len(data) >= 2000 else 0.25)
+        n_test = resolve_size(test_size, len(data), default)
         test_idx, pool_idx = take_groups(groups, n_test, rng=rng)
         test = data.take(test_idx)
     else:
@@ -299,6 +303,18 @@ def noisy_preference_answers(n: int, noise: float, *, rng: np.random.Generator) 
     return flip_mask(n, noise, rng=rng)
 
 
+def budget_steps(start: int, batch: int, budget: int) -> list[int]:
+    """``start, start + batch, ...`` below ``budget``, then ``budget`` itself.
+
+    >>> budget_steps(154, 100, 500)
+    [154, 254, 354, 454, 500]
+    """
+    if start >= budget:
+        raise InputError(f"the seed set already has {start} labels, which is not below --budget {budget}; "
+                         "raise --budget or lower --start-per-class.")
+    return [*range(start, budget, batch), budget]
+
+
 def budget_for_pool(budget: int, n_pool: int, *, asked: bool) -> tuple[int, list[str]]:
     """The last label budget to run and warnings about it for a pool of ``n_pool`` records.
 
@@ -324,3 +340,52 @@ def budget_for_pool(budget: int, n_pool: int, *, asked: bool) -> tuple[int, list
                          f"curves converge as the pool runs out, so ratios shrink towards 1; --budget {half:,} (half "
                          "the pool) leaves room"]
     return budget, []
+
+
+def check_test_labels(pool: LabelledSet, test: LabelledSet) -> list[str]:
+    """Warnings about a separate test file's classes: test rows whose class the pool never has cannot be learnt.
+
+    Raises:
+        InputError: no test row has a class of the pool (e.g. the pool's labels are names and the test's numbers).
+    """
+    classes = set(pool.labels)
+    unseen: dict[str, int] = {}
+    for label in test.labels:
+        if label not in classes:
+            unseen[label] = unseen.get(label, 0) + 1
+    if not unseen:
+        return []
+
+    def show(labels: Sequence[str]) -> str:
+        return ", ".join(repr(x) for x in sorted(labels)[:6]) + (", ..." if len(labels) > 6 else "")
+
+    if sum(unseen.values()) == len(test):
+        numbers = [all(x.strip().lstrip("-").isdigit() for x in side) for side in (classes, unseen)]
+        hint = (" One file's labels are numbers and the other's are names: give both the same kind (e.g. map the "
+                "numbers to the data set's class names)." if numbers[0] != numbers[1] else "")
+        raise InputError(f"{test.source}: none of its labels is a class of the pool file {pool.source} (test: "
+                         f"{show(list(unseen))}; pool: {show(list(classes))}), so every accuracy would be 0.{hint}")
+    n = sum(unseen.values())
+    return [f"{n:,} of {len(test):,} test rows ({n / len(test):.0%}) have a class the pool never has "
+            f"({', '.join(f'{k!r}: {v}' for k, v in sorted(unseen.items(), key=lambda kv: -kv[1])[:6])}): no strategy "
+            f"can learn them, so every curve stays below {1 - n / len(test):.3f}"]
+
+
+def curve_warnings(split: Split, task: str, *, start: int, batch: int, budget: int) -> list[str]:
+    """A warning when the seed set leaves fewer than 3 points on each curve (``start`` labels per class for
+    classify, ``start`` pairs for preference), with what to change."""
+    if task == "classify":
+        counts: dict[str, int] = {}
+        for label in split.pool.labels:
+            counts[label] = counts.get(label, 0) + 1
+        initial = sum(min(start, c) for c in counts.values())
+    else:
+        initial = min(start, len(split.pool))
+    last = min(budget, len(split.pool))
+    points = len(range(initial, last, batch)) + 1
+    if initial >= last or points >= 3:  # a seed set at the budget is an error of its own (budget_steps)
+        return []
+    what = f"{start} per class over {len(counts)} classes" if task == "classify" else f"{start} pairs"
+    return [f"the seed set ({initial:,} labels: {what}) leaves {points} points on each curve up to the last budget "
+            f"({last:,}), too few for a ratio: lower --start-per-class or --batch, or use a larger pool "
+            f"({len(split.pool):,} records)"]

@@ -267,9 +267,14 @@ def preference_diagnosis(run: dict[str, Any], verdict: dict[str, Any]) -> list[s
              f"standard error of {verdict['test_standard_error']:.3f} ({run['n_test']} pairs). The model trained on "
              f"the whole pool reaches {run['full_pool_accuracy']:.3f}: the features' ceiling is reached early, so "
              "the label count at which a curve 'reaches' random's final value is decided by noise."]
-    if verdict["best_ratio"] is not None:
-        notes.append(f"best point ratio {verdict['best_ratio']:.2f} ({verdict['best_strategy']}), but the per-seed "
-                     f"ratios' 95% CI is {verdict['best_ratio_per_seed_ci95']}: not distinguishable from 1.")
+    ci = verdict["best_ratio_per_seed_ci95"]
+    if verdict["best_ratio"] is not None and ci is None:
+        notes.append(f"best point ratio {verdict['best_ratio']:.2f} ({verdict['best_strategy']}) from one seed: with "
+                     "one seed there is no interval, so it is not distinguishable from 1; run --seeds 3 or more.")
+    elif verdict["best_ratio"] is not None:
+        notes.append(f"best point ratio {verdict['best_ratio']:.2f} ({verdict['best_strategy']}); the per-seed "
+                     f"ratios' 95% CI is [{ci[0]:.2f}, {ci[1]:.2f}]"
+                     + (": above 1." if ci[0] > 1.0 else ": not distinguishable from 1."))
     for name, gain in run["mean_gain_over_random"].items():
         if gain["mean"] is not None and gain["ci95"] is not None:
             notes.append(f"{name}: mean accuracy gain over random across budgets {gain['mean']:+.4f} "

@@ -150,6 +150,13 @@ def _ci(stats: dict[str, Any]) -> str:
 def print_label_efficiency(report: dict[str, Any]) -> None:
     """The table of a ``curate bench label-efficiency`` report: ratio per noise level, final accuracy, ECE, and
     the verdict against the target."""
+    for file in (report["data"].get("pool_file"), report["data"].get("test_file")):
+        if file and file.get("skipped"):
+            reasons = file.get("skip_reasons") or {e["reason"]: 1 for e in file.get("skipped_examples", [])}
+            lines = ", ".join(str(e["line"]) for e in file.get("skipped_examples", [])[:5])
+            console.print(f"[yellow]skipped[/] {file['skipped']:,} of {file['rows'] + file['skipped']:,} rows of "
+                          f"{file['source']} (lines {lines}{', ...' if file['skipped'] > 5 else ''}): "
+                          + "; ".join(f"{n:,} x {r}" for r, n in list(reasons.items())[:4]), highlight=False)
     for warning in report.get("warnings", []):
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     runs = report["runs"]

@@ -188,10 +188,11 @@ def _missing(path: str, item: str, name: str, rows: list[Mapping[str, Any]]) -> 
         return (f"column {path!r} (from --map {item}) is not in {name}: {parent!r} is a list (of up to "
                 f"{most} item{'' if most == 1 else 's'}); name an item by its position, e.g. {example} (the first) or "
                 f"{parent}.-1 (the last){'; an item holds ' + ', '.join(inner[:20]) if inner else ''}. Nothing was "
-                "read into the workspace.")
+                "read.")
     else:
         keys = list(dict.fromkeys(str(k) for row in rows for k in row))
         where, asked = "its columns are:", path
     shown = ", ".join(k[:60] for k in keys[:40]) + (f", ... ({len(keys) - 40} more)" if len(keys) > 40 else "")
+    prefix = f"{parent}." if holders else ""  # suggest the whole path: --map text=data.text, not text=text
     return (f"column {path!r} (from --map {item}) is not in {name}; {where} {shown or '(none)'}."
-            f"{did_you_mean(asked, keys)} Nothing was read into the workspace.")
+            f"{did_you_mean(prefix + asked, [prefix + k for k in keys])} Nothing was read.")

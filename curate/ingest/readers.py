@@ -252,7 +252,19 @@ __all__ = ["DEFAULT_MAX_ROW_BYTES", "EXCERPT_CHARS", "FORMATS", "RawRow", "check
            "tabular_columns"]
 
 
-def tabular_columns(path: Path, columns: Sequence[str] | None) -> Sequence[str] | None:
-    """``columns`` (``--columns``) when ``path`` is a CSV/TSV file, else None: a command reading a second file
-    (a test or held-out file) names the columns of that one too when it is headerless text."""
-    return columns if columns is not None and detect_format(path) in ("csv", "tsv") else None
+def tabular_columns(path: Path, columns: Sequence[str] | None, encoding: str = UTF8) -> Sequence[str] | None:
+    """``columns`` (``--columns``) when ``path`` is a headerless CSV/TSV file, else None: a command reading a second
+    file (a test or held-out file) names the columns of that one too when it is headerless text. A file whose first
+    line is those very names (in any order and case) has a header, so it is read by it."""
+    fmt = detect_format(path) if columns is not None else None
+    if columns is None or fmt not in ("csv", "tsv"):
+        return None
+    delimiter = "\t" if fmt == "tsv" else sniff_delimiter(path, encoding)
+    try:
+        first = next(read_csv(path, delimiter=delimiter, encoding=encoding, columns=columns), None)
+    except (InputError, OSError, UnicodeDecodeError):
+        return columns  # the reader reports it
+    cells = [str(v or "") for v in first.data.values()] if first is not None and isinstance(first.data, dict) else []
+    if sorted(c.strip().lower() for c in cells) == sorted(c.strip().lower() for c in columns):
+        return None
+    return columns

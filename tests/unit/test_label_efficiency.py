@@ -360,3 +360,80 @@ def test_budgets_that_would_exhaust_the_pool(tmp_path):
     assert report["config"]["budget"] == n_pool // 2 == report["runs"]["noise_0"]["budgets"][-1]
     assert "would label the whole pool" in report["warnings"][0]
     assert "warning: the default budget (1,500 labels)" in " ".join(result.output.split())
+
+
+def _bench(tmp_path: Path, *args: str) -> list[str]:
+    return ["bench", "label-efficiency", "--features", "hashing", "--strategies", "random,margin",
+            "--cache-dir", str(tmp_path / "cache"), "--out-dir", str(tmp_path / "out"), *args]
+
+
+def test_test_labels_the_pool_lacks_are_refused_or_warned(tmp_path):
+    """A test file whose labels are numbers while the pool's are names scores 0 everywhere: refused, saying so. A
+    test class the pool never has caps every curve: a warning with its count."""
+    pool = _classify_csv(tmp_path / "pool.csv", n=200)
+    rows = list(csv.reader(_classify_csv(tmp_path / "t.csv", n=50, seed=3).open()))[1:]
+    numbers = tmp_path / "test_int.csv"
+    numbers.write_text("sentence,intent\n" + "".join(f"{t},{CLASSES.index(c)}\n" for t, c in rows))
+    maps = ["--task", "classify", "--data", str(pool), "--map", "text=sentence", "--map", "label=intent",
+            "--seeds", "1", "--batch", "10", "--budget", "30"]
+    refused = runner.invoke(app, _bench(tmp_path, *maps, "--test", str(numbers)))
+    assert isinstance(refused.exception, InputError)
+    said = " ".join(str(refused.exception).split())
+    assert "none of its labels is a class of the pool file" in said and "'0', '1', '2', '3', '4'" in said
+    assert "labels are numbers and the other's are names" in said
+    extra = tmp_path / "test_extra.csv"
+    extra.write_text("sentence,intent\n" + "".join(f"{t},{c}\n" for t, c in rows)
+                     + "".join(f"weather report {i},weather\n" for i in range(10)))
+    result = runner.invoke(app, _bench(tmp_path, *maps, "--test", str(extra), "--json", str(tmp_path / "r.json")))
+    assert result.exit_code == 0, result.output
+    [warning] = [w for w in json.loads((tmp_path / "r.json").read_text())["warnings"] if "never has" in w]
+    assert warning.startswith("10 of 60 test rows (17%) have a class the pool never has ('weather': 10)")
+    assert "stays below 0.833" in warning and "have a class the pool never has" in " ".join(result.output.split())
+
+
+def test_skipped_rows_are_printed_with_their_reason(tmp_path):
+    rows = list(csv.reader(_classify_csv(tmp_path / "named.csv").open()))
+    data = tmp_path / "gaps.csv"
+    with data.open("w", newline="") as fh:
+        csv.writer(fh).writerows([rows[0], *([t, "" if i % 4 == 0 else c] for i, (t, c) in enumerate(rows[1:]))])
+    result = runner.invoke(app, _bench(tmp_path, "--task", "classify", "--data", str(data), "--map", "text=sentence",
+                                       "--map", "label=intent", "--seeds", "1", "--batch", "10", "--budget", "30"))
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert f"skipped 50 of 200 rows of {data} (lines 2, 6, 10, 14, 18, ...): 50 x field 'label' is empty" in said
+
+
+def test_zero_seeds_and_a_seed_set_that_fills_the_budget_are_not_run_silently(tmp_path):
+    data = _classify_csv(tmp_path / "intents.csv", n=300)
+    maps = ["--task", "classify", "--data", str(data), "--map", "text=sentence", "--map", "label=intent"]
+    zero = runner.invoke(app, _bench(tmp_path, *maps, "--seeds", "0"))
+    assert isinstance(zero.exception, InputError) and "--seeds must be a positive integer; got 0" in str(zero.exception)
+    # 5 classes x 8 = 40 seed labels of a 50-label budget: two points per curve
+    result = runner.invoke(app, _bench(tmp_path, *maps, "--seeds", "1", "--start-per-class", "8", "--batch", "20",
+                                       "--budget", "50", "--json", str(tmp_path / "r.json")))
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["runs"]["noise_0"]["budgets"] == [40, 50]
+    assert any(w.startswith("the seed set (40 labels: 8 per class over 5 classes) leaves 2 points")
+               for w in report["warnings"])
+
+
+def test_a_test_file_with_the_header_that_columns_names_is_read_by_it(tmp_path):
+    """--columns names a headerless pool's columns; a test file whose first line is those names has a header."""
+    rows = list(csv.reader(_classify_csv(tmp_path / "named.csv").open()))[1:]
+    pool = tmp_path / "pool.tsv"
+    pool.write_text("".join(f"{label}\t{text}\n" for text, label in rows[:150]))
+    test = tmp_path / "test.tsv"
+    test.write_text("label\ttext\n" + "".join(f"{label}\t{text}\n" for text, label in rows[150:]))
+    result = runner.invoke(app, _bench(tmp_path, "--task", "classify", "--data", str(pool), "--test", str(test),
+                                       "--columns", "label,text", "--seeds", "1", "--batch", "10", "--budget", "30",
+                                       "--json", str(tmp_path / "r.json")))
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["data"]["pool_file"]["rows"] == 150 and report["data"]["test_file"]["rows"] == 50
+
+
+def test_a_small_preference_file_holds_out_a_quarter_by_default(tmp_path):
+    data = _preference_jsonl(tmp_path / "prefs.jsonl", n_prompts=100, per_prompt=2)
+    split = make_split(load_labelled(data, "preference", mapping={"prompt": "question"}), "preference")
+    assert len(split.test) == 50  # a quarter of 200 pairs (whole prompts), not 500
