@@ -151,9 +151,12 @@ def load_labelled(path: Path, task: str, *, mapping: Mapping[str, str] | None = 
             out.chosen.append(as_text(rec.fields["chosen"]))
             out.rejected.append(as_text(rec.fields["rejected"]))
     if not out.ids:
+        first = out.skipped[0][1] if out.skipped else ""
+        columns = "field" in first or "shape" in first or not first  # else the reason says what to do (--encoding)
         raise InputError(f"{path}: no usable {task} row ({out.n_skipped} skipped"
-                         + (f"; first: line {out.skipped[0][0]}: {out.skipped[0][1]}" if out.skipped else "")
-                         + f"). The {task} benchmark needs columns {' and '.join(REQUIRED[task])} (use --map).")
+                         + (f"; first: line {out.skipped[0][0]}: {first}" if out.skipped else "") + ")."
+                         + (f" The {task} benchmark needs columns {' and '.join(REQUIRED[task])} (use --map)."
+                            if columns else ""))
     return out
 
 

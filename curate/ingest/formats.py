@@ -39,6 +39,9 @@ ROLES = frozenset({"system", "user", "assistant", "tool", "developer"})
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
                   "chatgpt": "assistant", "bard": "assistant", "bing": "assistant", "model": "assistant",
                   "system": "system", "tool": "tool", "function": "tool", "observation": "tool"}
+#: Other sets' names of the chat roles (OpenAssistant's ``prompter``, Gemini's ``model``), matched case-insensitively.
+ROLE_ALIASES = {"prompter": "user", "human": "user", "model": "assistant", "gpt": "assistant", "bot": "assistant",
+                **{r: r for r in ROLES}}
 _TRANSCRIPT_TURN = re.compile(r"\n\n(Human|Assistant):[ ]?")
 _HH_ROLES = {"Human": "user", "Assistant": "assistant"}
 
@@ -93,7 +96,12 @@ def _check_messages(name: str, value: Any) -> list[dict[str, Any]]:
         if not isinstance(message, Mapping) or "role" not in message or "content" not in message:
             raise RecordError(f"{name}[{i}] must be an object with 'role' and 'content'; got {message!r:.80}")
         if message["role"] not in ROLES:
-            raise RecordError(f"{name}[{i}].role must be one of {sorted(ROLES)}; got {message['role']!r}")
+            alias = ROLE_ALIASES.get(str(message["role"]).strip().lower())
+            if alias is None:
+                others = ", ".join(k for k, v in ROLE_ALIASES.items() if k != v)
+                raise RecordError(f"{name}[{i}].role must be one of {sorted(ROLES)} (or {others}, read as "
+                                  f"those); got {message['role']!r:.40}")
+            value[i] = message = {**message, "role": alias}
         content = message["content"]
         if not isinstance(content, str | list):
             raise RecordError(f"{name}[{i}].content must be text; got {type(content).__name__}")
@@ -180,7 +188,7 @@ def _detect_kind(row: Mapping[str, Any]) -> str:
     present = sorted(str(k)[:40] for k in row if row[k] is not None)
     raise RecordError(
         f"row has fields {present[:12]} but no known shape; expected {EXPECTED_SHAPES}. "
-        f"Name your columns with --map target=source{_pair_hint(present)}{header_hint(present)}"
+        f"Name your columns with --map target=source{_pair_hint(row)}{header_hint(present)}"
     )
 
 
@@ -192,17 +200,27 @@ def header_hint(columns: list[str]) -> str:
             "--columns (e.g. --columns label,text)")
 
 
-_RESPONSE_COLUMN = re.compile(r"(?i).*(response|answer|completion|output|generation|model)[ _-]?([ab12])")
+_RESPONSE_COLUMN = re.compile(
+    r"(?i).*(response|answer|completion|output|generation|conversation|model)[ _-]?([ab12])")
 _WINNER_COLUMN = re.compile(r"(?i)(winner|preferred|preference|choice|chosen|better|label)")
 
 
-def _pair_hint(columns: list[str]) -> str:
-    """How to map two response columns (``response_a``, ``response_b``) to a pair, when a row has them."""
-    responses = [c for c in columns if _RESPONSE_COLUMN.fullmatch(c)]
+def _text_like(value: Any) -> bool:
+    """A response's value: a chat (list) or text with a space, not a name such as ``vicuna-13b``."""
+    return isinstance(value, list) or (isinstance(value, str) and " " in value.strip())
+
+
+def _pair_hint(row: Mapping[str, Any]) -> str:
+    """How to map two response columns (``response_a``, ``response_b``) to a pair, when a row has them. Columns
+    named like responses whose values are not text (Chatbot Arena's ``model_a`` holds a model's name) are passed
+    over when two others hold text (``conversation_a``)."""
+    responses = [str(c) for c in row if _RESPONSE_COLUMN.fullmatch(str(c))]
+    if len(responses) > 2:
+        responses = [c for c in responses if _text_like(row[c])]
     if len(responses) != 2:
         return ""
     a, b = responses
-    winner = next((c for c in columns if _WINNER_COLUMN.fullmatch(c)), None)
+    winner = next((str(c) for c in row if _WINNER_COLUMN.fullmatch(str(c))), None)
     if winner is not None:
         return f"; for a pair with the winner in {winner!r}: --map responses={a},{b} --map preferred={winner}"
     return f"; for a pair: --map chosen={a} --map rejected={b} (when {a!r} is always the better one)"

@@ -181,9 +181,10 @@ def read_hf_folder(path: Path, *, split: str | None = None, batch_size: int = 10
             first = next(name for name in loaded if name not in held_out) if len(held_out) < len(loaded) else ""
             raise UnsupportedFormatError(
                 f"{path} holds the splits {splits}; read together, the held-out rows ({', '.join(held_out)}) would "
-                "land where they can be selected and trained on. Read one split at a time, by its folder or with "
-                f"--hf-split: e.g. `curate ingest {path / (first or held_out[0])}`"
-                + (f" and `curate ingest {path / held_out[0]} --split test`." if first else "."))
+                "land where they can be selected and trained on. Read one split at a time, by its folder: e.g. "
+                f"`curate ingest {path / (first or held_out[0])}`"
+                + (f" and `curate ingest {path / held_out[0]} --split test` (or ingest's --hf-split NAME); a "
+                   f"benchmark takes --data {path / first} --test {path / held_out[0]}." if first else "."))
         parts = [loaded[split]] if split else list(loaded.values())
     else:
         parts = [loaded]

@@ -143,3 +143,22 @@ def test_malformed_mapping_is_refused(item):
 def test_forced_kind_is_checked():
     with pytest.raises(RecordError, match="'text' is missing"):
         row_to_record({"prompt": "p", "completion": "c"}, kind="text")
+
+
+def test_the_pair_hint_for_chatbot_arena_names_the_conversations_not_the_model_names():
+    turn = [{"role": "user", "content": "Name a prime."}]
+    row = {"question_id": "q1", "model_a": "koala-13b", "model_b": "alpaca-13b", "winner": "model_a",
+           "conversation_a": [*turn, {"role": "assistant", "content": "Seven is prime."}],
+           "conversation_b": [*turn, {"role": "assistant", "content": "Nine."}]}
+    with pytest.raises(RecordError, match="--map responses=conversation_a,conversation_b --map preferred=winner"):
+        row_to_record(row)
+    mapped = row_to_record(row, mapping=parse_mapping(["responses=conversation_a,conversation_b",
+                                                       "preferred=winner"]))
+    assert mapped.kind == "preference" and mapped.fields["chosen"][-1]["content"] == "Seven is prime."
+
+
+def test_other_sets_role_names_are_read_as_curates():
+    rec = row_to_record({"messages": [{"role": "prompter", "content": "Hi?"}, {"role": "Model", "content": "Hello."}]})
+    assert [m["role"] for m in rec.fields["messages"]] == ["user", "assistant"]
+    with pytest.raises(RecordError, match=r"role must be one of .* \(or prompter, human, model, gpt, bot, read as"):
+        row_to_record({"messages": [{"role": "wizard", "content": "x"}]})

@@ -437,3 +437,21 @@ def test_a_small_preference_file_holds_out_a_quarter_by_default(tmp_path):
     data = _preference_jsonl(tmp_path / "prefs.jsonl", n_prompts=100, per_prompt=2)
     split = make_split(load_labelled(data, "preference", mapping={"prompt": "question"}), "preference")
     assert len(split.test) == 50  # a quarter of 200 pairs (whole prompts), not 500
+
+
+def test_a_saved_dataset_dict_is_refused_with_the_benchmarks_own_options_which_work(tmp_path):
+    import datasets
+
+    rows = [{"text": t, "label": c} for t, c in list(csv.reader(_classify_csv(tmp_path / "n.csv").open()))[1:]]
+    datasets.DatasetDict({"train": datasets.Dataset.from_list(rows[:150]),
+                          "test": datasets.Dataset.from_list(rows[150:])}).save_to_disk(str(tmp_path / "saved"))
+    args = ["--task", "classify", "--seeds", "1", "--batch", "10", "--budget", "30"]
+    refused = runner.invoke(app, _bench(tmp_path, *args, "--data", str(tmp_path / "saved")))
+    said = " ".join(str(refused.exception).split())
+    advice = f"a benchmark takes --data {tmp_path / 'saved' / 'train'} --test {tmp_path / 'saved' / 'test'}."
+    assert refused.exit_code != 0 and advice in said
+    result = runner.invoke(app, _bench(tmp_path, *args, "--data", str(tmp_path / "saved" / "train"), "--test",
+                                       str(tmp_path / "saved" / "test"), "--json", str(tmp_path / "r.json")))
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["data"]["pool_file"]["rows"] == 150 and report["data"]["test_file"]["rows"] == 50
