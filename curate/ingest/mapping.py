@@ -5,7 +5,8 @@ pair from responses kept in separate columns:
 
 * ``--map chosen=response_a --map rejected=response_b``: the better response is always in the same column.
 * ``--map responses=response_a,response_b --map preferred=winner``: a column says which one won (``a``/``b``,
-  ``0``/``1`` counted from the first, or the column's name, e.g. ``response_b`` or ``model_b``). Without
+  ``0``/``1`` counted from the first, or the column's name, e.g. ``response_b`` or ``model_b``), or two one-hot
+  columns do (``--map preferred=winner_model_a,winner_model_b``: the one that is 1 won; both 0 is a tie). Without
   ``preferred``, ``responses`` (two or more columns) become candidates to rank, like ``completions``.
 """
 
@@ -27,6 +28,7 @@ CONTENT_TARGETS = frozenset(
 #: Every name ``--map`` accepts as a target.
 TARGET_FIELDS = CONTENT_TARGETS | {"responses", "preferred"}
 LIST_TARGETS = frozenset({"completions", "responses"})  # may take several columns: a,b
+ONE_HOT_TARGETS = frozenset({"preferred"})  # may take two one-hot columns: the winner's flag is 1
 PEEK_ROWS = 200  # rows read to check that mapped columns exist
 _TIES = frozenset({"tie", "both", "equal", "same", "neither", "none", "draw"})
 
@@ -50,9 +52,12 @@ def parse_mapping(items: list[str] | None) -> dict[str, str]:
                 f"--map target {target!r} is not a field curate knows. "
                 f"Use one of: {', '.join(sorted(TARGET_FIELDS))}.{did_you_mean(target, TARGET_FIELDS)}"
             )
-        if "," in source and target not in LIST_TARGETS:
+        if "," in source and target not in LIST_TARGETS | ONE_HOT_TARGETS:
             raise ColumnMappingError(f"--map {item}: only {' and '.join(sorted(LIST_TARGETS))} take several columns "
-                                     "(a,b); map one column to each other field.")
+                                     "(a,b), and preferred two one-hot ones; map one column to each other field.")
+        if target in ONE_HOT_TARGETS and "," in source and len([c for c in source.split(",") if c.strip()]) != 2:
+            raise ColumnMappingError(f"--map {item}: preferred takes one column saying which response won, or two "
+                                     "one-hot columns (the first response's flag, then the second's).")
         mapping[target] = source
     if "preferred" in mapping and not LIST_TARGETS & set(mapping):
         raise ColumnMappingError("--map preferred=COLUMN says which of two responses won: also name the two "
@@ -62,7 +67,7 @@ def parse_mapping(items: list[str] | None) -> dict[str, str]:
 
 def source_paths(target: str, source: str) -> list[str]:
     """The column paths ``source`` names: several for a list target (``a,b``), else one."""
-    if target in LIST_TARGETS and "," in source:
+    if target in LIST_TARGETS | ONE_HOT_TARGETS and "," in source:
         return [p.strip() for p in source.split(",") if p.strip()]
     return [source]
 
@@ -122,7 +127,28 @@ def pick_pair(responses: Any, preferred: Any, names: list[str]) -> tuple[Any, An
     return responses[index], responses[1 - index]
 
 
+_TRUE, _FALSE = frozenset({"1", "true", "yes", "y"}), frozenset({"0", "false", "no", "n", ""})
+
+
+def _one_hot_index(flags: list[Any]) -> int:
+    """The index of the one set flag of two one-hot columns (1/0, true/false, yes/no)."""
+    parsed = [str(int(f) if isinstance(f, float) and f.is_integer() else f).strip().lower() if f is not None else ""
+              for f in flags]
+    if any(p not in _TRUE | _FALSE for p in parsed):
+        raise RecordError(f"'preferred' one-hot columns hold {flags!r:.60}; expected 1 for the winner and 0 for the "
+                          "other")
+    on = [i for i, p in enumerate(parsed) if p in _TRUE]
+    if not on:
+        raise RecordError("'preferred' one-hot columns are both 0: no response won (a tie), and a preference pair "
+                          "needs a winner")
+    if len(on) > 1:
+        raise RecordError("'preferred' one-hot columns are both 1: say which one response won")
+    return on[0]
+
+
 def _preferred_index(value: Any, names: list[str]) -> int:
+    if isinstance(value, list):  # two one-hot columns (--map preferred=winner_a,winner_b)
+        return _one_hot_index(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):

@@ -141,3 +141,19 @@ def test_a_number_in_a_mapped_path_picks_a_list_item(workspace: Workspace, tmp_p
     with pytest.raises(ColumnMappingError, match=r"'instances' is a list \(of up to 2 items\); name an item by its "
                                                  r"position, e.g. instances\.0\.output \(the first\)"):
         ingest(workspace, path, mapping=parse_mapping(["output=instances.output"]))
+
+
+def test_one_hot_winner_columns_pick_the_pair_and_a_tie_is_quarantined(workspace: Workspace, tmp_path: Path) -> None:
+    """lmsys arena-human-preference-55k's layout: winner_model_a / winner_model_b / winner_tie flags."""
+    rows = [{"prompt": f"Question {i}?", "response_a": f"Answer A{i}.", "response_b": f"Answer B{i}.",
+             "winner_model_a": int(i % 3 == 0), "winner_model_b": int(i % 3 == 1), "winner_tie": int(i % 3 == 2)}
+            for i in range(9)]
+    path = _write(tmp_path / "arena.csv", rows)
+    report = ingest(workspace, path, mapping=parse_mapping(["responses=response_a,response_b",
+                                                            "preferred=winner_model_a,winner_model_b"]))
+    assert (report.new, report.quarantined) == (6, 3)
+    assert any("both 0: no response won (a tie)" in reason for reason in report.reasons)
+    chosen = {r.fields["prompt"]: r.fields["chosen"] for r in workspace.store.iter_records()}
+    assert chosen == {f"Question {i}?": f"Answer {'A' if i % 3 == 0 else 'B'}{i}." for i in range(9) if i % 3 != 2}
+    with pytest.raises(ColumnMappingError, match="preferred takes one column .* or two one-hot columns"):
+        parse_mapping(["responses=a,b", "preferred=x,y,z"])
