@@ -1,13 +1,15 @@
 """PII detection benchmark: curate's analyzer vs Presidio's stock AnalyzerEngine on the same spaCy model.
 
 Gold data: Presidio-research's JSON format (a list of records with ``full_text`` and ``spans`` of
-``{entity_type, start_position, end_position}``, end exclusive) or CoNLL IOB2 files such as WNUT-17's, converted
-by :mod:`curate.bench.pii_data` (person and location entities). False positives: texts with little or no real
+``{entity_type, start_position, end_position}``, end exclusive), the other span layouts of
+:mod:`curate.bench.pii_spans`, the Hub's token rows, or CoNLL IOB/IO files such as WNUT-17's, converted by
+:mod:`curate.bench.pii_data` (person and location entities). False positives: texts with little or no real
 PII, measured by :mod:`curate.bench.pii_fp`. :func:`run_suite` runs both over many sets in one report.
 
-Type mapping (dataset -> Presidio): ``GPE`` -> ``LOCATION``, ``STREET_ADDRESS`` -> ``LOCATION``,
-``DOMAIN_NAME`` -> ``URL``; all other names are equal. Types neither analyzer predicts (``TITLE``, ``AGE``,
-``ZIP_CODE``) are left out of the micro average.
+Type mapping (dataset -> Presidio), in every layout: :data:`curate.bench.pii_spans.ALIASES` (``PER`` ->
+``PERSON``, ``LOC``/``GPE``/``STREET_ADDRESS`` -> ``LOCATION``, ``DOMAIN_NAME`` -> ``URL``, ...); other names are
+kept. Types curate does not report by default (``TITLE``, ``AGE``, ``URL``, ``DATE_TIME``) are left out of the
+micro average; :func:`table_rows` marks which rows count.
 
 Matching: overlap. A predicted span is a true positive if it overlaps a gold span of the same type; a gold
 span is found if a predicted span of the same type overlaps it. Precision counts predictions, recall counts
@@ -99,24 +101,25 @@ def _gold_figures(data: Data, path: Path, types: list[str], curate: Callable[[st
             "baseline_presidio_stock": evaluate(data, stock, types)}
 
 
-def run(path: Path, *, fmt: str = "presidio", limit: int | None = None) -> dict[str, Any]:
-    """Score curate's analyzer and stock Presidio on the same records; returns the figures (JSON-ready)."""
-    if fmt not in ("presidio", "conll", "auto"):
-        raise InputError(f"--format must be presidio (Presidio-research JSON), conll or auto; got {fmt!r}")
-    data = load_presidio(path, limit) if fmt == "presidio" else load_gold(path, limit)
+def run(path: Path, *, fmt: str = "presidio", limit: int | None = None,
+        tag_names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Score curate's analyzer and stock Presidio on the same records (read as ``fmt`` says: presidio, conll or
+    auto; :func:`curate.bench.pii_data.load_gold`); returns the figures (JSON-ready)."""
+    data = load_gold(path, limit, fmt=fmt, tag_names=tag_names)
     types = _scored_types(data, path)
     curate, stock, _, model = _analyzers()
     return {**_gold_figures(data, path, types, curate, stock), "spacy_model": model}
 
 
 def run_suite(gold: Sequence[tuple[str, Path]], fp: Sequence[tuple[str, Path, str]], *, limit: int | None = None,
-              verdicts: Path | None = None, sample_per_type: int = 100,
-              say: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """Every gold set (name, path) scored for curate and stock Presidio side by side, and the false-positive
-    figures of both on every text set (name, path, field). Returns the JSON-ready report."""
+              verdicts: Path | None = None, sample_per_type: int = 100, fmt: str = "auto",
+              tag_names: Sequence[str] | None = None, say: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Every gold set (name, path; read as ``fmt`` says) scored for curate and stock Presidio side by side, and the
+    false-positive figures of both on every text set (name, path, field). Returns the JSON-ready report."""
     from curate.bench.pii_fp import load_verdicts, measure
 
-    sets = [(name, path, data, _scored_types(data, path)) for name, path in gold for data in [load_gold(path, limit)]]
+    sets = [(name, path, data, _scored_types(data, path)) for name, path in gold for data in
+            [load_gold(path, limit, fmt=fmt, tag_names=tag_names)]]
     curate, stock, defaults, model = _analyzers()
     checked = load_verdicts(verdicts)
     report: dict[str, Any] = {"spacy_model": model, "default_entities": defaults, "gold": {}, "false_positives": {}}
@@ -155,13 +158,16 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, int]]:
-    """``(type, curate P/R/F1, baseline P/R/F1, gold count)`` rows for printing."""
+def table_rows(results: dict[str, Any]) -> list[tuple[str, str, str, int, bool]]:
+    """``(type, curate P/R/F1, baseline P/R/F1, gold count, in the micro average)`` rows for printing: the types
+    of the micro average first, then the others (gold types curate does not report, stock-only types)."""
     cur, base = results["curate"]["per_type"], results["baseline_presidio_stock"]["per_type"]
+    micro = set(results.get("micro_types", ()))
     empty = {"precision": 0.0, "recall": 0.0, "f1": 0.0, "gold": 0}
     rows = []
-    for t in sorted(set(cur) | set(base)):
+    for t in sorted(set(cur) | set(base), key=lambda t: (t not in micro, t)):
         c, b = cur.get(t, empty), base.get(t, empty)
         rows.append((t, f"{c['precision']:.3f} / {c['recall']:.3f} / {c['f1']:.3f}",
-                     f"{b['precision']:.3f} / {b['recall']:.3f} / {b['f1']:.3f}", max(c["gold"], b["gold"])))
+                     f"{b['precision']:.3f} / {b['recall']:.3f} / {b['f1']:.3f}", max(c["gold"], b["gold"]),
+                     t in micro))
     return rows

@@ -8,10 +8,10 @@ offsets). Recognised layouts:
 - doccano: ``text`` + ``label`` (or ``labels``) of ``[start, end, "LABEL"]``;
 - ai4privacy: ``source_text`` + ``privacy_mask`` of ``{start, end, label}``.
 
-Outside the Presidio layout (whose names are Presidio's own) label names are mapped to Presidio's types
-(:data:`ALIASES`: ``FIRSTNAME``/``LASTNAME``/``PER`` -> ``PERSON``, ``CITY``/``STREET``/``GPE`` -> ``LOCATION``,
-``TELEPHONENUM`` -> ``PHONE_NUMBER``, ...), and neighbouring spans of one type with only spaces between them are
-one span ("John" + "Smith" -> "John Smith"), as a detector reports a name.
+In every layout label names are mapped to Presidio's types (:data:`ALIASES`: ``FIRSTNAME``/``LASTNAME``/``PER``
+-> ``PERSON``, ``CITY``/``STREET``/``GPE``/``LOC`` -> ``LOCATION``, ``TELEPHONENUM`` -> ``PHONE_NUMBER``, ...).
+Outside the Presidio layout neighbouring spans of one type with only spaces between them are also one span
+("John" + "Smith" -> "John Smith"), as a detector reports a name.
 
 >>> rows = [{"source_text": "Call John Smith", "privacy_mask": [{"start": 5, "end": 9, "label": "FIRSTNAME"},
 ...                                                                {"start": 10, "end": 15, "label": "LASTNAME"}]}]
@@ -107,7 +107,8 @@ def _listed_spans(row: Any, i: int, name: str) -> None:
 
 
 def spans_of_rows(rows: Sequence[Any], name: str, type_map: dict[str, str] | None = None) -> Data:
-    """``(text, spans)`` per record of any layout above; ``type_map`` renames the Presidio layout's types.
+    """``(text, spans)`` per record of any layout above; ``type_map`` renames the Presidio layout's types first
+    (then :data:`ALIASES`; a name in neither is kept).
 
     Raises:
         InputError: a record without text, a malformed span, or a file where no record has a spans column
@@ -131,7 +132,7 @@ def spans_of_rows(rows: Sequence[Any], name: str, type_map: dict[str, str] | Non
                              "{entity_type, start_position, end_position}, {start, end, label} or "
                              "[start, end, label]") from exc
         if presidio:
-            spans = [((type_map or {}).get(k, k), s, e) for k, s, e in spans]
+            spans = [((type_map or {}).get(k) or ALIASES.get(k.upper(), k), s, e) for k, s, e in spans]
         else:
             spans = _merged(row[text_key], [(ALIASES.get(k.upper(), k.upper()), s, e) for k, s, e in spans])
         out.append((row[text_key], spans))

@@ -241,3 +241,98 @@ def test_gold_with_no_span_of_a_detected_type_is_refused_before_scoring(tmp_path
     path.write_text(json.dumps({"text": "Apple hired Zed", "spans": [{"start": 0, "end": 5, "label": "ORG"}]}) + "\n")
     with pytest.raises(InputError, match=r"none of its gold spans is of a type curate detects \(gold types: ORG;"):
         run(path, fmt="auto")
+
+
+_CONLL_2003 = ("-DOCSTART- -X- -X- O\n\nI PRP B-NP O\nmet VBD B-VP O\nMaria NNP B-NP B-PER\nKhan NNP I-NP I-PER\n"
+               "in IN B-PP O\nNairobi NNP B-NP B-LOC\n")
+
+
+def test_format_conll_reads_any_suffix_and_auto_tells_conll_from_the_content(tmp_path):
+    """--format conll is honoured whatever the suffix (.bio, WNUT-17's emerging.test.annotated), in a single run
+    and in a suite; auto reads CoNLL content too; a file neither way names the --format values and suffixes."""
+    import pytest
+
+    from curate.bench.pii_data import load_gold
+    from curate.errors import InputError
+
+    want = [("I met Maria Khan in Nairobi", [("PERSON", 6, 16), ("LOCATION", 20, 27)])]
+    for name in ("conll2003.bio", "emerging.test.annotated"):
+        path = tmp_path / name
+        path.write_text(_CONLL_2003, encoding="utf-8")
+        assert load_gold(path, fmt="conll") == want
+        assert load_gold(path) == want  # auto: the content is CoNLL
+    (tmp_path / "notes.annotated").write_text("just some words\nand more\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"CoNLL \(\.conll.*Pass --format conll .*or --format presidio"):
+        load_gold(tmp_path / "notes.annotated")
+    with pytest.raises(InputError, match="--format must be presidio"):
+        load_gold(tmp_path / "notes.annotated", fmt="csv")
+
+
+def test_format_is_passed_to_every_set_of_a_suite(tmp_path, monkeypatch):
+    from curate.bench import pii
+
+    seen = []
+    monkeypatch.setattr(pii, "load_gold", lambda path, limit=None, **kw: seen.append(kw) or [("Ann", [])])
+    monkeypatch.setattr(pii, "_scored_types", lambda data, path: ["PERSON"])
+    monkeypatch.setattr(pii, "_analyzers", lambda: (lambda t: [], lambda t: [], ["PERSON"], "m"))
+    pii.run_suite([("a", tmp_path / "a.bio"), ("b", tmp_path / "b.bio")], [], fmt="conll")
+    assert [kw.get("fmt") for kw in seen] == ["conll", "conll"]
+
+
+def test_presidio_layout_gold_names_are_mapped_like_every_layout(tmp_path):
+    """PER / LOC in Presidio-research JSON become PERSON / LOCATION, as in the spaCy and CoNLL layouts."""
+    text = "Ann Lee lives in Leeds near Bo"
+    rows = [{"full_text": text, "spans": [{"entity_type": "PER", "start_position": 0, "end_position": 7},
+                                          {"entity_type": "LOC", "start_position": 17, "end_position": 22},
+                                          {"entity_type": "PERSON", "start_position": 28, "end_position": 30},
+                                          {"entity_type": "TITLE", "start_position": 8, "end_position": 13}]}]
+    assert load_presidio(_write(tmp_path / "gold.json", rows)) == [
+        (text, [("PERSON", 0, 7), ("LOCATION", 17, 22), ("PERSON", 28, 30), ("TITLE", 8, 13)])]
+
+
+def test_io_tags_without_prefix_are_read():
+    """IO tagging (a bare PER / LOC): consecutive tokens of one type are one span."""
+    from curate.bench.pii_data import conll_records
+
+    lines = ["I\tO", "met\tO", "Maria\tPER", "Khan\tPER", "in\tO", "New\tLOC", "York\tLOC", "at\tO", "Acme\tORG",
+             "with\tO", "Bo\tperson"]
+    text, spans = conll_records(lines)[0]
+    assert [(t, text[s:e]) for t, s, e in spans] == [("PERSON", "Maria Khan"), ("LOCATION", "New York"),
+                                                     ("PERSON", "Bo")]
+
+
+def test_hugging_face_token_rows_with_string_tags_or_tag_names(tmp_path):
+    """Hub token layout: ``tokens`` + ``ner_tags``; string tags are read, integer tags need --tag-names."""
+    import pytest
+
+    from curate.bench.pii_data import load_gold
+    from curate.errors import InputError
+
+    want = [("I met Maria Khan in Nairobi", [("PERSON", 6, 16), ("LOCATION", 20, 27)])]
+    tokens = ["I", "met", "Maria", "Khan", "in", "Nairobi"]
+    strings = tmp_path / "s.jsonl"
+    strings.write_text(json.dumps({"tokens": tokens, "ner_tags": ["O", "O", "B-PER", "I-PER", "O", "B-LOC"]}) + "\n")
+    assert load_gold(strings) == want
+    ints = tmp_path / "i.jsonl"
+    ints.write_text(json.dumps({"id": "0", "tokens": tokens, "ner_tags": [0, 0, 1, 2, 0, 5]}) + "\n")
+    with pytest.raises(InputError, match=r"record 0: ner_tags are numbers.*--tag-names O,B-PER,I-PER"):
+        load_gold(ints)
+    names = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+    assert load_gold(ints, tag_names=names) == want
+    with pytest.raises(InputError, match="tag 5 of record 0 has no name"):
+        load_gold(ints, tag_names=names[:5])
+
+
+def test_limit_below_one_is_refused(tmp_path):
+    path = _write(tmp_path / "gold.json", [{"full_text": "Ann", "spans": []}])
+    result = CliRunner().invoke(app, ["bench", "pii", "--data", str(path), "--limit", "0"])
+    assert result.exit_code != 0 and "greater than or equal to 1" in result.output
+
+
+def test_table_marks_the_types_of_the_micro_average():
+    from curate.bench.pii import table_rows
+
+    cell = {"precision": 1.0, "recall": 1.0, "f1": 1.0, "gold": 2}
+    results = {"micro_types": ["PERSON"], "curate": {"per_type": {"PERSON": cell}},
+               "baseline_presidio_stock": {"per_type": {"PERSON": cell, "URL": {**cell, "gold": 0}}}}
+    assert [(r[0], r[-1]) for r in table_rows(results)] == [("PERSON", True), ("URL", False)]
