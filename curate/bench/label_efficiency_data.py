@@ -152,11 +152,11 @@ def load_labelled(path: Path, task: str, *, mapping: Mapping[str, str] | None = 
             out.rejected.append(as_text(rec.fields["rejected"]))
     if not out.ids:
         first = out.skipped[0][1] if out.skipped else ""
-        columns = "field" in first or "shape" in first or not first  # else the reason says what to do (--encoding)
+        about_columns = "field" in first or "shape" in first or not first  # else the reason says what to do
         raise InputError(f"{path}: no usable {task} row ({out.n_skipped} skipped"
                          + (f"; first: line {out.skipped[0][0]}: {first}" if out.skipped else "") + ")."
                          + (f" The {task} benchmark needs columns {' and '.join(REQUIRED[task])} (use --map)."
-                            if columns else ""))
+                            if about_columns else ""))
     return out
 
 

@@ -212,6 +212,12 @@ def run_rewrite_budget(rows: Sequence[tuple[str, str]], strategies: Sequence[str
     """The figures of every strategy on a damaged copy of ``rows`` per seed, and their means over seeds
     (``two_stage``: the sample and short-list shares of ``...@two-stage`` strategies; their proxies' figures are
     reported per seed)."""
+    if not seeds:
+        raise InputError("--seeds must be at least 1 (the damaged copies of the pool); got 0")
+    bad = [b for b in budgets if not 0 < b <= 1]
+    if bad or not budgets:
+        raise InputError(f"--budgets are shares of the pool, each above 0 and at most 1 (e.g. 0.05,0.1,0.2); got "
+                         f"{', '.join(f'{b:g}' for b in bad) or 'none'}")
     n = len(rows)
     ks = sorted({max(1, min(n, math.ceil(b * n))) for b in budgets})
     per_seed: dict[str, list[list[dict[str, Any]]]] = {s: [] for s in strategies}
@@ -261,12 +267,48 @@ def two_stage_vs_exact(result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class PairRows(list[tuple[str, str]]):
+    """``(prompt, completion)`` rows read by :func:`load_pairs`, with the rows it could not use: ``skipped`` maps
+    each reason to its count, ``skipped_lines`` to its first few source lines; ``read`` counts the rows seen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.skipped: dict[str, int] = {}
+        self.skipped_lines: dict[str, list[int]] = {}
+        self.read = 0
+
+    def skip(self, line: int, reason: str) -> None:
+        """Count a row that gave no pair."""
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        lines = self.skipped_lines.setdefault(reason, [])
+        if len(lines) < 5:
+            lines.append(line)
+
+    def subset(self, indices: Sequence[int]) -> PairRows:
+        """The rows at ``indices``, with this file's skipped-row counts."""
+        out = PairRows()
+        out.extend(self[int(i)] for i in indices)
+        out.skipped, out.skipped_lines, out.read = self.skipped, self.skipped_lines, self.read
+        return out
+
+    def summary(self) -> str:
+        """``N of M rows skipped: 3 x reason (lines 4, 9); ...``, or "" when none was."""
+        total = sum(self.skipped.values())
+        if not total:
+            return ""
+        parts = [f"{n:,} x {reason} (line{'s' if len(self.skipped_lines[reason]) > 1 else ''} "
+                 f"{', '.join(map(str, self.skipped_lines[reason]))}{', ...' if n > 5 else ''})"
+                 for reason, n in sorted(self.skipped.items(), key=lambda kv: -kv[1])[:4]]
+        return f"{total:,} of {self.read:,} rows skipped: " + "; ".join(parts)
+
+
 def load_pairs(path: Any, mapping: dict[str, str] | None = None, *, limit: int | None = None,
-               seed: int = 0, columns: Sequence[str] | None = None, encoding: str = "utf-8") -> list[tuple[str, str]]:
+               seed: int = 0, columns: Sequence[str] | None = None, encoding: str = "utf-8") -> PairRows:
     """``(prompt, completion)`` of every row of ``path`` that reads as a prompt-completion example (any format and
     ``--map`` that ``curate ingest`` takes; Alpaca's instruction/input/output too; chat ``messages`` split at their
     last assistant turn, the turns before it joined as the prompt), a seeded sample of ``limit``;
-    ``columns`` names the columns of a CSV/TSV file without a header line; ``encoding`` is that of a text file."""
+    ``columns`` names the columns of a CSV/TSV file without a header line; ``encoding`` is that of a text file.
+    The rows that give no pair are counted with their reasons (:class:`PairRows`)."""
     from pathlib import Path
 
     from curate.errors import RecordError
@@ -277,29 +319,37 @@ def load_pairs(path: Any, mapping: dict[str, str] | None = None, *, limit: int |
     from curate.scorers.causal_lm import prompt_and_completion
 
     source = Path(path)
-    out: list[tuple[str, str]] = []
+    out = PairRows()
     first_columns: list[str] = []
-    unreadable = ""
     rows = check_columns(read_rows(source, columns=columns, encoding=encoding), mapping, str(source))
     for n, raw in enumerate(rows, start=1):
+        out.read += 1
         if raw.error is not None or not isinstance(raw.data, dict):
-            unreadable = unreadable or f" (line {raw.line} could not be read: {raw.error or 'not a row of fields'})"
+            out.skip(raw.line, raw.error or "not a row of fields")
             continue
         first_columns = first_columns or [str(k) for k in raw.data]
         try:
             rec = row_to_record(raw.data, source=str(source), line=raw.line, row_number=n, mapping=mapping)
-        except RecordError:
+        except RecordError as exc:
+            out.skip(raw.line, str(exc))
             continue
         split = prompt_and_completion(rec) if rec.kind == "example" else None  # chat rows: at the last answer
-        if split is not None:
-            prompt, completion = as_text(split[0]).strip(), as_text(split[1]).strip()
-            if prompt and completion:
-                out.append((prompt, completion))
+        if split is None:
+            out.skip(raw.line, f"a {rec.kind} record, not a prompt and its completion" if rec.kind != "example"
+                     else "no assistant answer to split the chat at")
+            continue
+        prompt, completion = as_text(split[0]).strip(), as_text(split[1]).strip()
+        if prompt and completion:
+            out.append((prompt, completion))
+        else:
+            out.skip(raw.line, "empty " + ("prompt" if not prompt else "completion"))
     if len(out) < 4:
-        raise InputError(f"{source}: {len(out)} prompt-completion rows{unreadable}; the rewrite budget needs at least "
-                         "4. Map the columns with --map prompt=COLUMN --map completion=COLUMN (or --map "
-                         f"messages=COLUMN for chats){header_hint(first_columns)}.")
+        skipped = out.summary()
+        raise InputError(f"{source}: {len(out)} prompt-completion rows" + (f" ({skipped})" if skipped else "")
+                         + "; the rewrite budget needs at least 4. Map the columns with --map prompt=COLUMN --map "
+                         "completion=COLUMN (or --map messages=COLUMN for chats)"
+                         + (f"; the file's columns: {', '.join(first_columns[:30])}" if first_columns else "")
+                         + f"{header_hint(first_columns)}.")
     if limit is not None and limit < len(out):
-        keep = np.sort(np.random.default_rng(seed).choice(len(out), size=limit, replace=False))
-        out = [out[int(i)] for i in keep]
+        out = out.subset(np.sort(np.random.default_rng(seed).choice(len(out), size=limit, replace=False)).tolist())
     return out

@@ -21,9 +21,15 @@ bench_app = typer.Typer(help="Benchmarks on your own data.", no_args_is_help=Tru
 @bench_app.command("pii")
 def bench_pii_cmd(
     data: Annotated[list[Path] | None, typer.Option(
-        help="Gold PII spans: JSON/JSONL in the Presidio-research, spaCy, doccano or ai4privacy layout, or CoNLL "
-             "IOB2 (.conll; person, location). Repeatable: each set is scored for curate and stock Presidio.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="presidio (any JSON layout), conll or auto.")] = "auto",
+        help="Gold PII spans: JSON/JSONL in the Presidio-research, spaCy, doccano or ai4privacy layout, the Hub's "
+             "token rows (tokens + ner_tags), or CoNLL IOB/IO tags (.conll, .iob, .bio, .txt; person, location). "
+             "Repeatable: each set is scored for curate and stock Presidio.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Format of every --data file: presidio (gold-span records in "
+                                                      "any layout: JSON, JSONL, CSV/TSV, Parquet), conll, or auto "
+                                                      "(by the suffix, else the content).")] = "auto",
+    tag_names: Annotated[str | None, typer.Option(
+        help="Names of integer ner_tags of token rows, in order, comma-separated (e.g. O,B-PER,I-PER,B-ORG,I-ORG,"
+             "B-LOC,I-LOC,B-MISC,I-MISC for conll2003).")] = None,
     fp_data: Annotated[list[Path] | None, typer.Option(
         help="Text with little or no real PII (JSONL, JSON, CSV/TSV, Parquet; .gz ok): placeholders per 1,000 words "
              "and share of records changed, curate vs stock. Repeatable.")] = None,
@@ -37,7 +43,8 @@ def bench_pii_cmd(
     speed_fields: Annotated[str, typer.Option(help="Fields of --speed-data holding the texts, comma-separated.")]
     = "prompt,chosen,rejected",
     speed_limit: Annotated[int, typer.Option(help="Texts per --speed-data set.")] = 300,
-    limit: Annotated[int | None, typer.Option(help="Use only the first N records of every set.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Use only the first N records of every set (N >= 1; "
+                                                         "leave out for all).")] = None,
     json_out: JsonOpt = None,
 ) -> None:
     """Precision, recall and F1 per entity type of curate's PII detection vs stock Presidio, side by side, on every
@@ -48,6 +55,9 @@ def bench_pii_cmd(
     if not data and not fp_data and not speed_data:
         raise InputError("curate bench pii needs --data FILE (gold spans), --fp-data FILE (text without PII) or "
                          "--speed-data FILE (long texts).")
+    if fmt not in ("auto", "conll", "presidio"):
+        raise InputError(f"--format must be presidio, conll or auto; got {fmt!r}")
+    names = _names(tag_names, "--tag-names") if tag_names is not None else None
     speed: dict[str, Any] = {}
     if speed_data:
         speed = {"speed": _bench_pii_speed(speed_data, _names(speed_fields, "--speed-fields"), speed_limit)}
@@ -56,15 +66,14 @@ def bench_pii_cmd(
             return
     if data and len(data) == 1 and not fp_data:
         with console.status("PII benchmark"):
-            results = run(data[0], fmt=fmt, limit=limit)
+            results = run(data[0], fmt=fmt, limit=limit, tag_names=names)
         _print_pii(results)
         write_json(json_out, {**results, **speed})
         return
-    if fmt not in ("auto", "conll", "presidio"):
-        raise InputError(f"--format must be presidio, conll or auto; got {fmt!r}")
     with console.status("PII benchmark") as status:
         report = run_suite([(p.stem, p) for p in data or []], [(p.name, p, fp_field) for p in fp_data or []],
-                           limit=limit, verdicts=verdicts, say=lambda s: status.update(f"PII benchmark: {s}"))
+                           limit=limit, verdicts=verdicts, fmt=fmt, tag_names=names,
+                           say=lambda s: status.update(f"PII benchmark: {s}"))
     for name, results in report["gold"].items():
         console.print(f"[bold]{name}[/]", highlight=False)
         _print_pii(results)
@@ -144,6 +153,8 @@ def bench_rewrite_budget_cmd(
     names_of_columns = None if columns is None else columns.split(",")
     rows = load_pairs(data, mapping, limit=pool + 100 if split_off else pool, columns=names_of_columns,
                       encoding=encoding)
+    if rows.skipped:
+        console.print(f"[yellow]{data}:[/] {rows.summary()}", highlight=False)
     held: list[tuple[str, str]] = []
     if split_off:
         import numpy as np
@@ -152,7 +163,7 @@ def bench_rewrite_budget_cmd(
         if len(rows) - pool < 8:
             raise InputError(f"--lora holds out rows of {data} outside the pool, but it has {len(rows):,} "
                              f"prompt-completion rows for a pool of {pool:,}: lower --pool, or pass --heldout FILE.")
-        rows, held = [rows[i] for i in sorted(order[:pool])], [rows[i] for i in sorted(order[pool:])]
+        rows, held = rows.subset(sorted(order[:pool])), [rows[i] for i in sorted(order[pool:])]
     if lora and heldout is not None:
         from curate.ingest.readers import tabular_columns
 
@@ -172,6 +183,8 @@ def bench_rewrite_budget_cmd(
     for name, cells in report["summary"].items():
         table.add_row(name, *(f"{c['recall']:.2f} ({c['ratio_vs_random']:.2f}x)" for c in cells))
     console.print(table)
+    report["data"] = {"source": str(data), "rows_read": rows.read, "skipped": rows.skipped,
+                      "skipped_lines": rows.skipped_lines}
     if lora:
         report["lora"] = _lora_budget(rows, held, names, damage_share, shares, seeds, lora_epochs, base,
                                       lambda name: build_scorer(name, context), embedder.embed_texts,
@@ -215,10 +228,14 @@ def _lora_budget(rows: list[tuple[str, str]], held: list[tuple[str, str]], names
 def _print_pii(results: dict[str, Any]) -> None:
     from curate.bench.pii import table_rows
 
-    table = Table("type", "curate P / R / F1", "stock Presidio P / R / F1", "gold")
-    for entity, cur, base, gold in table_rows(results):
-        table.add_row(entity, cur, base, str(gold))
+    table = Table("type", "curate P / R / F1", "stock Presidio P / R / F1", "gold", "in micro")
+    rows = table_rows(results)
+    for entity, cur, base, gold, counted in rows:
+        table.add_row(entity, cur, base, str(gold), "yes" if counted else "no")
     console.print(table)
+    if not_scored := [r[0] for r in rows if not r[-1]]:
+        console.print(f"not scored, not in the micro average (no gold span, or a type curate does not report by "
+                      f"default): {', '.join(not_scored)}", highlight=False)
     for name in ("curate", "baseline_presidio_stock"):
         m = results[name]["micro"]
         console.print(f"micro {name}: P {m['precision']:.3f} R {m['recall']:.3f} F1 {m['f1']:.3f}, "

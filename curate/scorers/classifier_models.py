@@ -25,6 +25,7 @@ Pieces: :func:`fit_classifier` / :class:`ClassifierModel`, :func:`fit_committee`
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -147,7 +148,9 @@ def _fit(X: FloatArray, codes: npt.NDArray[np.intp], classes: tuple[str, ...], p
     warm = previous is not None and previous.n_features == X.shape[1]
     if warm and previous is not None:
         est.coef_, est.intercept_ = _warm_init(previous, classes, seen)
-    est.fit(X, codes)
+    with warnings.catch_warnings():  # many classes with few labels each is the usual seed set, not a regression
+        warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
+        est.fit(X, codes)
     coef = np.ascontiguousarray(est.coef_, dtype=np.float64)
     version = _digest(repr(classes).encode(), seen.tobytes(), coef.tobytes(),
                       np.ascontiguousarray(est.intercept_, dtype=np.float64).tobytes())

@@ -174,3 +174,46 @@ def test_a_mapped_column_the_file_lacks_is_named_with_the_closest(tmp_path):
     with pytest.raises(InputError, match=r"column 'questoin' \(from --map prompt=questoin\) is not in .*Did you mean"):
         load_pairs(path, {"prompt": "questoin", "completion": "answer"})
     assert len(load_pairs(path, {"prompt": "question", "completion": "answer"})) == 40
+
+
+def test_rows_that_give_no_pair_are_counted_with_their_reasons(tmp_path):
+    """Dolly rows with an empty response are skipped, counted and printed; an unmapped file's error names why
+    every row failed and the file's columns; OpenAssistant's ``prompter`` role reads as ``user``."""
+    from curate.bench.rewrite_budget import load_pairs
+
+    rows = _rows()
+    dolly = tmp_path / "dolly.jsonl"
+    dolly.write_text("".join(json.dumps({"instruction": p, "context": "", "response": "" if i % 4 == 0 else c,
+                                         "category": "open_qa"}) + "\n" for i, (p, c) in enumerate(rows)))
+    pairs = load_pairs(dolly)
+    assert len(pairs) == 30 and pairs.read == 40
+    assert pairs.skipped == {"empty completion": 10} and pairs.skipped_lines["empty completion"] == [1, 5, 9, 13, 17]
+    result = CliRunner().invoke(app, ["bench", "rewrite-budget", str(dolly), "--strategies", "random,shortest",
+                                      "--budgets", "0.3", "--seeds", "1", "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "10 of 40 rows skipped: 10 x empty completion (lines 1, 5, 9, 13, 17, ...)" in said
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["rows"] == 30 and report["data"]["skipped"] == {"empty completion": 10}
+    qa = tmp_path / "qa.csv"
+    qa.write_text("id,question,answer\n" + "".join(f"{i},{p},{c.replace(',', ';')}\n" for i, (p, c) in enumerate(rows)))
+    with pytest.raises(InputError) as refused:
+        load_pairs(qa)
+    said = " ".join(str(refused.value).split())
+    assert "0 prompt-completion rows (40 of 40 rows skipped: 40 x row has fields ['answer', 'id', 'question']" in said
+    assert "the file's columns: id, question, answer" in said
+    oasst = tmp_path / "oasst.jsonl"
+    oasst.write_text("".join(json.dumps({"messages": [{"role": "prompter", "content": p},
+                                                      {"role": "Assistant", "content": c}]}) + "\n" for p, c in rows))
+    assert load_pairs(oasst) == rows
+
+
+def test_zero_seeds_and_budgets_outside_the_pool_are_refused(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps({"prompt": p, "completion": c}) + "\n" for p, c in _rows()))
+    base = ["bench", "rewrite-budget", str(path), "--strategies", "random,shortest"]
+    zero = CliRunner().invoke(app, [*base, "--seeds", "0"])
+    assert isinstance(zero.exception, InputError) and "--seeds must be at least 1" in str(zero.exception)
+    outside = CliRunner().invoke(app, [*base, "--budgets", "0,0.2,1.5"])
+    assert isinstance(outside.exception, InputError)
+    assert "each above 0 and at most 1 (e.g. 0.05,0.1,0.2); got 0, 1.5" in str(outside.exception)
