@@ -43,6 +43,7 @@ SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistan
 ROLE_ALIASES = {"prompter": "user", "human": "user", "model": "assistant", "gpt": "assistant", "bot": "assistant",
                 **{r: r for r in ROLES}}
 _TRANSCRIPT_TURN = re.compile(r"\n\n(Human|Assistant):[ ]?")
+_HASH_TRANSCRIPT_TURN = re.compile(r"###[ ]?(Human|Assistant):[ ]?")  # openassistant-guanaco's single text column
 _HH_ROLES = {"Human": "user", "Assistant": "assistant"}
 
 _INT64 = (-(2**63), 2**64 - 1)  # the integers JSON storage (orjson) keeps exactly
@@ -86,9 +87,11 @@ def _sharegpt_turn(name: str, i: int, message: Any) -> Any:
 
 
 def _check_messages(name: str, value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, str) and (parsed := parse_transcript(value)) is not None:
+        value = parsed  # a transcript in one text column (--map messages=text)
     if not isinstance(value, list):
-        raise RecordError(f"field {name!r} must be a list of messages (objects with 'role' and 'content'); got "
-                          f"{type(value).__name__}")
+        raise RecordError(f"field {name!r} must be a list of messages (objects with 'role' and 'content') or a "
+                          f"Human:/Assistant: transcript; got {type(value).__name__}")
     if not value:
         raise RecordError(f"field {name!r} is an empty list; expected at least one message")
     value = [_sharegpt_turn(name, i, m) for i, m in enumerate(value)]
@@ -118,16 +121,21 @@ def _trl_extract_prompt() -> Callable[[dict[str, Any]], dict[str, Any]]:
 
 
 def parse_transcript(text: str) -> list[dict[str, str]] | None:
-    """Parse a "\\n\\nHuman: ... \\n\\nAssistant: ..." transcript into messages; ``None`` if it is not one.
+    """Parse a "\\n\\nHuman: ... \\n\\nAssistant: ..." transcript (HH-RLHF's; or "### Human: ... ### Assistant:
+    ...", openassistant-guanaco's) into messages; ``None`` if it is not one.
 
     >>> parse_transcript("\\n\\nHuman: Hi\\n\\nAssistant: Hello!")
     [{'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': 'Hello!'}]
+    >>> parse_transcript("### Human: Hi### Assistant: Hello!")
+    [{'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': 'Hello!'}]
     """
-    parts = _TRANSCRIPT_TURN.split(text)
-    if len(parts) < 3 or parts[0].strip():
-        return None
-    turns = zip(parts[1::2], parts[2::2], strict=True)
-    return [{"role": _HH_ROLES[role], "content": content} for role, content in turns]
+    for pattern in (_TRANSCRIPT_TURN, _HASH_TRANSCRIPT_TURN):
+        parts = pattern.split(text)
+        if len(parts) >= 3 and not parts[0].strip():
+            turns = zip(parts[1::2], parts[2::2], strict=True)
+            return [{"role": _HH_ROLES[role], "content": content.strip() if pattern is _HASH_TRANSCRIPT_TURN
+                     else content} for role, content in turns]
+    return None
 
 
 def split_implicit_prompt(chosen: Any, rejected: Any) -> dict[str, Any]:

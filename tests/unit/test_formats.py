@@ -162,3 +162,18 @@ def test_other_sets_role_names_are_read_as_curates():
     assert [m["role"] for m in rec.fields["messages"]] == ["user", "assistant"]
     with pytest.raises(RecordError, match=r"role must be one of .* \(or prompter, human, model, gpt, bot, read as"):
         row_to_record({"messages": [{"role": "wizard", "content": "x"}]})
+
+
+def test_a_transcript_in_one_text_column_reads_as_messages():
+    """openassistant-guanaco keeps a whole chat in ``text`` ("### Human: ... ### Assistant: ..."); HH-style too."""
+    guanaco = {"text": "### Human: How do I boil an egg?### Assistant: Simmer it for nine minutes.### Human: Soft?"
+                       "### Assistant: Six minutes."}
+    rec = row_to_record(guanaco, mapping=parse_mapping(["messages=text"]))
+    assert rec.kind == "example"
+    assert [(m["role"], m["content"]) for m in rec.fields["messages"]] == [
+        ("user", "How do I boil an egg?"), ("assistant", "Simmer it for nine minutes."), ("user", "Soft?"),
+        ("assistant", "Six minutes.")]
+    hh = row_to_record({"chat": "\n\nHuman: Hi\n\nAssistant: Hello!"}, mapping=parse_mapping(["messages=chat"]))
+    assert [m["role"] for m in hh.fields["messages"]] == ["user", "assistant"]
+    with pytest.raises(RecordError, match="or a Human:/Assistant: transcript; got str"):
+        row_to_record({"chat": "just some text"}, mapping=parse_mapping(["messages=chat"]))
