@@ -342,8 +342,8 @@ def label_efficiency_cmd(
                                                      "regression.")] = 10.0,
     l2: Annotated[float, typer.Option(help="preference: L2 penalty of the Bradley-Terry heads.")] = 1e-2,
     test_size: Annotated[float | None, typer.Option(help="Without --test: held-out fraction (< 1) or count "
-                                                         "(default: classify 0.2, preference 500 pairs, split by "
-                                                         "prompt).")] = None,
+                                                         "(default: classify 0.2, preference 500 pairs or a quarter "
+                                                         "of a file under 2,000, split by prompt).")] = None,
     calibration_size: Annotated[float | None, typer.Option(help="Calibration slice from the pool: fraction of the "
                                                                 "test size (< 1) or count (default 0.1).")] = None,
     split_seed: Annotated[int, typer.Option(help="Seed of the pool/test split (without --test; rerun with "
