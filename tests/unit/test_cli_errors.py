@@ -157,7 +157,7 @@ def test_wrong_map_column_in_a_later_source_stops_before_the_first_is_stored(tmp
     ("--split", "tset", "--split must be one of pool, test, calibration; got 'tset'. Did you mean 'test'?"),
     ("--format", "jsnol", "--format must be one of jsonl, json, csv, tsv, parquet, hf; got 'jsnol'. Did you mean "
                           "'jsonl'?"),
-    ("--pii", "redcat", "--pii must be one of redact, drop, flag, preview; got 'redcat'. Did you mean 'redact'?"),
+    ("--pii", "redcat", "--pii must be one of redact, drop, flag, preview, off; got 'redcat'. Did you mean 'redact'?"),
     ("--encoding", "utf9", "--encoding 'utf9' is not an encoding Python knows"),
 ])
 def test_ingest_options_are_checked_before_any_row_is_read(tmp_path: Path, alpaca: Path, option: str, value: str,
