@@ -177,3 +177,29 @@ def test_a_transcript_in_one_text_column_reads_as_messages():
     assert [m["role"] for m in hh.fields["messages"]] == ["user", "assistant"]
     with pytest.raises(RecordError, match="or a Human:/Assistant: transcript; got str"):
         row_to_record({"chat": "just some text"}, mapping=parse_mapping(["messages=chat"]))
+
+
+def test_ultrafeedback_binarized_pairs_do_not_repeat_the_prompt_in_the_responses():
+    """HuggingFaceH4/ultrafeedback_binarized: a prompt column, and chats that start with the same user turn."""
+    user = {"role": "user", "content": "Name a prime."}
+    row = {"prompt": "Name a prime.", "chosen": [user, {"role": "assistant", "content": "Seven."}],
+           "rejected": [user, {"role": "assistant", "content": "Nine."}], "score_chosen": 8.0}
+    rec = row_to_record(row)
+    assert rec.fields == {"prompt": [user], "chosen": [{"role": "assistant", "content": "Seven."}],
+                          "rejected": [{"role": "assistant", "content": "Nine."}]}
+    assert rec.meta == {"score_chosen": 8.0}
+    # chats that do not repeat the prompt column are left as they are
+    other = {**row, "prompt": "A different question?"}
+    assert row_to_record(other).fields["chosen"] == row["chosen"]
+
+
+def test_alpacas_input_joins_a_mapped_prompt_instead_of_being_dropped():
+    row = {"instruction": "Summarise the text.", "input": "Cats sleep a lot.", "output": "Cats nap."}
+    mapped = row_to_record(row, mapping=parse_mapping(["prompt=instruction", "completion=output"]))
+    assert mapped.fields == {"prompt": "Summarise the text.\n\nCats sleep a lot.", "completion": "Cats nap."}
+    assert mapped.id == row_to_record(row).id  # the same record as the unmapped Alpaca row
+
+
+def test_openassistant_messages_with_a_text_key_read_as_content():
+    rec = row_to_record({"messages": [{"role": "prompter", "text": "Hi?"}, {"role": "assistant", "text": "Hello."}]})
+    assert rec.fields["messages"] == [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello."}]
