@@ -171,6 +171,7 @@ def ingest(
                 insert(Source).values(path=str(path), format=fmt, actor=who).returning(Source.id)
             ).scalar_one()
             for batch in _batches(rows, report, quarantine, kind, mapping, strict, batch_size, guard, on_progress):
+                batch = moves.twins(conn, batch)
                 new = store.insert_records(conn, batch, source_id, split=split)
                 moves.check(conn, batch, {rec.id for rec in new})
                 if guard is not None:

@@ -6,11 +6,17 @@ that was already selected for annotation (it has tasks) is not moved unless aske
 takes its answers out of training, and a model trained on them would then be evaluated on its training data, so
 the ingest stops with an error that lists the rows (nothing is stored). Rows already in another split stay there
 and are counted (``already_in``).
+
+PII redaction changes a record's content and so its id: a held-out row is also matched to the pool record that is
+its redacted copy (``meta.pii_source_id``, the id of the content before redaction), in both directions (a redacted
+pool and a raw test file, or a raw pool and a test file ingested with ``--pii redact``); see :meth:`SplitMoves.twins`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +53,33 @@ class SplitMoves:
     blocked: list[tuple[str, int]] = field(default_factory=list)
     blocked_answered: int = 0
     already_in: Counter[str] = field(default_factory=Counter)
+
+    _redacted: dict[str, str] | None = None  # pii_source_id -> id of the pool's redacted copy (read once)
+
+    def twins(self, conn: Connection, batch: Sequence[Record]) -> list[Record]:
+        """``batch`` with each held-out row that is a pool record under PII redaction given that record's id, so it
+        is moved like any copy (and not stored a second time): its content before redaction is a redacted pool
+        record's ``pii_source_id``, or (this ingest redacts) its own ``pii_source_id`` is a pool record's id."""
+        if self.split not in HELDOUT:
+            return list(batch)
+        if self._redacted is None:
+            self._redacted = {}
+            rows = conn.execute(select(RecordRow.id, RecordRow.meta).where(
+                RecordRow.split == "pool", RecordRow.meta.like('%"pii_source_id"%')))
+            for rid, meta in rows:
+                source = json.loads(meta).get("pii_source_id") if meta else None
+                if isinstance(source, str):
+                    self._redacted[source] = rid
+        raw_ids = [str(r.meta["pii_source_id"]) for r in batch if isinstance(r.meta.get("pii_source_id"), str)]
+        in_pool = {rid for rid, split in _splits(conn, raw_ids).items() if split == "pool"} if raw_ids else set()
+        out = []
+        for rec in batch:
+            twin = self._redacted.get(rec.id)
+            source = rec.meta.get("pii_source_id")
+            if twin is None and isinstance(source, str) and source in in_pool:
+                twin = source
+            out.append(dataclasses.replace(rec, id=twin) if twin is not None else rec)
+        return out
 
     def check(self, conn: Connection, batch: Sequence[Record], new_ids: set[str]) -> None:
         """Look at the rows of ``batch`` that were stored before (not in ``new_ids``); move pool records."""

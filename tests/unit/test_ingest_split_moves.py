@@ -109,3 +109,20 @@ def test_ingest_command_reports_the_move(tmp_path):
     assert "moved from pool to test │ 9" in flat and "can no longer be selected" in flat
     figures = json.loads((tmp_path / "i.json").read_text())
     assert figures["totals"]["moved"] == 9 and figures["sources"][0]["moved"] == 9
+
+
+@pytest.mark.parametrize("redacted", ["pool", "test"])
+def test_a_pii_redacted_copy_is_matched_and_moved_too(workspace, tmp_path, redacted):
+    """Redaction changes a record's id: a raw test row still finds its redacted pool copy (and a redacted test row
+    its raw pool copy) through meta.pii_source_id, so none stays selectable and nothing is stored twice."""
+    pytest.importorskip("presidio_analyzer")
+    rows = [{"prompt": f"Please call Siobhan O'Connor at siobhan.oconnor{i}@example.com about order {i}.",
+             "completion": f"Done: order {i} is on its way."} for i in range(6)]
+    rows += [{"prompt": f"What is {i} + {i}?", "completion": f"{2 * i}."} for i in range(6)]
+    _rows(tmp_path / "pool.jsonl", rows)
+    ingest(workspace, tmp_path / "pool.jsonl", pii="redact" if redacted == "pool" else None)
+    assert len(candidates(workspace, include_labeled=True)) == 12
+    report = ingest(workspace, tmp_path / "pool.jsonl", split="test", pii="redact" if redacted == "test" else None)
+    assert candidates(workspace, include_labeled=True) == []
+    assert report.moved == 12 and report.new == 0
+    assert workspace.store.stats()["by_split"] == {"test": 12}
