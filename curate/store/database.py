@@ -235,7 +235,7 @@ class Store:
                 "by_status": grouped(RecordRow.status),
                 "by_split": grouped(RecordRow.split),
                 "by_source": {path: int(n) for path, n in by_source},
-                "by_label": {str(orjson.loads(label or "null")): int(n) for label, n in labels},
+                "by_label": _label_counts(labels),
                 "sources": int(conn.scalar(select(func.count()).select_from(Source)) or 0),
                 "duplicates_collapsed": duplicates,
                 "quarantined": quarantined,
@@ -267,3 +267,12 @@ def row_to_record(row: Any) -> Record:
 
 
 __all__ = ["Store", "StoreError", "SQLAlchemyError", "row_to_record"]
+
+
+def _label_counts(rows: Any) -> dict[str, int]:
+    """Records per label as text: a label stored as ``0`` (JSON) and as ``"0"`` (CSV) count together."""
+    out: dict[str, int] = {}
+    for label, n in rows:
+        name = str(orjson.loads(label or "null"))
+        out[name] = out.get(name, 0) + int(n)
+    return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -123,3 +123,15 @@ def test_ingest_pii_off_is_no_detection_as_in_the_recipes(tmp_path):
     typo = runner.invoke(app, ["ingest", str(src), "--workspace", str(ws), "--pii", "of"])
     assert typo.exit_code != 0
     assert "redact, drop, flag, preview, off; got 'of'. Did you mean 'off'?" in str(typo.exception)
+
+
+def test_stats_counts_a_label_read_as_number_and_as_text_together(tmp_path):
+    ws = tmp_path / "ws"
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps({"text": f"json row {i}", "label": i % 2}) + "\n"
+                                              for i in range(6)))
+    (tmp_path / "b.csv").write_text("text,label\n" + "".join(f"csv row {i},{i % 2}\n" for i in range(4)))
+    for name in ("a.jsonl", "b.csv"):
+        assert runner.invoke(app, ["ingest", str(tmp_path / name), "--workspace", str(ws)]).exit_code == 0
+    result = runner.invoke(app, ["stats", "--workspace", str(ws), "--json", str(tmp_path / "s.json")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "s.json").read_text())["by_label"] == {"0": 5, "1": 5}
