@@ -36,7 +36,7 @@ def ingest_files(ws: Workspace, result: RecipeResult, files: list[Path], *, mapp
     from curate.ingest.sources import ingest
 
     with result.step("ingest" if split == "pool" else f"ingest {split}") as s:
-        rows = new = quarantined = 0
+        rows = new = quarantined = duplicates = dropped = 0
         for path in files:
             report = ingest(ws, path, kind=kind, mapping=parse_mapping(mapping or []), pii=pii, split=split)
             if report.valid == 0:
@@ -44,7 +44,10 @@ def ingest_files(ws: Workspace, result: RecipeResult, files: list[Path], *, mapp
             rows += report.rows
             new += report.new
             quarantined += report.quarantined
-        s.update(files=len(files), rows=rows, new_records=new, quarantined=quarantined, pii=pii or "off")
+            duplicates += report.duplicates  # with PII redaction, also rows that became identical once redacted
+            dropped += int(report.pii.get("records", {}).get("dropped", 0)) if report.pii else 0
+        s.update(files=len(files), rows=rows, new_records=new, duplicates_collapsed=duplicates,
+                 quarantined=quarantined, pii=pii or "off", **({"dropped_for_pii": dropped} if dropped else {}))
 
 
 def _nothing_valid(path: Path, report: Any) -> None:

@@ -81,6 +81,9 @@ def test_sft_select_scrubs_dedups_scores_and_queues_rewrites(tmp_path, tiny_lm):
     assert all(v.type == "rewrite" and "Maria" not in v.completion for v in views)
     report = json.loads((ws_dir / "reports" / "recipe-sft-select.json").read_text())
     assert [s["name"] for s in report["steps"]][:2] == ["ingest", "dedup (minhash)"]
+    ingested = report["steps"][0]["summary"]
+    assert ingested["rows"] == ingested["new_records"] + ingested["duplicates_collapsed"] + ingested["quarantined"]
+    assert ingested["duplicates_collapsed"] == 1  # the exact copy, counted in the recipe's summary too
     assert verify(ws.store).ok
 
 
