@@ -12,6 +12,8 @@ pair from responses kept in separate columns:
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from collections.abc import Iterator, Mapping
 from itertools import chain, islice
@@ -186,7 +188,46 @@ def check_columns(rows: Iterator[RawRow], mapping: Mapping[str, str] | None, nam
             for path in source_paths(target, source):
                 if not any(_resolves(row, path) for row in objects):
                     raise ColumnMappingError(_missing(path, f"{target}={source}", name, objects))
+    encoded = _json_list_columns(objects, mapping)
+    if encoded:
+        return (_decoded(r, encoded) for r in chain(head, rows))
     return chain(head, rows)
+
+
+def _json_list(value: Any) -> list[str] | None:
+    if not (isinstance(value, str) and value.startswith("[") and value.rstrip().endswith("]")):
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, list) and parsed and all(isinstance(x, str) for x in parsed) else None
+
+
+def _json_list_columns(rows: list[Mapping[str, Any]], mapping: Mapping[str, str]) -> list[str]:
+    """Text columns (mapped, or named as a content field) whose every value in ``rows`` is a JSON-encoded list of strings, as lmsys
+    arena-human-preference-55k's CSV keeps its prompt and responses (``'["How many fins does a cow have?"]'``)."""
+    columns = [p for t, s in mapping.items() if t in CONTENT_TARGETS | LIST_TARGETS for p in source_paths(t, s)
+               if "." not in p]
+    columns += sorted(c for c in CONTENT_TARGETS if c not in mapping and any(c in row for row in rows))
+    out = []
+    for column in columns:
+        values = [row[column] for row in rows if row.get(column) not in (None, "")]
+        if values and all(_json_list(v) is not None for v in values):
+            out.append(column)
+    return out
+
+
+def _decoded(row: RawRow, columns: list[str]) -> RawRow:
+    """``row`` with each JSON-list cell of ``columns`` as its text (the turns joined by a blank line)."""
+    if row.error is not None or not isinstance(row.data, Mapping):
+        return row
+    data = dict(row.data)
+    for column in columns:
+        items = _json_list(data.get(column))
+        if items is not None:
+            data[column] = "\n\n".join(items)
+    return dataclasses.replace(row, data=data)
 
 
 def _resolves(row: Mapping[str, Any], path: str) -> bool:

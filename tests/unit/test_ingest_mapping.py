@@ -157,3 +157,27 @@ def test_one_hot_winner_columns_pick_the_pair_and_a_tie_is_quarantined(workspace
     assert chosen == {f"Question {i}?": f"Answer {'A' if i % 3 == 0 else 'B'}{i}." for i in range(9) if i % 3 != 2}
     with pytest.raises(ColumnMappingError, match="preferred takes one column .* or two one-hot columns"):
         parse_mapping(["responses=a,b", "preferred=x,y,z"])
+
+
+def test_json_encoded_list_cells_of_arena_55k_are_read_as_text(workspace: Workspace, tmp_path: Path) -> None:
+    """arena-human-preference-55k's CSV keeps prompt and responses as JSON-encoded lists of turns."""
+    import csv
+
+    path = tmp_path / "arena.csv"
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "prompt", "response_a", "response_b", "winner_model_a", "winner_model_b", "winner_tie"])
+        writer.writerow([1, json.dumps(["How many fins does a cow have?"]), json.dumps(["A cow has no fins."]),
+                         json.dumps(["Four."]), 1, 0, 0])
+        writer.writerow([2, json.dumps(["Hi", "Name a colour"]), json.dumps(["Hello!", "Blue."]),
+                         json.dumps(["Hey.", "[1, 2]"]), 0, 1, 0])
+    report = ingest(workspace, path, mapping=parse_mapping(["responses=response_a,response_b",
+                                                            "preferred=winner_model_a,winner_model_b"]))
+    assert report.new == 2
+    pairs = {r.fields["prompt"]: (r.fields["chosen"], r.fields["rejected"]) for r in workspace.store.iter_records()}
+    assert pairs == {"How many fins does a cow have?": ("A cow has no fins.", "Four."),
+                     "Hi\n\nName a colour": ("Hey.\n\n[1, 2]", "Hello!\n\nBlue.")}
+    # a column where only some cells look like a JSON list is left as it is
+    mixed = _write(tmp_path / "mixed.csv", [{"q": '["not", "decoded"]', "a": "x"}, {"q": "plain question", "a": "y"}])
+    ingest(workspace, mixed, mapping=parse_mapping(["prompt=q", "completion=a"]))
+    assert '["not", "decoded"]' in {r.fields.get("prompt") for r in workspace.store.iter_records()}
