@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from curate.errors import InputError, SourceNotFoundError, UnsupportedFormatError, did_you_mean
 from curate.ingest.csv_rows import read_csv, sniff_delimiter
@@ -122,27 +123,62 @@ def _check_utf16(path: Path) -> None:
                              f"not UTF-8. Pass --encoding {name}.")
 
 
+def class_names(features: Any) -> dict[str, list[str]]:
+    """The ``ClassLabel`` columns of Hugging Face ``features`` (their JSON form) and their class names.
+
+    >>> class_names({"label": {"_type": "ClassLabel", "names": ["neg", "pos"]}, "text": {"_type": "Value"}})
+    {'label': ['neg', 'pos']}
+    """
+    if not isinstance(features, dict):
+        return {}
+    return {str(k): [str(n) for n in v["names"]] for k, v in features.items()
+            if isinstance(v, dict) and v.get("_type") == "ClassLabel" and isinstance(v.get("names"), list)}
+
+
+def _with_class_names(data: Any, names: dict[str, list[str]]) -> Any:
+    """``data`` with each class number of a ``ClassLabel`` column as its name (what annotators should see)."""
+    if not names or not isinstance(data, dict):
+        return data
+    for column, labels in names.items():
+        value = data.get(column)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(labels):
+            data[column] = labels[value]
+    return data
+
+
+def _parquet_class_names(parquet: Any) -> dict[str, list[str]]:
+    """ClassLabel names a Parquet file written by Hugging Face ``datasets`` keeps in its schema metadata."""
+    meta = (parquet.schema_arrow.metadata or {}).get(b"huggingface")
+    try:
+        return class_names(json.loads(meta)["info"]["features"]) if meta else {}
+    except (ValueError, KeyError, TypeError):
+        return {}
+
+
 def read_parquet(path: Path, *, batch_size: int = 4096) -> Iterator[RawRow]:
-    """Rows of a Parquet file, in record batches; ``line`` is the 1-based row number."""
+    """Rows of a Parquet file, in record batches; ``line`` is the 1-based row number. Class numbers of a
+    Hugging Face ``ClassLabel`` column become their names."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     row = 0
     try:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
+        parquet = pq.ParquetFile(path)
+        names = _parquet_class_names(parquet)
+        for batch in parquet.iter_batches(batch_size=batch_size):
             try:
                 rows = batch.to_pylist()
             except (pa.ArrowException, ValueError):  # e.g. damaged text that is not UTF-8: find the rows
                 for i in range(batch.num_rows):
                     row += 1
                     try:
-                        yield RawRow(row, batch.slice(i, 1).to_pylist()[0])
+                        yield RawRow(row, _with_class_names(batch.slice(i, 1).to_pylist()[0], names))
                     except (pa.ArrowException, ValueError) as exc:
                         yield RawRow(row, error=f"row {row} of the Parquet file cannot be read ({exc})")
                 continue
             for data in rows:
                 row += 1
-                yield RawRow(row, data)
+                yield RawRow(row, _with_class_names(data, names))
     except (pa.ArrowException, OSError, ValueError) as exc:
         if row == 0:
             raise UnsupportedFormatError(f"{path} cannot be read as Parquet: {exc}. Is it a Parquet file?") from exc
@@ -191,10 +227,11 @@ def read_hf_folder(path: Path, *, split: str | None = None, batch_size: int = 10
     row = 0
     try:
         for part in parts:
+            names = class_names(part.features.to_dict())
             for batch in part.with_format("arrow").iter(batch_size=batch_size):
                 for data in batch.to_pylist():
                     row += 1
-                    yield RawRow(row, data)
+                    yield RawRow(row, _with_class_names(data, names))
     except Exception as exc:  # damaged Arrow data, found while reading (same variety as above)
         yield RawRow(row + 1, error=f"the saved dataset is corrupt after row {row} ({type(exc).__name__}: "
                                     f"{str(exc)[:300]}); the rest cannot be read")

@@ -229,3 +229,19 @@ def test_benchmarks_read_every_row_or_stop_at_the_first_unreadable_one(tmp_path)
     headerless.write_text("pos\tgood\n", encoding="utf-8")
     assert tabular_columns(headerless, ["label", "text"]) == ["label", "text"]
     assert tabular_columns(good, ["label", "text"]) is None and tabular_columns(headerless, None) is None
+
+
+def test_hugging_face_class_labels_are_read_as_their_names(tmp_path):
+    """A saved dataset or a Parquet file written by datasets keeps ClassLabel names: annotators see 'pos', not 1."""
+    import datasets
+
+    from curate.ingest.readers import read_rows
+
+    features = datasets.Features({"text": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["neg", "pos"])})
+    ds = datasets.Dataset.from_dict({"text": ["bad film", "good film", "fine"], "label": [0, 1, 1]},
+                                    features=features)
+    ds.save_to_disk(str(tmp_path / "saved"))
+    ds.to_parquet(str(tmp_path / "rows.parquet"))
+    for source in (tmp_path / "saved", tmp_path / "rows.parquet"):
+        assert [r.data["label"] for r in read_rows(source)] == ["neg", "pos", "pos"]
