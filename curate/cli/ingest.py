@@ -166,6 +166,12 @@ def _print_ingest(report: Any) -> None:
         console.print(f"  [yellow]{report.moved:,} record(s) were in the pool and are now in the {report.split} split: "
                       "they can no longer be selected. `curate filter dedup` flags their near-copies left in the "
                       "pool.[/]", highlight=False)
+    if report.label_conflicts:
+        shown = "; ".join(f"line {line}: {new!r} here, {old!r} stored" for line, old, new in
+                          report.label_conflict_examples[:5])
+        console.print(f"  [bold yellow]{report.label_conflicts:,} moved record(s) have another label in this file "
+                      f"than the one stored, which is kept[/] ({shown}); counted in the ingest.move_split audit "
+                      "event. Check which is right before using this split to evaluate.", highlight=False)
     if not report.rows:
         header = " or has only its header line" if report.format in ("csv", "tsv") else ""
         console.print(f"  [yellow]{escape(report.source)} has no rows[/]: the file is empty{header}.",

@@ -205,8 +205,9 @@ def _json_list(value: Any) -> list[str] | None:
 
 
 def _json_list_columns(rows: list[Mapping[str, Any]], mapping: Mapping[str, str]) -> list[str]:
-    """Text columns (mapped, or named as a content field) whose every value in ``rows`` is a JSON-encoded list of strings, as lmsys
-    arena-human-preference-55k's CSV keeps its prompt and responses (``'["How many fins does a cow have?"]'``)."""
+    """Text columns (mapped, or named as a content field) whose every value in ``rows`` is a JSON-encoded list of
+    strings, as lmsys arena-human-preference-55k's CSV keeps its prompt and responses
+    (``'["How many fins does a cow have?"]'``)."""
     columns = [p for t, s in mapping.items() if t in CONTENT_TARGETS | LIST_TARGETS for p in source_paths(t, s)
                if "." not in p]
     columns += sorted(c for c in CONTENT_TARGETS if c not in mapping and any(c in row for row in rows))

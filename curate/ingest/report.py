@@ -22,7 +22,9 @@ class IngestReport:
     rows dropped for PII).
 
     ``moved``: pool records this ingest into ``test``/``calibration`` moved to that split (``moved_with_tasks`` of
-    them had tasks); ``already_in``: rows whose record was already in another split, by split (left there).
+    them had tasks); ``already_in``: rows whose record was already in another split, by split (left there);
+    ``label_conflicts``: moved records whose label in this file differs from the stored one (kept), with
+    ``label_conflict_examples`` ``(line, stored, this file's)``.
     ``reasons``: rows quarantined per reason (the whole reason), most frequent first; ``reason_lines``: the first
     source lines of each.
     """
@@ -47,6 +49,8 @@ class IngestReport:
     moved: int = 0
     moved_with_tasks: int = 0
     already_in: dict[str, int] = field(default_factory=dict)
+    label_conflicts: int = 0
+    label_conflict_examples: list[tuple[int, Any, Any]] = field(default_factory=list)
 
     @property
     def rows_per_second(self) -> float:

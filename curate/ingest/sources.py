@@ -186,6 +186,7 @@ def ingest(
             dropped = guard.counts["dropped"] if guard is not None else 0
             report.moved, report.moved_with_tasks = len(moves.moved), len(moves.moved_selected)
             report.already_in = dict(moves.already_in)
+            report.label_conflicts, report.label_conflict_examples = moves.n_label_conflicts, moves.label_conflicts
             report.duplicates = report.valid - report.new - report.moved - dropped
             report.ids_digest = digest.hexdigest()
             report.by_kind = dict(kinds)

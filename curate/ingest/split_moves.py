@@ -44,6 +44,9 @@ class SplitMoves:
         blocked: ``(id, line)`` of pool records with tasks that were not moved.
         blocked_answered: of the blocked, how many have answers.
         already_in: rows whose record already sits in another split, by that split (left there).
+        label_conflicts: ``(line, stored label, this file's label)`` of moved records whose label here differs
+            from the one stored (the stored one is kept; the first few are listed).
+        n_label_conflicts: how many moved records had such a label.
     """
 
     split: str
@@ -53,6 +56,8 @@ class SplitMoves:
     blocked: list[tuple[str, int]] = field(default_factory=list)
     blocked_answered: int = 0
     already_in: Counter[str] = field(default_factory=Counter)
+    label_conflicts: list[tuple[int, Any, Any]] = field(default_factory=list)
+    n_label_conflicts: int = 0
 
     _redacted: dict[str, str] | None = None  # pii_source_id -> id of the pool's redacted copy (read once)
 
@@ -106,6 +111,20 @@ class SplitMoves:
                                                  RecordRow.split == "pool").values(split=self.split))
         self.moved.extend(in_pool)
         self.moved_selected.extend(rid for rid in in_pool if rid in tasks)
+        self._compare_labels(conn, {rid: known[rid] for rid in in_pool})
+
+    def _compare_labels(self, conn: Connection, moved: dict[str, Record]) -> None:
+        """Note moved records whose stored label differs from this file's (a held-out file's gold, say)."""
+        with_label = [rid for rid, rec in moved.items() if rec.label is not None]
+        for start in range(0, len(with_label), _CHUNK):
+            rows = conn.execute(select(RecordRow.id, RecordRow.label).where(
+                RecordRow.id.in_(with_label[start:start + _CHUNK])))
+            for rid, stored in rows:
+                old = json.loads(stored) if stored else None
+                if str(old) != str(moved[rid].label):
+                    self.n_label_conflicts += 1
+                    if len(self.label_conflicts) < 10:
+                        self.label_conflicts.append((moved[rid].line, old, moved[rid].label))
 
     def raise_if_blocked(self, source: str) -> None:
         """:class:`InputError` naming the rows that are selected pool records, when any were found."""
@@ -125,7 +144,8 @@ class SplitMoves:
         for rid in sorted(self.moved):
             digest.update(rid.encode())
         payload: dict[str, Any] = {"from": "pool", "to": self.split, "records": len(self.moved),
-                                   "with_tasks": len(self.moved_selected), "ids_digest": digest.hexdigest()}
+                                   "with_tasks": len(self.moved_selected), "ids_digest": digest.hexdigest(),
+                                   "label_conflicts": self.n_label_conflicts}
         if len(self.moved) <= MAX_LISTED_IDS:
             payload["ids"] = sorted(self.moved)
         return payload

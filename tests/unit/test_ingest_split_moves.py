@@ -126,3 +126,20 @@ def test_a_pii_redacted_copy_is_matched_and_moved_too(workspace, tmp_path, redac
     assert candidates(workspace, include_labeled=True) == []
     assert report.moved == 12 and report.new == 0
     assert workspace.store.stats()["by_split"] == {"test": 12}
+
+
+def test_a_held_out_label_that_differs_from_the_pool_copy_is_reported(workspace, tmp_path):
+    pool = [{"text": f"ticket {i}: the export button does nothing", "label": "bug"} for i in range(4)]
+    _rows(tmp_path / "pool.jsonl", pool)
+    ingest(workspace, tmp_path / "pool.jsonl")
+    held = [dict(r, label="feature_request" if i < 2 else "bug") for i, r in enumerate(pool)]
+    _rows(tmp_path / "held.jsonl", held)
+    report = ingest(workspace, tmp_path / "held.jsonl", split="test")
+    assert report.moved == 4 and report.label_conflicts == 2
+    assert sorted(report.label_conflict_examples) == [(1, "bug", "feature_request"), (2, "bug", "feature_request")]
+    assert _events(workspace, "ingest.move_split")[-1]["label_conflicts"] == 2
+    other = str(tmp_path / "ws2")
+    assert CliRunner().invoke(app, ["ingest", str(tmp_path / "pool.jsonl"), "-w", other]).exit_code == 0
+    result = CliRunner().invoke(app, ["ingest", str(tmp_path / "held.jsonl"), "--split", "test", "-w", other])
+    assert result.exit_code == 0, result.output
+    assert "2 moved record(s) have another label in this file than the one stored" in " ".join(result.output.split())
