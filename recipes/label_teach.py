@@ -67,8 +67,9 @@ def label_teach(
             s.update(accuracy=round(float(metrics["accuracy"]), 4), n_test=int(metrics["n_test"]))
     if metrics.get("n_test") == 0:
         result.next_steps.append("no test split, so accuracy is not measured: ingest labelled rows kept out of "
-                                 "selection with `curate ingest FILE --split test` (the class in a label column) and "
-                                 "run this recipe again")
+                                 "selection with `curate ingest FILE --split test` (the class in a label column, or "
+                                 "in the --oracle column), then run this recipe again with a new --name (a loop that "
+                                 "has stopped does not run again)")
     if outcome.status == "waiting":
         result.next_steps.append(f"annotate the {outcome.waiting_for} open task(s) in the app (curate app -w "
                                  f"{ws.root}), then run this recipe again to continue")

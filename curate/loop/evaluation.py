@@ -250,7 +250,8 @@ def _classify_metrics(model: LoopModel, featurize: Featurizer, records: Sequence
                       column: str) -> dict[str, float]:
     from sklearn.metrics import f1_score
 
-    gold = [gold_of(r, column) for r in records]
+    # a held-out file's class sits in its label column even when the pool's gold (--oracle) is another column
+    gold = [g if (g := gold_of(r, column)) is not None else r.label for r in records]
     keep = [i for i, g in enumerate(gold) if g is not None]
     if not keep or model.classifier is None:
         return {}

@@ -144,6 +144,17 @@ def test_label_teach_runs_the_loop_with_an_oracle(tmp_path):
     # uncertain, no random share
     assert keys[1].startswith("classifier_uncertainty()") and "base=prefilter_cluster()" in keys[1]
     assert "random_mix" not in keys[1]
+    # the advice, followed: a held-out file whose class is in a label column (not the --oracle column), a new --name
+    held = ["text,label"] + [f"please refund invoice {i},billing" for i in range(50, 55)] + \
+           [f"crash when I open screen {i},bug" for i in range(50, 55)]
+    (tmp_path / "held.csv").write_text("\n".join(held) + "\n")
+    assert CliRunner().invoke(app, ["ingest", str(tmp_path / "held.csv"), "--split", "test", "-w",
+                                    str(ws_dir)]).exit_code == 0
+    measured = " ".join(_run("label-teach", *args, "--name", "with-test").split())
+    report = json.loads((ws_dir / "reports" / "recipe-label-teach.json").read_text())
+    loop = next(step for step in report["steps"] if step["name"] == "loop")["summary"]
+    assert loop["n_test"] == 10 and 0.0 <= loop["accuracy"] <= 1.0
+    assert "no test split" not in measured
 
 
 def test_a_recipe_stops_at_a_file_it_cannot_read_and_says_how_to_ingest_it(tmp_path):
