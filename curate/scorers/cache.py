@@ -17,7 +17,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import orjson
@@ -145,6 +145,8 @@ def score_records(
     out = np.array([cached.get(rid, math.nan) for rid in ids], dtype=np.float64)
     missing = [i for i, rid in enumerate(ids) if rid not in cached]
     done = 0
+    if missing and getattr(scorer, "parts", None) and callable(getattr(scorer, "combine", None)):
+        scorer = _CombinedParts(scorer, store, records, batch_size, actor, on_progress)
 
     def save(items: list[tuple[str, float]]) -> None:
         _save(store, key, [rid for rid, _ in items], np.array([v for _, v in items], dtype=np.float64))
@@ -175,3 +177,36 @@ def score_records(
     audit.record(store, "score", {"scorer_key": key[:400], "records": len(records), "computed": len(missing),
                                   "cached": report.cached, "ids_digest": digest}, actor=actor)
     return out, report
+
+
+class _CombinedParts:
+    """A combination scorer (``parts`` + ``combine``, e.g. ``rewrite_need``) scored part by part through the cache:
+    each part's scores are cached on their own (a rerun, or another combination, reuses them; an interrupted run
+    keeps its finished batches) and progress moves through every part; then the parts' scores are combined."""
+
+    set_dependent: ClassVar[bool] = True
+    name: ClassVar[str] = "combination"
+
+    def __init__(self, scorer: Any, store: Store, records: Sequence[Record], batch_size: int | None,
+                 actor: str | None, on_progress: Callable[[int, int], None] | None) -> None:
+        self.scorer, self.store, self.records = scorer, store, records
+        self.batch_size, self.actor, self.on_progress = batch_size, actor, on_progress
+
+    def key(self) -> str:
+        """The combination's own key."""
+        return str(self.scorer.key())
+
+    def score(self, subset: Sequence[Record]) -> Scores:
+        """``(len(subset),)``: the combination over ``subset`` (its parts scored over the whole record set)."""
+        n, parts = len(self.records), list(self.scorer.parts)
+        scores = []
+        for i, part in enumerate(parts):
+            def progress(done: int, total: int, offset: int = i * n) -> None:
+                if self.on_progress:
+                    self.on_progress(offset + (n - total) + done, n * len(parts))
+            values, _ = score_records(self.store, part, self.records, batch_size=self.batch_size, actor=self.actor,
+                                      on_progress=progress)
+            scores.append(values)
+        combined = np.asarray(self.scorer.combine(scores), dtype=np.float64)
+        where = {r.id: j for j, r in enumerate(self.records)}
+        return combined[[where[r.id] for r in subset]]

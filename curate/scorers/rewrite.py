@@ -145,4 +145,9 @@ class RankAverageScorer(BaseScorer):
         if not records:
             return np.zeros(0, dtype=np.float64)
         parts: list[Scorer] = list(self.parts)
-        return rank_average([np.asarray(p.score(records), dtype=np.float64) for p in parts])
+        return self.combine([np.asarray(p.score(records), dtype=np.float64) for p in parts])
+
+    def combine(self, part_scores: Sequence[Scores]) -> Scores:
+        """The rank average of the parts' scores of the same records (each ``(n,)``); the score cache scores
+        each part on its own (cached, with progress) and calls this."""
+        return rank_average([np.asarray(s, dtype=np.float64) for s in part_scores])

@@ -96,3 +96,25 @@ def test_create_round_stores_tasks_with_their_provenance(workspace, tmp_path):
     second = create_round(workspace.store, records, [0], scores=scores, strategy_key="s", task_type="rewrite")
     assert second.number == 2 and second.by_type == {"rewrite": 1}
     assert verify(workspace.store).ok
+
+
+def test_a_combination_is_scored_part_by_part_through_the_cache_with_moving_progress(workspace, tmp_path):
+    """rewrite_need-like rank averages: each part is cached on its own (a rerun with the parts cached computes no
+    part again) and progress moves through the parts instead of jumping from 0 to the end."""
+    from curate.scorers.rewrite import RankAverageScorer, rank_average
+
+    records = [r for r in _pool(workspace, tmp_path) if "nan" not in r.fields["text"]]
+    short, scaled = LengthScorer(), LengthScorer(scale=-1.0)
+    combo = RankAverageScorer(parts=(short, scaled))
+    seen: list[tuple[int, int]] = []
+    values, report = score_records(workspace.store, combo, records, batch_size=4,
+                                   on_progress=lambda d, t: seen.append((d, t)))
+    assert report.computed == 12
+    expected = rank_average([np.array([len(r.fields["text"]) for r in records], dtype=float),
+                             -np.array([len(r.fields["text"]) for r in records], dtype=float)])
+    np.testing.assert_allclose(values, expected)
+    assert short.calls == [4, 4, 4] and scaled.calls == [4, 4, 4]  # each part in batches, not all at once
+    moving = [d / t for d, t in seen]
+    assert len(set(moving)) >= 6 and moving == sorted(moving) and moving[-1] == 1.0
+    _, part_report = score_records(workspace.store, LengthScorer(), records)
+    assert part_report.cached == 12  # the part's scores were stored under its own key
