@@ -15,12 +15,11 @@ from curate.store.workspace import Workspace
 
 @contextmanager
 def progress(description: str, total: int | None) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on stderr for a long step; yields ``update(done, total)``."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    """Progress of a long step on stderr (a bar on a terminal, plain lines with rate and ETA when piped, nothing with
+    --quiet); yields ``update(done, total)``."""
+    from curate.cli.progress import bar_progress
 
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
+    with bar_progress() as bar:
         task = bar.add_task(description, total=total)
 
         def update(done: int, total_now: int) -> None:

@@ -160,7 +160,7 @@ def score_records(
                 out[part] = values
                 checkpoint.add([(ids[i], v) for i, v in zip(part, values.tolist(), strict=True)])
                 done += len(part)
-                if on_progress:
+                if on_progress and not isinstance(scorer, _CombinedParts):  # that one counts its parts' records
                     on_progress(done, len(missing))
     except BaseException:  # Ctrl-C or an error: the finished batches are committed; say so in the audit log
         with contextlib.suppress(Exception):
