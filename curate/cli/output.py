@@ -63,6 +63,8 @@ def note_pii_reversibility(options: PiiOptions, action: str, workspace_key: str 
 
 def warn_pii_share(summary: dict[str, Any], limit: float, *, preview: bool = False) -> None:
     """Warn loudly when redaction changed more than ``limit`` of the records (likely false positives)."""
+    from curate.filters.pii_preview import share_advice
+
     share = float(summary.get("changed_share", 0.0))
     if share <= limit:
         return
@@ -70,11 +72,8 @@ def warn_pii_share(summary: dict[str, Any], limit: float, *, preview: bool = Fal
                                                      key=lambda kv: -kv[1])[:4])
     err_console.print(
         f"[bold red]WARNING: PII redaction {'would change' if preview else 'changed'} {share:.0%} of the records[/] "
-        f"(more than {limit:.0%}; records per type: {top}). Ordinary words and public names may be redacted. "
-        + ("" if preview else "See what changes with --pii preview (or `curate filter pii --preview 10`), then ")
-        + "narrow --pii-types (e.g. default,-LOCATION), raise --pii-min-score (e.g. PERSON=0.85) or add --pii-allow "
-        "/ --pii-allow-file" + ("." if preview else " (with --key-file, `curate filter pii --revise` applies them to "
-                                                   "the originals)."), highlight=False)
+        f"(more than {limit:.0%}; records per type: {top}). {share_advice(summary, preview=preview)}",
+        highlight=False)
 
 
 def _clip(text: str, *, head: bool, tail: bool) -> str:
@@ -91,9 +90,11 @@ def _clip(text: str, *, head: bool, tail: bool) -> str:
 def highlight(plan: RecordPlan) -> list[tuple[str, str]]:
     """``(path, rich markup)`` of each text with findings: each value struck out in red and followed by its
     placeholder in green (flagged: underlined yellow; dropped: red with the type); long stretches cut."""
-    from curate.filters.pii import Placeholders
+    from curate.filters.pii import record_placeholders
 
-    placeholders = Placeholders()
+    # numbered as the stored record is: a name part ("Siobhan") shows the placeholder of its full name
+    placeholders = record_placeholders([t.text for t in plan.texts], [t.findings for t in plan.texts],
+                                       allow_list=plan.policy.allow_list)
     out = []
     for t in plan.texts:
         if not t.findings:

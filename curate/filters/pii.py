@@ -273,6 +273,15 @@ class Placeholders:
             self.mapping[key] = f"<{entity_type}_{self.counts[entity_type]}>"
         return self.mapping[key]
 
+    def alias(self, entity_type: str, value: str, same_as: str) -> None:
+        """Give ``value`` the placeholder of ``same_as``, unless ``value`` has one already.
+
+        >>> p = Placeholders()
+        >>> p.alias("PERSON", "Ann", "Ann Lee"); p.get("PERSON", "ann"), p.get("PERSON", "Ann Lee")
+        ('<PERSON_1>', '<PERSON_1>')
+        """
+        self.mapping.setdefault((entity_type, " ".join(value.split()).casefold()), self.get(entity_type, same_as))
+
 
 def redact(text: str, findings: Sequence[Finding], *, placeholders: Placeholders | None = None) -> str:
     """Replace each finding's span by a typed placeholder such as ``<PERSON_1>``.
@@ -292,3 +301,66 @@ def redact(text: str, findings: Sequence[Finding], *, placeholders: Placeholders
         pos = f.end
     out.append(text[pos:])
     return "".join(out)
+
+
+#: Recognizer name of the PERSON findings :func:`propagate_names` adds.
+PROPAGATED: Final = "RecordNamePropagation"
+
+
+def name_parts(value: str, allow_list: Iterable[str] = ()) -> list[str]:
+    """The tokens of a PERSON value that name the person on their own: capitalised, 3+ characters, neither a common
+    word (the stop words, addressees and roles of :mod:`curate.filters.person`) nor allowed.
+
+    >>> name_parts("Siobhan O'Connor"), name_parts("Hi Jo Everyone"), name_parts("Siobhan Kerr", ["kerr"])
+    (['Siobhan', "O'Connor"], [], ['Siobhan'])
+    """
+    from curate.filters.person import _ADDRESSEES, _CAP, _ROLES, _STOP
+
+    skip = _STOP | _ADDRESSEES | _ROLES | {a.strip().lower() for a in allow_list}
+    return [t for t in re.findall(_CAP, value) if len(t) >= 3 and t.lower() not in skip]
+
+
+def propagate_names(texts: Sequence[str], findings: Sequence[Sequence[Finding]], *,
+                    allow_list: Iterable[str] = ()) -> list[list[Finding]]:
+    """``findings`` (one list per text of a record) plus the other occurrences, in any of ``texts``, of each PERSON
+    finding's whole value and of its :func:`name_parts`: whole words, case-sensitive, never over another finding,
+    longer values first. Added findings are PERSON, with the score of their finding and recognizer
+    :data:`PROPAGATED` ("Hi Siobhan," in a reply to "Siobhan O'Connor"). Allowed values are never added."""
+    allow = frozenset(a.strip().lower() for a in allow_list)
+    targets: dict[str, float] = {}
+    for text, found in zip(texts, findings, strict=True):
+        for f in found:
+            if f.entity_type == "PERSON":
+                value = text[f.start : f.end].strip()
+                for target in (value, *name_parts(value, allow)):
+                    if target and target.lower() not in allow:
+                        targets[target] = max(f.score, targets.get(target, 0.0))
+    out = [sorted(found, key=lambda f: f.start) for found in findings]
+    if not targets:
+        return out
+    for target in sorted(targets, key=len, reverse=True):
+        pattern = re.compile(rf"(?<![^\W_]){re.escape(target)}(?![^\W_])")
+        for text, found in zip(texts, out, strict=True):
+            for m in pattern.finditer(text):
+                if all(m.end() <= f.start or f.end <= m.start() for f in found):
+                    found.append(Finding("PERSON", m.start(), m.end(), targets[target], PROPAGATED))
+            found.sort(key=lambda f: f.start)
+    return out
+
+
+def record_placeholders(texts: Sequence[str], findings: Sequence[Sequence[Finding]], *,
+                        allow_list: Iterable[str] = ()) -> Placeholders:
+    """Placeholders for one record: its PERSON values numbered in record order, and each name part
+    (:func:`name_parts`) given the placeholder of the first value it belongs to ("Siobhan" -> ``<PERSON_1>`` like
+    "Siobhan O'Connor"). Other types are numbered as :func:`redact` meets them."""
+    values = [text[f.start : f.end].strip() for text, found in zip(texts, findings, strict=True)
+              for f in sorted(found, key=lambda f: f.start) if f.entity_type == "PERSON"]
+    parts = {p.casefold() for v in values for p in name_parts(v, allow_list) if p != v}
+    placeholders = Placeholders()
+    whole = [v for v in values if v.casefold() not in parts]  # "Siobhan" alone is numbered as Siobhan O'Connor
+    for value in whole:
+        placeholders.get("PERSON", value)
+    for value in whole:
+        for part in name_parts(value, allow_list):
+            placeholders.alias("PERSON", part, value)
+    return placeholders

@@ -22,6 +22,8 @@ from curate.store.workspace import Workspace
 PREVIEW_LIMIT: Final = 1000
 #: Sample records a preview shows by default.
 PREVIEW_SAMPLES: Final = 5
+#: Types the NER model finds: on ordinary text, often public names or common words (narrowing can help).
+NER_TYPES: Final = ("PERSON", "LOCATION", "NRP", "DATE_TIME")
 
 
 @dataclass
@@ -107,3 +109,34 @@ def preview_workspace(ws: Workspace, *, action: str = "redact", allow_list: tupl
     records = (source for _, source in restored(stored, originals, batch=100))
     return preview_records(records, action=action, allow_list=allow_list, options=options, samples=samples,
                            limit=limit)
+
+
+def share_advice(summary: dict[str, Any], *, preview: bool = False) -> str:
+    """What to do about a high share of changed records (the end of the share warning), fitted to the types found.
+
+    Narrowing ``--pii-types`` is advised only for an NER type other than PERSON (dropping PERSON would leave names
+    in clear); when only pattern types were found (``contact``, ``secrets``), the records likely hold real personal
+    data, so the advice is to check samples, allow the values that are not private, or raise a minimum score.
+
+    >>> share_advice({"records_by_type": {"EMAIL_ADDRESS": 9}, "types": ["EMAIL_ADDRESS"]}, preview=True)[:40]
+    'The types found (EMAIL_ADDRESS) are patt'
+    """
+    found = [t for t, _ in sorted(summary.get("records_by_type", {}).items(), key=lambda kv: -kv[1])]
+    ner = [t for t in found if t in NER_TYPES]
+    droppable = [t for t in ner if t != "PERSON"]
+    check = ("Check the sample records, then " if preview else
+             "See what changes with --pii preview (or `curate filter pii --preview 10`), then ")
+    tail = "." if preview else " (with --key-file, `curate filter pii --revise` applies them to the originals)."
+    if not ner:
+        return (f"The types found ({', '.join(found) or 'none'}) are patterns with checks that rarely match ordinary "
+                "text: the records most likely hold real personal data, and narrowing --pii-types would leave it "
+                f"in clear. {check}add values that are not private (a support address, your company's number) to "
+                f"--pii-allow / --pii-allow-file, or raise --pii-min-score (e.g. "
+                f"{found[0] if found else 'PHONE_NUMBER'}=0.9)" + tail)
+    narrow = ""
+    if droppable:
+        example = (f"default,-{droppable[0]}" if summary.get("types", "default") == "default"
+                   else f"leave out {droppable[0]}")
+        narrow = f"narrow --pii-types (e.g. {example}), "
+    return (f"Ordinary words and public names may be redacted. {check}{narrow}raise --pii-min-score (e.g. "
+            f"{ner[0]}=0.85) or add --pii-allow / --pii-allow-file" + tail)

@@ -105,21 +105,27 @@ def resolve_types(spec: list[str] | tuple[str, ...]) -> tuple[str, ...]:
         name = item.lstrip("-").strip()
         types = groups.get(name.lower(), (name.upper(),))
         if item.startswith("-"):
+            if not set(types) & set(chosen):  # removes nothing: a known type not chosen, or a typo (-LOCATON)
+                check_types(types, removed=True)
             chosen = [t for t in chosen if t not in types]
         else:
             chosen += [t for t in types if t not in chosen]
     return tuple(chosen)
 
 
-def check_types(types: tuple[str, ...]) -> None:
-    """Raise :class:`InputError` naming ``--pii-types`` when a type is not one the analyzer detects."""
+def check_types(types: tuple[str, ...], *, removed: bool = False) -> None:
+    """Raise :class:`InputError` naming ``--pii-types`` (``removed``: written after a minus) when a type is not one
+    the analyzer detects, with the valid names and the closest."""
+    from curate.errors import did_you_mean
     from curate.filters.pii import build_analyzer
 
     known = set(build_analyzer().get_supported_entities(language="en"))
     unknown = [t for t in types if t not in known]
     if unknown or not types:
-        raise InputError(f"--pii-types: {', '.join(unknown) or 'no type is left'}: not a type curate detects. "
-                         f"Choose among {', '.join(sorted(known))}, or the groups {', '.join(type_groups())}.")
+        names = ", ".join(("-" if removed else "") + t for t in unknown) or "no type is left"
+        closest = did_you_mean(unknown[0], sorted(known)) if unknown else ""
+        raise InputError(f"--pii-types: {names}: not a type curate detects. Choose among {', '.join(sorted(known))}, "
+                         f"or the groups {', '.join(type_groups())}.{closest}")
 
 
 @dataclass
@@ -184,18 +190,12 @@ class PiiGuard:
             self.detector.warm((t for r in records for _, t in record_texts(r, meta=True)), on_progress)
 
     def redact_text(self, value: Any) -> Any:
-        """``value`` with every detected entity replaced by a typed placeholder (strings inside lists/dicts too)."""
-        from curate.filters.pii import detect, redact
+        """``value`` with every detected entity replaced by a typed placeholder (strings inside lists/dicts too, as
+        the texts of one record: shared placeholders, names propagated; ``role``/``type`` values are kept)."""
+        from curate.filters.policy import plan_record, redacted_copy
 
-        if isinstance(value, str):
-            p = self._policy
-            found = detect(value, entities=p.entities, allow_list=self.allow_list, threshold=p.detect_threshold)
-            return redact(value, [f for f in found if f.score >= p.min_score(f.entity_type)])
-        if isinstance(value, list):
-            return [self.redact_text(v) for v in value]
-        if isinstance(value, dict):
-            return {k: self.redact_text(v) for k, v in value.items()}
-        return value
+        plan = plan_record(Record(id="", kind="text", fields={"value": value}), self._policy, detector=self.detector)
+        return redacted_copy(plan).fields["value"]
 
     def process(self, record: Record, *, keep_id: bool = False) -> Record | None:
         """The record after the policy (``None`` when dropped; then :attr:`dropped_copy` is its redacted copy).

@@ -16,7 +16,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 from curate.errors import InputError
-from curate.filters.pii import DEFAULT_ENTITIES, DEFAULT_THRESHOLD, Finding, Placeholders, detect, redact
+from curate.filters.pii import (
+    DEFAULT_ENTITIES,
+    DEFAULT_THRESHOLD,
+    Finding,
+    detect,
+    propagate_names,
+    record_placeholders,
+    redact,
+)
 from curate.ingest.records import Record, record_id
 
 Action = Literal["redact", "drop", "flag"]
@@ -216,17 +224,24 @@ def plan_record(record: Record, policy: PiiPolicy, *, meta: bool = False,
     """Detect PII in every text field of ``record`` (messages included; ``meta`` values too if asked) with
     ``detector`` (default :func:`curate.filters.pii.detect`; a warmed :class:`curate.filters.pii_batch.Detector`).
 
-    Placeholders are consistent across the record's texts: one value gives one placeholder everywhere.
+    Placeholders are consistent across the record's texts: one value gives one placeholder everywhere. The other
+    occurrences of a PERSON finding's value and name parts, in any text of the record, are PERSON findings too,
+    with the same placeholder (:func:`curate.filters.pii.propagate_names`): "Hi Siobhan," in a reply to "Siobhan
+    O'Connor" gives ``<PERSON_1>`` in both.
     """
     find = detector or detect
-    placeholders = Placeholders()
+    texts = record_texts(record, meta=meta)
+    strings = [text for _, text in texts]
+    kept = [[f for f in find(text, entities=policy.entities, allow_list=policy.allow_list,
+                             threshold=policy.detect_threshold) if f.score >= policy.min_score(f.entity_type)]
+            for text in strings]
+    kept = propagate_names(strings, kept, allow_list=policy.allow_list)
+    placeholders = record_placeholders(strings, kept, allow_list=policy.allow_list)
     plans = []
-    for path, text in record_texts(record, meta=meta):
-        found = find(text, entities=policy.entities, allow_list=policy.allow_list, threshold=policy.detect_threshold)
-        kept = tuple(f for f in found if f.score >= policy.min_score(f.entity_type))
-        redacted = redact(text, [f for f in kept if policy.action(f.entity_type) == "redact"],
+    for (path, text), found in zip(texts, kept, strict=True):
+        redacted = redact(text, [f for f in found if policy.action(f.entity_type) == "redact"],
                           placeholders=placeholders)
-        plans.append(TextPlan(path, text, kept, redacted))
+        plans.append(TextPlan(path, text, tuple(found), redacted))
     return RecordPlan(record, policy, tuple(plans))
 
 
@@ -282,7 +297,8 @@ def redacted_copy(plan: RecordPlan) -> Record:
 
     What is stored of a record dropped in place (status ``pii``), so no value stays in clear.
     """
-    placeholders = Placeholders()
+    placeholders = record_placeholders([t.text for t in plan.texts], [t.findings for t in plan.texts],
+                                       allow_list=plan.policy.allow_list)
     new = {t.path: redact(t.text, t.findings, placeholders=placeholders) for t in plan.texts}
     return with_texts(plan.record, new)
 
