@@ -29,15 +29,17 @@ def progress(description: str, total: int | None) -> Iterator[Callable[[int, int
 
 
 def ingest_files(ws: Workspace, result: RecipeResult, files: list[Path], *, mapping: list[str] | None,
-                 pii: str | None, kind: str | None = None, split: str = "pool") -> None:
-    """Ingest ``files`` (with ``--map`` renames and an optional PII action) as one step."""
+                 pii: str | None, kind: str | None = None, split: str = "pool", pii_options: Any = None) -> None:
+    """Ingest ``files`` (with ``--map`` renames and an optional PII action and
+    :class:`~curate.filters.pii_workspace.PiiOptions`, such as an allow-list) as one step."""
     from curate.ingest.formats import parse_mapping
     from curate.ingest.sources import ingest
 
     with result.step("ingest" if split == "pool" else f"ingest {split}") as s:
         rows = new = quarantined = duplicates = dropped = 0
         for path in files:
-            report = ingest(ws, path, kind=kind, mapping=parse_mapping(mapping or []), pii=pii, split=split)
+            report = ingest(ws, path, kind=kind, mapping=parse_mapping(mapping or []), pii=pii, split=split,
+                            pii_options=pii_options)
             if report.valid == 0:
                 _nothing_valid(path, report)
             rows += report.rows

@@ -41,5 +41,9 @@ def cold_start(
                               origins=["cold-start:centroid"] * len(indices), strategy_key="cold-start:centroids")
         s.update(candidates=len(pool), round=report.number, tasks=report.tasks)
     assign(ws, result, annotators, report.number, schema=schema)
+    if schema is None and any(pool[int(i)].kind == "text" for i in indices):  # label tasks answer from a schema
+        result.next_steps.append(f"label tasks need a label schema: curate schema add NAME --classes A,B,... -w "
+                                 f"{ws.root}, then curate assign --round {report.number} --schema NAME --annotators "
+                                 "NAME,...")
     result.next_steps.append(f"annotate: curate app -w {ws.root}")
     return result

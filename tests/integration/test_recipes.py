@@ -16,7 +16,7 @@ from curate.annotate import answers as A
 from curate.cli.main import app
 from curate.store.accounts import add_user
 from curate.store.audit import verify
-from curate.store.schema import Annotation, Assignment, LabelSchema, ModelVersion, RecordRow, Round, Task
+from curate.store.schema import Annotation, Assignment, AuditEvent, LabelSchema, ModelVersion, RecordRow, Round, Task
 from curate.store.workspace import Workspace
 from tests.tiny_lm import build_tiny_lm
 
@@ -90,11 +90,21 @@ def test_sft_select_scrubs_dedups_scores_and_queues_rewrites(tmp_path, tiny_lm):
 def test_pii_scrub_and_cold_start(tmp_path):
     ws_dir = tmp_path / "ws"
     _run("pii-scrub", str(_examples(tmp_path / "ex.jsonl")), "--workspace", str(ws_dir),
-         "--map", "prompt=question", "--map", "completion=answer", "--action", "redact")
+         "--map", "prompt=question", "--map", "completion=answer", "--action", "redact", "--allow", "Maria Kovalenko")
     ws = Workspace.open(ws_dir)
-    assert all("555 0137" not in json.dumps(r.fields) for r in ws.store.iter_records())
+    texts = json.dumps([r.fields for r in ws.store.iter_records()])
+    assert "555 0137" not in texts and "Call Maria Kovalenko at <PHONE_NUMBER_1>" in texts  # allowed at ingest too
+    with ws.store.read() as conn:
+        events = {a: json.loads(p) for a, p in conn.execute(select(AuditEvent.action, AuditEvent.payload))}
+    assert events["ingest"]["pii"]["allow_list"]["size"] == events["filter.pii"]["allow_list"]["size"] == 1
     _run("cold-start", "--workspace", str(ws_dir), "--k", "3", "--kind", "example")
     assert _count(ws, select(func.count()).select_from(Task)) == 3
+    # label tasks without a schema: the next steps say how to give them one
+    (tmp_path / "texts.jsonl").write_text("".join(json.dumps({"text": f"ticket {i} about billing"}) + "\n"
+                                                  for i in range(8)))
+    said = " ".join(_run("cold-start", str(tmp_path / "texts.jsonl"), "--workspace", str(ws_dir), "--k", "3",
+                         "--kind", "text").split())
+    assert "label tasks need a label schema: curate schema add NAME --classes" in said
 
 
 def test_preference_rank_generates_candidates_and_queues_pairs(tmp_path, tiny_lm):
