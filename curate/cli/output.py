@@ -70,8 +70,10 @@ def warn_pii_share(summary: dict[str, Any], limit: float, *, preview: bool = Fal
         return
     top = ", ".join(f"{t} {n:,}" for t, n in sorted(summary.get("records_by_type", {}).items(),
                                                      key=lambda kv: -kv[1])[:4])
+    dropping = summary.get("action") == "drop" and not summary.get("records", {}).get("redacted")
+    what = ("would drop" if preview else "dropped") if dropping else ("would change" if preview else "changed")
     err_console.print(
-        f"[bold red]WARNING: PII redaction {'would change' if preview else 'changed'} {share:.0%} of the records[/] "
+        f"[bold red]WARNING: PII {'dropping' if dropping else 'redaction'} {what} {share:.0%} of the records[/] "
         f"(more than {limit:.0%}; records per type: {top}). {share_advice(summary, preview=preview)}",
         highlight=False)
 

@@ -36,3 +36,19 @@ def test_the_share_warning_advises_narrowing_only_when_it_helps():
     assert "narrow --pii-types (e.g. default,-LOCATION)" in places and "PERSON=0.85" in places
     chosen = share_advice({"types": ["PERSON", "LOCATION"], "records_by_type": {"LOCATION": 2}})
     assert "narrow --pii-types (e.g. leave out LOCATION)" in chosen and "LOCATION=0.85" in chosen
+
+
+def test_the_share_warning_names_a_drop_as_a_drop(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from curate.cli.main import app
+
+    src = tmp_path / "tickets.jsonl"
+    src.write_text("".join(json.dumps({"prompt": f"Write to ann.lee{i}@example.com about order {i}.",
+                                       "completion": "Sent."}) + "\n" for i in range(6)))
+    result = CliRunner().invoke(app, ["ingest", str(src), "-w", str(tmp_path / "ws"), "--pii", "drop",
+                                      "--pii-warn-share", "0.2"])
+    said = " ".join(result.output.split())
+    assert "WARNING: PII dropping dropped 100% of the records" in said and "redaction changed" not in said
