@@ -290,8 +290,8 @@ def run_dedup(
         report.clusters.extend({"kind": refs[rid].kind, "status": "leak", "kept": member(refs[rid], split="held-out"),
                                 "removed": [member(r) for r in recs]} for rid, recs in copied.items())
         report.leaks = len(leaks)
+    report.seconds = time.perf_counter() - started  # before _finish writes the report file
     _finish(ws, report, [r.id for r in pool], rows, changes, actor=actor)
-    report.seconds = time.perf_counter() - started
     return report
 
 

@@ -80,6 +80,7 @@ def test_only_copies_of_whole_comparisons_are_removed_and_undo_restores_them(wor
     removed = {c["removed"][0]["id"] for c in json.loads(Path(report.report_path).read_text())["clusters"]}
     assert {rid for rid, s in _status(workspace).items() if s == "duplicate"} == removed
     assert Path(report.report_path).parent == workspace.reports_dir and report.run in report.report_path
+    assert json.loads(Path(report.report_path).read_text())["seconds"] > 0  # the file has the run's time too
 
     undone = undo_dedup(workspace)
     assert (undone.run, undone.restored, undone.skipped) == (report.run, len(copies), 0)
