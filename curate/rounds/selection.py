@@ -143,6 +143,11 @@ def run_round(
                              "scorer (those it scored all have tasks or labels): run `curate score --two-stage` again "
                              "(another --seed or a wider --shortlist), or select with --score-all to score the rest.")
     scores, score_report = score_records(ws.store, strategy.scorer, pool, actor=actor, on_progress=on_progress)
+    if not np.isfinite(scores).any():
+        kinds = ", ".join(sorted({r.kind for r in pool}))
+        raise InputError(f"the {getattr(strategy.scorer, 'name', 'chosen')} scorer could score none of the "
+                         f"{len(pool):,} candidates ({kinds} records): it does not judge that kind. Choose a scorer "
+                         "for it (curate select --help lists them) or filter the pool with --kind. No round was made.")
     embeddings = None
     if needs_embeddings(strategy.selector) or strategy.dedup_threshold is not None:
         embeddings = (embedder or Embedder(cache_dir=ws.cache_dir)).embed_records(pool, on_progress=on_embed_progress)

@@ -47,15 +47,20 @@ def prompt_and_completion(record: Record) -> tuple[str, str] | None:
 
 def rank_average(columns: Sequence[Scores]) -> Scores:
     """Mean of each column's ranks (0 = lowest, ties averaged; NaN ranks lowest): shape ``(n,)``, higher = higher.
+    A record that no column can score (NaN in every one) is NaN: it is not a pair the combination can judge.
 
     >>> rank_average([np.array([3.0, 1, 2]), np.array([1.0, 2, 3])]).tolist()
     [1.0, 0.5, 1.5]
+    >>> rank_average([np.array([np.nan, 1.0]), np.array([np.nan, 2.0])]).tolist()
+    [nan, 1.0]
     """
     from scipy.stats import rankdata
 
-    ranks = [rankdata(np.nan_to_num(np.asarray(c, dtype=np.float64), nan=-np.inf), method="average") - 1
-             for c in columns]
-    return np.asarray(np.mean(ranks, axis=0), dtype=np.float64)
+    values = [np.asarray(c, dtype=np.float64) for c in columns]
+    ranks = [rankdata(np.nan_to_num(c, nan=-np.inf), method="average") - 1 for c in values]
+    out = np.asarray(np.mean(ranks, axis=0), dtype=np.float64)
+    out[np.all([np.isnan(c) for c in values], axis=0)] = np.nan
+    return out
 
 
 @dataclasses.dataclass(frozen=True)

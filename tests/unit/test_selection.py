@@ -136,3 +136,18 @@ def test_seed_command_rules_and_stratified(tmp_path, fixtures):
     assert json.loads((tmp_path / "s.json").read_text())["tasks"] == 3
     bad = runner.invoke(app, ["seed", "--method", "rules", "-w", ws])
     assert bad.exit_code != 0
+
+
+def test_a_scorer_that_scores_no_candidate_makes_no_round(pool_ws):
+    """shortest/relevance/rewrite_need judge prompt-completion pairs: on texts every score is NaN, and a round of
+    arbitrary picks (or an empty one, on every retry) must not be made."""
+    from curate.rounds.tasks import selected_record_ids
+    from curate.scorers.rewrite import CompletionLengthScorer, RankAverageScorer
+
+    pool = candidates(pool_ws)
+    for scorer in (CompletionLengthScorer(), RankAverageScorer(parts=(CompletionLengthScorer(),
+                                                                      CompletionLengthScorer("longest")))):
+        with pytest.raises(InputError, match=r"could score none of the 40 candidates \(text records\)"):
+            run_round(pool_ws, Strategy(scorer, TopK(), random_mix=0.0, dedup_threshold=None), 5, pool=pool,
+                      rng=np.random.default_rng(0))
+    assert not selected_record_ids(pool_ws.store)
