@@ -320,8 +320,17 @@ def loop_classes(ws: Workspace, config: Any) -> tuple[str, ...]:
         raise InputError(f"--oracle {config.oracle}: found {len(gold)} distinct gold value(s) in the text records; "
                          "a classifier needs at least 2. Check the column name (labels are read from 'label' or "
                          "from a source column kept with the record).")
-    add_label_schema(ws.store, name, sorted(gold), f"Classes of loop {config.name} (from --oracle {config.oracle}).")
-    return tuple(sorted(gold))
+    classes = sorted(gold, key=_class_order)
+    add_label_schema(ws.store, name, classes, f"Classes of loop {config.name} (from --oracle {config.oracle}).")
+    return tuple(classes)
+
+
+def _class_order(name: str) -> tuple[int, float, str]:
+    """Numbers in numeric order, before names ('2' before '10', so a class's index is its number from 0)."""
+    try:
+        return (0, float(name), name)
+    except ValueError:
+        return (1, 0.0, name)
 
 
 def oracle_value(record: Record, task_id: int, task_type: str, column: str) -> dict[str, Any]:

@@ -227,3 +227,17 @@ def test_kill_9_mid_round_resumes_without_repeating_or_losing_answers(tmp_path):
     verify = subprocess.run([sys.executable, "-m", "curate", "audit", "verify", "-w", str(ws_dir)], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert verify.returncode == 0 and "intact" in verify.stdout
+
+
+def test_numeric_classes_of_an_oracle_schema_are_in_numeric_order(workspace, tmp_path):
+    """Classes 0..11 made from the gold: '2' before '10', so a class's position is its number."""
+    from curate.loop.evaluation import loop_classes
+    from curate.rounds.assignment import label_schema_id
+
+    rows = [{"text": f"ticket {i} " + " ".join(CLASSES[sorted(CLASSES)[i % 4]][:3]), "label": i % 12}
+            for i in range(48)]
+    ingest(workspace, write_jsonl(tmp_path / "pool.jsonl", rows))
+    config = LoopConfig(name="numbers", oracle="label")
+    assert loop_classes(workspace, config) == tuple(str(i) for i in range(12))
+    with workspace.store.read() as conn:
+        assert label_schema_id(conn, "loop-numbers") is not None
