@@ -50,6 +50,10 @@ def seed_round(ws: Workspace, pool: list[Record], method: str, k: int, *, rng: n
         matches = dict(picked.candidates)
     elif method == "stratified":
         groups = [group_of(r, by) for r in pool]
+        if all(g == "(none)" for g in groups):
+            from curate.rounds.selection import no_group_values
+
+            no_group_values(by, pool)  # one group would be a plain random sample, not what was asked
         indices = stratified_seed(groups, k, rng=rng)
         origins = [f"cold-start:{groups[int(i)]}" for i in indices]
     else:

@@ -152,6 +152,8 @@ def run_round(
     if needs_embeddings(strategy.selector) or strategy.dedup_threshold is not None:
         embeddings = (embedder or Embedder(cache_dir=ws.cache_dir)).embed_records(pool, on_progress=on_embed_progress)
     groups = np.array([group_of(r, strategy.quota_field) for r in pool]) if strategy.quota_field else None
+    if groups is not None and (groups == "(none)").all():
+        no_group_values(str(strategy.quota_field), pool)
     tagged = select_tagged(strategy.composed_selector(), scores, k, embeddings=embeddings, rng=rng, groups=groups)
     origins = [str(o) for o in tagged.origin]
     round_report = create_round(
@@ -161,6 +163,16 @@ def run_round(
     )
     return SelectionReport(round_report, score_report, len(pool), time.perf_counter() - started,
                            dict(round_report.by_origin), two_stage, offered)
+
+
+def no_group_values(field_name: str, pool: Sequence[Record]) -> None:
+    """Refuse a quota that would do nothing: no candidate has a value for ``field_name``."""
+    columns = sorted({k for r in pool[:1000] for k in r.meta})
+    why = (" (a text with a label is labelled already, so it is not a candidate)" if field_name == "label" else "")
+    raise InputError(f"{field_name!r} (--quota-field, or seed's --by): none of the {len(pool):,} candidates has a "
+                     f"value{why}, so the groups would do nothing. Group by kind, or by a column kept with the "
+                     "records: "
+                     + (", ".join(f"meta.{c}" for c in columns[:12]) or "(the records keep no other column)") + ".")
 
 
 def open_tasks(ws: Workspace, round_id: int | None = None) -> list[Any]:

@@ -130,6 +130,8 @@ def test_seed_command_rules_and_stratified(tmp_path, fixtures):
     figures = json.loads((tmp_path / "r.json").read_text())
     assert figures["by_origin"] == {"cold-start:rule:billing": 1, "cold-start:rule:bug": 1}
     assert figures["rule_matches"] == {"billing": 2, "bug": 2}
+    by_label = runner.invoke(app, ["seed", "--method", "stratified", "--by", "label", "-k", "1", "-w", ws])
+    assert isinstance(by_label.exception, InputError) and "meta.team" in str(by_label.exception)
     result = runner.invoke(app, ["seed", "--method", "stratified", "--by", "meta.team", "-k", "3", "-w", ws,
                                  "--json", str(tmp_path / "s.json")])
     assert result.exit_code == 0, result.output
@@ -151,3 +153,12 @@ def test_a_scorer_that_scores_no_candidate_makes_no_round(pool_ws):
             run_round(pool_ws, Strategy(scorer, TopK(), random_mix=0.0, dedup_threshold=None), 5, pool=pool,
                       rng=np.random.default_rng(0))
     assert not selected_record_ids(pool_ws.store)
+
+
+def test_a_quota_field_no_candidate_has_is_refused_with_the_columns_there_are(pool_ws):
+    pool = candidates(pool_ws)
+    for field_name, why in (("label", "a text with a label is labelled already"), ("meta.teem", "")):
+        strategy = Strategy(LengthScorer(), TopK(), random_mix=0.0, quota_field=field_name, min_per_group=2,
+                            dedup_threshold=None)
+        with pytest.raises(InputError, match=rf"none of the 40 candidates has a value.*{why}.*meta\.team"):
+            run_round(pool_ws, strategy, 5, pool=pool, rng=np.random.default_rng(0))
