@@ -60,7 +60,13 @@ def train_cmd(
     if result.merged_path:
         table.add_row("merged model", str(result.merged_path))
     console.print(table)
-    console.print(f"score the next round with it: curate score --scorer perplexity --model-version {result.version}")
+    if result.method == "reward":  # curate's LM scorers take a causal LM; a reward model scores pairs itself
+        console.print(f"a reward model: load {result.base} as AutoModelForSequenceClassification with the adapter in "
+                      f"{result.adapter_path} (peft) to score pairs; curate's perplexity/IFD scorers take an sft or "
+                      "dpo version", highlight=False)
+    else:
+        console.print(f"score the next round with it: curate score --scorer perplexity --model-version "
+                      f"{result.version}")
     write_json(json_out, result.as_dict())
 
 

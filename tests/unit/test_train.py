@@ -354,6 +354,14 @@ def test_cli_train_then_score_with_the_model_version(tmp_path, lm, exports):
     assert figures["version"] == "cli-v1" and figures["metrics"]["steps"] == 1
     assert figures["metrics"]["lora"]["r"] == 4 and "eval_loss_before" in figures["metrics"]
     assert "model version cli-v1" in result.output
+    assert "curate score --scorer perplexity --model-version cli-v1" in " ".join(result.output.split())
+
+    reward = runner.invoke(app, ["train", "reward", "--data", str(exports["pref-jsonl"]), "--base", str(lm),
+                                 "--max-steps", "1", "--batch-size", "2", "--max-length", "64", "--rank", "4",
+                                 "--name", "cli-r1", "-w", ws])
+    assert reward.exit_code == 0, reward.output
+    said = " ".join(reward.output.split())  # no advice that the score command would refuse
+    assert "--model-version cli-r1" not in said and "AutoModelForSequenceClassification" in said
 
     result = runner.invoke(app, ["score", "--scorer", "perplexity", "--model-version", "cli-v1", "-w", ws,
                                  "--json", str(tmp_path / "score.json")])
