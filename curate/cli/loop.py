@@ -146,6 +146,10 @@ def stream_cmd(
                          f"{summary.errors:,} bad line(s); {summary.tasks:,} task(s) in round #{summary.round}; "
                          f"drift: {len(drift.get('events', []))} event(s) in {drift.get('tests', 0)} test(s)")
     write_json(json_out, summary.as_dict())
+    if summary.errors and not summary.records:
+        err_console.print(f"[red]No line of the input could be read as a {kind} record[/]: see the errors in the "
+                          "output (a hint names --kind when the lines are records of another kind).")
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -253,6 +253,7 @@ class _Session:
         """Decide one input line; returns the output lines it produces."""
         from curate.ingest.formats import row_to_record
 
+        row: Any = None
         try:
             row = orjson.loads(raw)
             if not isinstance(row, dict):
@@ -261,7 +262,7 @@ class _Session:
                                    kind=self.config.kind)
         except (orjson.JSONDecodeError, RecordError) as exc:
             self.counts["errors"] += 1
-            return [{"type": "error", "line": line, "error": str(exc)[:500]}]
+            return [{"type": "error", "line": line, "error": str(exc)[:500] + _kind_hint(row, self.config.kind)}]
         self.counts["records"] += 1
         try:
             score = float(self.scorer.score([record])[0])
@@ -308,6 +309,20 @@ def build_stream_scorer(ws: Workspace, config: StreamConfig, emb: Embedder) -> S
     ctx = EmbedderContext(cache_dir=ws.cache_dir, labeled=labeled, embedder=config.embedder, seed=config.seed,
                           injected=emb)
     return build_scorer(config.scorer, ctx)
+
+
+def _kind_hint(row: Any, kind: str) -> str:
+    """``"; it reads as a preference record: pass --kind preference"`` when the row is a record of another kind."""
+    from curate.ingest.formats import row_to_record
+
+    if not isinstance(row, dict):
+        return ""
+    try:
+        other = row_to_record(row).kind
+    except RecordError:
+        return ""
+    return f"; it reads as a{'n' if other[0] in 'aeiou' else ''} {other} record: pass --kind {other}" \
+        if other != kind else ""
 
 
 def run_stream(ws: Workspace, config: StreamConfig, source: Path | None, out: Path | None, *, follow: bool = False,

@@ -153,3 +153,20 @@ def test_stream_follows_a_growing_file_and_reads_stdin(workspace, tmp_path):
     assert result.exit_code == 0, result.output
     decisions = [json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")]
     assert len(decisions) == 30 and {d["decision"] for d in decisions} == {"label", "accept"}
+
+
+def test_a_stream_of_another_kind_says_which_kind_and_fails(workspace, tmp_path):
+    from curate.store.accounts import add_user
+
+    add_user(workspace.store, "ann", "annotator", "correct-horse-42")
+    source = write_jsonl(tmp_path / "pairs.jsonl", [{"prompt": f"question {i}?", "chosen": f"good answer {i}",
+                                                     "rejected": f"bad answer {i}"} for i in range(5)])
+    out = tmp_path / "decisions.jsonl"
+    result = CliRunner().invoke(app, [
+        "stream", "--input", str(source), "--out", str(out), "--scorer", "tests.unit.test_stream:LengthScorer",
+        "--embedder", "tests.unit.test_loop:bow_encode", "--drift-window", "0", "--annotators", "ann",
+        "-w", str(workspace.root), "--db", workspace.db_url])
+    assert result.exit_code == 1
+    errors = [x["error"] for x in read_lines(out) if x["type"] == "error"]
+    assert len(errors) == 5 and all(e.endswith("; it reads as a preference record: pass --kind preference")
+                                    for e in errors)
