@@ -124,3 +124,11 @@ def test_scorer_key_and_validation(tiny_lm):
         ExpectedGradientLengthScorer(temperature=0)
     with pytest.raises(InputError, match="samples and max_new_tokens must be >= 1"):
         expected_gradient_length(model, tok, RECORDS, samples=0)
+
+
+def test_egl_commits_every_record_on_its_own():
+    """EGL takes seconds a record: one record per score call, so progress moves and Ctrl-C loses at most one."""
+    from curate.scorers.cache import batch_plan
+    from curate.scorers.egl import ExpectedGradientLengthScorer
+
+    assert [len(r) for r in batch_plan(ExpectedGradientLengthScorer, 3)] == [1, 1, 1]
