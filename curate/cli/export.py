@@ -40,6 +40,10 @@ def export_cmd(
     console.print(table)
     dropped = ", ".join(f"{k} {v}" for k, v in report.dropped.items() if v) or "none"
     console.print(f"{fmt} export in {out} ({to}); dropped: {dropped}; {report.content_hash}")
+    if report.made_conversational:
+        console.print(f"{report.made_conversational:,} plain-text row(s) written as one-message chats, because other "
+                      "rows are chats: one format for every split, as TRL needs (the chats keep their roles and "
+                      "system prompts)", highlight=False)
     write_json(json_out, vars(report))
 
 

@@ -62,6 +62,7 @@ class ExportReport:
     label_schema: str | None = None
     content_hash: str = ""
     files: list[str] = field(default_factory=list)
+    made_conversational: int = 0  # plain-text rows written as chats, because other rows (any split) are chats
 
 
 def _pool_records(ws: Workspace, ids: set[str]) -> dict[str, Record]:
@@ -194,19 +195,33 @@ def drop_leaks(rows: list[dict[str, Any]], prov: list[dict[str, Any]],
     return [rows[i] for i in keep], [prov[i] for i in keep], int(flags.sum())
 
 
-def _uniform(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows whose columns mix conversational and plain values are flattened to plain text (Arrow needs one type)."""
-    if not rows:
-        return rows
-    mixed = {k for k in rows[0] if len({is_conversational(r[k]) for r in rows}) > 1}
-    if not mixed:
-        return rows
-    return [{k: (as_text(v) if k in mixed and is_conversational(v) else v) for k, v in r.items()} for r in rows]
+#: The role a plain-text value takes when its column is made conversational.
+_ROLE_OF = {"prompt": "user", "completion": "assistant", "chosen": "assistant", "rejected": "assistant"}
+
+
+def uniform_splits(splits: dict[str, list[dict[str, Any]]]) -> tuple[dict[str, list[dict[str, Any]]], int]:
+    """One format for every split of an export (Arrow and TRL need one type per column): when some rows are chats
+    (TRL's conversational format) and others plain text, the plain rows become one-message chats (``prompt`` a user
+    turn, responses assistant turns), keeping the chats' roles and system prompts. Returns the splits and how many
+    rows were converted."""
+    rows = [r for rs in splits.values() for r in rs]
+    columns = [k for k in _ROLE_OF if rows and k in rows[0]]
+    if not any(len({is_conversational(r[k]) for r in rows}) > 1 for k in columns):
+        return splits, 0
+    converted = 0
+
+    def chat(row: dict[str, Any]) -> dict[str, Any]:
+        nonlocal converted
+        plain = [k for k in columns if not is_conversational(row[k])]
+        converted += bool(plain)
+        return {**row, **{k: [{"role": _ROLE_OF[k], "content": as_text(row[k])}] for k in plain}}
+
+    return {s: [chat(r) for r in rs] for s, rs in splits.items()}, converted
 
 
 def _write_split(folder: Path, split: str, rows: list[dict[str, Any]], fmt: str, to: str) -> list[Path]:
     columns = COLUMNS[fmt]
-    ordered = [{c: r[c] for c in columns} for r in _uniform(rows)]
+    ordered = [{c: r[c] for c in columns} for r in rows]
     if to == "jsonl":
         path = folder / f"{split}.jsonl"
         path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in ordered))
@@ -287,6 +302,7 @@ def export(ws: Workspace, fmt: str, out: Path, *, to: str = "hf", options: RowOp
     report = ExportReport(fmt, to, str(out), label_schema=facts["label_schema"],
                           dropped={**facts["dropped"], "near_copies_of_heldout": leaks})
     splits = {"train": rows, **{s: held[s][0] for s in HELDOUT_SPLITS if held[s][0]}}
+    splits, report.made_conversational = uniform_splits(splits)
     report.counts = {s: len(r) for s, r in splits.items()}
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temp(out, before=started)
@@ -296,7 +312,7 @@ def export(ws: Workspace, fmt: str, out: Path, *, to: str = "hf", options: RowOp
             import datasets
 
             datasets.DatasetDict({s: datasets.Dataset.from_list(
-                [{c: r[c] for c in COLUMNS[fmt]} for r in _uniform(rs)]) for s, rs in splits.items()}
+                [{c: r[c] for c in COLUMNS[fmt]} for r in rs]) for s, rs in splits.items()}
             ).save_to_disk(str(tmp))
         else:
             for split, split_rows in splits.items():

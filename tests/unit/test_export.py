@@ -221,3 +221,23 @@ def test_ensure_label_schema_keeps_the_version_while_nothing_changed(workspace):
     assert ensure_label_schema(workspace.store, "topic", ["bug", "billing"], "Pick the main one.")[1:] == (3, True)
     with pytest.raises(InputError, match="distinct"):
         ensure_label_schema(workspace.store, "topic", ["a", "a"])
+
+
+def test_a_mix_of_chats_and_plain_rows_is_written_as_chats_in_every_split():
+    """A chat pool with plain-text test records: train and test get one format (Arrow and TRL need it), the chats
+    keep their system prompt instead of being flattened into one string."""
+    from curate.export.writer import uniform_splits
+
+    system = {"role": "system", "content": "You are a support agent."}
+    chat = {"prompt": [system, {"role": "user", "content": "Reset my password?"}],
+            "completion": [{"role": "assistant", "content": "Use the link."}]}
+    plain = {"prompt": "Where is my invoice?", "completion": "In Billing."}
+    splits, converted = uniform_splits({"train": [chat, dict(plain)], "test": [dict(plain)]})
+    assert converted == 2
+    assert splits["train"][0] == chat  # the chat as it was
+    assert splits["test"][0] == {"prompt": [{"role": "user", "content": "Where is my invoice?"}],
+                                 "completion": [{"role": "assistant", "content": "In Billing."}]}
+    for rows in splits.values():
+        datasets.Dataset.from_list(rows)  # one Arrow type per column
+    same, none = uniform_splits({"train": [dict(plain)], "test": [dict(plain)]})
+    assert none == 0 and same["test"][0] == plain
