@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from curate.annotate.answers import final_annotations
 from curate.errors import InputError
@@ -90,6 +90,7 @@ def collect(ws: Workspace, fmt: str, options: RowOptions = RowOptions(),
     with ws.store.read() as conn:
         finals = final_annotations(conn)
         tasks = {int(t.id): t for t in conn.execute(select(Task).where(Task.id.in_(list(finals))))} if finals else {}
+        disputed = int(conn.scalar(select(func.count()).select_from(Task).where(Task.status == "disputed")) or 0)
         schemas = _schema_of(conn, {int(t.label_schema_id) for t in tasks.values() if t.label_schema_id})
         rounds = {int(r.id): (int(r.number), r.strategy_key) for r in conn.execute(select(Round))}
     records = _pool_records(ws, {t.record_id for t in tasks.values()})
@@ -97,6 +98,8 @@ def collect(ws: Workspace, fmt: str, options: RowOptions = RowOptions(),
     rows: list[tuple[tuple[str, int, int], dict[str, Any], dict[str, Any]]] = []
     versions: Counter[str] = Counter()
     dropped: Counter[str] = Counter()
+    if disputed:  # answered, but the answers disagree: no final answer until a reviewer decides (curate app)
+        dropped["disputed_awaiting_review"] = disputed
     for task_id, ann in sorted(finals.items()):
         task = tasks[task_id]
         rec = records.get(task.record_id)

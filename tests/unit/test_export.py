@@ -241,3 +241,14 @@ def test_a_mix_of_chats_and_plain_rows_is_written_as_chats_in_every_split():
         datasets.Dataset.from_list(rows)  # one Arrow type per column
     same, none = uniform_splits({"train": [dict(plain)], "test": [dict(plain)]})
     assert none == 0 and same["test"][0] == plain
+
+
+def test_disputed_tasks_are_counted_as_awaiting_review(workspace, tmp_path):
+    s = seed(workspace, tmp_path)
+    for who in ("ann", "bob"):
+        for i, task_id in enumerate(s.rank):
+            A.submit(workspace.store, who, task_id, {"choice": "B" if (who == "bob" and i == 0) else "A"})
+    out = tmp_path / "dpo"
+    report = export(workspace, "dpo", out, to="jsonl")
+    assert report.dropped["disputed_awaiting_review"] == 1  # the first pair, until a reviewer decides
+    assert "disputed_awaiting_review: 1" in (out / "README.md").read_text()
