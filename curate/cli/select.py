@@ -12,6 +12,7 @@ from rich.table import Table
 
 from curate.cli.options import AddressOpt, DbOpt, EngineOpt, JsonOpt, WorkspaceOpt
 from curate.cli.output import console, err_console, write_json
+from curate.cli.pool_subset import restrict_pool
 from curate.cli.progress import bar_progress
 from curate.errors import InputError
 from curate.ingest.records import check_kind
@@ -33,26 +34,6 @@ LimitOpt = Annotated[int | None, typer.Option(
     "--limit", min=1, help="Only the first N candidate records (in the order they were ingested).")]
 SampleOpt = Annotated[int | None, typer.Option(
     "--sample", min=1, help="Only a random sample of N candidate records (reproducible with --seed).")]
-
-
-def restrict_pool(pool: list[Any], *, limit: int | None, sample: int | None, seed: int) -> list[Any]:
-    """The candidates a command works on: all, the first ``limit``, or ``sample`` drawn at random with ``seed``
-    (kept in pool order); says so on stderr when the pool was cut."""
-    from curate.errors import InputError
-
-    if limit is not None and sample is not None:
-        raise InputError("--limit takes the first N records and --sample a random N: pass one of them.")
-    n = limit if limit is not None else sample
-    if n is None or n >= len(pool):
-        return pool
-    if limit is not None:
-        chosen = pool[:limit]
-    else:
-        picked = np.sort(np.random.default_rng(seed).choice(len(pool), size=n, replace=False))
-        chosen = [pool[int(i)] for i in picked]
-    how = f"the first {n:,}" if limit is not None else f"a random sample of {n:,} (seed {seed})"
-    err_console.print(f"working on {how} of {len(pool):,} candidate records", highlight=False)
-    return chosen
 
 
 def _warn_seed_model(name: str, ctx: Any) -> None:
@@ -152,7 +133,7 @@ def score(
     runner = get_engine(engine, address=address)
     ws = Workspace.open(workspace, db, must_exist=True)
     model, adapter = _from_version(ws, model_version, scorer, model, adapter)
-    pool = restrict_pool(_candidates_or_fail(ws, kind), limit=limit, sample=sample, seed=seed)
+    pool = restrict_pool(_candidates_or_fail(ws, kind), limit=limit, sample=sample, seed=seed, ws=ws)
     ctx = _context(ws, kind=kind, model=model, adapter=adapter, embedder=embedder, seed=seed)
     _warn_seed_model(scorer, ctx)
     built = build_scorer(scorer, ctx)
@@ -243,7 +224,7 @@ def embed(
     from curate.runtime.embeddings import Embedder, record_text
 
     ws = Workspace.open(workspace, db, must_exist=True)
-    pool = restrict_pool(_candidates_or_fail(ws, kind), limit=limit, sample=sample, seed=seed)
+    pool = restrict_pool(_candidates_or_fail(ws, kind), limit=limit, sample=sample, seed=seed, ws=ws)
     emb = Embedder(embedder, cache_dir=ws.cache_dir)
     started = time.perf_counter()
     with bar_progress() as progress:
@@ -299,7 +280,7 @@ def select_cmd(
     strategy = Strategy(build_scorer(scorer, ctx), build_selector(selector), random_mix=random_mix,
                         quota_field=quota_field, min_per_group=min_per_group if quota_field else 0,
                         dedup_threshold=None if dedup >= 1 else dedup)
-    pool = restrict_pool(candidates(ws, kind=kind), limit=limit, sample=sample, seed=seed)
+    pool = restrict_pool(candidates(ws, kind=kind), limit=limit, sample=sample, seed=seed, ws=ws)
     with bar_progress() as progress:
         task = progress.add_task(f"score {scorer}", total=len(pool))
         embed_task: list[Any] = []

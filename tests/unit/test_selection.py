@@ -162,3 +162,16 @@ def test_a_quota_field_no_candidate_has_is_refused_with_the_columns_there_are(po
                             dedup_threshold=None)
         with pytest.raises(InputError, match=rf"none of the 40 candidates has a value.*{why}.*meta\.team"):
             run_round(pool_ws, strategy, 5, pool=pool, rng=np.random.default_rng(0))
+
+
+def test_limit_takes_the_first_records_in_the_order_they_were_ingested(workspace, tmp_path):
+    from curate.cli.pool_subset import restrict_pool
+
+    for name, start in (("b.jsonl", 0), ("a.jsonl", 100)):  # b ingested first
+        (tmp_path / name).write_text("".join(json.dumps({"text": f"row {i} of {name}"}) + "\n"
+                                             for i in range(start, start + 5)))
+        ingest(workspace, tmp_path / name)
+    pool = candidates(workspace)
+    first = restrict_pool(pool, limit=7, sample=None, seed=0, ws=workspace)
+    assert [r.fields["text"] for r in first] == [f"row {i} of b.jsonl" for i in range(5)] + \
+        ["row 100 of a.jsonl", "row 101 of a.jsonl"]
