@@ -122,12 +122,19 @@ def collect(ws: Workspace, fmt: str, options: RowOptions = RowOptions(),
                 "annotator": pseudonym(ws, ann.annotator), "round": number, "strategy": strategy,
                 "random_mix": bool(task.random_mix), "label_schema": sname}
         rows.extend(((rec.id, task_id, i), row, prov) for i, row in enumerate(new))
-    if fmt == "classification" and len(versions) > 1:
-        raise InputError(f"the label annotations span several label-schema versions ({', '.join(sorted(versions))}); "
-                         "an export holds one. Migrate the old ones with: curate schema migrate NAME --map OLD=NEW, "
-                         "or export one version with --schema NAME@VERSION")
+    classes_of = {f"{n}@{v}": classes for n, v, classes in schemas.values()}
+    same_classes = len({tuple(classes_of.get(v, ())) for v in versions}) == 1
+    if fmt == "classification" and len(versions) > 1 and not same_classes:
+        names = {v.split("@")[0] for v in versions}
+        fix = ("Migrate the old ones with: curate schema migrate NAME --map OLD=NEW, or export one version with "
+               "--schema NAME@VERSION" if len(names) == 1 else
+               "Export one with --schema NAME (or NAME@VERSION); loops that label the same classes can share one "
+               "schema with --schema NAME")
+        raise InputError(f"the label annotations span several label-schema versions with different classes "
+                         f"({', '.join(sorted(versions))}); an export holds one. {fix}")
     rows.sort(key=lambda r: r[0])
-    facts = {"label_schema": next(iter(versions)) if versions else wanted,
+    facts = {"label_schema": "+".join(sorted(versions)) if len(versions) > 1 else
+             next(iter(versions)) if versions else wanted,
              "rounds": sorted({p["round"] for _, _, p in rows}),
              "strategies": dict(Counter(p["strategy"] for _, _, p in rows)), "dropped": dict(dropped),
              "label_names": _label_names(schemas, next(iter(versions), None)) if fmt == "classification" else None}

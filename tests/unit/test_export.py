@@ -252,3 +252,30 @@ def test_disputed_tasks_are_counted_as_awaiting_review(workspace, tmp_path):
     report = export(workspace, "dpo", out, to="jsonl")
     assert report.dropped["disputed_awaiting_review"] == 1  # the first pair, until a reviewer decides
     assert "disputed_awaiting_review: 1" in (out / "README.md").read_text()
+
+
+def test_loops_with_the_same_classes_under_other_schema_names_export_together(workspace, tmp_path):
+    """Two loops (each makes its schema loop-NAME) labelling the same classes: one classification export; a schema
+    with other classes still needs --schema."""
+    from curate.store.accounts import add_user
+
+    add_user(workspace.store, "ann", "annotator", "correct-horse-42")
+    (tmp_path / "texts.jsonl").write_text("".join(json.dumps({"text": f"ticket {i}"}) + "\n" for i in range(3)))
+    ingest(workspace, tmp_path / "texts.jsonl")
+    texts = sorted(workspace.store.iter_records(kind="text"), key=lambda r: r.line)
+
+    def label(i: int, name: str, classes: list[str]) -> None:
+        add_label_schema(workspace.store, name, classes)
+        report = create_round(workspace.store, texts[i:i + 1], [0], scores=np.ones(1), strategy_key=name)
+        assign_round(workspace.store, ["ann"], round_number=report.number, schema=name)
+        A.submit(workspace.store, "ann", A.get_task(workspace.store, "ann").task_id, {"label": "bug"})
+
+    label(0, "loop-a", ["bug", "billing"])
+    label(1, "loop-b", ["bug", "billing"])
+    both = export(workspace, "classification", tmp_path / "loops")
+    assert both.counts["train"] == 2 and both.label_schema == "loop-a@1+loop-b@1"
+    assert json.loads((tmp_path / "loops" / "export.json").read_text())["label_names"] == ["bug", "billing"]
+    label(2, "other", ["bug", "praise"])
+    with pytest.raises(InputError, match="different classes .* loops that label the same classes can share"):
+        export(workspace, "classification", tmp_path / "all")
+    assert export(workspace, "classification", tmp_path / "other", schema="other").counts["train"] == 1
