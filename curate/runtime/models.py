@@ -207,7 +207,8 @@ def load_embedder(name: str | None = None, *, device: str = "cpu") -> SentenceTr
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     path = embedder_path(name)
     try:
-        return SentenceTransformer(path, device=device)
+        with announced(f"loading the embedder {name or DEFAULT_EMBEDDER}"):
+            return SentenceTransformer(path, device=device)
     except OSError as exc:
         raise ModelError(
             f"cannot load the embedder {path!r}: {exc}. Name a local folder or {DEFAULT_EMBEDDER!r}."
