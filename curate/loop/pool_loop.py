@@ -222,7 +222,8 @@ class _Runner:
         answered, labeled, model = self._snapshot()
         metrics = evaluate(model, self.emb, test=self.test, calibration=self.calibration,
                            gold=self.config.gold_column)
-        n_over = sum(overrules(answered).values())
+        mine = {int(r["round_id"]) for r in rounds}  # this loop's overrules (the model learns from every answer)
+        n_over = sum(overrules([a for a in answered if a.round_id in mine]).values())
         payload = {"round_id": rnd["round_id"], "round": rnd["number"], "loop_round": rnd["loop_round"],
                    "labels": sum(r["answered"] for r in rounds), "tasks": sum(r["tasks"] for r in rounds),
                    "train_size": model.train_size, "model_version": model.version, "metrics": metrics,

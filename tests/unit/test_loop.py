@@ -241,3 +241,18 @@ def test_numeric_classes_of_an_oracle_schema_are_in_numeric_order(workspace, tmp
     assert loop_classes(workspace, config) == tuple(str(i) for i in range(12))
     with workspace.store.read() as conn:
         assert label_schema_id(conn, "loop-numbers") is not None
+
+
+def test_a_loops_overrules_count_its_own_rounds_only(workspace, tmp_path):
+    from curate.loop.evaluation import answered_tasks, overrules
+
+    seed_texts(workspace, tmp_path)
+    first = run_loop(workspace, LoopConfig(name="first", rounds=3, budget=45, batch=15, oracle="label",
+                                           min_gain_per_label=0), embedder=bow())
+    second = run_loop(workspace, LoopConfig(name="second", rounds=1, budget=15, batch=15, oracle="label",
+                                            min_gain_per_label=0), embedder=bow())
+    answered = answered_tasks(workspace.store)
+    own = {int(r["round_id"]) for r in second.rounds}
+    assert second.history[-1]["overrules"] == sum(overrules([a for a in answered if a.round_id in own]).values())
+    everywhere = sum(overrules(answered).values())
+    assert everywhere > second.history[-1]["overrules"] and first.history[-1]["overrules"] > 0
