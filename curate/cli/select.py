@@ -203,7 +203,8 @@ def _score_two_stage(ws: Workspace, built: Any, pool: list[Any], *, shortlist: f
     also = f"; {overlap:,} short-listed or checked were in the sample" if overlap else ""
     console.print(f"two-stage {report.scorer_key}: {report.exact_scored:,} of {report.records:,} records scored "
                   f"exactly ({report.sample:,} sample, {report.shortlisted:,} short-listed, {report.checked:,} "
-                  f"check{also}); proxy {report.proxy_key}: Spearman {report.spearman_heldout:.3f} on held-out records, "
+                  f"check{also}); proxy {report.proxy_key}: Spearman {report.spearman_heldout:.3f} on held-out "
+                  "records, "
                   f"exact top 1% / 5% short-listed {report.recall_top1_heldout:.0%} / "
                   f"{report.recall_top5_heldout:.0%}; {report.records_per_hour:,.0f} records/hour")
     _print_top(pool, values, top, asdict(report), json_out)
