@@ -146,7 +146,7 @@ def score(
         return
     with bar_progress() as progress:
         task = progress.add_task(f"score {scorer}", total=len(pool))
-        on_progress = lambda done, total: progress.update(task, completed=done)  # noqa: E731
+        on_progress = lambda done, total: progress.update(task, completed=done, total=total)  # noqa: E731
         if runner.name == "local":
             values, report = score_records(ws.store, built, pool, on_progress=on_progress)
         else:  # the same batches, scores and cache entries, computed by the engine's workers
@@ -296,7 +296,7 @@ def select_cmd(
         report = run_round(ws, strategy, k, pool=pool, rng=np.random.default_rng(seed),
                            embedder=Embedder(embedder, cache_dir=ws.cache_dir), task_type=task_type,
                            model_version=_recorded_version(scorer, model_version or model),
-                           on_progress=lambda done, total: progress.update(task, completed=done),
+                           on_progress=lambda done, total: progress.update(task, completed=done, total=total),
                            on_embed_progress=embedding, score_all=score_all)
     if report.two_stage is not None:
         console.print(f"two-stage scores of {scorer}: selected from the {report.candidates:,} of {report.offered:,} "
