@@ -62,21 +62,35 @@ def evaluate(data: Data, predict: Callable[[str], list[Span]], types: Sequence[s
             "seconds": round(elapsed, 2)}
 
 
-def _analyzers() -> tuple[Callable[[str], list[Span]], Callable[[str], list[Span]], list[str], str]:
+Predict = Callable[[str], list[Span]]
+
+
+def _analyzers() -> tuple[Predict, Predict, list[str], str, Predict]:
+    """curate's detection, stock Presidio's, curate's default types, the spaCy model, and curate's redaction
+    (detection plus a found name's parts and repeats, :func:`curate.filters.pii.propagate_names`)."""
     logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
-    from curate.filters.pii import DEFAULT_ENTITIES, detect, spacy_model_name, stock_analyzer
+    from curate.filters.pii import DEFAULT_ENTITIES, detect, propagate_names, spacy_model_name, stock_analyzer
 
     detect("warm up: Ann Lee, ann@example.com")
     stock = stock_analyzer()
     stock.analyze("warm up: Ann Lee", language="en")
+    seen: dict[str, Any] = {}
+
+    def found(text: str) -> Any:  # the redaction figures run after the detection ones on the same texts: detect once
+        if text not in seen:
+            seen[text] = detect(text)
+        return seen[text]
 
     def curate_predict(text: str) -> list[Span]:
-        return [(f.entity_type, f.start, f.end) for f in detect(text)]
+        return [(f.entity_type, f.start, f.end) for f in found(text)]
+
+    def curate_redaction(text: str) -> list[Span]:
+        return [(f.entity_type, f.start, f.end) for f in propagate_names([text], [found(text)])[0]]
 
     def stock_predict(text: str) -> list[Span]:
         return [(r.entity_type, r.start, r.end) for r in stock.analyze(text, language="en")]
 
-    return curate_predict, stock_predict, list(DEFAULT_ENTITIES), spacy_model_name()
+    return curate_predict, stock_predict, list(DEFAULT_ENTITIES), spacy_model_name(), curate_redaction
 
 
 def _scored_types(data: Data, path: Path) -> list[str]:
@@ -94,11 +108,13 @@ def _scored_types(data: Data, path: Path) -> list[str]:
     return types
 
 
-def _gold_figures(data: Data, path: Path, types: list[str], curate: Callable[[str], list[Span]],
-                  stock: Callable[[str], list[Span]]) -> dict[str, Any]:
+def _gold_figures(data: Data, path: Path, types: list[str], curate: Predict, stock: Predict,
+                  redaction: Predict) -> dict[str, Any]:
+    """curate's detection and stock's side by side, and curate's redaction (detection + name parts)."""
     return {"data": str(path), "records": len(data), "micro_types": types, "type_map": TYPE_MAP,
             "match": "overlap, same type", "curate": evaluate(data, curate, types),
-            "baseline_presidio_stock": evaluate(data, stock, types)}
+            "baseline_presidio_stock": evaluate(data, stock, types),
+            "curate_redaction": evaluate(data, redaction, types)}
 
 
 def run(path: Path, *, fmt: str = "presidio", limit: int | None = None,
@@ -107,8 +123,8 @@ def run(path: Path, *, fmt: str = "presidio", limit: int | None = None,
     auto; :func:`curate.bench.pii_data.load_gold`); returns the figures (JSON-ready)."""
     data = load_gold(path, limit, fmt=fmt, tag_names=tag_names)
     types = _scored_types(data, path)
-    curate, stock, _, model = _analyzers()
-    return {**_gold_figures(data, path, types, curate, stock), "spacy_model": model}
+    curate, stock, _, model, redaction = _analyzers()
+    return {**_gold_figures(data, path, types, curate, stock, redaction), "spacy_model": model}
 
 
 def run_suite(gold: Sequence[tuple[str, Path]], fp: Sequence[tuple[str, Path, str]], *, limit: int | None = None,
@@ -120,12 +136,12 @@ def run_suite(gold: Sequence[tuple[str, Path]], fp: Sequence[tuple[str, Path, st
 
     sets = [(name, path, data, _scored_types(data, path)) for name, path in gold for data in
             [load_gold(path, limit, fmt=fmt, tag_names=tag_names)]]
-    curate, stock, defaults, model = _analyzers()
+    curate, stock, defaults, model, redaction = _analyzers()
     checked = load_verdicts(verdicts)
     report: dict[str, Any] = {"spacy_model": model, "default_entities": defaults, "gold": {}, "false_positives": {}}
     for name, path, data, types in sets:
         say(f"gold {name}")
-        report["gold"][name] = _gold_figures(data, path, types, curate, stock)
+        report["gold"][name] = _gold_figures(data, path, types, curate, stock, redaction)
     for name, path, field in fp:
         say(f"false positives {name}")
         texts = load_texts(path, field, limit=limit)
@@ -133,6 +149,7 @@ def run_suite(gold: Sequence[tuple[str, Path]], fp: Sequence[tuple[str, Path, st
             "data": str(path), "field": field, "counted_types": defaults,
             "curate": measure(name, texts, curate, defaults, sample_per_type=sample_per_type, verdicts=checked),
             "baseline_presidio_stock": measure(name, texts, stock, defaults, sample_per_type=0),
+            "curate_redaction": measure(name, texts, redaction, defaults, sample_per_type=0),
         }
     report["summary"] = summary(report)
     return report
@@ -149,12 +166,20 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
             row[who] = {"precision": m["precision"], "recall": m["recall"], "f1": m["f1"],
                         "person_recall": person.get("recall"), "records_per_s": r[who]["records_per_s"]}
         row["f1_gain"] = round(row["curate"]["f1"] - row["baseline_presidio_stock"]["f1"], 4)
+        if "curate_redaction" in r:  # what redaction replaces: the findings plus a found name's parts and repeats
+            m, person = r["curate_redaction"]["micro"], r["curate_redaction"]["per_type"].get("PERSON", {})
+            row["curate_redaction"] = {"precision": m["precision"], "recall": m["recall"], "f1": m["f1"],
+                                       "person_recall": person.get("recall")}
         out[name] = row
     for name, r in report.get("false_positives", {}).items():
         c, b = r["curate"], r["baseline_presidio_stock"]
         out[name] = {who: {"per_1000_words": x["per_1000_words"], "records_changed": x["records_changed"]}
                      for who, x in (("curate", c), ("baseline_presidio_stock", b))}
         out[name]["ratio"] = round(c["per_1000_words"] / b["per_1000_words"], 3) if b["per_1000_words"] else None
+        if "curate_redaction" in r:
+            red = r["curate_redaction"]
+            out[name]["curate_redaction"] = {"per_1000_words": red["per_1000_words"],
+                                             "records_changed": red["records_changed"]}
     return out
 
 

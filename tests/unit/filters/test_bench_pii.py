@@ -274,7 +274,7 @@ def test_format_is_passed_to_every_set_of_a_suite(tmp_path, monkeypatch):
     seen = []
     monkeypatch.setattr(pii, "load_gold", lambda path, limit=None, **kw: seen.append(kw) or [("Ann", [])])
     monkeypatch.setattr(pii, "_scored_types", lambda data, path: ["PERSON"])
-    monkeypatch.setattr(pii, "_analyzers", lambda: (lambda t: [], lambda t: [], ["PERSON"], "m"))
+    monkeypatch.setattr(pii, "_analyzers", lambda: (lambda t: [], lambda t: [], ["PERSON"], "m", lambda t: []))
     pii.run_suite([("a", tmp_path / "a.bio"), ("b", tmp_path / "b.bio")], [], fmt="conll")
     assert [kw.get("fmt") for kw in seen] == ["conll", "conll"]
 
@@ -336,3 +336,20 @@ def test_table_marks_the_types_of_the_micro_average():
     results = {"micro_types": ["PERSON"], "curate": {"per_type": {"PERSON": cell}},
                "baseline_presidio_stock": {"per_type": {"PERSON": cell, "URL": {**cell, "gold": 0}}}}
     assert [(r[0], r[-1]) for r in table_rows(results)] == [("PERSON", True), ("URL", False)]
+
+
+def test_the_suite_reports_what_redaction_replaces_beside_what_detection_finds(tmp_path):
+    """Redaction replaces a found name's parts and repeats too: its figures sit beside detection's."""
+    from curate.bench import pii
+
+    text = "Siobhan O'Connor wrote in. Thanks, Siobhan will call back."
+    gold = [{"full_text": text, "spans": [{"entity_type": "PERSON", "start_position": 0, "end_position": 16},
+                                          {"entity_type": "PERSON", "start_position": 35, "end_position": 42}]}]
+    fp = tmp_path / "fp.jsonl"
+    fp.write_text(json.dumps({"output": text}) + "\n")
+    report = pii.run_suite([("g", _write(tmp_path / "gold.json", gold))], [("fp", fp, "output")])
+    row = report["summary"]["g"]
+    assert row["curate_redaction"]["person_recall"] == 1.0  # "Siobhan" alone is replaced as part of the name
+    assert row["curate_redaction"]["person_recall"] >= row["curate"]["person_recall"]
+    red = report["summary"]["fp"]["curate_redaction"]["per_1000_words"]
+    assert red >= report["summary"]["fp"]["curate"]["per_1000_words"] > 0
