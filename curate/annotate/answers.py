@@ -266,7 +266,11 @@ def skip(store: Store, user: str | None, task_id: int) -> int | None:
         assignment = _assignment(conn, task_id, account.name)
         if assignment.status == "done":
             raise TaskStateError(f"task {task_id} is already answered; nothing to skip")
-        conn.execute(update(Assignment).where(Assignment.id == assignment.id).values(status="skipped"))
+        last = conn.scalar(select(func.max(Assignment.position)).where(Assignment.annotator == account.name))
+        # to the end of the queue for real: skipped tasks come back in the order they were skipped, so skipping
+        # the first of them again reaches the others (it used to come back at once)
+        conn.execute(update(Assignment).where(Assignment.id == assignment.id)
+                     .values(status="skipped", position=int(last or 0) + 1))
         audit.append(conn, "skip", {"task_id": task_id}, actor=account.name)
         return next_task_id(conn, account.name)
 

@@ -231,3 +231,16 @@ def test_concurrent_submits_of_one_answer_store_it_once(seeded):
         t.join()
     assert sorted(outcomes) == ["refused", "refused", "refused", "stored"]
     assert len(_rows(ws, task_id=s.label[0])) == 1 and verify(ws.store).ok
+
+
+def test_skipping_the_first_skipped_task_again_reaches_the_others(seeded):
+    """Only skipped tasks left: skipping the one shown moves it behind the others, so each is reachable."""
+    ws, s = seeded
+    first, second = s.rank[0], s.rank[1]
+    A.skip(ws.store, "bob", first)
+    A.skip(ws.store, "bob", second)
+    for task_id in (*s.rank[2:], *s.candidates):
+        A.submit(ws.store, "bob", task_id, {"choice": "tie"} if task_id in s.rank else {"order": [2, 1, 0]})
+    assert A.get_task(ws.store, "bob").task_id == first
+    assert A.skip(ws.store, "bob", first) == second
+    assert A.skip(ws.store, "bob", second) == first
