@@ -37,7 +37,11 @@ def normalise_value(conn: Connection, task: Any, value: Any) -> dict[str, Any]:
         accepted = value.get("accepted_as_is") or False
         if not isinstance(accepted, bool):
             raise InputError(f"task {task.id}: accepted_as_is must be true or false; got {accepted!r:.40}")
-        text = view.completion if accepted else value.get("completion")
+        edited = value.get("completion")
+        if accepted and isinstance(edited, str) and edited.strip() and edited != view.completion:
+            raise InputError(f"task {task.id}: the answer both accepts the completion as is and edits it; send the "
+                             "edit without accepted_as_is, or accept as is without a completion")
+        text = view.completion if accepted else edited
         if not isinstance(text, str) or not text.strip():
             raise InputError(f"task {task.id}: a rewrite needs a non-empty completion (or accept it as is)")
         if len(text) > MAX_REWRITE_CHARS:

@@ -98,8 +98,8 @@ def training_rows(fmt: str, task_type: str, fields: dict[str, Any], value: dict[
     if task_type == "rewrite":
         prompt, original = _split_example(fields)
         rewrite, accepted = value["completion"], bool(value.get("accepted_as_is"))
-        if fmt == "sft":
-            return [{"prompt": prompt, "completion": _response(prompt, rewrite)}]
+        if fmt == "sft":  # accepted as is: the record's own answer (the annotator may have seen it redacted)
+            return [{"prompt": prompt, "completion": _response(prompt, original if accepted else rewrite)}]
         if fmt in ("dpo", "reward"):
             return [] if accepted or not as_text(original).strip() else [_pair(prompt, rewrite, original)]
         if fmt == "kto":

@@ -151,3 +151,32 @@ def test_flagged_records_are_redacted_on_the_way_to_the_screen(tmp_path):
             break
     text = " ".join(shown)
     assert "<EMAIL_ADDRESS_1>" in text and not [n for n, v in PLANTED.items() if v in text]
+
+
+def test_a_flagged_completion_accepted_as_is_exports_the_records_own_text(tmp_path):
+    """The annotator saw the completion redacted; "accept as is" means the record's answer, not the placeholders.
+    An answer that both accepts as is and edits is refused."""
+    from curate.annotate import answers as A
+    from curate.errors import InputError
+    from curate.rounds.assignment import assign_round
+    from curate.store.accounts import add_user
+
+    ws = tmp_path / "ws"
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(_planted_file(tmp_path / "t.jsonl")), "-w", str(ws)]).exit_code == 0
+    assert runner.invoke(app, ["filter", "pii", "--action", "flag", "-w", str(ws)]).exit_code == 0
+    assert runner.invoke(app, ["select", "--scorer", "density", "-k", "3", "-w", str(ws)]).exit_code == 0
+    workspace = Workspace.open(ws)
+    add_user(workspace.store, "ann", "annotator", "correct-horse-42")
+    assign_round(workspace.store, ["ann"])
+    while (view := A.get_task(workspace.store, "ann")) is not None:
+        if "<PHONE_NUMBER_1>" in view.completion:
+            with pytest.raises(InputError, match="both accepts the completion as is and edits it"):
+                A.submit(workspace.store, "ann", view.task_id, {"completion": "Edited.", "accepted_as_is": True})
+        A.submit(workspace.store, "ann", view.task_id, {"accepted_as_is": True})
+    assert runner.invoke(app, ["export", "--format", "sft", "--out", str(tmp_path / "sft"), "--to", "jsonl",
+                               "-w", str(ws)]).exit_code == 0
+    completions = [json.loads(line)["completion"] for line in (tmp_path / "sft" / "train.jsonl").read_text()
+                   .splitlines()]
+    assert f"Hello {PLANTED['PERSON']}, we will call you at {PLANTED['PHONE']}." in completions
+    assert not any("<PHONE_NUMBER_1>" in c or "<PERSON_1>" in c for c in completions)
