@@ -10,9 +10,8 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from curate.cli.options import AddressOpt, DbOpt, EngineOpt, JsonOpt, WorkspaceOpt
+from curate.cli.options import AddressOpt, DbOpt, EngineOpt, JsonOpt, WorkspaceOpt, restrict_pool
 from curate.cli.output import console, err_console, write_json
-from curate.cli.pool_subset import restrict_pool
 from curate.cli.progress import bar_progress
 from curate.errors import InputError
 from curate.ingest.records import check_kind

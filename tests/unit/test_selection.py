@@ -165,7 +165,7 @@ def test_a_quota_field_no_candidate_has_is_refused_with_the_columns_there_are(po
 
 
 def test_limit_takes_the_first_records_in_the_order_they_were_ingested(workspace, tmp_path):
-    from curate.cli.pool_subset import restrict_pool
+    from curate.cli.options import restrict_pool
 
     for name, start in (("b.jsonl", 0), ("a.jsonl", 100)):  # b ingested first
         (tmp_path / name).write_text("".join(json.dumps({"text": f"row {i} of {name}"}) + "\n"
