@@ -218,7 +218,8 @@ class TaskPanel:
             self.guidelines_box: gr.update(visible=True, open=self._guidelines_open(session, guidelines)
                                            if guidelines else False,
                                            label="Guidelines" if guidelines else "Guidelines (none for this task)"),
-            self.guidelines: guidelines or "_No guidelines for this task._",
+            # '<' escaped: Markdown would drop "<PERSON_1>" as an unknown HTML tag, the very text guidelines name
+            self.guidelines: guidelines.replace("<", "&lt;") or "_No guidelines for this task._",
             self.prompt: gr.update(value=markdown_block("Prompt", prompt), visible=bool(prompt) and mode != "label"),
             self.pair_row: gr.update(visible=mode == "pair"),
             self.resp_a: markdown_block("Response A", responses[0]) if mode == "pair" else "",

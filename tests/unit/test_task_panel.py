@@ -67,3 +67,12 @@ def test_loading_statuses_land_on_small_leaves(workspace):
         targets.update(these)
     assert not {types[t] for t in targets} & LAYOUT_TYPES
     assert len(targets) < 20
+
+
+def test_guidelines_keep_text_written_like_a_tag():
+    """Markdown drops an unknown tag: "keep placeholders like <PERSON_1>" lost the very placeholder it names."""
+    with gr.Blocks():
+        panel = TaskPanel()
+    view = {**_view(1, "one"), "guidelines": "Fix tone; keep placeholders like <PERSON_1>."}
+    shown = panel.show(view, "empty", SimpleNamespace(session_hash="g1"))  # type: ignore[arg-type]
+    assert shown[panel.guidelines] == "Fix tone; keep placeholders like &lt;PERSON_1>."
