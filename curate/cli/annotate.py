@@ -158,7 +158,12 @@ def assign_cmd(
                   f"{report['overlapping_tasks']} overlapping; per annotator: "
                   + ", ".join(f"{k} {v}" for k, v in report["per_annotator"].items()))
     if report["schemas"]:
-        console.print("schemas: " + ", ".join(f"{t} tasks {n}" for t, n in report["schemas"].items()))
+        console.print("schemas: " + ", ".join(f"{t} tasks {n}" for t, n in report["schemas"].items())
+                      + f"; {report['schema_changed']} task(s) now use it")
+    if report["schema_kept_answered"]:
+        console.print(f"{report['schema_kept_answered']} answered task(s) keep the schema version they were answered "
+                      "under; move their answers with curate schema migrate NAME --map OLD=NEW", style="yellow",
+                      markup=False)
     for name in report["unused_schemas"]:
         console.print(f"schema {name} fits no task of round {report['round']}: a schema with classes is for "
                       "label tasks, one without classes for rank and rewrite tasks", style="yellow", markup=False)

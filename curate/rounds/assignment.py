@@ -24,7 +24,7 @@ from curate.rounds.tasks import TASK_TYPES
 from curate.store import audit
 from curate.store.accounts import get_account
 from curate.store.database import Store
-from curate.store.schema import Assignment, LabelSchema, Round, Suggestion, Task
+from curate.store.schema import Annotation, Assignment, LabelSchema, Round, Suggestion, Task
 
 
 def add_label_schema(store: Store, name: str, classes: Sequence[str] = (), guidelines: str = "", *,
@@ -138,12 +138,14 @@ def assign_round(store: Store, annotators: Sequence[str], *, round_number: int |
         annotators: account names (each must exist); queues are filled round-robin in selection order.
         overlap: fraction of tasks (chosen at random with ``seed``) given to ``copies`` annotators.
         schema: schema name(s) whose latest version the round's tasks of the fitting type use (classes,
-            guidelines), assigned or not: ``NAME`` or ``TYPE=NAME`` (see :func:`schemas_by_type`).
+            guidelines), assigned or not, unless answered: ``NAME`` or ``TYPE=NAME`` (see :func:`schemas_by_type`).
 
     Returns:
         ``{"round": number, "tasks": n, "assignments": m, "overlapping_tasks": k, "per_annotator": {...},
-        "schemas": {task type: schema name}, "unused_schemas": [...]}``: ``schemas`` lists the types the round
-        has, ``unused_schemas`` the schemas given that fit none of them.
+        "schemas": {task type: schema name}, "unused_schemas": [...], "schema_changed": n,
+        "schema_kept_answered": n}``: ``schemas`` lists the types the round has, ``unused_schemas`` the schemas given
+        that fit none of them; tasks already answered keep their schema version (``schema_kept_answered``: move
+        their answers with ``curate schema migrate``).
     """
     names = list(dict.fromkeys(annotators))
     if not names:
@@ -160,9 +162,18 @@ def assign_round(store: Store, annotators: Sequence[str], *, round_number: int |
         wanted = schemas_by_type(conn, schema)
         present = set(conn.scalars(select(Task.type).where(Task.round_id == rid).distinct()))
         applied = {t: name for t, name in wanted.items() if t in present}
+        answered = select(Annotation.task_id)
+        changed = kept = 0
         for task_type, name in applied.items():
-            conn.execute(update(Task).where(Task.round_id == rid, Task.type == task_type)
-                         .values(label_schema_id=label_schema_id(conn, name)))
+            sid = label_schema_id(conn, name)
+            # tasks with answers keep the version they were answered under (curate schema migrate moves answers);
+            # switching them would make their answers and disputes invalid under the new classes
+            of_type = (Task.round_id == rid, Task.type == task_type)
+            changed += conn.execute(update(Task).where(*of_type, Task.id.not_in(answered),
+                                                       Task.label_schema_id.is_distinct_from(sid))
+                                    .values(label_schema_id=sid)).rowcount or 0
+            kept += int(conn.scalar(select(func.count()).select_from(Task).where(
+                *of_type, Task.id.in_(answered), Task.label_schema_id.is_distinct_from(sid))) or 0)
         assigned = select(Assignment.task_id)
         tasks = [int(t) for t in conn.scalars(select(Task.id).where(Task.round_id == rid, Task.id.not_in(assigned))
                                               .order_by(Task.id))]
@@ -184,7 +195,8 @@ def assign_round(store: Store, annotators: Sequence[str], *, round_number: int |
             conn.execute(insert(Assignment), rows)
         unused = sorted(set(wanted.values()) - set(applied.values()))
         report = {"round": number, "tasks": len(tasks), "assignments": len(rows), "overlapping_tasks": n_overlap,
-                  "per_annotator": load, "schemas": dict(sorted(applied.items())), "unused_schemas": unused}
+                  "per_annotator": load, "schemas": dict(sorted(applied.items())), "unused_schemas": unused,
+                  "schema_changed": changed, "schema_kept_answered": kept}
         audit.append(conn, "assign", {**report, "overlap": overlap, "copies": copies, "schema": schema}, actor=actor)
     return report
 

@@ -279,3 +279,28 @@ def test_loops_with_the_same_classes_under_other_schema_names_export_together(wo
     with pytest.raises(InputError, match="different classes .* loops that label the same classes can share"):
         export(workspace, "classification", tmp_path / "all")
     assert export(workspace, "classification", tmp_path / "other", schema="other").counts["train"] == 1
+
+
+def test_assigning_a_new_schema_version_leaves_answered_tasks_on_theirs(workspace, tmp_path):
+    """assign --schema after a new version: unanswered tasks move to it; answered ones keep the version they were
+    answered under (their answers, disputes and reviews stay valid; schema migrate moves answers)."""
+    from curate.store.accounts import add_user
+    from curate.store.schema import Task
+
+    add_user(workspace.store, "ann", "annotator", "correct-horse-42")
+    (tmp_path / "texts.jsonl").write_text("".join(json.dumps({"text": f"ticket {i}"}) + "\n" for i in range(2)))
+    ingest(workspace, tmp_path / "texts.jsonl")
+    texts = sorted(workspace.store.iter_records(kind="text"), key=lambda r: r.line)
+    add_label_schema(workspace.store, "topic", ["bug", "praise"])
+    report = create_round(workspace.store, texts, [0, 1], scores=np.ones(2), strategy_key="r")
+    assign_round(workspace.store, ["ann"], round_number=report.number, schema="topic")
+    answered = A.get_task(workspace.store, "ann").task_id
+    A.submit(workspace.store, "ann", answered, {"label": "praise"})
+    add_label_schema(workspace.store, "topic", ["bug", "billing"])
+    again = assign_round(workspace.store, ["ann"], round_number=report.number, schema="topic")
+    assert (again["schema_changed"], again["schema_kept_answered"]) == (1, 1)
+    with workspace.store.read() as conn:
+        versions = {int(t.id): int(t.label_schema_id) for t in conn.execute(select(Task.id, Task.label_schema_id))}
+    assert versions[answered] != max(versions.values())  # still v1: 'praise' stays a valid answer there
+    other = next(t for t in versions if t != answered)
+    assert A.get_task(workspace.store, "ann", other).classes == ["bug", "billing"]
