@@ -182,7 +182,8 @@ def current_answers(conn: Connection, task_id: int) -> dict[str, Any]:
     return {name: row for name, row in latest.items() if row.kind == "answer"}
 
 
-def _refresh_status(conn: Connection, task: Any) -> str:
+def refresh_status(conn: Connection, task: Any) -> str:
+    """A task's status from its assignments and answers: done or disputed once every assignee answered; stored."""
     assigned = conn.scalars(select(Assignment.status).where(Assignment.task_id == task.id)).all()
     if task.status == "adjudicated":
         return "adjudicated"
@@ -248,7 +249,7 @@ def submit(store: Store, user: str | None, task_id: int, value: Any, *,
             seconds_spent=_seconds(assignment.opened_at, seconds), supersedes_id=previous, **_provenance(task),
         ).returning(Annotation.id)).scalar_one())
         conn.execute(delete(Draft).where(Draft.task_id == task_id, Draft.annotator == account.name))
-        status = _refresh_status(conn, task)
+        status = refresh_status(conn, task)
         audit.append(conn, "annotate", {"annotation_id": ann_id, "task_id": task_id, "kind": "answer",
                                         "value_sha256": hashlib.sha256(raw.encode()).hexdigest()},
                      actor=account.name)

@@ -67,11 +67,20 @@ def users_list(workspace: WorkspaceOpt = None, db: DbOpt = None, json_out: JsonO
 
 @users_app.command("disable")
 def users_disable(name: str, workspace: WorkspaceOpt = None, db: DbOpt = None) -> None:
-    """Disable an account (its annotations stay)."""
+    """Disable an account (its annotations stay); the tasks it has not answered leave its queue."""
+    from curate.rounds.assignment import release_queue
     from curate.store.accounts import deactivate_user
 
-    deactivate_user(Workspace.open(workspace, db).store, name, actor=actor())
+    store = Workspace.open(workspace, db).store
+    deactivate_user(store, name, actor=actor())
+    released = release_queue(store, name, actor=actor())
     console.print(f"user {name} disabled")
+    if released["released"]:
+        console.print(f"{released['released']} unanswered task(s) left {name}'s queue: {released['now_final']} shared "
+                      f"task(s) are now final on the others' answers; {released['unassigned']} have no annotator"
+                      + (f": give them out with curate assign --round N --annotators NAME,... (rounds "
+                         f"{', '.join(map(str, released['rounds']))})" if released["unassigned"] else ""),
+                      highlight=False)
 
 
 @users_app.command("unlock")

@@ -204,7 +204,7 @@ def test_assignment_overlap_and_balance(workspace, tmp_path):
     assert sorted(report["per_annotator"].values()) == [8, 8, 8]
     with pytest.raises(InputError, match="--copies"):
         assign_round(workspace.store, ["cy"], overlap=0.5, copies=2)
-    with pytest.raises(AccessError):
+    with pytest.raises(InputError, match="no active account 'nobody'"):
         assign_round(workspace.store, ["nobody"])
 
 
@@ -244,3 +244,33 @@ def test_skipping_the_first_skipped_task_again_reaches_the_others(seeded):
     assert A.get_task(ws.store, "bob").task_id == first
     assert A.skip(ws.store, "bob", first) == second
     assert A.skip(ws.store, "bob", second) == first
+
+
+def test_disabling_an_annotator_releases_their_unanswered_tasks(seeded):
+    """A disabled account's open tasks do not strand: shared ones become final on the others' answers, the rest
+    are unassigned again and curate assign gives them out; assigning to it names the account, not a login."""
+    from curate.errors import InputError
+    from curate.rounds.assignment import assign_round, release_queue
+    from curate.store.accounts import add_user, deactivate_user
+    from curate.store.schema import Assignment, Task
+
+    ws, s = seeded
+    for task_id in s.rank:  # ann answers the shared rank tasks; bob does not
+        A.submit(ws.store, "ann", task_id, {"choice": "A"})
+    with ws.store.read() as conn:
+        bobs = set(conn.scalars(select(Assignment.task_id).where(Assignment.annotator == "bob",
+                                                                   Assignment.status == "open")))
+    deactivate_user(ws.store, "bob")
+    report = release_queue(ws.store, "bob")
+    assert report["released"] == len(bobs) and report["now_final"] == len(s.rank)
+    with ws.store.read() as conn:
+        statuses = dict(conn.execute(select(Task.id, Task.status).where(Task.id.in_(s.rank))).all())
+        unassigned = set(bobs) - set(conn.scalars(select(Assignment.task_id)))
+    assert set(statuses.values()) == {"done"} and len(unassigned) == report["unassigned"]
+    with pytest.raises(InputError, match="no active account 'bob' \\(unknown or disabled\\)"):
+        assign_round(ws.store, ["bob"])
+    add_user(ws.store, "cat", "annotator", "correct-horse-42")
+    for number in report["rounds"]:
+        assign_round(ws.store, ["cat"], round_number=number)
+    with ws.store.read() as conn:
+        assert unassigned <= set(conn.scalars(select(Assignment.task_id).where(Assignment.annotator == "cat")))
