@@ -76,3 +76,29 @@ def test_guidelines_keep_text_written_like_a_tag():
     view = {**_view(1, "one"), "guidelines": "Fix tone; keep placeholders like <PERSON_1>."}
     shown = panel.show(view, "empty", SimpleNamespace(session_hash="g1"))  # type: ignore[arg-type]
     assert shown[panel.guidelines] == "Fix tone; keep placeholders like &lt;PERSON_1>."
+
+
+def test_the_rewrite_diff_rebuilds_both_texts_when_the_head_and_tail_are_cut_off():
+    """The diff matches only what lies between the unchanged head and tail: every change must still be there, at
+    its place (the edited text = the diff without <del>; the original = the diff without <ins>)."""
+    import html
+    import random
+
+    from apps.task_text import diff_html
+
+    rng = random.Random(0)
+    for _ in range(300):
+        words = [rng.choice(["ab", "cd", "ef", "gh"]) for _ in range(rng.randint(0, 25))]
+        edited = list(words)
+        for _ in range(rng.randint(1, 4)):
+            where = rng.randint(0, len(edited))
+            if rng.random() < 0.5 or not edited:
+                edited.insert(where, rng.choice(["zz", "ab"]))
+            else:
+                edited.pop(min(where, len(edited) - 1))
+        a, b = " ".join(words), " ".join(edited)
+        if a == b or not b.strip():
+            continue
+        body = diff_html(a, b, compact=False).removeprefix('<div class="diff">').removesuffix("</div>")
+        assert html.unescape(re.sub(r"</?ins>", "", re.sub(r"<del>.*?</del>", "", body))) == b
+        assert html.unescape(re.sub(r"</?del>", "", re.sub(r"<ins>.*?</ins>", "", body))) == a
