@@ -82,6 +82,16 @@ HEAD = """
       if (box) { box.value = text; box.dispatchEvent(new Event('input', {bubbles: true})); }
     }
   });
+  // Gradio's text box tells the server (draft, diff) on key presses, not on every change of its text: a paste, a
+  // cut, a drop, Backspace, undo, an input method or a value set here changed the box without a word, and a
+  // reload lost it. Any such change is followed by a key press event, which the box does act on.
+  const nudge = (box) => box.dispatchEvent(new KeyboardEvent('keypress', {key: 'Unidentified', bubbles: true}));
+  document.addEventListener('input', (e) => {
+    if (e.target && e.target.tagName === 'TEXTAREA' && !e.isComposing) nudge(e.target);
+  }, true);
+  document.addEventListener('compositionend', (e) => {
+    if (e.target && e.target.tagName === 'TEXTAREA') nudge(e.target);
+  }, true);
   document.addEventListener('keydown', (e) => {
     if (e.isComposing || e.altKey) return;
     const ctrl = e.ctrlKey || e.metaKey;

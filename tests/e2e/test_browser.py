@@ -80,7 +80,10 @@ def test_annotate_and_adjudicate(served: Served, open_page: Callable[..., Page])
     expect(box).to_have_value("The invoice got paid 2 times.")
     box.click()
     box.press("Control+a")
-    box.press_sequentially("The invoice was paid twice.")
+    box.press_sequentially("The invoice was paid twice.!!")
+    expect(page.locator("#rewrite-diff ins").last).to_have_text("twice.!!")  # the typing has reached the server
+    box.press("Backspace")  # a deletion (like a paste or a cut) sends no key press: it must reach the draft too
+    box.press("Backspace")
     expect(page.locator("#rewrite-diff ins").last).to_have_text("twice.")  # echoed after the draft was saved
     page.reload()  # nothing typed is lost on a reload
     on_task(page, rewrite[0])
