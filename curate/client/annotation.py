@@ -263,6 +263,9 @@ class AnnotationClient:
         return self._predict(endpoint, args)
 
     def _predict(self, endpoint: str, args: tuple[Any, ...]) -> Any:
+        import asyncio
+        import concurrent.futures
+
         import httpx
         from gradio_client.exceptions import AppError
 
@@ -276,7 +279,8 @@ class AnnotationClient:
             if exc.response.status_code in (401, 403):
                 raise AccessError(f"/{endpoint}: not logged in (session expired): log in again") from None
             raise InputError(f"/{endpoint}: the app answered HTTP {exc.response.status_code}") from None
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, concurrent.futures.CancelledError, asyncio.CancelledError) as exc:
+            # gradio_client cancels the call's future when its stream breaks (the app died mid-call)
             raise InputError(f"/{endpoint}: lost the connection to {self.url} ({type(exc).__name__}); is the app "
                              "still running?") from None
 

@@ -195,3 +195,21 @@ def test_nothing_listening_and_missing_gradio_client(monkeypatch: pytest.MonkeyP
     monkeypatch.setitem(sys.modules, "gradio_client", None)
     with pytest.raises(MissingDependencyError, match=r"pip install 'curate\[app\]'"):
         AnnotationClient("http://127.0.0.1:1", "ann", PASSWORD)
+
+
+def test_a_call_cut_off_by_the_app_dying_is_a_clear_error(running_app: RunningApp) -> None:
+    """gradio_client cancels a call whose stream breaks (the app killed mid-call): a CancelledError with no
+    message. It reads as the lost connection it is."""
+    import concurrent.futures
+
+    with client(running_app, "ann") as ann:
+        real = ann._client
+
+        class Cut:  # the real client's predict, cut off as when the server dies mid-call
+            def predict(self, *args: object, **kwargs: object) -> object:
+                raise concurrent.futures.CancelledError()
+
+        ann._client = Cut()  # type: ignore[assignment]
+        with pytest.raises(InputError, match="lost the connection to .* \\(CancelledError\\); is the app still"):
+            ann.next_task()
+        ann._client = real
