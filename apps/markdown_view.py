@@ -3,7 +3,8 @@
 Responses of LLMs are Markdown: headings, lists, tables and fenced code. They are shown rendered, with code in a
 monospace font and highlighted (Pygments), but never as markup from the data: raw HTML in a text is escaped
 (``html=False``), and links to anything but http(s) / mailto / relative addresses are not made links, so a planted
-``<img onerror>``, ``<script>`` or ``javascript:`` link stays inert text.
+``<img onerror>``, ``<script>`` or ``javascript:`` link stays inert text; Markdown images are shown as links,
+never loaded (opening a task must not call anyone's server).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def _validate_link(url: str) -> bool:
 def _parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "highlight": _highlight, "breaks": True})
     md.enable(["table", "strikethrough"])
+    md.disable("image")  # an image in the data would load from its site when the task opens (a tracking pixel)
     md.validateLink = _validate_link  # type: ignore[method-assign]
     return md
 

@@ -289,8 +289,11 @@ def undo_last(store: Store, user: str | None) -> int:
         last = conn.execute(select(Annotation).where(Annotation.annotator == account.name,
                                                      Annotation.kind.in_(("answer", "retract")))
                             .order_by(Annotation.id.desc()).limit(1)).first()
-        if last is None or last.kind != "answer":
+        if last is None:
             raise TaskStateError(f"{account.name} has no submission to undo")
+        if last.kind != "answer":
+            raise TaskStateError(f"{account.name}'s latest submission is undone already: only the latest one can be "
+                                 "undone (answer that task again, then undo is possible again)")
         task = _task(conn, last.task_id)
         if task.status == "adjudicated":
             raise TaskStateError(f"task {task.id} has been adjudicated by a reviewer; it cannot be undone")

@@ -129,7 +129,7 @@ def test_undo_retracts_restores_the_draft_and_allows_a_new_answer(seeded):
         final = A.final_annotations(conn)
     assert final[s.rewrite[0]].id == second.annotation_id
     A.undo_last(ws.store, "ann")
-    with pytest.raises(TaskStateError, match="no submission to undo"):
+    with pytest.raises(TaskStateError, match="latest submission is undone already: only the latest one can be"):
         A.undo_last(ws.store, "ann")
 
 

@@ -40,3 +40,11 @@ def test_very_long_text_is_shown_plain() -> None:
     text = "**bold** " * (MAX_RENDER_CHARS // 9 + 1)
     html = render_markdown(text)
     assert html.startswith('<div class="md plain">') and "<strong>" not in html
+
+
+def test_images_in_the_data_are_never_loaded():
+    """Opening a task must not fetch anything from a site named in the data (a tracking pixel)."""
+    from apps.markdown_view import render_markdown
+
+    shown = render_markdown("Logo: ![logo](https://tracker.example/p.png?id=42)")
+    assert "<img" not in shown and "tracker.example" in shown
