@@ -130,19 +130,25 @@ def test_annotation_views_and_exports_hold_no_clear_value(tmp_path):
     assert verify(done["workspace"].store).ok
 
 
-def test_flagged_records_are_redacted_on_the_way_to_the_screen(tmp_path):
-    ws = tmp_path / "ws"
-    runner = CliRunner()
-    assert runner.invoke(app, ["ingest", str(_planted_file(tmp_path / "t.jsonl")), "-w", str(ws)]).exit_code == 0
-    assert runner.invoke(app, ["filter", "pii", "--action", "flag", "-w", str(ws)]).exit_code == 0
-    assert runner.invoke(app, ["select", "--scorer", "density", "-k", "3", "-w", str(ws)]).exit_code == 0
-    from curate.annotate import answers as A
+def _flagged_round(ws: Path) -> Workspace:
+    """The planted rows ingested, flagged (stored in clear), selected and queued for ann."""
     from curate.rounds.assignment import assign_round
     from curate.store.accounts import add_user
 
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(_planted_file(ws.parent / "t.jsonl")), "-w", str(ws)]).exit_code == 0
+    assert runner.invoke(app, ["filter", "pii", "--action", "flag", "-w", str(ws)]).exit_code == 0
+    assert runner.invoke(app, ["select", "--scorer", "density", "-k", "3", "-w", str(ws)]).exit_code == 0
     workspace = Workspace.open(ws)
     add_user(workspace.store, "ann", "annotator", "correct-horse-42")
     assign_round(workspace.store, ["ann"])
+    return workspace
+
+
+def test_flagged_records_are_redacted_on_the_way_to_the_screen(tmp_path):
+    from curate.annotate import answers as A
+
+    workspace = _flagged_round(tmp_path / "ws")
     shown = []
     while (view := A.get_task(workspace.store, "ann")) is not None:
         shown.append(json.dumps(view.as_dict()))
@@ -158,17 +164,10 @@ def test_a_flagged_completion_accepted_as_is_exports_the_records_own_text(tmp_pa
     An answer that both accepts as is and edits is refused."""
     from curate.annotate import answers as A
     from curate.errors import InputError
-    from curate.rounds.assignment import assign_round
-    from curate.store.accounts import add_user
 
     ws = tmp_path / "ws"
     runner = CliRunner()
-    assert runner.invoke(app, ["ingest", str(_planted_file(tmp_path / "t.jsonl")), "-w", str(ws)]).exit_code == 0
-    assert runner.invoke(app, ["filter", "pii", "--action", "flag", "-w", str(ws)]).exit_code == 0
-    assert runner.invoke(app, ["select", "--scorer", "density", "-k", "3", "-w", str(ws)]).exit_code == 0
-    workspace = Workspace.open(ws)
-    add_user(workspace.store, "ann", "annotator", "correct-horse-42")
-    assign_round(workspace.store, ["ann"])
+    workspace = _flagged_round(ws)
     while (view := A.get_task(workspace.store, "ann")) is not None:
         if "<PHONE_NUMBER_1>" in view.completion:
             with pytest.raises(InputError, match="both accepts the completion as is and edits it"):
