@@ -68,7 +68,7 @@ def users_list(workspace: WorkspaceOpt = None, db: DbOpt = None, json_out: JsonO
 @users_app.command("disable")
 def users_disable(name: str, workspace: WorkspaceOpt = None, db: DbOpt = None) -> None:
     """Disable an account (its annotations stay); the tasks it has not answered leave its queue."""
-    from curate.rounds.assignment import release_queue
+    from curate.annotate.queues import release_queue
     from curate.store.accounts import deactivate_user
 
     store = Workspace.open(workspace, db).store

@@ -249,8 +249,9 @@ def test_skipping_the_first_skipped_task_again_reaches_the_others(seeded):
 def test_disabling_an_annotator_releases_their_unanswered_tasks(seeded):
     """A disabled account's open tasks do not strand: shared ones become final on the others' answers, the rest
     are unassigned again and curate assign gives them out; assigning to it names the account, not a login."""
+    from curate.annotate.queues import release_queue
     from curate.errors import InputError
-    from curate.rounds.assignment import assign_round, release_queue
+    from curate.rounds.assignment import assign_round
     from curate.store.accounts import add_user, deactivate_user
     from curate.store.schema import Assignment, Task
 
