@@ -155,7 +155,7 @@ def print_label_efficiency(report: dict[str, Any]) -> None:
     the verdict against the target."""
     for file in (report["data"].get("pool_file"), report["data"].get("test_file")):
         if file and file.get("skipped"):
-            reasons = file.get("skip_reasons") or {e["reason"]: 1 for e in file.get("skipped_examples", [])}
+            reasons = file["skip_reasons"]
             lines = ", ".join(str(e["line"]) for e in file.get("skipped_examples", [])[:5])
             console.print(f"[yellow]skipped[/] {file['skipped']:,} of {file['rows'] + file['skipped']:,} rows of "
                           f"{file['source']} (lines {lines}{', ...' if file['skipped'] > 5 else ''}): "

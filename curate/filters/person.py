@@ -62,6 +62,11 @@ _ROLES: Final = frozenset(
 _DIALOGUE_RE: Final = re.compile(rf"^[ \t]*({_CAP})[ \t]*:[ \t]*[\"“]?(?=\S+[ \t]+\S+[ \t]+\S+)", re.MULTILINE)
 _LIST_RE: Final = re.compile(rf"(?:{_CAP}\s*,\s*)+{_CAP},?\s+(?:and|or|&)\s+{_CAP}")
 
+#: Words that are never a name on their own (stop words, addressees such as "team", roles such as "agent").
+NOT_NAMES: Final = _STOP | _ADDRESSEES | _ROLES
+#: A capitalised word (names' tokens: "O'Connor", "Zoë").
+CAPITALISED: Final = _CAP
+
 
 def _tag_at(tags: dict[int, str], pos: int) -> str:
     return tags.get(pos, "")

@@ -314,10 +314,10 @@ def name_parts(value: str, allow_list: Iterable[str] = ()) -> list[str]:
     >>> name_parts("Siobhan O'Connor"), name_parts("Hi Jo Everyone"), name_parts("Siobhan Kerr", ["kerr"])
     (['Siobhan', "O'Connor"], [], ['Siobhan'])
     """
-    from curate.filters.person import _ADDRESSEES, _CAP, _ROLES, _STOP
+    from curate.filters.person import CAPITALISED, NOT_NAMES
 
-    skip = _STOP | _ADDRESSEES | _ROLES | {a.strip().lower() for a in allow_list}
-    return [t for t in re.findall(_CAP, value) if len(t) >= 3 and t.lower() not in skip]
+    skip = NOT_NAMES | {a.strip().lower() for a in allow_list}
+    return [t for t in re.findall(CAPITALISED, value) if len(t) >= 3 and t.lower() not in skip]
 
 
 def propagate_names(texts: Sequence[str], findings: Sequence[Sequence[Finding]], *,

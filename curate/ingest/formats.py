@@ -27,8 +27,7 @@ from typing import Any
 import orjson
 
 from curate.errors import RecordError
-from curate.ingest.chats import (  # noqa: F401  (parse_transcript, split_implicit_prompt: this module's API too)
-    ROLES,
+from curate.ingest.chats import (
     check_messages,
     parse_transcript,
     repeated_prompt,

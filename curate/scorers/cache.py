@@ -17,7 +17,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import orjson
@@ -145,8 +145,9 @@ def score_records(
     out = np.array([cached.get(rid, math.nan) for rid in ids], dtype=np.float64)
     missing = [i for i, rid in enumerate(ids) if rid not in cached]
     done = 0
+    combined = None  # a combination (rewrite_need): its parts scored through the cache, then combined
     if missing and getattr(scorer, "parts", None) and callable(getattr(scorer, "combine", None)):
-        scorer = _CombinedParts(scorer, store, records, batch_size, actor, on_progress)
+        combined = _combine_parts(store, scorer, records, batch_size, actor, on_progress)
 
     def save(items: list[tuple[str, float]]) -> None:
         _save(store, key, [rid for rid, _ in items], np.array([v for _, v in items], dtype=np.float64))
@@ -156,11 +157,12 @@ def score_records(
         with Checkpoint(save, f"scores ({getattr(scorer, 'name', 'scorer')})", every=0) as checkpoint:
             for span in batch_plan(scorer, len(missing), batch_size):
                 part = missing[span.start : span.stop]
-                values = as_scores(scorer.score([records[i] for i in part]), len(part), who=scorer.key())
+                values = combined[part] if combined is not None else as_scores(
+                    scorer.score([records[i] for i in part]), len(part), who=scorer.key())
                 out[part] = values
                 checkpoint.add([(ids[i], v) for i, v in zip(part, values.tolist(), strict=True)])
                 done += len(part)
-                if on_progress and not isinstance(scorer, _CombinedParts):  # that one counts its parts' records
+                if on_progress and combined is None:  # a combination's progress counts its parts' records
                     on_progress(done, len(missing))
     except BaseException:  # Ctrl-C or an error: the finished batches are committed; say so in the audit log
         with contextlib.suppress(Exception):
@@ -179,34 +181,18 @@ def score_records(
     return out, report
 
 
-class _CombinedParts:
-    """A combination scorer (``parts`` + ``combine``, e.g. ``rewrite_need``) scored part by part through the cache:
-    each part's scores are cached on their own (a rerun, or another combination, reuses them; an interrupted run
-    keeps its finished batches) and progress moves through every part; then the parts' scores are combined."""
 
-    set_dependent: ClassVar[bool] = True
-    name: ClassVar[str] = "combination"
-
-    def __init__(self, scorer: Any, store: Store, records: Sequence[Record], batch_size: int | None,
-                 actor: str | None, on_progress: Callable[[int, int], None] | None) -> None:
-        self.scorer, self.store, self.records = scorer, store, records
-        self.batch_size, self.actor, self.on_progress = batch_size, actor, on_progress
-
-    def key(self) -> str:
-        """The combination's own key."""
-        return str(self.scorer.key())
-
-    def score(self, subset: Sequence[Record]) -> Scores:
-        """``(len(subset),)``: the combination over ``subset`` (its parts scored over the whole record set)."""
-        n, parts = len(self.records), list(self.scorer.parts)
-        scores = []
-        for i, part in enumerate(parts):
-            def progress(done: int, total: int, offset: int = i * n) -> None:
-                if self.on_progress:
-                    self.on_progress(offset + (n - total) + done, n * len(parts))
-            values, _ = score_records(self.store, part, self.records, batch_size=self.batch_size, actor=self.actor,
-                                      on_progress=progress)
-            scores.append(values)
-        combined = np.asarray(self.scorer.combine(scores), dtype=np.float64)
-        where = {r.id: j for j, r in enumerate(self.records)}
-        return combined[[where[r.id] for r in subset]]
+def _combine_parts(store: Store, scorer: Any, records: Sequence[Record], batch_size: int | None, actor: str | None,
+                   on_progress: Callable[[int, int], None] | None) -> Scores:
+    """``(len(records),)``: a combination scorer's ``combine`` of its ``parts``' scores, each part scored through the
+    cache on its own (a rerun or another combination reuses them; an interrupted run keeps their finished batches),
+    with progress counted over every part's records."""
+    n, parts = len(records), list(scorer.parts)
+    scores = []
+    for i, part in enumerate(parts):
+        def progress(done: int, total: int, offset: int = i * n) -> None:
+            if on_progress:
+                on_progress(offset + (n - total) + done, n * len(parts))
+        values, _ = score_records(store, part, records, batch_size=batch_size, actor=actor, on_progress=progress)
+        scores.append(values)
+    return np.asarray(scorer.combine(scores), dtype=np.float64)
