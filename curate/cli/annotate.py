@@ -216,6 +216,10 @@ def agreement_cmd(
             table.add_row(task_type, "all (Krippendorff's alpha)", str(figures["items"]),
                           "n/a" if alpha is None else f"{alpha:.3f}")
         console.print(table)
+        rewrites = report["rewrite_agreement"]
+        if rewrites["items"]:
+            console.print(f"rewrites: {rewrites['identical']} of {rewrites['items']} task(s) rewritten by several "
+                          f"people were rewritten alike ({rewrites['share']:.0%}; the others go to review)")
         console.print("tasks by status: " + ", ".join(f"{k} {v}" for k, v in report["tasks_by_status"].items()))
     write_json(out, report)
 

@@ -156,6 +156,9 @@ def test_agreement_figures_leave_rewrites_out_of_kappa_and_alpha(seeded):
     assert report["rewrite_agreement"] == {"items": 2, "identical": 1, "share": 0.5}
     assert report["tasks_by_status"]["disputed"] == 2  # one rewrite, one ranking
     assert A.pending_disputes(ws.store, "rita") == 2
+    out = CliRunner().invoke(app, ["agreement", "-w", str(ws.root), "--db", ws.db_url], env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    assert "rewrites: 1 of 2 task(s) rewritten by several people were rewritten alike (50%" in out.output
 
 
 def _mixed_round(ws: Workspace) -> tuple[int, dict[str, list[int]]]:
