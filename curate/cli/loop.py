@@ -22,8 +22,7 @@ SchemaOpt = Annotated[str | None, typer.Option(help="Label schema of text tasks 
 
 def _embedder(spec: str, ws: Workspace, *, memo: bool = False) -> Any:
     """An embedder for ``spec``: a model name/folder, or ``package.module:function`` as the encoder."""
-    from curate.loop.stream import MemoEmbedder
-    from curate.runtime.embeddings import embedder_from_spec, encoder_from_spec
+    from curate.runtime.embeddings import MemoEmbedder, embedder_from_spec, encoder_from_spec
 
     if memo:
         return MemoEmbedder(spec, encode=encoder_from_spec(spec))
@@ -145,6 +144,8 @@ def stream_cmd(
                          f"({summary.rate:.1%}, target {summary.target_rate:.1%}), {summary.accepted:,} auto-accepted, "
                          f"{summary.errors:,} bad line(s); {summary.tasks:,} task(s) in round #{summary.round}; "
                          f"drift: {len(drift.get('events', []))} event(s) in {drift.get('tests', 0)} test(s)")
+    for note in summary.notes:
+        report_console.print(note, highlight=False)
     write_json(json_out, summary.as_dict())
     if summary.errors and not summary.records:
         err_console.print(f"[red]No line of the input could be read as a {kind} record[/]: see the errors in the "

@@ -24,8 +24,7 @@ import math
 import os
 import sys
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -37,7 +36,8 @@ from sqlalchemy import insert, select
 from curate.errors import CurateError, InputError, RecordError
 from curate.ingest.records import Record
 from curate.loop.drift import DriftMonitor
-from curate.runtime.embeddings import Embedder, Vectors, text_hash
+from curate.runtime.checkpoint import note_kept
+from curate.runtime.embeddings import Embedder, MemoEmbedder
 from curate.scorers.base import Scorer
 from curate.selectors.stream_gate import StreamGate
 from curate.store import audit
@@ -109,36 +109,6 @@ class StreamSummary:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return dataclasses.asdict(self)
-
-
-class MemoEmbedder(Embedder):
-    """An :class:`Embedder` that remembers vectors in memory instead of writing a disk shard per call.
-
-    One record at a time would otherwise write one cache file per record; labeled sets that a scorer embeds on
-    every call are embedded once.
-    """
-
-    def __init__(self, name: str = "minilm", *, encode: Callable[[list[str]], Any] | None = None,
-                 max_items: int = 100_000) -> None:
-        super().__init__(name, cache_dir=None, encode=encode)
-        self._memo: OrderedDict[bytes, Vectors] = OrderedDict()
-        self.max_items = max_items
-
-    def embed_texts(self, texts: Sequence[str], *,
-                    on_progress: Callable[[int, int], None] | None = None) -> Vectors:
-        """Unit-norm embeddings ``(len(texts), d)`` float32, from memory where possible."""
-        keys = [text_hash(t) for t in texts]
-        missing = list(dict.fromkeys(k for k in keys if k not in self._memo))
-        if missing:
-            first = {k: i for i, k in reversed(list(enumerate(keys)))}
-            vectors = super().embed_texts([texts[first[k]] for k in missing])
-            for key, vec in zip(missing, vectors, strict=True):
-                self._memo[key] = vec
-            while len(self._memo) > self.max_items:
-                self._memo.popitem(last=False)
-        if not keys:
-            return np.zeros((0, 0), dtype=np.float32)
-        return np.stack([self._memo[k] for k in keys]).astype(np.float32, copy=False)
 
 
 def _lines(fh: IO[bytes], *, follow: bool, idle_exit: float | None, poll: float) -> Iterator[tuple[bytes, int]]:
@@ -325,6 +295,23 @@ def _kind_hint(row: Any, kind: str) -> str:
         if other != kind else ""
 
 
+def _open_at_saved_offsets(state: dict[str, Any], source: Path | None,
+                           out: Path | None) -> tuple[IO[bytes], IO[bytes], int]:
+    """Input and output files positioned where the saved session stopped, and the last line number read."""
+    in_fh: IO[bytes] = source.open("rb") if source else sys.stdin.buffer
+    line_no = 0
+    if source is not None and state["input"].get("path") == str(source):
+        in_fh.seek(int(state["input"]["offset"]))
+        line_no = int(state["input"]["line"])
+    if out is None:
+        return in_fh, sys.stdout.buffer, line_no
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out_fh = out.open("ab")
+    if state["output"].get("path") == str(out) and out.stat().st_size > state["output"]["offset"]:
+        out_fh.truncate(int(state["output"]["offset"]))
+    return in_fh, out_fh, line_no
+
+
 def run_stream(ws: Workspace, config: StreamConfig, source: Path | None, out: Path | None, *, follow: bool = False,
                idle_exit: float | None = None, poll_seconds: float = 0.2, embedder: Embedder | None = None,
                scorer: Scorer | None = None, checkpoint_every: int = 50, actor: str | None = None,
@@ -332,8 +319,9 @@ def run_stream(ws: Workspace, config: StreamConfig, source: Path | None, out: Pa
     """Decide every line of ``source`` (None = stdin) and write the decisions to ``out`` (None = stdout).
 
     Args:
-        follow: keep reading a growing file; stop after ``idle_exit`` seconds without a new line (None: never,
-            until interrupted; the state is saved either way).
+        follow: keep reading a growing file; stop after ``idle_exit`` seconds without a new line (None: never).
+            Ctrl-C then ends the session like the end of input (a note in the summary says so); without
+            ``follow`` it is re-raised. The state is saved either way.
         embedder: for the scorer and the drift monitor (default :class:`MemoEmbedder` of ``config.embedder``).
         scorer: default :func:`build_stream_scorer`.
         on_line: called with every output line (progress display).
@@ -353,22 +341,12 @@ def run_stream(ws: Workspace, config: StreamConfig, source: Path | None, out: Pa
     who = actor or audit.default_actor()
     session = _Session(ws, config, emb, scorer or build_stream_scorer(ws, config, emb), who)
     src_name, out_name = str(source) if source else "-", str(out) if out else "-"
-    in_fh: IO[bytes] = source.open("rb") if source else sys.stdin.buffer
-    line_no = 0
-    if source is not None and session.state["input"].get("path") == src_name:
-        in_fh.seek(int(session.state["input"]["offset"]))
-        line_no = int(session.state["input"]["line"])
-    out_fh: IO[bytes]
-    if out is None:
-        out_fh = sys.stdout.buffer
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out_fh = out.open("ab")
-        if session.state["output"].get("path") == out_name and out.stat().st_size > session.state["output"]["offset"]:
-            out_fh.truncate(int(session.state["output"]["offset"]))
+    in_fh, out_fh, line_no = _open_at_saved_offsets(session.state, source, out)
     # Checkpoints are taken only between lines, so a replay after a crash starts from a consistent state.
     done = (in_fh.tell() if source else None, out_fh.tell() if out else None, line_no)
+    first_line = saved_line = line_no
     mid_line = False
+    stop: KeyboardInterrupt | None = None
     try:
         for raw, in_offset in _lines(in_fh, follow=follow and source is not None, idle_exit=idle_exit,
                                      poll=poll_seconds):
@@ -385,14 +363,25 @@ def run_stream(ws: Workspace, config: StreamConfig, source: Path | None, out: Pa
             mid_line = False
             if session.counts["lines"] % checkpoint_every == 0:
                 session.checkpoint(*done, src_name, out_name)
+                saved_line = line_no
+    except KeyboardInterrupt as exc:  # with --follow, Ctrl-C is how a session ends
+        stop = exc
     finally:
         if not mid_line:
             session.checkpoint(*done, src_name, out_name)
+            saved_line = done[2]
         if source:
             in_fh.close()
         if out:
             out_fh.close()
+    if stop is not None:
+        note_kept(f"decided line(s) of stream {config.name!r} (session saved)", saved_line - first_line)
+        if not follow:
+            raise stop
     summary = session.summary(time.perf_counter() - started)
+    if stop is not None:
+        summary.notes.append(f"stopped by Ctrl-C after line {saved_line:,}; the session is saved: run the same "
+                             "command again to go on from there")
     audit.record(ws.store, "stream.stop", {"stream": config.name, "lines": summary.lines, "labelled": summary.labelled,
                                            "accepted": summary.accepted, "tasks": summary.tasks,
                                            "drift_events": len((summary.drift or {}).get("events", []))}, actor=who)

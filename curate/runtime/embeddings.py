@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -241,3 +242,32 @@ def embedder_from_spec(spec: str, cache_dir: Path | None) -> Embedder:
     encode = encoder_from_spec(spec)
     return Embedder(spec, cache_dir=None if encode else cache_dir, encode=encode)
 
+
+class MemoEmbedder(Embedder):
+    """An :class:`Embedder` that remembers vectors in memory instead of writing a disk shard per call.
+
+    One record at a time would otherwise write one cache file per record; labeled sets that a scorer embeds on
+    every call are embedded once.
+    """
+
+    def __init__(self, name: str = "minilm", *, encode: Callable[[list[str]], Any] | None = None,
+                 max_items: int = 100_000) -> None:
+        super().__init__(name, cache_dir=None, encode=encode)
+        self._memo: OrderedDict[bytes, Vectors] = OrderedDict()
+        self.max_items = max_items
+
+    def embed_texts(self, texts: Sequence[str], *,
+                    on_progress: Callable[[int, int], None] | None = None) -> Vectors:
+        """Unit-norm embeddings ``(len(texts), d)`` float32, from memory where possible."""
+        keys = [text_hash(t) for t in texts]
+        missing = list(dict.fromkeys(k for k in keys if k not in self._memo))
+        if missing:
+            first = {k: i for i, k in reversed(list(enumerate(keys)))}
+            vectors = super().embed_texts([texts[first[k]] for k in missing])
+            for key, vec in zip(missing, vectors, strict=True):
+                self._memo[key] = vec
+            while len(self._memo) > self.max_items:
+                self._memo.popitem(last=False)
+        if not keys:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([self._memo[k] for k in keys]).astype(np.float32, copy=False)

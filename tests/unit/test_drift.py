@@ -76,7 +76,8 @@ def test_monitor_state_round_trips_through_json():
 
 def test_stream_writes_a_drift_line_on_another_topic_only(workspace, tmp_path):
     from curate.ingest.sources import ingest
-    from curate.loop.stream import MemoEmbedder, StreamConfig, run_stream
+    from curate.loop.stream import StreamConfig, run_stream
+    from curate.runtime.embeddings import MemoEmbedder
     from tests.unit.test_loop import bow_encode, text_rows, write_jsonl
     from tests.unit.test_stream import LengthScorer, topic_rows
 

@@ -81,7 +81,8 @@ def test_stream_cli_keeps_the_rate_and_queues_tasks(workspace, tmp_path):
 
 
 def _run(ws, source, out, *, name="s", crash_at=None, **config):
-    from curate.loop.stream import MemoEmbedder, StreamConfig, run_stream
+    from curate.loop.stream import StreamConfig, run_stream
+    from curate.runtime.embeddings import MemoEmbedder
 
     def crash(item):
         if crash_at is not None and item.get("line") == crash_at:
@@ -123,7 +124,8 @@ def test_stream_follows_a_growing_file_and_reads_stdin(workspace, tmp_path):
     import threading
     import time
 
-    from curate.loop.stream import MemoEmbedder, StreamConfig, run_stream
+    from curate.loop.stream import StreamConfig, run_stream
+    from curate.runtime.embeddings import MemoEmbedder
 
     rows = topic_rows(sorted(CLASSES), 60, 5)
     source = write_jsonl(tmp_path / "grow.jsonl", rows[:30])
@@ -170,3 +172,51 @@ def test_a_stream_of_another_kind_says_which_kind_and_fails(workspace, tmp_path)
     errors = [x["error"] for x in read_lines(out) if x["type"] == "error"]
     assert len(errors) == 5 and all(e.endswith("; it reads as a preference record: pass --kind preference")
                                     for e in errors)
+
+
+def test_ctrl_c_ends_a_followed_stream_with_its_summary_and_the_rerun_goes_on(workspace, tmp_path):
+    import _thread
+    import threading
+    import time
+
+    from curate.loop.stream import StreamConfig, run_stream
+    from curate.runtime.checkpoint import kept
+    from curate.runtime.embeddings import MemoEmbedder
+
+    rows = topic_rows(sorted(CLASSES), 50, 6)
+    source, out = write_jsonl(tmp_path / "grow.jsonl", rows[:30]), tmp_path / "out.jsonl"
+    config = StreamConfig(name="follow", target_rate=0.2, drift_window=0)
+    embedder = MemoEmbedder("bow", encode=bow_encode)
+
+    def ctrl_c_when_idle():  # the user presses Ctrl-C while the stream waits for new lines
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 30):
+            time.sleep(0.05)
+        time.sleep(0.3)
+        _thread.interrupt_main()
+
+    thread = threading.Thread(target=ctrl_c_when_idle)
+    thread.start()
+    summary = run_stream(workspace, config, source, out, follow=True, poll_seconds=0.05, embedder=embedder,
+                         scorer=LengthScorer())
+    thread.join()
+    assert summary.lines == 30
+    assert summary.notes == ["stopped by Ctrl-C after line 30; the session is saved: run the same command again to "
+                             "go on from there"]
+    write_jsonl(source, rows)
+    again = run_stream(workspace, config, source, out, follow=True, idle_exit=0.3, poll_seconds=0.05,
+                       embedder=embedder, scorer=LengthScorer())
+    assert (again.lines, again.notes) == (50, [])
+    assert [x["line"] for x in read_lines(out)] == list(range(1, 51))
+
+    # without --follow, Ctrl-C is an interruption: re-raised, with what the session kept counted for the message
+    def interrupt(item):
+        if item.get("line") == 20:
+            raise KeyboardInterrupt
+
+    before = kept().get("decided line(s) of stream 'plain' (session saved)", 0)
+    with pytest.raises(KeyboardInterrupt):
+        run_stream(workspace, StreamConfig(name="plain", target_rate=0.2, drift_window=0), source,
+                   tmp_path / "plain.jsonl", checkpoint_every=10, embedder=embedder, scorer=LengthScorer(),
+                   on_line=interrupt)
+    assert kept()["decided line(s) of stream 'plain' (session saved)"] - before == 10
