@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -22,6 +22,10 @@ def export_cmd(
     schema: Annotated[str | None, typer.Option(help="Only this label schema: NAME or NAME@VERSION.")] = None,
     license_: Annotated[str, typer.Option("--license", help="Licence named in the dataset card.")] = "unknown",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out folder.")] = False,
+    pii_rewrites: Annotated[str, typer.Option(
+        "--pii-rewrites", help="When the workspace has a PII policy: redact the PII found in what annotators wrote "
+        "(rewrites, reviewer decisions) in the exported files, or keep it as written (counted either way; the "
+        "stored answers never change).")] = "redact",
     workspace: WorkspaceOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = None,
@@ -33,7 +37,7 @@ def export_cmd(
     ws = Workspace.open(workspace, db, must_exist=True)
     with console.status(f"exporting {fmt}"):
         report = export(ws, fmt, out, to=to, options=RowOptions(ties=ties, pairs=pairs), schema=schema,
-                        license=license_, actor=actor(), overwrite=overwrite)
+                        license=license_, actor=actor(), overwrite=overwrite, rewrite_pii=pii_rewrites)
     table = Table("split", "rows")
     for split, n in report.counts.items():
         table.add_row(split, f"{n:,}")
@@ -44,7 +48,22 @@ def export_cmd(
         console.print(f"{report.made_conversational:,} plain-text row(s) written as one-message chats, because other "
                       "rows are chats: one format for every split, as TRL needs (the chats keep their roles and "
                       "system prompts)", highlight=False)
+    _print_rewrite_pii(report.rewrite_pii)
     write_json(json_out, vars(report))
+
+
+def _print_rewrite_pii(found: dict[str, Any]) -> None:
+    """One line on the PII in annotator texts, and the option that changes what is done with it."""
+    line = f"PII in annotator texts: {found['summary']}"
+    if not found["checked"]:
+        console.print(f"{line}; `curate filter pii` applies one", highlight=False)
+    elif found["mode"] == "keep" and found["texts_with_pii"]:
+        console.print(f"[bold red]WARNING:[/] {line}. --pii-rewrites redact (the default) replaces them with "
+                      "placeholders", highlight=False)
+    elif found["mode"] == "keep":
+        console.print(f"{line} (--pii-rewrites keep: PII found would be exported as written)", highlight=False)
+    else:
+        console.print(f"{line} (PII found is redacted; --pii-rewrites keep exports it as written)", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,8 @@
 
 The card states what a user of the data needs to trust it: counts per split, the label-schema version, the
 rounds and strategies the labels came from, how many people labelled (pseudonymous ids, never names), their
-agreement, the PII policy applied to the workspace, the licence and the content hash.
+agreement, the PII policy applied to the workspace and what it found in the annotators' own texts, the licence and
+the content hash.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ of one.
 - Ties: {manifest['ties']}; candidate orderings: {manifest['pairs']}
 - Annotators: {len(annotators)} (pseudonymous ids: {', '.join(annotators) or 'none'})
 - PII policy: {pii_policy(ws)}
+- PII in annotator texts: {manifest.get('rewrite_pii', {}).get('summary', 'not checked')}
 - Licence: {manifest['license']}
 - Content hash of the data files: `{manifest['content_hash']}`
 

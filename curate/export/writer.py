@@ -5,7 +5,9 @@ was adjudicated, else the agreed current answer). The frozen test split and the 
 exported as their own splits from the records as given, and never appear in ``train``: training rows whose
 record is an exact or MinHash near-copy of a held-out record are dropped and counted. The same workspace state
 gives byte-identical files (rows sorted by record and task; no timestamps in the data), and the SHA-256 of the
-data files is recorded in ``export.json``, the dataset card and the audit log.
+data files is recorded in ``export.json``, the dataset card and the audit log. Under a workspace PII policy the
+texts annotators wrote (rewrites, reviewer decisions) are checked and by default redacted in the files
+(:mod:`curate.export.rewrite_pii`); the stored answers are never changed.
 
 ``OUT`` appears complete or not at all: the files are written to a temp folder ``.OUT-NAME.XXXXXXXX`` next to
 it, which is renamed to ``OUT`` at the end. A temp folder left by a run that was killed is removed by the
@@ -37,8 +39,9 @@ import orjson
 from sqlalchemy import func, select
 
 from curate.annotate.answers import final_annotations
-from curate.errors import InputError
+from curate.errors import InputError, check_choice
 from curate.export.card import dataset_card, pseudonym
+from curate.export.rewrite_pii import MODES, screen_answers
 from curate.export.rows import COLUMNS, FORMATS, RowOptions, heldout_rows, training_rows
 from curate.ingest.records import Record, as_text, is_conversational
 from curate.runtime.faults import maybe_crash
@@ -63,6 +66,7 @@ class ExportReport:
     content_hash: str = ""
     files: list[str] = field(default_factory=list)
     made_conversational: int = 0  # plain-text rows written as chats, because other rows (any split) are chats
+    rewrite_pii: dict[str, Any] = field(default_factory=dict)  # PII in annotator texts (rewrite_pii.Screened.report)
 
 
 def _pool_records(ws: Workspace, ids: set[str]) -> dict[str, Record]:
@@ -79,9 +83,10 @@ def _schema_of(conn: Any, schema_ids: set[int]) -> dict[int, tuple[str, int, lis
     return {int(r.id): (r.name, int(r.version), list(orjson.loads(r.classes))) for r in rows}
 
 
-def collect(ws: Workspace, fmt: str, options: RowOptions = RowOptions(),
-            schema: str | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
-    """``(train rows, provenance rows, facts)`` for format ``fmt``; facts hold the schema, rounds and counts.
+def collect(ws: Workspace, fmt: str, options: RowOptions = RowOptions(), schema: str | None = None, *,
+            rewrite_pii: str = "redact") -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """``(train rows, provenance rows, facts)`` for format ``fmt``; facts hold the schema, rounds and counts, and
+    the PII check of annotator texts (``rewrite_pii``: a :class:`curate.export.rewrite_pii.Screened`).
 
     Raises:
         InputError: the final annotations of a label export span several label-schema versions (migrate them
@@ -94,6 +99,10 @@ def collect(ws: Workspace, fmt: str, options: RowOptions = RowOptions(),
         schemas = _schema_of(conn, {int(t.label_schema_id) for t in tasks.values() if t.label_schema_id})
         rounds = {int(r.id): (int(r.number), r.strategy_key) for r in conn.execute(select(Round))}
     records = _pool_records(ws, {t.record_id for t in tasks.values()})
+    values = {task_id: orjson.loads(ann.value) for task_id, ann in finals.items()}
+    screened = screen_answers(ws, fmt, options, {t: (tasks[t].type, v, records[tasks[t].record_id].fields)
+                                                 for t, v in values.items() if tasks[t].record_id in records},
+                              mode=rewrite_pii)
     wanted = _parse_schema(schema)
     rows: list[tuple[tuple[str, int, int], dict[str, Any], dict[str, Any]]] = []
     versions: Counter[str] = Counter()
@@ -111,7 +120,7 @@ def collect(ws: Workspace, fmt: str, options: RowOptions = RowOptions(),
         if task.type == "label" and wanted and sname != wanted and (sname or "").split("@")[0] != wanted:
             dropped["other_schema"] += 1
             continue
-        new = training_rows(fmt, task.type, rec.fields, orjson.loads(ann.value), options)
+        new = training_rows(fmt, task.type, rec.fields, screened.values.get(task_id, values[task_id]), options)
         if not new:
             dropped[f"no_{fmt}_row_from_{task.type}"] += 1
             continue
@@ -137,7 +146,8 @@ def collect(ws: Workspace, fmt: str, options: RowOptions = RowOptions(),
              next(iter(versions)) if versions else wanted,
              "rounds": sorted({p["round"] for _, _, p in rows}),
              "strategies": dict(Counter(p["strategy"] for _, _, p in rows)), "dropped": dict(dropped),
-             "label_names": _label_names(schemas, next(iter(versions), None)) if fmt == "classification" else None}
+             "label_names": _label_names(schemas, next(iter(versions), None)) if fmt == "classification" else None,
+             "rewrite_pii": screened}
     return [r for _, r, _ in rows], [p for _, _, p in rows], facts
 
 
@@ -288,11 +298,15 @@ def remove_stale_temp(out: Path, *, before: float) -> list[Path]:
 
 def export(ws: Workspace, fmt: str, out: Path, *, to: str = "hf", options: RowOptions = RowOptions(),
            schema: str | None = None, license: str = "unknown", actor: str | None = None,
-           overwrite: bool = False) -> ExportReport:
+           overwrite: bool = False, rewrite_pii: str = "redact") -> ExportReport:
     """Write the training split of ``fmt`` plus the held-out splits to ``out`` atomically (see the module doc).
 
+    ``rewrite_pii``: ``redact`` or ``keep`` the PII found in annotator texts when a PII policy is in force (counted
+    either way in ``report.rewrite_pii``).
+
     Raises:
-        InputError: unknown format/target, ``out`` exists (without ``overwrite``), a schema mix, or no rows.
+        InputError: unknown format/target/``rewrite_pii``, ``out`` exists (without ``overwrite``), a schema mix, or
+            no rows.
     """
     if fmt not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")
@@ -300,17 +314,19 @@ def export(ws: Workspace, fmt: str, out: Path, *, to: str = "hf", options: RowOp
         raise InputError(f"--to must be one of {', '.join(TARGETS)}; got {to!r}")
     if options.ties not in ("drop", "keep") or options.pairs not in ("all", "best-worst"):
         raise InputError("--ties must be drop or keep; --pairs all or best-worst")
+    check_choice(rewrite_pii, MODES, "--pii-rewrites")
     if out.exists() and not overwrite:
         raise InputError(f"{out} already exists; choose another --out or pass --overwrite")
     started = time.time()
-    rows, prov, facts = collect(ws, fmt, options, schema)
+    rows, prov, facts = collect(ws, fmt, options, schema, rewrite_pii=rewrite_pii)
     held = heldout(ws, fmt)
     rows, prov, leaks = drop_leaks(rows, prov, [r for split in HELDOUT_SPLITS for r in held[split][1]])
     if not rows:
         raise InputError(f"no final annotations give {fmt} rows (dropped: {facts['dropped'] or 'none'}); "
                          "annotate first, or pick the format that matches the task type")
     report = ExportReport(fmt, to, str(out), label_schema=facts["label_schema"],
-                          dropped={**facts["dropped"], "near_copies_of_heldout": leaks})
+                          dropped={**facts["dropped"], "near_copies_of_heldout": leaks},
+                          rewrite_pii=facts["rewrite_pii"].report(p["task_id"] for p in prov))
     splits = {"train": rows, **{s: held[s][0] for s in HELDOUT_SPLITS if held[s][0]}}
     splits, report.made_conversational = uniform_splits(splits)
     report.counts = {s: len(r) for s, r in splits.items()}
@@ -348,6 +364,8 @@ def export(ws: Workspace, fmt: str, out: Path, *, to: str = "hf", options: RowOp
             shutil.rmtree(tmp, ignore_errors=True)
     with ws.store.write() as conn:
         audit.append(conn, "export", {"format": fmt, "to": to, "counts": report.counts, "dropped": report.dropped,
-                                      "content_hash": report.content_hash, "label_schema": report.label_schema},
+                                      "content_hash": report.content_hash, "label_schema": report.label_schema,
+                                      "rewrite_pii": {k: v for k, v in report.rewrite_pii.items()
+                                                      if k not in ("summary", "policy")}},
                      actor=actor)
     return report
