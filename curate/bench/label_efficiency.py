@@ -325,21 +325,22 @@ def run_noise_level(cfg: BenchConfig, split: Split, features: tuple[np.ndarray, 
 
 def run_benchmark(cfg: BenchConfig, data_path: Path, *, test_path: Path | None = None,
                   mapping: dict[str, str] | None = None, columns: list[str] | None = None, encoding: str = "utf-8",
-                  cache_dir: Path | None = None,
+                  test_mapping: dict[str, str] | None = None, cache_dir: Path | None = None,
                   text_featurizer: TextFeaturizer | None = None, pair_featurizer: PairFeaturizer | None = None,
                   progress: ProgressFn | None = None) -> dict[str, Any]:
     """Load, split, featurize, run every noise level / seed / strategy and return the JSON-ready report.
 
     ``text_featurizer`` (classify) or ``pair_featurizer`` (preference) replace the ``cfg.features`` model
     (tests pass a :class:`HashingFeaturizer`). ``columns`` names the columns of a headerless CSV/TSV pool file
-    (and of the test file, when it is one too); ``encoding`` is that of both files.
+    (and of the test file, when it is one too); ``encoding`` is that of both files. ``test_mapping``: the test
+    file's own column mapping (default ``mapping``).
     """
     asked_budget, cfg = cfg.budget is not None, cfg.resolved()
     started = time.perf_counter()
     pool_file = load_labelled(data_path, cfg.task, mapping=mapping, columns=columns, encoding=encoding)
     test_file: LabelledSet | None = None
     if test_path is not None:
-        test_file = load_labelled(test_path, cfg.task, mapping=mapping,
+        test_file = load_labelled(test_path, cfg.task, mapping=mapping if test_mapping is None else test_mapping,
                                   columns=tabular_columns(test_path, columns), encoding=encoding)
     split = make_split(pool_file, cfg.task, test=test_file, test_size=cfg.test_size,
                        calibration_size=cfg.calibration_size, seed=cfg.split_seed)

@@ -307,6 +307,9 @@ def label_efficiency_cmd(
                                                    "--data).")] = None,
     map_: Annotated[list[str] | None, typer.Option(
         "--map", help="Rename a column: TARGET=SOURCE (repeatable), e.g. --map label=category.")] = None,
+    test_map: Annotated[list[str] | None, typer.Option(
+        "--test-map", help="The --test file's own renames, when its columns differ from --data's (repeatable; "
+        "default: the --map renames).")] = None,
     seeds: Annotated[int | None, typer.Option(help="Seeds per strategy (default: classify 3, preference 5).")] = None,
     strategies: Annotated[str | None, typer.Option(
         help="Comma list, must include random. classify: random, margin, entropy, least_confidence, "
@@ -360,6 +363,7 @@ def label_efficiency_cmd(
     from curate.bench.label_efficiency import BenchConfig, rich_progress, run_benchmark
     from curate.bench.label_efficiency_plot import plot_report
     from curate.bench.product_defaults import product_defaults
+    from curate.errors import InputError
     from curate.ingest.formats import parse_mapping
 
     mapping = parse_mapping(map_)
@@ -371,8 +375,11 @@ def label_efficiency_cmd(
                       pool_limit=pool_limit, split_seed=split_seed, learner=learner, prior_precision=prior_precision,
                       novelty_beta=novelty_beta)
     cfg.resolved()  # options checked before any data is read; the run fills in the task's defaults itself
+    if test_map and test is None:
+        raise InputError("--test-map renames the columns of a --test file; give --test FILE, or drop --test-map.")
     with rich_progress(transient=True) as progress:
         report = run_benchmark(cfg, data, test_path=test, mapping=mapping, cache_dir=cache_dir, progress=progress,
+                               test_mapping=parse_mapping(test_map) if test_map else None,
                                columns=None if columns is None else columns.split(","), encoding=encoding)
     if sys.argv and "label-efficiency" in sys.argv:
         report["command"] = "curate " + shlex.join(sys.argv[sys.argv.index("bench"):] if "bench" in sys.argv

@@ -455,3 +455,21 @@ def test_a_saved_dataset_dict_is_refused_with_the_benchmarks_own_options_which_w
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["data"]["pool_file"]["rows"] == 150 and report["data"]["test_file"]["rows"] == 50
+
+
+def test_a_test_file_with_other_column_names_is_read_through_test_map(tmp_path):
+    pool = _classify_csv(tmp_path / "pool.csv", n=200)
+    rows = list(csv.reader(_classify_csv(tmp_path / "t.csv", n=50, seed=3).open()))[1:]
+    test = tmp_path / "test.jsonl"
+    test.write_text("".join(json.dumps({"utterance": t, "gold": c}) + "\n" for t, c in rows))
+    maps = ["--task", "classify", "--data", str(pool), "--map", "text=sentence", "--map", "label=intent",
+            "--seeds", "1", "--batch", "10", "--budget", "30", "--test", str(test)]
+    refused = runner.invoke(app, _bench(tmp_path, *maps))  # the pool's renames do not fit the test file
+    assert isinstance(refused.exception, InputError) and "sentence" in str(refused.exception)
+    result = runner.invoke(app, _bench(tmp_path, *maps, "--test-map", "text=utterance", "--test-map", "label=gold",
+                                       "--json", str(tmp_path / "r.json")))
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["data"]["split"]["test"] == len(rows) and report["data"]["test_file"]["rows"] == len(rows)
+    no_test = runner.invoke(app, _bench(tmp_path, *maps[:-2], "--test-map", "label=gold"))
+    assert isinstance(no_test.exception, InputError) and "give --test FILE" in str(no_test.exception)
