@@ -8,6 +8,7 @@ Sets: AlpacaEval GPT-4 judgements (length-balanced) and the UltraFeedback subset
 Usage::
 
     .venv/bin/python benchmarks/bench_selection_preference.py [--seeds 5] [--sets alpacaeval,ultrafeedback]
+        [--features tfidf|smollm2] [--out FILE]
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ def main() -> None:
     parser.add_argument("--sets", default="", help="comma list of set names (default: every set found)")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "selection_preference.json")
+    parser.add_argument("--features", default="tfidf", choices=("tfidf", "smollm2"),
+                        help="tfidf (no model) or smollm2 (the packaged LM's last layer; ~0.2 s per response)")
+    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".bench-cache",
+                        help="where smollm2 features are cached (a rerun reads them back)")
     args = parser.parse_args()
 
     from threadpoolctl import threadpool_limits
@@ -48,7 +53,8 @@ def main() -> None:
         sys.exit(f"the preference suite needs at least two judge sets under {args.data}; found "
                  f"{[s.name for s in sets]}. Put ../shared/data beside the repository.")
     with threadpool_limits(limits=1), rich_progress(transient=True) as progress:
-        result = run_preference_suite(sets, seeds=args.seeds, progress=progress)
+        result = run_preference_suite(sets, seeds=args.seeds, features=args.features, cache_dir=args.cache_dir,
+                                      progress=progress)
     result["command"] = ".venv/bin/python " + shlex.join([str(Path(sys.argv[0]).relative_to(ROOT))
                                                          if Path(sys.argv[0]).is_absolute() else sys.argv[0],
                                                          *sys.argv[1:]])

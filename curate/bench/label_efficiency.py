@@ -42,6 +42,7 @@ from curate.bench.label_efficiency_features import (
     PairFeaturizer,
     TextFeaturizer,
     TextPairFeaturizer,
+    lm_pair_features,
     prompt_features,
     standardise,
     tfidf_pair_features,
@@ -81,7 +82,8 @@ class BenchConfig:
             the response reduced by SVD, fitted on the pool; no model) or ``hashing`` (no model).
         learner / prior_precision / novelty_beta: preference: see :class:`loops.LoopConfig`.
         max_prompt_chars: preference with a text embedder: prompt characters kept before the response.
-        standardise: preference: centre and scale features by the pool's statistics (default: for smollm2).
+        standardise: preference: centre and scale features by the pool's statistics (default: for smollm2, whose
+            features are then scaled to a pool mean ``||a - b||`` of 1 as TF-IDF's are).
     """
 
     task: str
@@ -361,6 +363,9 @@ def run_benchmark(cfg: BenchConfig, data_path: Path, *, test_path: Path | None =
         features, feat_name = (x,), _featurizer_name(featurize)
     elif cfg.features == "tfidf" and pair_featurizer is None:
         features, feat_name = tfidf_pair_features(split), "tfidf-1-2gram-svd256(response)"
+    elif cfg.features == "smollm2" and pair_featurizer is None:  # standardised, scaled to mean ||a - b|| = 1
+        lm = _pair_featurizer(cfg, cache_dir, progress)
+        features, feat_name = lm_pair_features(split, lm), _featurizer_name(lm)
     else:
         pair = pair_featurizer or _pair_featurizer(cfg, cache_dir, progress)
         prompts = [t for p in parts for t in p.texts]

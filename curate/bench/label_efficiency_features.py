@@ -224,3 +224,21 @@ def tfidf_pair_features(split: Split) -> tuple[np.ndarray, np.ndarray]:
     b = feats([r for p in parts for r in p.rejected])
     scale = diff_scale(a[: len(split.pool)], b[: len(split.pool)])
     return a / scale, b / scale
+
+
+def lm_pair_features(split: Split, pair: PairFeaturizer) -> tuple[np.ndarray, np.ndarray]:
+    """Chosen / rejected features of pool, test and calibration from ``pair`` (e.g. the packaged SmolLM2's
+    response-mean last layer, :class:`LMHiddenStateFeaturizer`), each ``(n_pool + n_test + n_cal, hidden)``: columns
+    standardised by the pool's statistics, then scaled so the pool's mean ``||a - b||`` is 1, as
+    :func:`tfidf_pair_features` does (a Laplace prior precision then means the same on both)."""
+    from curate.scorers.reward_laplace import diff_scale
+
+    parts = (split.pool, split.test, split.calibration)
+    prompts = [t for p in parts for t in p.texts]
+    ab = np.asarray(pair(prompts + prompts, [r for p in parts for r in p.chosen]
+                         + [r for p in parts for r in p.rejected]), dtype=np.float64)
+    a, b = ab[: len(prompts)], ab[len(prompts):]
+    n_pool = len(split.pool)
+    _, a, b = standardise(np.concatenate([a[:n_pool], b[:n_pool]]), a, b)
+    scale = diff_scale(a[:n_pool], b[:n_pool])
+    return a / scale, b / scale

@@ -24,8 +24,13 @@ from typing import Any
 import numpy as np
 
 from curate.bench.label_efficiency import BenchConfig, run_noise_level
-from curate.bench.label_efficiency_data import load_labelled, make_split
-from curate.bench.label_efficiency_features import prompt_features, tfidf_pair_features
+from curate.bench.label_efficiency_data import Split, load_labelled, make_split
+from curate.bench.label_efficiency_features import (
+    LMHiddenStateFeaturizer,
+    lm_pair_features,
+    prompt_features,
+    tfidf_pair_features,
+)
 from curate.bench.label_efficiency_metrics import mean_gain, ratio_report, summarise_curves, verdict
 from curate.errors import InputError
 
@@ -78,28 +83,47 @@ def shared_preference_sets(data_dir: Path) -> tuple[list[PreferenceSet], list[st
     return found, missing
 
 
-def _config(pset: PreferenceSet, seeds: int, strategy: str, overrides: Mapping[str, Any]) -> BenchConfig:
+def _config(pset: PreferenceSet, seeds: int, strategy: str, overrides: Mapping[str, Any], features: str) -> BenchConfig:
     extra = {k: v for k, v in overrides.items() if k != "strategy"}
     return BenchConfig(task="preference", seeds=seeds, strategies=("random", strategy), start=pset.start,
-                       batch=pset.batch, budget=pset.budget, features="tfidf", learner="laplace",
+                       batch=pset.batch, budget=pset.budget, features=features, learner="laplace",
                        test_size=pset.test_size, **extra).resolved()
 
 
+def _pair_features(split: Split, features: str, cache_dir: Path | None, lm: str | None,
+                   progress: ProgressFn | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(chosen, rejected, name)`` features of pool + test + calibration (see :func:`run_set`)."""
+    if features == "tfidf":
+        return (*tfidf_pair_features(split), "tfidf-1-2gram-svd256 (pool pairs' differences)")
+    if features != "smollm2" or cache_dir is None:
+        raise InputError(f"preference suite features: tfidf, or smollm2 with a cache folder; got {features!r}.")
+    task = "LM features"
+    on = None if progress is None else (lambda done, total: progress(task, done, total))
+    featurizer = LMHiddenStateFeaturizer(cache_dir, model=lm, on_progress=on)
+    return (*lm_pair_features(split, featurizer), f"{featurizer.name} (last layer, standardised)")
+
+
 def run_set(pset: PreferenceSet, candidates: Mapping[str, Mapping[str, Any]], *, seeds: int,
+            features: str = "tfidf", cache_dir: Path | None = None, lm: str | None = None,
             progress: ProgressFn | None = None) -> dict[str, Any]:
-    """Every candidate against random on one set: a report shaped like ``run_benchmark``'s (one noise level)."""
+    """Every candidate against random on one set: a report shaped like ``run_benchmark``'s (one noise level).
+
+    ``features``: ``tfidf`` (TF-IDF-SVD of the responses, no model) or ``smollm2`` (the packaged SmolLM2's last
+    layer, mean over the response tokens, cached in ``cache_dir``; ``lm`` another causal LM's folder); both scaled
+    to a pool mean ``||a - b||`` of 1.
+    """
     started = time.perf_counter()
     data = load_labelled(pset.path, "preference", mapping=pset.mapping)
     split = make_split(data, "preference", test_size=pset.test_size)
     t0 = time.perf_counter()
-    a, b = tfidf_pair_features(split)
-    features = (a, b, prompt_features(split))
+    a, b, feature_name = _pair_features(split, features, cache_dir, lm, progress)
+    feature_set = (a, b, prompt_features(split))
     feat_seconds = time.perf_counter() - t0
     per_seed: dict[str, list[list[float]]] = {}
     runs: dict[str, dict[str, Any]] = {}
     for label, overrides in candidates.items():
-        cfg = _config(pset, seeds, str(overrides["strategy"]), overrides)
-        run = run_noise_level(cfg, split, features, 0.0, progress=progress)
+        cfg = _config(pset, seeds, str(overrides["strategy"]), overrides, features)
+        run = run_noise_level(cfg, split, feature_set, 0.0, progress=progress)
         per_seed.setdefault("random", run["curves"]["random"]["per_seed"])
         per_seed[label] = run["curves"][str(overrides["strategy"])]["per_seed"]
         runs[label] = run
@@ -122,7 +146,7 @@ def run_set(pset: PreferenceSet, candidates: Mapping[str, Mapping[str, Any]], *,
         "config": {"seeds": seeds, "start": pset.start, "batch": pset.batch, "budget": pset.budget,
                    "test_size": pset.test_size, "learner": "laplace", "prior_precision": 1.0, "random_mix": 0.1,
                    "candidates": {k: dict(v) for k, v in candidates.items()}},
-        "features": {"name": "tfidf-1-2gram-svd256 (pool pairs' differences); prompts tfidf-svd64",
+        "features": {"name": feature_name + "; prompts tfidf-svd64",
                      "dim": int(a.shape[1]), "seconds": round(feat_seconds, 2)},
         "metric": "test pairwise accuracy (P(chosen > rejected) > 0.5)",
         "runs": report_runs,
@@ -169,11 +193,13 @@ def choose_default(reports: Mapping[str, Mapping[str, Any]], labels: Sequence[st
 
 
 def run_preference_suite(sets: Sequence[PreferenceSet], *, seeds: int = 5,
-                         candidates: Mapping[str, Mapping[str, Any]] | None = None,
+                         candidates: Mapping[str, Mapping[str, Any]] | None = None, features: str = "tfidf",
+                         cache_dir: Path | None = None, lm: str | None = None,
                          progress: ProgressFn | None = None) -> dict[str, Any]:
-    """All sets, the leave-one-out table and the default (JSON-ready)."""
+    """All sets, the leave-one-out table and the default (JSON-ready); ``features``, ``lm`` as :func:`run_set`."""
     cands = dict(candidates or CANDIDATES)
-    reports = {s.name: run_set(s, cands, seeds=seeds, progress=progress) for s in sets}
+    reports = {s.name: run_set(s, cands, seeds=seeds, features=features, cache_dir=cache_dir, lm=lm,
+                               progress=progress) for s in sets}
     labels = list(cands)
-    return {"benchmark": "selection_preference", "target_ratio": TARGET_RATIO, "sets": reports,
+    return {"benchmark": "selection_preference", "target_ratio": TARGET_RATIO, "features": features, "sets": reports,
             "leave_one_out": leave_one_out(reports, labels), "default": choose_default(reports, labels)}

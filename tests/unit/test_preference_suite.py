@@ -106,3 +106,36 @@ def test_suite_end_to_end_on_two_small_sets(tmp_path):
 def test_shared_sets_report_what_is_missing(tmp_path):
     found, missing = shared_preference_sets(tmp_path)
     assert found == [] and len(missing) == 3 and all("not found" in m for m in missing)
+
+
+def test_lm_features_are_standardised_scaled_cached_and_run_the_suite(tmp_path):
+    import numpy as np
+
+    from curate.bench.label_efficiency_data import load_labelled, make_split
+    from curate.bench.label_efficiency_features import LMHiddenStateFeaturizer, lm_pair_features
+    from tests.tiny_lm import build_tiny_lm
+
+    lm = str(build_tiny_lm(tmp_path / "lm"))
+    data = _pairs_file(tmp_path / "p.jsonl", n_prompts=30)
+    split = make_split(load_labelled(data, "preference"), "preference", test_size=20)
+    featurizer = LMHiddenStateFeaturizer(tmp_path / "cache", model=lm)
+    a, b = lm_pair_features(split, featurizer)
+    n_pool = len(split.pool)
+    assert a.shape == b.shape == (len(split.pool) + len(split.test) + len(split.calibration), 32)
+    assert np.mean(np.linalg.norm(a[:n_pool] - b[:n_pool], axis=1)) == pytest.approx(1.0)
+    pooled = np.concatenate([a[:n_pool], b[:n_pool]])
+    assert np.allclose(pooled.mean(axis=0), 0.0, atol=1e-9)  # centred on the pool; the same scale on every column
+    assert np.allclose(pooled.std(axis=0), pooled.std(axis=0)[0])
+    again = LMHiddenStateFeaturizer(tmp_path / "cache", model=lm)
+    assert np.allclose(lm_pair_features(split, again)[0], a) and again.computed_ == 0  # read from the cache
+
+    sets = [PreferenceSet(n, _pairs_file(tmp_path / f"{n}.jsonl", n_prompts=30, seed=i), test_size=20, start=10,
+                          batch=10, budget=20) for i, n in enumerate(("one", "two"))]
+    with pytest.raises(InputError, match="smollm2 with a cache folder"):
+        run_preference_suite(sets, seeds=1, features="smollm2", candidates={"variance": {"strategy": "variance"}})
+    result = run_preference_suite(sets, seeds=1, features="smollm2", cache_dir=tmp_path / "cache", lm=lm,
+                                  candidates={"variance": {"strategy": "variance"}})
+    report = result["sets"]["one"]
+    assert result["features"] == "smollm2" and report["features"]["dim"] == 32
+    assert report["features"]["name"].startswith(f"{lm}-response-mean-256")
+    assert report["runs"]["noise_0"]["budgets"] == [10, 20]
