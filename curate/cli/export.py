@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from curate.cli.options import DbOpt, JsonOpt, WorkspaceOpt
+from curate.cli.options import DbOpt, JsonOpt, PiiAllowFileOpt, PiiAllowOpt, WorkspaceOpt, read_allow
 from curate.cli.output import actor, console, write_json
 from curate.store.workspace import Workspace
 
@@ -26,6 +26,8 @@ def export_cmd(
         "--pii-rewrites", help="When the workspace has a PII policy: redact the PII found in what annotators wrote "
         "(rewrites, reviewer decisions) in the exported files, or keep it as written (counted either way; the "
         "stored answers never change).")] = "redact",
+    pii_allow: PiiAllowOpt = None,
+    pii_allow_file: PiiAllowFileOpt = None,
     workspace: WorkspaceOpt = None,
     db: DbOpt = None,
     json_out: JsonOpt = None,
@@ -37,7 +39,8 @@ def export_cmd(
     ws = Workspace.open(workspace, db, must_exist=True)
     with console.status(f"exporting {fmt}"):
         report = export(ws, fmt, out, to=to, options=RowOptions(ties=ties, pairs=pairs), schema=schema,
-                        license=license_, actor=actor(), overwrite=overwrite, rewrite_pii=pii_rewrites)
+                        license=license_, actor=actor(), overwrite=overwrite, rewrite_pii=pii_rewrites,
+                        pii_allow=read_allow(pii_allow, pii_allow_file))
     table = Table("split", "rows")
     for split, n in report.counts.items():
         table.add_row(split, f"{n:,}")
@@ -64,6 +67,11 @@ def _print_rewrite_pii(found: dict[str, Any]) -> None:
         console.print(f"{line} (--pii-rewrites keep: PII found would be exported as written)", highlight=False)
     else:
         console.print(f"{line} (PII found is redacted; --pii-rewrites keep exports it as written)", highlight=False)
+    policy = found.get("policy") or {}
+    if found["texts_with_pii"] and policy.get("allow_list_size") and not policy.get("allow_list_given"):
+        console.print(f"The PII policy allowed {policy['allow_list_size']:,} string(s), which the workspace does not "
+                      "keep: give the same --pii-allow / --pii-allow-file to export to leave them in the annotators' "
+                      "texts.", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

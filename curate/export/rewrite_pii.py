@@ -38,7 +38,7 @@ def policy_in_force(ws: Workspace) -> dict[str, Any] | None:
     Every ingest with ``--pii`` and every ``filter pii`` counts (the records went through all of them), from the
     latest ``filter pii --revise`` on (it starts again from the originals): the union of their types, each type's
     lowest minimum score, the lowest threshold. Allow-lists are stored as a size and digest only, so they cannot be
-    applied again (``allow_list_size`` says how many strings were allowed).
+    applied again (``allow_list_size`` says how many strings were allowed; the export takes them again).
     """
     from curate.filters.pii import DEFAULT_ENTITIES, DEFAULT_THRESHOLD
     from curate.store.audit import recent_events
@@ -142,10 +142,13 @@ def summary(report: Mapping[str, Any]) -> str:
 
 
 def screen_answers(ws: Workspace, fmt: str, options: RowOptions, answers: Mapping[int, tuple[str, Any, Any]], *,
-                   mode: str = "redact") -> Screened:
+                   mode: str = "redact", allow_list: tuple[str, ...] = ()) -> Screened:
     """Check the annotator texts among ``answers`` (task id -> ``(task type, answer value, record fields)``) that
-    give ``fmt`` rows, when a PII policy is in force in ``ws``; see the module doc."""
+    give ``fmt`` rows, when a PII policy is in force in ``ws``; see the module doc. ``allow_list``: strings never
+    treated as PII (the policy's own allow-list is not stored, so give it again)."""
     policy = policy_in_force(ws)
+    if policy is not None:
+        policy["allow_list_given"] = len(allow_list)
     screened = Screened(mode, policy)
     texts = {tid: text for tid, (task_type, value, fields) in sorted(answers.items())
              if (text := annotator_text(task_type, value)) is not None
@@ -155,7 +158,7 @@ def screen_answers(ws: Workspace, fmt: str, options: RowOptions, answers: Mappin
     from curate.filters.pii_workspace import PiiGuard, PiiOptions, workspace_salt
     from curate.filters.policy import plan_record
 
-    guard = PiiGuard(policy["action"], workspace_salt(ws), options=PiiOptions(
+    guard = PiiGuard(policy["action"], workspace_salt(ws), allow_list, options=PiiOptions(
         types=tuple(policy["types"]), min_scores=policy["min_scores"], threshold=policy["threshold"]))
     guard.use_cache(ws.cache_dir / "pii")  # batched, and a re-export reads the findings back
     try:

@@ -84,7 +84,8 @@ def _schema_of(conn: Any, schema_ids: set[int]) -> dict[int, tuple[str, int, lis
 
 
 def collect(ws: Workspace, fmt: str, options: RowOptions = RowOptions(), schema: str | None = None, *,
-            rewrite_pii: str = "redact") -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+            rewrite_pii: str = "redact",
+            pii_allow: tuple[str, ...] = ()) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
     """``(train rows, provenance rows, facts)`` for format ``fmt``; facts hold the schema, rounds and counts, and
     the PII check of annotator texts (``rewrite_pii``: a :class:`curate.export.rewrite_pii.Screened`).
 
@@ -102,7 +103,7 @@ def collect(ws: Workspace, fmt: str, options: RowOptions = RowOptions(), schema:
     values = {task_id: orjson.loads(ann.value) for task_id, ann in finals.items()}
     screened = screen_answers(ws, fmt, options, {t: (tasks[t].type, v, records[tasks[t].record_id].fields)
                                                  for t, v in values.items() if tasks[t].record_id in records},
-                              mode=rewrite_pii)
+                              mode=rewrite_pii, allow_list=pii_allow)
     wanted = _parse_schema(schema)
     rows: list[tuple[tuple[str, int, int], dict[str, Any], dict[str, Any]]] = []
     versions: Counter[str] = Counter()
@@ -298,11 +299,11 @@ def remove_stale_temp(out: Path, *, before: float) -> list[Path]:
 
 def export(ws: Workspace, fmt: str, out: Path, *, to: str = "hf", options: RowOptions = RowOptions(),
            schema: str | None = None, license: str = "unknown", actor: str | None = None,
-           overwrite: bool = False, rewrite_pii: str = "redact") -> ExportReport:
+           overwrite: bool = False, rewrite_pii: str = "redact", pii_allow: tuple[str, ...] = ()) -> ExportReport:
     """Write the training split of ``fmt`` plus the held-out splits to ``out`` atomically (see the module doc).
 
     ``rewrite_pii``: ``redact`` or ``keep`` the PII found in annotator texts when a PII policy is in force (counted
-    either way in ``report.rewrite_pii``).
+    either way in ``report.rewrite_pii``); ``pii_allow``: strings never treated as PII there.
 
     Raises:
         InputError: unknown format/target/``rewrite_pii``, ``out`` exists (without ``overwrite``), a schema mix, or
@@ -318,7 +319,7 @@ def export(ws: Workspace, fmt: str, out: Path, *, to: str = "hf", options: RowOp
     if out.exists() and not overwrite:
         raise InputError(f"{out} already exists; choose another --out or pass --overwrite")
     started = time.time()
-    rows, prov, facts = collect(ws, fmt, options, schema, rewrite_pii=rewrite_pii)
+    rows, prov, facts = collect(ws, fmt, options, schema, rewrite_pii=rewrite_pii, pii_allow=pii_allow)
     held = heldout(ws, fmt)
     rows, prov, leaks = drop_leaks(rows, prov, [r for split in HELDOUT_SPLITS for r in held[split][1]])
     if not rows:

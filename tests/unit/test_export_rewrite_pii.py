@@ -200,3 +200,24 @@ def test_an_accepted_as_is_rewrite_is_not_checked(workspace, tmp_path, monkeypat
     report = export(workspace, "sft", tmp_path / "sft-accepted", to="jsonl")
     assert report.rewrite_pii["checked"] and report.rewrite_pii["texts_checked"] == 0
 
+
+
+def test_the_policys_allow_list_given_again_applies_to_rewrites(workspace, db_url, tmp_path):
+    """An allow-list is stored as a digest only: export says so when it matters, and takes it again."""
+    seed(workspace, tmp_path)
+    (tmp_path / "tickets.jsonl").write_text(json.dumps(TICKET) + "\n")
+    ingest(workspace, tmp_path / "tickets.jsonl", pii="redact", pii_allow=("Tom Baker",))
+    task_id = _rewrite_task(workspace, "where is my refund")
+    A.submit(workspace.store, "ann", task_id, {"completion": "Tom Baker from billing will call you."})
+    where = ["--format", "sft", "--to", "jsonl", "-w", str(workspace.root), "--db", db_url]
+    result = CliRunner().invoke(app, ["export", "--out", str(tmp_path / "a"), *where])
+    assert result.exit_code == 0, result.output
+    assert [r["completion"] for r in _sft_rows(tmp_path / "a")] == ["<PERSON_2> from billing will call you."]
+    said = " ".join(result.output.split())
+    assert "The PII policy allowed 1 string(s), which the workspace does not keep: give the same --pii-allow" in said
+    (tmp_path / "allowed.txt").write_text("# public names\nTom Baker\n")
+    result = CliRunner().invoke(app, ["export", "--out", str(tmp_path / "b"), "--pii-allow-file",
+                                      str(tmp_path / "allowed.txt"), *where])
+    assert result.exit_code == 0, result.output
+    assert [r["completion"] for r in _sft_rows(tmp_path / "b")] == ["Tom Baker from billing will call you."]
+    assert "The PII policy allowed" not in result.output
