@@ -38,7 +38,6 @@ from curate.bench.label_efficiency_data import (
 )
 from curate.bench.label_efficiency_features import (
     HashingFeaturizer,
-    LMHiddenStateFeaturizer,
     PairFeaturizer,
     TextFeaturizer,
     TextPairFeaturizer,
@@ -50,6 +49,7 @@ from curate.bench.label_efficiency_features import (
 from curate.bench.label_efficiency_metrics import mean_gain, ratio_report, summarise_curves, t_interval, verdict
 from curate.errors import InputError
 from curate.ingest.readers import tabular_columns
+from curate.runtime.lm_features import LMHiddenStateFeaturizer
 from curate.scorers.classifier_models import DEFAULT_C
 
 ProgressFn = Callable[[str, int, int], None]

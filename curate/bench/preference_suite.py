@@ -26,13 +26,13 @@ import numpy as np
 from curate.bench.label_efficiency import BenchConfig, run_noise_level
 from curate.bench.label_efficiency_data import Split, load_labelled, make_split
 from curate.bench.label_efficiency_features import (
-    LMHiddenStateFeaturizer,
     lm_pair_features,
     prompt_features,
     tfidf_pair_features,
 )
 from curate.bench.label_efficiency_metrics import mean_gain, ratio_report, summarise_curves, verdict
 from curate.errors import InputError
+from curate.runtime.lm_features import LMHiddenStateFeaturizer
 
 ProgressFn = Callable[[str, int, int], None]
 #: Candidate acquisitions: label -> BenchConfig overrides (all with the Laplace learner).

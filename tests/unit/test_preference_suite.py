@@ -112,7 +112,8 @@ def test_lm_features_are_standardised_scaled_cached_and_run_the_suite(tmp_path):
     import numpy as np
 
     from curate.bench.label_efficiency_data import load_labelled, make_split
-    from curate.bench.label_efficiency_features import LMHiddenStateFeaturizer, lm_pair_features
+    from curate.bench.label_efficiency_features import lm_pair_features
+    from curate.runtime.lm_features import LMHiddenStateFeaturizer
     from tests.tiny_lm import build_tiny_lm
 
     lm = str(build_tiny_lm(tmp_path / "lm"))
