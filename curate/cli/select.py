@@ -19,7 +19,8 @@ from curate.store.workspace import Workspace
 
 ScorerOpt = Annotated[str, typer.Option(
     "--scorer", help="novelty, density, perplexity, ifd, egl, least_confidence, margin, entropy, vote_entropy, "
-                     "kl_to_mean, disagreement, bald, bt_entropy, reward_variance, rewrite_need, relevance, "
+                     "kl_to_mean, disagreement, bald, bt_entropy, reward_variance, reward_variance_lm, rewrite_need, "
+                     "relevance, "
                      "shortest, longest, or package.module:ClassName.")]
 KindOpt = Annotated[str | None, typer.Option(help="Only records of this kind: example, preference, candidates, text.",
                                              callback=check_kind)]

@@ -204,30 +204,41 @@ class RewardVarianceScorer(BaseScorer):
     """
 
     name: ClassVar[str] = "reward_variance"
-    catalog: ClassVar[dict[str, dict[str, Any]]] = {"reward_variance": {}}
+    catalog: ClassVar[dict[str, dict[str, Any]]] = {"reward_variance": {}, "reward_variance_lm": {"features": "lm"}}
     learns_from: ClassVar[str | None] = "preference"
     set_dependent: ClassVar[bool] = True
-    key_exclude: ClassVar[frozenset[str]] = frozenset({"labeled"})
+    key_exclude: ClassVar[frozenset[str]] = frozenset({"labeled", "labeled_prompts", "cache_dir"})
 
     labeled: tuple[tuple[str, str], ...] = ()
+    labeled_prompts: tuple[str, ...] = ()
     l2: float = 1.0
     dim: int = 256
     min_pairs: int = 8
     labeled_digest: str = ""
+    features: str = "tfidf"
+    model: str = "smollm2"
+    cache_dir: str = ""
+
+    def __post_init__(self) -> None:
+        if self.features not in ("tfidf", "lm"):
+            raise InputError(f"reward_variance: features must be tfidf or lm; got {self.features!r}.")
 
     @classmethod
     def build(cls, ctx: BuildContext, **options: Any) -> RewardVarianceScorer:
-        """The labelled ``preference`` pairs of ``ctx.labeled`` (chosen, rejected), digested into the key."""
-        pairs = tuple((as_text(r.fields.get("chosen")), as_text(r.fields.get("rejected")))
-                      for r in ctx.labeled if r.kind == "preference")
-        digest = hashlib.blake2b(repr(pairs).encode(), digest_size=8).hexdigest()
-        return cls(labeled=pairs, labeled_digest=digest, **options)
+        """The labelled ``preference`` pairs of ``ctx.labeled`` (chosen, rejected, and their prompts), digested into
+        the key; ``features="lm"`` reads ``ctx.model``'s features through the workspace cache."""
+        labeled = [r for r in ctx.labeled if r.kind == "preference"]
+        pairs = tuple((as_text(r.fields.get("chosen")), as_text(r.fields.get("rejected"))) for r in labeled)
+        prompts = tuple(as_text(r.fields.get("prompt")) for r in labeled)
+        digest = hashlib.blake2b(repr((pairs, prompts)).encode(), digest_size=8).hexdigest()
+        return cls(labeled=pairs, labeled_prompts=prompts, labeled_digest=digest, model=ctx.model,
+                   cache_dir=str(ctx.cache_dir), **options)
 
     def model_version(self) -> str:
-        """``laplace-bt[<labelled pairs>:<digest>]`` or ``cold-start`` below ``min_pairs``."""
+        """``laplace-bt[<labelled pairs>:<digest>]`` (``laplace-bt-lm`` with LM features) or ``cold-start[...]``."""
         if len(self.labeled) < self.min_pairs:
-            return "cold-start[tfidf]"
-        return f"laplace-bt[{len(self.labeled)}:{self.labeled_digest}]"
+            return f"cold-start[{self.features}]"
+        return f"laplace-bt{'-lm' if self.features == 'lm' else ''}[{len(self.labeled)}:{self.labeled_digest}]"
 
     def score(self, records: Sequence[Record]) -> Scores:
         """``(n,)`` float64 variance of each record's most uncertain pair (cold start: feature distance)."""
@@ -238,17 +249,41 @@ class RewardVarianceScorer(BaseScorer):
         starts = np.cumsum([0] + [len(rs) for rs in responses])
         ia = np.concatenate([starts[i] + np.triu_indices(len(rs), k=1)[0] for i, rs in enumerate(responses)])
         ib = np.concatenate([starts[i] + np.triu_indices(len(rs), k=1)[1] for i, rs in enumerate(responses)])
-        first = [flat_texts[i] for i in ia] + [c for c, _ in self.labeled]
-        second = [flat_texts[i] for i in ib] + [r for _, r in self.labeled]
-        feats = TfidfSvdFeaturizer(dim=self.dim).fit(first, paired_with=second)
-        phi = feats(flat_texts)
+        if self.features == "lm":
+            prompts = [as_text(r.fields.get("prompt")) for r, rs in zip(records, responses, strict=True) for _ in rs]
+            phi, lab_a, lab_b = self._lm_features(prompts, flat_texts)
+        else:
+            first = [flat_texts[i] for i in ia] + [c for c, _ in self.labeled]
+            second = [flat_texts[i] for i in ib] + [r for _, r in self.labeled]
+            feats = TfidfSvdFeaturizer(dim=self.dim).fit(first, paired_with=second)
+            phi = feats(flat_texts)
+            lab_a, lab_b = ((feats([c for c, _ in self.labeled]), feats([r for _, r in self.labeled]))
+                            if self.labeled else (phi[:0], phi[:0]))
         scale = diff_scale(phi[ia], phi[ib])
         model = LaplaceBradleyTerry(l2=self.l2, min_pairs=self.min_pairs)
         if self.labeled:
-            model.fit(feats([c for c, _ in self.labeled]) / scale, feats([r for _, r in self.labeled]) / scale)
+            model.fit(lab_a / scale, lab_b / scale)
         flat = (model.variance(phi[ia] / scale, phi[ib] / scale) if model.is_trained
                 else np.linalg.norm(phi[ia] - phi[ib], axis=1) / scale)
         owner = np.concatenate([np.full(len(rs) * (len(rs) - 1) // 2, i) for i, rs in enumerate(responses)])
         out = np.full(len(records), -np.inf)
         np.maximum.at(out, owner, flat)
         return np.asarray(out, dtype=np.float64)
+
+    def _lm_features(self, prompts: list[str], texts: list[str]) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """``(responses, labelled chosen, labelled rejected)`` LM features (cached), each standardised by the
+        scored responses' column statistics."""
+        from pathlib import Path
+
+        from curate.runtime.lm_features import LMHiddenStateFeaturizer
+
+        lab_prompts = list(self.labeled_prompts) or [""] * len(self.labeled)
+        featurize = LMHiddenStateFeaturizer(Path(self.cache_dir), model=self.model)
+        every = np.asarray(featurize(prompts + lab_prompts + lab_prompts,
+                                     texts + [c for c, _ in self.labeled] + [r for _, r in self.labeled]),
+                           dtype=np.float64)
+        phi = every[: len(texts)]
+        sd = phi.std(axis=0)
+        every = (every - phi.mean(axis=0)) / np.where(sd > 1e-8, sd, 1.0)
+        n, k = len(texts), len(self.labeled)
+        return every[:n], every[n: n + k], every[n + k:]

@@ -92,3 +92,26 @@ def test_reward_variance_scores_a_candidates_record_by_its_most_uncertain_pair(t
     scorer = RewardVarianceScorer.build(BuildContext(cache_dir=tmp_path))
     s = scorer.score([rec, pref, _record("p2", "another pair of words", "more other words")])
     assert s[0] == pytest.approx(s[1])  # the candidates' best pair is the preference record's pair
+
+
+def test_reward_variance_lm_reads_a_causal_lms_features_through_the_workspace_cache(tmp_path):
+    from curate.runtime.catalog import build_scorer
+    from tests.tiny_lm import build_tiny_lm
+
+    lm = str(build_tiny_lm(tmp_path / "lm"))
+    pool = [_record(f"q{i}", f"the cat sat on the mat {i}", f"the dog ran to the door {i}") for i in range(12)]
+    pool.append(_record("same", "identical text", "identical text"))
+    cold = build_scorer("reward_variance_lm", BuildContext(cache_dir=tmp_path / "cache", model=lm))
+    scores = cold.score(pool)
+    assert scores.shape == (13,) and scores[-1] == pytest.approx(0.0) and np.all(scores[:-1] > 0)
+    assert cold.model_version() == "cold-start[lm]"
+    assert list((tmp_path / "cache" / "embeddings").iterdir())  # the features are cached in the workspace cache
+    labelled = [_record(f"l{i}", f"the cat sat on the mat {i} {i}", f"the dog ran {i}") for i in range(10)]
+    warm = build_scorer("reward_variance_lm", BuildContext(cache_dir=tmp_path / "cache", model=lm, labeled=labelled))
+    trained = warm.score(pool)
+    assert trained.shape == (13,) and np.all(trained >= 0) and trained[-1] == pytest.approx(0.0)
+    assert warm.model_version().startswith("laplace-bt-lm[10:") and warm.key() != cold.key()
+    tfidf = build_scorer("reward_variance", BuildContext(cache_dir=tmp_path / "cache", labeled=labelled))
+    assert not np.allclose(tfidf.score(pool), trained)  # other features, other variances
+    with pytest.raises(InputError, match="features must be tfidf or lm"):
+        RewardVarianceScorer(features="bert")
