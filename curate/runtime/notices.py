@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 log = logging.getLogger("curate")
@@ -32,3 +32,18 @@ def announced(what: str) -> Iterator[None]:
     log.info("%s ...", what)
     yield
     log.info("%s: done in %s", what, duration(time.monotonic() - started))
+
+
+def logged_progress(what: str, *, every: float = 10.0) -> Callable[[int, int], None]:
+    """An ``on_progress(done, total)`` that logs ``what: done / total`` at most every ``every`` seconds (and at the
+    end), for a long pass inside one call that no progress bar sees (e.g. a set-dependent scorer's features)."""
+    started = last = time.monotonic()
+
+    def report(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if done >= total or now - last >= every:
+            last = now
+            log.info("%s: %s / %s (%s)", what, f"{done:,}", f"{total:,}", duration(now - started))
+
+    return report

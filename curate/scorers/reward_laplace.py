@@ -276,9 +276,11 @@ class RewardVarianceScorer(BaseScorer):
         from pathlib import Path
 
         from curate.runtime.lm_features import LMHiddenStateFeaturizer
+        from curate.runtime.notices import logged_progress
 
         lab_prompts = list(self.labeled_prompts) or [""] * len(self.labeled)
-        featurize = LMHiddenStateFeaturizer(Path(self.cache_dir), model=self.model)
+        featurize = LMHiddenStateFeaturizer(Path(self.cache_dir), model=self.model,
+                                            on_progress=logged_progress(f"{self.name}: LM features of responses"))
         every = np.asarray(featurize(prompts + lab_prompts + lab_prompts,
                                      texts + [c for c, _ in self.labeled] + [r for _, r in self.labeled]),
                            dtype=np.float64)

@@ -94,7 +94,9 @@ def test_reward_variance_scores_a_candidates_record_by_its_most_uncertain_pair(t
     assert s[0] == pytest.approx(s[1])  # the candidates' best pair is the preference record's pair
 
 
-def test_reward_variance_lm_reads_a_causal_lms_features_through_the_workspace_cache(tmp_path):
+def test_reward_variance_lm_reads_a_causal_lms_features_through_the_workspace_cache(tmp_path, caplog):
+    import logging
+
     from curate.runtime.catalog import build_scorer
     from tests.tiny_lm import build_tiny_lm
 
@@ -102,7 +104,10 @@ def test_reward_variance_lm_reads_a_causal_lms_features_through_the_workspace_ca
     pool = [_record(f"q{i}", f"the cat sat on the mat {i}", f"the dog ran to the door {i}") for i in range(12)]
     pool.append(_record("same", "identical text", "identical text"))
     cold = build_scorer("reward_variance_lm", BuildContext(cache_dir=tmp_path / "cache", model=lm))
-    scores = cold.score(pool)
+    with caplog.at_level(logging.INFO, logger="curate"):
+        scores = cold.score(pool)
+    # one scoring call for the whole set: the features' progress is logged (the CLI shows the curate logger)
+    assert "reward_variance: LM features of responses: 25 / 25" in caplog.text  # 26 responses, 2 identical
     assert scores.shape == (13,) and scores[-1] == pytest.approx(0.0) and np.all(scores[:-1] > 0)
     assert cold.model_version() == "cold-start[lm]"
     assert list((tmp_path / "cache" / "embeddings").iterdir())  # the features are cached in the workspace cache
