@@ -30,12 +30,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--sets", default="", help="comma list of set names (default: every set found)")
     parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "selection_preference.json")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default benchmarks/results/selection_preference.json (_smollm2.json with those features)")
     parser.add_argument("--features", default="tfidf", choices=("tfidf", "smollm2"),
                         help="tfidf (no model) or smollm2 (the packaged LM's last layer; ~0.2 s per response)")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".bench-cache",
                         help="where smollm2 features are cached (a rerun reads them back)")
     args = parser.parse_args()
+    if args.out is None:
+        suffix = "" if args.features == "tfidf" else f"_{args.features}"
+        args.out = ROOT / "benchmarks" / "results" / f"selection_preference{suffix}.json"
 
     from threadpoolctl import threadpool_limits
 
