@@ -43,13 +43,12 @@ from curate.bench.label_efficiency_features import (
     TextPairFeaturizer,
     lm_pair_features,
     prompt_features,
-    standardise,
     tfidf_pair_features,
 )
 from curate.bench.label_efficiency_metrics import mean_gain, ratio_report, summarise_curves, t_interval, verdict
 from curate.errors import InputError
 from curate.ingest.readers import tabular_columns
-from curate.runtime.lm_features import LMHiddenStateFeaturizer
+from curate.runtime.lm_features import LMHiddenStateFeaturizer, standardise
 from curate.scorers.classifier_models import DEFAULT_C
 
 ProgressFn = Callable[[str, int, int], None]

@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from curate.bench.label_efficiency_data import Split
+from curate.runtime.lm_features import standardise
 
 Vectors = npt.NDArray[np.float32]
 TextFeaturizer = Callable[[Sequence[str]], npt.NDArray[Any]]
@@ -90,14 +91,6 @@ class TextPairFeaturizer:
         texts = [pair_text(p, r, max_prompt_chars=self.max_prompt_chars)
                  for p, r in zip(prompts, responses, strict=True)]
         return np.asarray(self.featurize(texts))
-
-
-def standardise(train: npt.ArrayLike, *others: npt.ArrayLike) -> list[npt.NDArray[np.float64]]:
-    """Centre and scale columns by ``train``'s mean and sd (unsupervised: pool features only), ``(n, d)`` each."""
-    x = np.asarray(train, dtype=np.float64)
-    mean, sd = x.mean(axis=0), x.std(axis=0)
-    sd = np.where(sd > 1e-8, sd, 1.0)
-    return [(np.asarray(a, dtype=np.float64) - mean) / sd for a in (x, *others)]
 
 
 def prompt_features(split: Split) -> np.ndarray:

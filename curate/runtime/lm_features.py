@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from curate.runtime.embeddings import EmbeddingCache, Vectors, text_hash
 
@@ -125,3 +126,11 @@ class LMHiddenStateFeaturizer:
             if first[k] != i:
                 out[i] = out[first[k]]
         return out
+
+
+def standardise(train: npt.ArrayLike, *others: npt.ArrayLike) -> list[npt.NDArray[np.float64]]:
+    """Centre and scale columns by ``train``'s mean and sd (unsupervised: pool features only), ``(n, d)`` each."""
+    x = np.asarray(train, dtype=np.float64)
+    mean, sd = x.mean(axis=0), x.std(axis=0)
+    sd = np.where(sd > 1e-8, sd, 1.0)
+    return [(np.asarray(a, dtype=np.float64) - mean) / sd for a in (x, *others)]

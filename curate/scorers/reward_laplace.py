@@ -231,8 +231,10 @@ class RewardVarianceScorer(BaseScorer):
         pairs = tuple((as_text(r.fields.get("chosen")), as_text(r.fields.get("rejected"))) for r in labeled)
         prompts = tuple(as_text(r.fields.get("prompt")) for r in labeled)
         digest = hashlib.blake2b(repr((pairs, prompts)).encode(), digest_size=8).hexdigest()
-        return cls(labeled=pairs, labeled_prompts=prompts, labeled_digest=digest, model=ctx.model,
-                   cache_dir=str(ctx.cache_dir), **options)
+        if options.get("features") == "lm":  # the TF-IDF scorer's key stays free of the LM's name
+            options = {"model": ctx.model, **options}
+        return cls(labeled=pairs, labeled_prompts=prompts, labeled_digest=digest, cache_dir=str(ctx.cache_dir),
+                   **options)
 
     def model_version(self) -> str:
         """``laplace-bt[<labelled pairs>:<digest>]`` (``laplace-bt-lm`` with LM features) or ``cold-start[...]``."""
@@ -275,7 +277,7 @@ class RewardVarianceScorer(BaseScorer):
         scored responses' column statistics."""
         from pathlib import Path
 
-        from curate.runtime.lm_features import LMHiddenStateFeaturizer
+        from curate.runtime.lm_features import LMHiddenStateFeaturizer, standardise
         from curate.runtime.notices import logged_progress
 
         lab_prompts = list(self.labeled_prompts) or [""] * len(self.labeled)
@@ -284,8 +286,6 @@ class RewardVarianceScorer(BaseScorer):
         every = np.asarray(featurize(prompts + lab_prompts + lab_prompts,
                                      texts + [c for c, _ in self.labeled] + [r for _, r in self.labeled]),
                            dtype=np.float64)
-        phi = every[: len(texts)]
-        sd = phi.std(axis=0)
-        every = (every - phi.mean(axis=0)) / np.where(sd > 1e-8, sd, 1.0)
+        _, every = standardise(every[: len(texts)], every)
         n, k = len(texts), len(self.labeled)
         return every[:n], every[n: n + k], every[n + k:]
