@@ -18,6 +18,7 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,6 +37,9 @@ def main() -> None:
                         help="tfidf (no model) or smollm2 (the packaged LM's last layer; ~0.2 s per response)")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".bench-cache",
                         help="where smollm2 features are cached (a rerun reads them back)")
+    parser.add_argument("--from-reports", type=Path, nargs="+", default=None,
+                        help="build the suite from saved per-set reports or suite JSONs (sets run apart, or stored "
+                             "runs rescored by the current metrics) instead of running")
     args = parser.parse_args()
     if args.out is None:
         suffix = "" if args.features == "tfidf" else f"_{args.features}"
@@ -45,7 +49,7 @@ def main() -> None:
 
     from curate.bench.label_efficiency import rich_progress
     from curate.bench.label_efficiency_plot import plot_report
-    from curate.bench.preference_suite import run_preference_suite, shared_preference_sets
+    from curate.bench.preference_suite import run_preference_suite, shared_preference_sets, suite_result
 
     sets, missing = shared_preference_sets(args.data)
     for message in missing:
@@ -56,15 +60,19 @@ def main() -> None:
     if len([s for s in sets if s.judge]) < 2:
         sys.exit(f"the preference suite needs at least two judge sets under {args.data}; found "
                  f"{[s.name for s in sets]}. Put ../shared/data beside the repository.")
-    with threadpool_limits(limits=1), rich_progress(transient=True) as progress:
-        result = run_preference_suite(sets, seeds=args.seeds, features=args.features, cache_dir=args.cache_dir,
-                                      progress=progress)
+    if args.from_reports:
+        result = suite_result(_read_reports(args.from_reports, {s.name for s in sets}), args.features)
+    else:
+        with threadpool_limits(limits=1), rich_progress(transient=True) as progress:
+            result = run_preference_suite(sets, seeds=args.seeds, features=args.features, cache_dir=args.cache_dir,
+                                          progress=progress)
     result["command"] = ".venv/bin/python " + shlex.join([str(Path(sys.argv[0]).relative_to(ROOT))
                                                          if Path(sys.argv[0]).is_absolute() else sys.argv[0],
                                                          *sys.argv[1:]])
     for name, report in result["sets"].items():
         plot = args.out.with_name(f"{args.out.stem}_{name}.png")
-        report["plot"] = str(plot_report(report, plot).relative_to(ROOT) if plot.is_absolute() else plot)
+        written = plot_report(report, plot).resolve()
+        report["plot"] = str(written.relative_to(ROOT) if written.is_relative_to(ROOT) else written)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     for name, row in result["leave_one_out"].items():
@@ -74,6 +82,17 @@ def main() -> None:
               f"{row['random_final_accuracy']:.3f}; random's curve flat: {row['random_curve_flat']}")
     print(f"default: {result['default']['default']} ({result['default']['rule']})")
     print(f"wrote {args.out}")
+
+
+def _read_reports(paths: list[Path], wanted: set[str]) -> dict[str, Any]:
+    """Per-set reports from files holding one set's report or a whole suite's JSON, in the order given."""
+    reports: dict[str, Any] = {}
+    for path in paths:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for report in (data["sets"].values() if "sets" in data else [data]):
+            if report["set"] in wanted:
+                reports[report["set"]] = report
+    return reports
 
 
 if __name__ == "__main__":

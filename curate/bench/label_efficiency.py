@@ -271,12 +271,14 @@ class _Counter:
 
 
 def run_noise_level(cfg: BenchConfig, split: Split, features: tuple[np.ndarray, ...], noise: float, *,
-                    progress: ProgressFn | None = None) -> dict[str, Any]:
-    """All seeds and strategies at one oracle-noise level: curves, ratios, final figures (JSON-ready)."""
+                    progress: ProgressFn | None = None, only: Sequence[str] | None = None) -> dict[str, Any]:
+    """All seeds and strategies (``only``: just these) at one oracle-noise level: curves, ratios, final figures
+    (JSON-ready); without random among them, ratios and mean gains are ``{}``."""
     assert cfg.seeds is not None and cfg.strategies is not None and cfg.start is not None
-    per_seed: dict[str, list[list[float]]] = {s: [] for s in cfg.strategies}
-    finals: dict[str, list[dict[str, Any]]] = {s: [] for s in cfg.strategies}
-    seconds = dict.fromkeys(cfg.strategies, 0.0)
+    strategies = tuple(only) if only is not None else cfg.strategies
+    per_seed: dict[str, list[list[float]]] = {s: [] for s in strategies}
+    finals: dict[str, list[dict[str, Any]]] = {s: [] for s in strategies}
+    seconds = dict.fromkeys(strategies, 0.0)
     budgets: list[int] = []
     flipped = 0
     data: loops.ClassifyData | loops.PreferenceData | None = None
@@ -296,8 +298,8 @@ def run_noise_level(cfg: BenchConfig, split: Split, features: tuple[np.ndarray, 
             flipped = int(data.swapped.sum())
         budgets = budget_steps(len(initial), int(cfg.batch or 1), min(int(cfg.budget or 1), len(split.pool)))
         loop_cfg = cfg.loop_config(budgets)
-        counter.total = cfg.seeds * len(cfg.strategies) * len(budgets)
-        for strategy in cfg.strategies:
+        counter.total = cfg.seeds * len(strategies) * len(budgets)
+        for strategy in strategies:
             rng = np.random.default_rng([seed, 2])
 
             started = time.perf_counter()
@@ -314,11 +316,11 @@ def run_noise_level(cfg: BenchConfig, split: Split, features: tuple[np.ndarray, 
     return {
         "oracle_noise": noise, "flipped_answers_in_pool": flipped, "budgets": budgets, "n_pool": len(split.pool),
         "n_test": len(split.test),
-        "curves": {s: summarise_curves(per_seed[s]) for s in cfg.strategies},
-        "ratios": ratio_report(budgets, per_seed),
-        "mean_gain_over_random": mean_gain(per_seed),
-        "final_accuracy": {s: t_interval([c[-1] for c in per_seed[s]]) for s in cfg.strategies},
-        "final": {s: _mean_final(finals[s], classes) for s in cfg.strategies},
+        "curves": {s: summarise_curves(per_seed[s]) for s in strategies},
+        "ratios": ratio_report(budgets, per_seed) if "random" in per_seed else {},
+        "mean_gain_over_random": mean_gain(per_seed) if "random" in per_seed else {},
+        "final_accuracy": {s: t_interval([c[-1] for c in per_seed[s]]) for s in strategies},
+        "final": {s: _mean_final(finals[s], classes) for s in strategies},
         "full_pool_accuracy": ceiling,
         "seconds": {s: round(v, 2) for s, v in seconds.items()},
     }

@@ -19,6 +19,7 @@ import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -99,6 +100,18 @@ def prompt_features(split: Split) -> np.ndarray:
 
     texts = [t or "(no prompt)" for t in split.pool.texts]
     return TfidfSvdFeaturizer(dim=64).fit(texts)(texts)
+
+
+def minilm_prompt_features(split: Split, cache_dir: Path | None = None) -> np.ndarray:
+    """``(n_pool, 384)`` MiniLM embeddings of the pool's prompts, what the product's ``novelty_bonus`` selector
+    covers (record embeddings); cached under ``cache_dir`` when given."""
+    from curate.runtime.embeddings import Embedder
+
+    texts = [t or "(no prompt)" for t in split.pool.texts]
+    unique = sorted(set(texts))
+    vectors = Embedder("minilm", cache_dir=cache_dir).embed_texts(unique)
+    row = {t: i for i, t in enumerate(unique)}
+    return np.asarray(vectors, dtype=np.float64)[[row[t] for t in texts]]
 
 
 def tfidf_pair_features(split: Split) -> tuple[np.ndarray, np.ndarray]:

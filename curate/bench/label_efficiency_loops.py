@@ -35,7 +35,11 @@ Preference, learner ``laplace`` (one linear Bradley-Terry model with a Laplace p
 * ``random``; ``variance``: top-k of the posterior variance of ``r(A) - r(B)``; ``entropy``: of the predictive
   ``P(A > B)``; ``variance-novelty``: variance plus ``novelty_beta`` times the log cosine distance of the pair's
   prompt features to the nearest labelled or already picked prompt (BAL-PM's acquisition,
-  :class:`curate.selectors.NoveltyBonus`); ``novelty``: the prompt-novelty term alone (greedy farthest prompt).
+  :class:`curate.selectors.NoveltyBonus`); ``novelty``: the prompt-novelty term alone (greedy farthest prompt);
+  ``bald``: the mutual information of label and weights (:meth:`LaplaceBradleyTerry.mutual_information`);
+  ``prefilter-cluster-entropy``: classification's prefilter-cluster-margin carried over, the
+  ``candidates_per_pick * k`` highest-entropy pairs clustered (spherical k-means) on ``phi_A - phi_B``, the
+  direction of the pair's loss gradient, and the highest-entropy pair of each cluster.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ from curate.scorers.classifier_models import DEFAULT_C, ClassifierModel, Gradien
 from curate.scorers.reward import BradleyTerryEnsemble, pair_uncertainty
 from curate.scorers.reward_laplace import LaplaceBradleyTerry
 from curate.scorers.uncertainty import SINGLE_MODEL_METHODS
-from curate.selectors import BADGE, ClusterPick, NoveltyBonus, Prefilter, RandomMix, RoundRobin, TopK
+from curate.selectors import BADGE, ClusterPick, NoveltyBonus, Prefilter, PrefilterCluster, RandomMix, RoundRobin, TopK
 from curate.selectors.base import Selector
 from curate.selectors.cluster import pool_clusters
 
@@ -63,8 +67,10 @@ StepFn = Callable[[], None]
 CLASSIFY_STRATEGIES = ("random", "margin", "entropy", "least_confidence", "cluster-margin", "cluster-entropy",
                        "badge", "prefilter-cluster-margin", "rr-cluster-margin")
 MARGIN_STRATEGIES = ("badge", "prefilter-cluster-margin", "rr-cluster-margin")  # scored by margin
-PREFERENCE_STRATEGIES = ("random", "disagreement", "bald", "entropy", "variance", "variance-novelty", "novelty")
-LAPLACE_STRATEGIES = ("random", "entropy", "variance", "variance-novelty", "novelty")
+PREFERENCE_STRATEGIES = ("random", "disagreement", "bald", "entropy", "variance", "variance-novelty", "novelty",
+                         "prefilter-cluster-entropy")
+LAPLACE_STRATEGIES = ("random", "entropy", "variance", "variance-novelty", "novelty", "bald",
+                      "prefilter-cluster-entropy")
 LEARNERS = ("ensemble", "laplace")
 
 
@@ -268,7 +274,9 @@ def _fit_laplace(data: PreferenceData, idx: IntArray, cfg: LoopConfig) -> Laplac
 def _laplace_scores(strategy: str, model: LaplaceBradleyTerry, data: PreferenceData) -> FloatArray:
     if strategy == "novelty":
         return np.zeros(len(data.a_pool))
-    if strategy == "entropy":
+    if strategy == "bald":
+        return model.mutual_information(data.a_pool, data.b_pool)
+    if strategy in ("entropy", "prefilter-cluster-entropy"):
         p = np.clip(model.prob(data.a_pool, data.b_pool), 1e-12, 1 - 1e-12)
         return np.asarray(-(p * np.log(p) + (1 - p) * np.log(1 - p)), dtype=np.float64)
     return model.variance(data.a_pool, data.b_pool)
@@ -285,6 +293,9 @@ def run_preference_laplace(strategy: str, data: PreferenceData, initial: IntArra
     model = LaplaceBradleyTerry()
     novel = strategy in ("variance-novelty", "novelty")
     selector: Selector = NoveltyBonus(beta=cfg.novelty_beta) if novel else TopK()
+    embeddings = data.p_pool if novel else None
+    if strategy == "prefilter-cluster-entropy":
+        selector, embeddings = PrefilterCluster(factor=cfg.candidates_per_pick), data.a_pool - data.b_pool
 
     def fit(idx: IntArray) -> float:
         nonlocal model
@@ -292,7 +303,7 @@ def run_preference_laplace(strategy: str, data: PreferenceData, initial: IntArra
         return float(np.mean(model.margin(data.a_test, data.b_test) > 0))
 
     def pick(labelled: npt.NDArray[np.bool_], k: int) -> IntArray:
-        return _select(selector, _laplace_scores(strategy, model, data), labelled, k, embeddings=data.p_pool,
+        return _select(selector, _laplace_scores(strategy, model, data), labelled, k, embeddings=embeddings,
                        mix=cfg.random_mix, rng=rng)
 
     curve, order = active_loop(initial, len(data.a_pool), cfg, fit=fit, pick=pick, random=strategy == "random",
@@ -316,7 +327,7 @@ def run_preference(strategy: str, data: PreferenceData, initial: IntArray, cfg: 
                          f"{', '.join(PREFERENCE_STRATEGIES)}.")
     if cfg.learner == "laplace":
         return run_preference_laplace(strategy, data, initial, cfg, rng=rng, step=step)
-    if strategy in ("variance", "variance-novelty", "novelty"):
+    if strategy not in ("random", "disagreement", "bald", "entropy"):
         raise InputError(f"strategy {strategy!r} needs the Laplace learner (--learner laplace).")
     ens = BradleyTerryEnsemble(n_heads=cfg.n_heads, l2=cfg.l2, min_pairs=2)
 

@@ -162,6 +162,9 @@ def ratio_report(budgets: Sequence[float], curves: Mapping[str, Sequence[Sequenc
                  baseline: str = "random") -> dict[str, dict[str, Any]]:
     """Efficiency ratio of every strategy on the seed-mean curves, plus per-seed ratios and their t-interval.
 
+    A seed whose strategy curve never reaches random's final value (and cannot be extrapolated) counts at its
+    upper bound, random's labels / the last budget (<= 1), and is listed in ``per_seed_unreached``.
+
     Args:
         budgets: ``(m,)`` label counts.
         curves: strategy name -> ``(seeds, m)`` metric curves; must include ``baseline``.
@@ -176,8 +179,17 @@ def ratio_report(budgets: Sequence[float], curves: Mapping[str, Sequence[Sequenc
             continue
         arr = np.asarray(raw, dtype=np.float64)
         report = efficiency_ratio(budgets, base.mean(axis=0), arr.mean(axis=0))
-        seeds = [efficiency_ratio(budgets, base[s], arr[s])["ratio"] for s in range(min(len(arr), len(base)))]
+        seeds, unreached = [], []
+        for s in range(min(len(arr), len(base))):
+            one = efficiency_ratio(budgets, base[s], arr[s])
+            if one["ratio"] is None and one["random_labels"] is not None:
+                # never reached within the budget: the ratio is below random's labels / the last budget; counting
+                # that bound keeps a losing seed in the interval (leaving it out would lift the interval)
+                one["ratio"] = one["random_labels"] / float(budgets[-1])
+                unreached.append(s)
+            seeds.append(one["ratio"])
         report["per_seed"] = [None if r is None else round(r, 4) for r in seeds]
+        report["per_seed_unreached"] = unreached
         report["per_seed_ci"] = t_interval(seeds)
         out[name] = report
     return out

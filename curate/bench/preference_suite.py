@@ -27,6 +27,7 @@ from curate.bench.label_efficiency import BenchConfig, run_noise_level
 from curate.bench.label_efficiency_data import Split, load_labelled, make_split
 from curate.bench.label_efficiency_features import (
     lm_pair_features,
+    minilm_prompt_features,
     prompt_features,
     tfidf_pair_features,
 )
@@ -44,6 +45,9 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "variance-novelty(1)": {"strategy": "variance-novelty", "novelty_beta": 1.0},
     "variance-novelty(3)": {"strategy": "variance-novelty", "novelty_beta": 3.0},
     "novelty": {"strategy": "novelty", "novelty_beta": 1.0},
+    "novelty(minilm)": {"strategy": "novelty", "novelty_beta": 1.0, "prompts": "minilm"},
+    "bald": {"strategy": "bald"},
+    "prefilter-cluster-entropy": {"strategy": "prefilter-cluster-entropy"},
 }
 TARGET_RATIO = 1.5
 
@@ -84,7 +88,7 @@ def shared_preference_sets(data_dir: Path) -> tuple[list[PreferenceSet], list[st
 
 
 def _config(pset: PreferenceSet, seeds: int, strategy: str, overrides: Mapping[str, Any], features: str) -> BenchConfig:
-    extra = {k: v for k, v in overrides.items() if k != "strategy"}
+    extra = {k: v for k, v in overrides.items() if k not in ("strategy", "prompts")}
     return BenchConfig(task="preference", seeds=seeds, strategies=("random", strategy), start=pset.start,
                        batch=pset.batch, budget=pset.budget, features=features, learner="laplace",
                        test_size=pset.test_size, **extra).resolved()
@@ -117,17 +121,22 @@ def run_set(pset: PreferenceSet, candidates: Mapping[str, Mapping[str, Any]], *,
     split = make_split(data, "preference", test_size=pset.test_size)
     t0 = time.perf_counter()
     a, b, feature_name = _pair_features(split, features, cache_dir, lm, progress)
-    feature_set = (a, b, prompt_features(split))
+    prompts = {"tfidf": prompt_features(split)}
+    if any(c.get("prompts") == "minilm" for c in candidates.values()):
+        prompts["minilm"] = minilm_prompt_features(split, cache_dir)
     feat_seconds = time.perf_counter() - t0
-    per_seed: dict[str, list[list[float]]] = {}
+    # random once (its curves do not depend on a candidate's settings), then each candidate alone
+    first = run_noise_level(_config(pset, seeds, "entropy", {}, features), split, (a, b, prompts["tfidf"]), 0.0,
+                            progress=progress, only=("random",))
+    per_seed: dict[str, list[list[float]]] = {"random": first["curves"]["random"]["per_seed"]}
     runs: dict[str, dict[str, Any]] = {}
     for label, overrides in candidates.items():
-        cfg = _config(pset, seeds, str(overrides["strategy"]), overrides, features)
-        run = run_noise_level(cfg, split, feature_set, 0.0, progress=progress)
-        per_seed.setdefault("random", run["curves"]["random"]["per_seed"])
-        per_seed[label] = run["curves"][str(overrides["strategy"])]["per_seed"]
+        strategy = str(overrides["strategy"])
+        cfg = _config(pset, seeds, strategy, overrides, features)
+        feature_set = (a, b, prompts[str(overrides.get("prompts", "tfidf"))])
+        run = run_noise_level(cfg, split, feature_set, 0.0, progress=progress, only=(strategy,))
+        per_seed[label] = run["curves"][strategy]["per_seed"]
         runs[label] = run
-    first = next(iter(runs.values()))
     budgets = first["budgets"]
     merged = {
         "oracle_noise": 0.0, "flipped_answers_in_pool": 0, "budgets": budgets, "n_pool": first["n_pool"],
@@ -146,7 +155,7 @@ def run_set(pset: PreferenceSet, candidates: Mapping[str, Mapping[str, Any]], *,
         "config": {"seeds": seeds, "start": pset.start, "batch": pset.batch, "budget": pset.budget,
                    "test_size": pset.test_size, "learner": "laplace", "prior_precision": 1.0, "random_mix": 0.1,
                    "candidates": {k: dict(v) for k, v in candidates.items()}},
-        "features": {"name": feature_name + "; prompts tfidf-svd64",
+        "features": {"name": feature_name + "; prompts tfidf-svd64" + ("; minilm" if "minilm" in prompts else ""),
                      "dim": int(a.shape[1]), "seconds": round(feat_seconds, 2)},
         "metric": "test pairwise accuracy (P(chosen > rejected) > 0.5)",
         "runs": report_runs,
@@ -200,6 +209,28 @@ def run_preference_suite(sets: Sequence[PreferenceSet], *, seeds: int = 5,
     cands = dict(candidates or CANDIDATES)
     reports = {s.name: run_set(s, cands, seeds=seeds, features=features, cache_dir=cache_dir, lm=lm,
                                progress=progress) for s in sets}
-    labels = list(cands)
-    return {"benchmark": "selection_preference", "target_ratio": TARGET_RATIO, "features": features, "sets": reports,
-            "leave_one_out": leave_one_out(reports, labels), "default": choose_default(reports, labels)}
+    return suite_result(reports, features)
+
+
+def suite_result(reports: Mapping[str, Mapping[str, Any]], features: str) -> dict[str, Any]:
+    """The suite's JSON from per-set reports (:func:`run_set`'s, e.g. run in separate processes): each set's
+    ratios and mean gains recomputed from its stored per-seed curves, then leave-one-out and the default."""
+    rescored = {name: rescore_set(report) for name, report in reports.items()}
+    labels = [c for c in next(iter(rescored.values()))["config"]["candidates"]
+              if all(c in r["config"]["candidates"] for r in rescored.values())]
+    return {"benchmark": "selection_preference", "target_ratio": TARGET_RATIO, "features": features,
+            "sets": rescored, "leave_one_out": leave_one_out(rescored, labels),
+            "default": choose_default(rescored, labels)}
+
+
+def rescore_set(report: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of one set's report with ratios, mean gains and verdict recomputed from its per-seed curves by
+    the current :mod:`~curate.bench.label_efficiency_metrics` (a metric's fix reaches stored runs)."""
+    out = dict(report)
+    run = dict(report["runs"]["noise_0"])
+    per_seed = {s: c["per_seed"] for s, c in run["curves"].items()}
+    run["ratios"] = ratio_report(run["budgets"], per_seed)
+    run["mean_gain_over_random"] = mean_gain(per_seed)
+    out["runs"] = {"noise_0": run}
+    out["verdict"] = verdict(out["runs"], target=TARGET_RATIO, explain=True)
+    return out

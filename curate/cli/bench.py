@@ -315,7 +315,8 @@ def label_efficiency_cmd(
         help="Comma list, must include random. classify: random, margin, entropy, least_confidence, "
              "cluster-margin, cluster-entropy, badge, prefilter-cluster-margin, rr-cluster-margin (default: random, "
              "prefilter-cluster-margin (label-teach's), margin, cluster-margin); "
-             "preference with --learner laplace: random, variance, variance-novelty, novelty, entropy (default: "
+             "preference with --learner laplace: random, variance, variance-novelty, novelty, entropy, bald, "
+             "prefilter-cluster-entropy (default: "
              "random, variance-novelty (preference-rank's), variance, entropy); with --learner ensemble: random, "
              "disagreement, bald, entropy (default: all four).")] = None,
     start_per_class: Annotated[int | None, typer.Option(

@@ -178,6 +178,19 @@ class LaplaceBradleyTerry:
         mean, var = self.margin(phi_a, phi_b), self.variance(phi_a, phi_b)
         return np.asarray(expit(mean / np.sqrt(1.0 + np.pi * var / 8.0)), dtype=np.float64)
 
+    def mutual_information(self, phi_a: npt.ArrayLike, phi_b: npt.ArrayLike, *, nodes: int = 24) -> FloatArray:
+        """``(n,)`` BALD: mutual information (nats) between the pair's label and the weights under the Laplace
+        posterior, ``H[E p] - E H[p]`` with ``r(A) - r(B) ~ N(margin, variance)``, by Gauss-Hermite quadrature
+        (``nodes`` points); in ``[0, log 2]``, higher = a label would teach the model more."""
+        mean, var = self.margin(phi_a, phi_b), self.variance(phi_a, phi_b)
+        x, weights = np.polynomial.hermite_e.hermegauss(nodes)  # probabilists' Hermite: N(0, 1) expectations
+        weights = weights / weights.sum()
+        p = np.clip(expit(mean[:, None] + np.sqrt(var)[:, None] * x[None, :]), 1e-12, 1 - 1e-12)
+        expected_entropy = -(p * np.log(p) + (1 - p) * np.log1p(-p)) @ weights
+        q = np.clip(p @ weights, 1e-12, 1 - 1e-12)
+        entropy_of_mean = -(q * np.log(q) + (1 - q) * np.log1p(-q))
+        return np.asarray(np.maximum(entropy_of_mean - expected_entropy, 0.0), dtype=np.float64)
+
 
 def diff_scale(phi_a: npt.ArrayLike, phi_b: npt.ArrayLike) -> float:
     """Mean ``||phi_a - phi_b||`` over rows (1.0 if zero): divide features by it so ``l2`` means the same."""

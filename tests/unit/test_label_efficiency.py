@@ -22,7 +22,12 @@ from curate.bench.label_efficiency_data import (
     noisy_preference_answers,
 )
 from curate.bench.label_efficiency_features import HashingFeaturizer, TextPairFeaturizer, pair_text
-from curate.bench.label_efficiency_metrics import efficiency_ratio, expected_calibration_error, labels_to_reach
+from curate.bench.label_efficiency_metrics import (
+    efficiency_ratio,
+    expected_calibration_error,
+    labels_to_reach,
+    ratio_report,
+)
 from curate.cli.main import app
 from curate.errors import InputError
 
@@ -206,6 +211,16 @@ def test_ratio_on_hand_made_curves():
     assert r["ratio"] is None and "flat" in r["reason"]
     assert labels_to_reach(budgets, [0.9, 0.9, 0.9, 0.9], 0.8).labels == 100
     assert budget_steps(154, 100, 500) == [154, 254, 354, 454, 500]
+
+
+def test_a_seed_that_never_reaches_random_stays_in_the_interval_at_its_bound():
+    budgets = [100, 200, 300, 400]
+    random_curves = [[0.5, 0.6, 0.7, 0.8]] * 3
+    strategy = [[0.6, 0.7, 0.8, 0.8], [0.6, 0.7, 0.8, 0.8], [0.6, 0.7, 0.7, 0.7]]  # the third never reaches 0.8
+    r = ratio_report(budgets, {"random": random_curves, "s": strategy})["s"]
+    assert r["per_seed"] == pytest.approx([4 / 3, 4 / 3, 1.0], abs=1e-4)  # the bound: 400 / 400
+    assert r["per_seed_unreached"] == [2]
+    assert r["per_seed_ci"]["n"] == 3 and r["per_seed_ci"]["mean"] == pytest.approx((4 / 3 * 2 + 1) / 3)
 
 
 def test_ece_on_a_hand_made_example():

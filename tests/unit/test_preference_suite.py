@@ -14,8 +14,11 @@ from curate.bench.preference_suite import (
     PreferenceSet,
     choose_default,
     leave_one_out,
+    rescore_set,
     run_preference_suite,
+    run_set,
     shared_preference_sets,
+    suite_result,
 )
 from curate.errors import InputError
 
@@ -59,7 +62,7 @@ def test_laplace_learner_runs_the_variance_strategies(tmp_path):
 
 def test_learner_and_strategy_must_match():
     with pytest.raises(InputError, match="learner laplace"):
-        BenchConfig(task="preference", learner="laplace", strategies=("random", "bald")).resolved()
+        BenchConfig(task="preference", learner="laplace", strategies=("random", "disagreement")).resolved()
     with pytest.raises(InputError, match="learner ensemble"):
         BenchConfig(task="preference", strategies=("random", "variance")).resolved()
     with pytest.raises(InputError, match="--learner"):
@@ -101,6 +104,46 @@ def test_suite_end_to_end_on_two_small_sets(tmp_path):
     assert len(run["curves"]["novelty"]["per_seed"]) == 2
     assert result["default"]["default"] in {"random", "variance", "novelty"}
     json.dumps(result)  # JSON-ready
+
+
+def test_sets_run_apart_give_the_suite_run_together(tmp_path):
+    sets = [PreferenceSet(n, _pairs_file(tmp_path / f"{n}.jsonl", seed=i), test_size=40, start=10, batch=10,
+                          budget=30) for i, n in enumerate(("one", "two"))]
+    cands = {"bald": {"strategy": "bald"}, "pce": {"strategy": "prefilter-cluster-entropy"},
+             "novelty": {"strategy": "novelty", "novelty_beta": 1.0}}
+    together = run_preference_suite(sets, seeds=2, candidates=cands)
+    apart = suite_result({s.name: run_set(s, cands, seeds=2) for s in sets}, "tfidf")
+    assert apart["leave_one_out"] == together["leave_one_out"] and apart["default"] == together["default"]
+    run = apart["sets"]["one"]["runs"]["noise_0"]
+    assert set(run["curves"]) == {"random", "bald", "pce", "novelty"}
+    # random runs once; every candidate's curves start from the same seed set as random's
+    assert all(c["per_seed"][0][0] == run["curves"]["random"]["per_seed"][0][0] for c in run["curves"].values())
+    # a stored report rescored from its curves keeps a never-reaching seed at its bound (not left out)
+    stored = json.loads(json.dumps(apart["sets"]["one"]))
+    stored["runs"]["noise_0"]["curves"]["bald"]["per_seed"][1] = [0.0, 0.0, 0.0]
+    rescored = rescore_set(stored)["runs"]["noise_0"]["ratios"]["bald"]
+    assert 1 in rescored["per_seed_unreached"] and rescored["per_seed_ci"]["n"] == 2
+
+
+def test_laplace_bald_is_mutual_information():
+    import numpy as np
+
+    from curate.scorers.reward_laplace import LaplaceBradleyTerry
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(200, 5)), rng.normal(size=(200, 5))
+    w = np.array([2.0, -1.0, 0.0, 0.5, 0.0])
+    win = (a - b) @ w + rng.logistic(size=200) > 0
+    model = LaplaceBradleyTerry(l2=1.0, min_pairs=2).fit(np.where(win[:, None], a, b), np.where(win[:, None], b, a))
+    mi = model.mutual_information(a, b)
+    assert mi.shape == (200,) and np.all(mi >= 0) and np.all(mi <= np.log(2))
+    # no posterior variance, no information: a pair of identical responses
+    assert model.mutual_information(a[:1], a[:1])[0] == pytest.approx(0.0, abs=1e-9)
+    # the same margin, more variance -> more information (scaled differences orthogonal to w are unknown)
+    far = np.zeros((2, 5))
+    far[0, 2], far[1, 2] = 0.1, 3.0
+    low, high = model.mutual_information(far, np.zeros((2, 5)))
+    assert high > low > 0
 
 
 def test_shared_sets_report_what_is_missing(tmp_path):
