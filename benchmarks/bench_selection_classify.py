@@ -73,7 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     started = time.perf_counter()
     candidates = [c.strip() for c in args.strategies.split(";") if c.strip()]
-    with rich_progress(transient=True) as progress:
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS / OpenMP thread: k-means and the small logistic fits gain nothing from more, and with another job
+    # on the machine two threads each ran this suite ~20x slower (measured: 0.1 vs 2.5 steps/s)
+    with threadpool_limits(limits=1), rich_progress(transient=True) as progress:
         suite = run_classify_suite(sets, strategies=candidates, seeds=args.seeds,
                                    base=BenchConfig(task="classify", budget=args.budget), cache_dir=args.cache_dir,
                                    progress=progress, resume_dir=args.resume_dir,

@@ -66,9 +66,12 @@ def main() -> None:
         with threadpool_limits(limits=1), rich_progress(transient=True) as progress:
             result = run_preference_suite(sets, seeds=args.seeds, features=args.features, cache_dir=args.cache_dir,
                                           progress=progress)
-    result["command"] = ".venv/bin/python " + shlex.join([str(Path(sys.argv[0]).relative_to(ROOT))
-                                                         if Path(sys.argv[0]).is_absolute() else sys.argv[0],
-                                                         *sys.argv[1:]])
+    command = ".venv/bin/python " + shlex.join([str(Path(sys.argv[0]).relative_to(ROOT))
+                                               if Path(sys.argv[0]).is_absolute() else sys.argv[0], *sys.argv[1:]])
+    if args.from_reports:  # the runs' own commands stay; this one only recomputed the figures from their curves
+        result["runs_from"] = [json.loads(p.read_text(encoding="utf-8")).get("command", str(p))
+                               for p in args.from_reports]
+    result["command"] = command
     for name, report in result["sets"].items():
         plot = args.out.with_name(f"{args.out.stem}_{name}.png")
         written = plot_report(report, plot).resolve()

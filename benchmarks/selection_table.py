@@ -1,7 +1,7 @@
 """The README's selection table from the three suites' JSON (run last by ``make bench-selection``).
 
-Reads ``benchmarks/results/selection_classify.json``, ``selection_preference.json``, ``rewrite_budget.json`` and
-``rewrite_budget_lora.json``,
+Reads ``benchmarks/results/selection_classify.json``, ``selection_preference.json`` (and
+``selection_preference_smollm2.json`` when present), ``rewrite_budget.json`` and ``rewrite_budget_lora.json``,
 writes ``benchmarks/results/selection.json`` (one row per data set: the strategy chosen on the other sets, its
 left-out ratio with per-seed interval, accuracy or recall, target, met or not) and prints the rows as Markdown.
 """
@@ -51,13 +51,17 @@ def rows() -> list[dict[str, Any]]:
     for name, r in (data or {}).get("leave_one_out", {}).items():
         out.append(_row("classify", name, r["chosen"], r["ratio"], _ci(r.get("per_seed_ci")), 2.0,
                         f"final accuracy {r['final_accuracy']:.3f} vs random {r['random_final_accuracy']:.3f}"))
-    data = _load("selection_preference.json", "benchmarks/bench_selection_preference.py")
-    for name, r in (data or {}).get("leave_one_out", {}).items():
-        role = "" if data["sets"][name].get("judge", True) else " (noisy control)"  # type: ignore[index]
-        flat = "; random's curve flat" if r["random_curve_flat"] else ""
-        out.append(_row("preference", name + role, r["chosen"], r["ratio"], _ci(r.get("per_seed_ci")), 1.5,
-                        f"final accuracy {r['final_accuracy']:.3f} vs random {r['random_final_accuracy']:.3f}"
-                        f"{flat}", extra_ok=not r["random_curve_flat"]))
+    for file, task, extra in (("selection_preference.json", "preference", ""),
+                              ("selection_preference_smollm2.json", "preference, SmolLM2 features",
+                               " --features smollm2")):
+        data = _load(file, "benchmarks/bench_selection_preference.py" + extra)
+        for name, r in (data or {}).get("leave_one_out", {}).items():
+            role = "" if data["sets"][name].get("judge", True) else " (noisy control)"  # type: ignore[index]
+            flat = "; random's curve flat" if r["random_curve_flat"] else ""
+            seeds = data["sets"][name]["config"]["seeds"]  # type: ignore[index]
+            out.append(_row(task, name + role, r["chosen"], r["ratio"], _ci(r.get("per_seed_ci")), 1.5,
+                            f"{seeds} seeds; final accuracy {r['final_accuracy']:.3f} vs random "
+                            f"{r['random_final_accuracy']:.3f}{flat}", extra_ok=not r["random_curve_flat"]))
     data = _load("rewrite_budget.json", "benchmarks/bench_rewrite_budget.py")
     for name, r in (data or {}).get("leave_one_out", {}).items():
         out.append(_row("rewrite budget", name, r["chosen_on_the_others"], r["ratio_here"],
