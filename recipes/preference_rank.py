@@ -10,9 +10,10 @@ from curate.runtime.recipes import RecipeResult, recipe
 from curate.store.workspace import Workspace
 from recipes._stages import assign, ingest_files, select_round
 
-#: With ranked pairs: Laplace reward-model variance plus BAL-PM's prompt-novelty bonus, the preference suite's
-#: default (``make bench-selection``, benchmarks/results/selection_preference.json); before any: density.
-SCORER, SELECTOR, COLD_SCORER = "reward_variance", "novelty_bonus", "density"
+#: With ranked pairs: prompt coverage (greedy farthest-first over the prompts, ranked ones covered), 10% at random:
+#: the preference suite's default with SmolLM2 reward features (benchmarks/results/selection_preference_smollm2.json,
+#: 10 seeds), where every reward-uncertainty acquisition lost to random on AlpacaEval; before any: density.
+SCORER, SELECTOR, COLD_SCORER = "prompt_coverage", "topk", "density"
 
 
 @recipe("preference-rank")
@@ -30,7 +31,7 @@ def preference_rank(
     annotators: Annotated[str | None, "Comma-separated accounts to assign the tasks to."] = None,
     seed: Annotated[int, "Random seed (sampling and selection)."] = 0,
 ) -> RecipeResult:
-    """Generate candidates with the current model, score reward-model variance, and queue the pairs to rank."""
+    """Generate candidates with the current model, pick prompts that cover new ground, and queue pairs to rank."""
     from curate.ingest.formats import parse_mapping
     from curate.ingest.readers import read_rows
     from curate.rounds.generate import GenerationOptions, generate_candidates
@@ -65,7 +66,7 @@ def preference_rank(
     ingest_files(ws, result, [out], mapping=None, pii="redact", kind="candidates")
     has_pairs = any(r.kind == "preference" for r in labeled_records(ws))
     number = select_round(ws, result, scorer=SCORER if has_pairs else COLD_SCORER,
-                          selector=SELECTOR if has_pairs else "topk", k=k, kind="candidates", task_type="rank",
+                          selector=SELECTOR, k=k, kind="candidates", task_type="rank",
                           seed=seed)
     assign(ws, result, annotators, number)
     result.next_steps.append(f"rank in the app: curate app -w {ws.root}; then curate export --format dpo")

@@ -237,7 +237,6 @@ def _pref_data(split: Split, a: np.ndarray, b: np.ndarray, noise: float, seed: i
                                 b[n_pool:n_pool + n_test], a[n_pool + n_test:], b[n_pool + n_test:], prompts)
 
 
-
 def _mean_final(finals: list[dict[str, Any]], classes: Sequence[str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("ece_calibration", "ece_test", "accuracy_calibration"):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 #: What `curate bench label-efficiency` runs unless told otherwise: the settings the recipes ship (label-teach:
-#: the prefilter variant, no random share; preference-rank: TF-IDF features, a Laplace Bradley-Terry model,
-#: variance plus the prompt-novelty bonus), each beside random and the plain alternatives.
+#: the prefilter variant, no random share; preference-rank: prompt coverage, measured with a Laplace Bradley-Terry
+#: model on TF-IDF features), each beside random and the alternatives it was chosen over.
 PRODUCT_DEFAULTS: dict[str, dict[str, Any]] = {
     "classify": {"strategies": ("random", "prefilter-cluster-margin", "margin", "cluster-margin"), "random_mix": 0.0},
-    "preference": {"strategies": ("random", "variance-novelty", "variance", "entropy"), "random_mix": 0.1,
+    "preference": {"strategies": ("random", "novelty", "variance-novelty", "entropy"), "random_mix": 0.1,
                    "features": "tfidf", "learner": "laplace"},
 }
 

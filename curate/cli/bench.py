@@ -316,9 +316,9 @@ def label_efficiency_cmd(
              "cluster-margin, cluster-entropy, badge, prefilter-cluster-margin, rr-cluster-margin (default: random, "
              "prefilter-cluster-margin (label-teach's), margin, cluster-margin); "
              "preference with --learner laplace: random, variance, variance-novelty, novelty, entropy, bald, "
-             "prefilter-cluster-entropy (default: "
-             "random, variance-novelty (preference-rank's), variance, entropy); with --learner ensemble: random, "
-             "disagreement, bald, entropy (default: all four).")] = None,
+             "prefilter-cluster-entropy (default: random, novelty (preference-rank's prompt coverage), "
+             "variance-novelty, entropy); with --learner ensemble: random, disagreement, bald, entropy (default: "
+             "all four).")] = None,
     start_per_class: Annotated[int | None, typer.Option(
         "--start-per-class", "--start", help="Seed set: labels per class (classify, default 2) or random "
                                              "pairs (preference, default 50).")] = None,

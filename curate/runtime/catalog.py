@@ -22,7 +22,7 @@ from curate.selectors.base import BaseSelector, Selector
 #: Modules whose :class:`~curate.scorers.base.BaseScorer` subclasses ``curate score --scorer`` knows.
 SCORER_MODULES = ("curate.scorers.embedding", "curate.scorers.perplexity", "curate.scorers.egl",
                   "curate.scorers.classifier", "curate.scorers.reward", "curate.scorers.rewrite",
-                  "curate.scorers.reward_laplace")
+                  "curate.scorers.reward_laplace", "curate.scorers.prompt_coverage")
 #: Selectors ``curate select --selector`` knows, each with the options it is built with by name.
 SELECTOR_OPTIONS: dict[str, dict[str, Any]] = {"kcenter": {"metric": "cosine"}, "cluster": {}, "round_robin": {}}
 

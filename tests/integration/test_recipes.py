@@ -129,7 +129,8 @@ def test_preference_rank_generates_candidates_and_queues_pairs(tmp_path, tiny_lm
          "--model", tiny_lm, "--max-new-tokens", "8", "--temperature", "1.5", "--annotators", "ann")
     with ws.store.read() as conn:
         keys = conn.scalars(select(Round.strategy_key).order_by(Round.number)).all()
-    assert len(keys) == 2 and "reward_variance" in keys[1] and "novelty_bonus" in keys[1]  # the reward-model branch
+    # the ranked-pairs branch: prompt coverage, with the two ranked prompts covered
+    assert len(keys) == 2 and "prompt_coverage" in keys[1] and "covered[2:" in keys[1], keys
 
 
 def test_label_teach_runs_the_loop_with_an_oracle(tmp_path):

@@ -250,7 +250,7 @@ def _curate(*args: str) -> subprocess.CompletedProcess[str]:
 def test_cli_defaults_are_what_the_recipes_ship(tmp_path):
     """Run on a user's data with no strategy options, the benchmark compares label-teach's strategy (the prefilter
     variant, no random share) with random and the plain alternatives; the preference defaults are
-    preference-rank's (Laplace learner, TF-IDF features, variance + prompt novelty)."""
+    preference-rank's (prompt coverage, with the Laplace learner on TF-IDF features)."""
     from curate.bench.product_defaults import product_defaults
 
     data = _classify_csv(tmp_path / "intents.csv")
@@ -264,7 +264,7 @@ def test_cli_defaults_are_what_the_recipes_ship(tmp_path):
     assert sorted(report["runs"]["noise_0"]["curves"]) == ["cluster-margin", "margin", "prefilter-cluster-margin",
                                                            "random"]
     assert product_defaults("preference", None, None, None, None) == (
-        "laplace", ("random", "variance-novelty", "variance", "entropy"), 0.1, "tfidf")
+        "laplace", ("random", "novelty", "variance-novelty", "entropy"), 0.1, "tfidf")
     # the ensemble learner keeps its own strategies; what the user gives wins
     assert product_defaults("preference", "ensemble", None, 0.2, "minilm") == ("ensemble", None, 0.2, "minilm")
     assert product_defaults("classify", None, ("random", "badge"), None, None) == (
