@@ -7,7 +7,7 @@ Sets: AlpacaEval GPT-4 judgements (length-balanced) and the UltraFeedback subset
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_selection_preference.py [--seeds 5] [--sets alpacaeval,ultrafeedback]
+    .venv/bin/python benchmarks/bench_selection_preference.py [--seeds 10] [--sets alpacaeval,ultrafeedback]
         [--features tfidf|smollm2] [--out FILE]
 """
 
@@ -28,7 +28,8 @@ DATA = ROOT.parent / "shared" / "data"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=10,
+                        help="seeds per candidate (10: at 5 the per-seed intervals were too wide to judge)")
     parser.add_argument("--sets", default="", help="comma list of set names (default: every set found)")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=None,

@@ -50,7 +50,8 @@ def rows() -> list[dict[str, Any]]:
     data = _load("selection_classify.json", "benchmarks/bench_selection_classify.py")
     for name, r in (data or {}).get("leave_one_out", {}).items():
         out.append(_row("classify", name, r["chosen"], r["ratio"], _ci(r.get("per_seed_ci")), 2.0,
-                        f"final accuracy {r['final_accuracy']:.3f} vs random {r['random_final_accuracy']:.3f}"))
+                        f"final accuracy {r['final_accuracy']:.3f} vs random {r['random_final_accuracy']:.3f}; "
+                        f"mean gain over the budgets {r['mean_gain_over_random']:+.3f}"))
     for file, task, extra in (("selection_preference.json", "preference", ""),
                               ("selection_preference_smollm2.json", "preference, SmolLM2 features",
                                " --features smollm2")):
@@ -61,7 +62,8 @@ def rows() -> list[dict[str, Any]]:
             seeds = data["sets"][name]["config"]["seeds"]  # type: ignore[index]
             out.append(_row(task, name + role, r["chosen"], r["ratio"], _ci(r.get("per_seed_ci")), 1.5,
                             f"{seeds} seeds; final accuracy {r['final_accuracy']:.3f} vs random "
-                            f"{r['random_final_accuracy']:.3f}{flat}", extra_ok=not r["random_curve_flat"]))
+                            f"{r['random_final_accuracy']:.3f}; mean gain over the budgets "
+                            f"{r['mean_gain_over_random']:+.3f}{flat}", extra_ok=not r["random_curve_flat"]))
     data = _load("rewrite_budget.json", "benchmarks/bench_rewrite_budget.py")
     for name, r in (data or {}).get("leave_one_out", {}).items():
         out.append(_row("rewrite budget", name, r["chosen_on_the_others"], r["ratio_here"],

@@ -41,9 +41,9 @@ FloatArray = npt.NDArray[np.float64]
 
 #: Inverse L2 strength of every classifier curate fits (scorers, committees, the loop's model, the benchmarks).
 #: Sentence embeddings are unit-norm (each of MiniLM's 384 dimensions has a standard deviation near 0.05), so C=1
-#: pulls the weights hard towards 0. At 1,500 labels, C=10 over C=1 (benchmarks/results/selection_classify.json, 5
-#: seeds): prefilter-cluster-margin +3.3 / +0.2 / -0.6 points of accuracy on banking77 / TREC-6 / AG News, random
-#: sampling +8.7 / +0.3 / -1.4; the selection suite's ratios are measured at this value.
+#: pulls the weights hard towards 0. At 1,500 labels, C=10 over C=1 (benchmarks/results/selection_classify.json, 10
+#: seeds): prefilter-cluster-margin +3.0 / -0.2 / -0.5 points of accuracy on banking77 / TREC-6 / AG News, random
+#: sampling +8.1 / +0.4 / -1.4; the selection suite's ratios are measured at this value.
 DEFAULT_C: Final = 10.0
 
 
