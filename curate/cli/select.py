@@ -19,8 +19,8 @@ from curate.store.workspace import Workspace
 
 ScorerOpt = Annotated[str, typer.Option(
     "--scorer", help="novelty, density, perplexity, ifd, egl, least_confidence, margin, entropy, vote_entropy, "
-                     "kl_to_mean, disagreement, bald, bt_entropy, reward_variance, reward_variance_lm, prompt_coverage, "
-                     "rewrite_need, relevance, shortest, longest, or package.module:ClassName.")]
+                     "kl_to_mean, disagreement, bald, bt_entropy, reward_variance, reward_variance_lm, "
+                     "prompt_coverage, rewrite_need, relevance, shortest, longest, or package.module:ClassName.")]
 KindOpt = Annotated[str | None, typer.Option(help="Only records of this kind: example, preference, candidates, text.",
                                              callback=check_kind)]
 ModelOpt = Annotated[str, typer.Option(help="Causal LM for perplexity/IFD/EGL: smollm2, a folder or a Hub id.")]
