@@ -47,14 +47,18 @@ def coverage_scores(prompts: Sequence[str], covered: Sequence[str], *, dim: int 
         return np.zeros(0, dtype=np.float64)
     if max_ranked < 1:
         raise InputError(f"prompt_coverage: max_ranked must be >= 1; got {max_ranked!r}.")
+    from curate.runtime.notices import announced
+
     texts = list(prompts) + list(covered)
-    x = TfidfSvdFeaturizer(dim=dim).fit(texts)(texts)
-    # rows with no term at all (empty after tokenising) sit at the origin: nudge them so cosine is defined
-    x[np.linalg.norm(x, axis=1) < 1e-12, 0] = 1e-6
-    scores = np.full(len(texts), np.nan)
-    scores[:n] = 0.0  # equal scores: the first centre without covered prompts is row 0, deterministically
-    order = greedy_k_center(x, min(n, max_ranked), already_selected=np.arange(n, len(texts), dtype=np.intp),
-                            rng=np.random.default_rng(0), metric="cosine", scores=scores)
+    # one call with no progress bar inside: a large pool (~10 s at 50,000 prompts on 2 cores) says what it does
+    with announced(f"prompt_coverage: ordering {n:,} prompts ({len(covered):,} covered)"):
+        x = TfidfSvdFeaturizer(dim=dim).fit(texts)(texts)
+        # rows with no term at all (empty after tokenising) sit at the origin: nudge them so cosine is defined
+        x[np.linalg.norm(x, axis=1) < 1e-12, 0] = 1e-6
+        scores = np.full(len(texts), np.nan)
+        scores[:n] = 0.0  # equal scores: the first centre without covered prompts is row 0, deterministically
+        order = greedy_k_center(x, min(n, max_ranked), already_selected=np.arange(n, len(texts), dtype=np.intp),
+                                rng=np.random.default_rng(0), metric="cosine", scores=scores)
     out = np.zeros(n, dtype=np.float64)
     out[order] = 1.0 - np.arange(len(order), dtype=np.float64) / n
     return out

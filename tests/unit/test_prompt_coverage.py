@@ -49,7 +49,8 @@ def test_top_k_is_the_suites_novelty_pick_order():
     assert ours.tolist() == novelty_bonus_pick(base, x, 40, beta=1.0).tolist()
 
 
-def test_covered_topics_come_last_and_each_topic_is_reached_early():
+def test_covered_topics_come_last_and_each_topic_is_reached_early(caplog):
+    caplog.set_level("INFO", logger="curate")
     pool = ["bake bread with yeast", "bread dough in the oven", "flour and yeast for bread",
             "black hole near a star", "python loop error", "tax deduction for a freelancer"]
     first = coverage_scores(pool, [])
@@ -57,6 +58,7 @@ def test_covered_topics_come_last_and_each_topic_is_reached_early():
     covered = coverage_scores(pool, ["how to bake bread with yeast and flour in an oven"])
     top3 = set(np.argsort(-covered)[:3].tolist())
     assert top3 == {3, 4, 5}  # the three uncovered topics before any bread prompt
+    assert "prompt_coverage: ordering 6 prompts (1 covered): done in" in caplog.text  # one call, no bar: it says so
 
 
 def test_only_max_ranked_picks_get_a_rank_and_the_rest_score_zero():
