@@ -8,6 +8,7 @@ mean accuracy gain over random across the budgets; a note flags panels where ran
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,9 @@ def plot_report(report: dict[str, Any], path: Path) -> Path:
     except ImportError as exc:
         raise MissingDependencyError("matplotlib", "app", "Plotting the learning curves") from exc
     runs = report["runs"]
+    many = max(len(run["curves"]) for run in runs.values()) > 6  # a legend that would hide the curves: beside
     fig, axes = plt.subplots(1, len(runs), figsize=(6.4 * len(runs), 4.8), squeeze=False, sharey=True)
+    beside: list[Any] = []
     colours = plt.get_cmap("tab10")
     for ax, (key, run) in zip(axes[0], runs.items(), strict=True):
         budgets = run["budgets"]
@@ -57,13 +60,19 @@ def plot_report(report: dict[str, Any], path: Path) -> Path:
                     va="top", color="tab:red")
         ax.set_xlabel("labels")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+        if many:  # beside the panel, out of tight_layout's way; savefig's tight box is told to keep it
+            beside.append(ax.legend(fontsize=7.5, loc="upper left", bbox_to_anchor=(1.01, 1.0)))
+            beside[-1].set_in_layout(False)
+        else:
+            ax.legend(fontsize=8, loc="lower right")
     axes[0][0].set_ylabel(report["metric"])
     seeds = report["config"]["seeds"]
-    fig.suptitle(f"label efficiency, {report['task']}: {Path(report['data']['pool_file']['source']).name}, "
-                 f"{report['features']['name']}, {seeds} seeds (mean, min-max band)", fontsize=10)
+    title = (f"label efficiency, {report['task']}: {Path(report['data']['pool_file']['source']).name}, "
+             f"{report['features']['name']}, {seeds} seeds (mean, min-max band)")
+    fig.suptitle(textwrap.fill(title, 100), fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight",
+                bbox_extra_artists=[*fig.get_default_bbox_extra_artists(), *beside])
     plt.close(fig)
     return path
