@@ -64,11 +64,11 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_rewrite_budget.py --sets alpacaeval_chosen,ultrafeedback_chosen --pool 400 --seeds 3 --strategies $(TWO_STAGE_STRATEGIES) --out benchmarks/results/rewrite_budget_two_stage_heldout.json
 	$(PY) benchmarks/bench_rewrite_budget.py --sets alpacaeval_chosen --pool 1000 --seeds 3 --strategies random,ifd,ifd@two-stage-text:0.5,ifd@two-stage:0.2,ifd@two-stage:0.5 --out benchmarks/results/rewrite_budget_two_stage_alpacaeval_1000.json
 
-# Selection vs random on every data set, defaults chosen leave-one-data-set-out (issue 18), 10 seeds each; about 5
-# hours on 2 cores (classification 1.5, preference on TF-IDF 1, on SmolLM2 features 1.5 the first time: they are
-# cached in .bench-cache), and about 2.5 more for the rewrite budget's LoRA adapters (SmolLM2, 15 adapters; kept, so
-# a rerun trains the rest). JSON in benchmarks/results/selection_*.json and rewrite_budget*.json; the README table
-# from selection.json.
+# Selection vs random on every data set, defaults chosen leave-one-data-set-out (issue 18), 10 seeds each; about 4
+# hours on 2 cores the first time (classification 1 h, preference on TF-IDF 15 min, on SmolLM2 features 2.5 h: 83 min
+# of features, cached in .bench-cache, then 66 min of loops), and about 2.5 more for the rewrite budget's LoRA adapters
+# (SmolLM2, 15 adapters; kept, so a rerun trains the rest). JSON in benchmarks/results/selection_*.json and
+# rewrite_budget*.json; the README table from selection.json.
 bench-selection: $(STAMP)
 	$(PY) benchmarks/bench_selection_classify.py --resume-dir .bench-cache/selection_classify_10
 	$(PY) benchmarks/bench_selection_preference.py
