@@ -139,7 +139,7 @@ class BenchConfig:
         if self.learner not in loops.LEARNERS:
             raise InputError(f"--learner must be one of {', '.join(loops.LEARNERS)}; got {self.learner!r}.")
         if self.task == "preference":
-            own = loops.LAPLACE_STRATEGIES if self.learner == "laplace" else loops.PREFERENCE_STRATEGIES[:4]
+            own = loops.LAPLACE_STRATEGIES if self.learner == "laplace" else loops.ENSEMBLE_STRATEGIES
             wrong = [s for s in cfg.strategies or () if s not in own]
             if wrong:
                 raise InputError(f"--strategies {', '.join(wrong)} do not go with --learner {self.learner}; "

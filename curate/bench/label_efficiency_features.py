@@ -108,10 +108,7 @@ def minilm_prompt_features(split: Split, cache_dir: Path | None = None) -> np.nd
     from curate.runtime.embeddings import Embedder
 
     texts = [t or "(no prompt)" for t in split.pool.texts]
-    unique = sorted(set(texts))
-    vectors = Embedder("minilm", cache_dir=cache_dir).embed_texts(unique)
-    row = {t: i for i, t in enumerate(unique)}
-    return np.asarray(vectors, dtype=np.float64)[[row[t] for t in texts]]
+    return np.asarray(Embedder("minilm", cache_dir=cache_dir).embed_texts(texts), dtype=np.float64)  # repeats once
 
 
 def tfidf_pair_features(split: Split) -> tuple[np.ndarray, np.ndarray]:

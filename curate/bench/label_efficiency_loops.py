@@ -67,8 +67,8 @@ StepFn = Callable[[], None]
 CLASSIFY_STRATEGIES = ("random", "margin", "entropy", "least_confidence", "cluster-margin", "cluster-entropy",
                        "badge", "prefilter-cluster-margin", "rr-cluster-margin")
 MARGIN_STRATEGIES = ("badge", "prefilter-cluster-margin", "rr-cluster-margin")  # scored by margin
-PREFERENCE_STRATEGIES = ("random", "disagreement", "bald", "entropy", "variance", "variance-novelty", "novelty",
-                         "prefilter-cluster-entropy")
+ENSEMBLE_STRATEGIES = ("random", "disagreement", "bald", "entropy")
+PREFERENCE_STRATEGIES = (*ENSEMBLE_STRATEGIES, "variance", "variance-novelty", "novelty", "prefilter-cluster-entropy")
 LAPLACE_STRATEGIES = ("random", "entropy", "variance", "variance-novelty", "novelty", "bald",
                       "prefilter-cluster-entropy")
 LEARNERS = ("ensemble", "laplace")
@@ -327,7 +327,7 @@ def run_preference(strategy: str, data: PreferenceData, initial: IntArray, cfg: 
                          f"{', '.join(PREFERENCE_STRATEGIES)}.")
     if cfg.learner == "laplace":
         return run_preference_laplace(strategy, data, initial, cfg, rng=rng, step=step)
-    if strategy not in ("random", "disagreement", "bald", "entropy"):
+    if strategy not in ENSEMBLE_STRATEGIES:
         raise InputError(f"strategy {strategy!r} needs the Laplace learner (--learner laplace).")
     ens = BradleyTerryEnsemble(n_heads=cfg.n_heads, l2=cfg.l2, min_pairs=2)
 

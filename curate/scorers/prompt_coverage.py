@@ -24,15 +24,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from curate.errors import InputError
-from curate.ingest.records import Record, as_text
+from curate.ingest.records import Record
 from curate.scorers.base import BaseScorer, BuildContext, Scores
 
 
 def prompt_text(record: Record) -> str:
-    """The record's prompt (a chat's turns when it has no prompt field), ``"(no prompt)"`` when empty."""
-    fields = record.fields
-    text = as_text(fields.get("prompt")) or as_text(fields.get("messages"))
-    return text.strip() or "(no prompt)"
+    """The record's prompt (:func:`~curate.scorers.proxy.prompt_and_answer`'s), ``"(no prompt)"`` when empty."""
+    from curate.scorers.proxy import prompt_and_answer
+
+    return prompt_and_answer(record)[0].strip() or "(no prompt)"
 
 
 def coverage_scores(prompts: Sequence[str], covered: Sequence[str], *, dim: int = 64,
