@@ -66,13 +66,14 @@ bench: $(STAMP)
 
 # Selection vs random on every data set, defaults chosen leave-one-data-set-out (issue 18), 10 seeds each; about 4
 # hours on 2 cores the first time (classification 1 h, preference on TF-IDF 15 min, on SmolLM2 features 2.5 h: 83 min
-# of features, cached in .bench-cache, then 66 min of loops), and about 2.5 more for the rewrite budget's LoRA adapters
-# (SmolLM2, 15 adapters; kept, so a rerun trains the rest). JSON in benchmarks/results/selection_*.json and
+# of features, cached in .bench-cache, then 66 min of loops; preference-rank's cold branch 15 min), and about 2.5 more
+# for the rewrite budget's LoRA adapters (SmolLM2, 15 adapters; kept, so a rerun trains the rest). JSON in benchmarks/results/selection_*.json and
 # rewrite_budget*.json; the README table from selection.json.
 bench-selection: $(STAMP)
 	$(PY) benchmarks/bench_selection_classify.py --resume-dir .bench-cache/selection_classify_10
 	$(PY) benchmarks/bench_selection_preference.py
 	$(PY) benchmarks/bench_selection_preference.py --features smollm2
+	$(PY) benchmarks/bench_preference_cold_start.py
 	$(PY) benchmarks/bench_rewrite_budget.py --pool 400
 	$(PY) benchmarks/bench_rewrite_budget_lora.py --out benchmarks/results/rewrite_budget_lora_seed0.json
 	$(PY) benchmarks/bench_rewrite_budget_lora.py --seeds 4 --budgets 0.3 --random-budgets 0,1 --variants applied

@@ -94,7 +94,7 @@ def _config(pset: PreferenceSet, seeds: int, strategy: str, overrides: Mapping[s
                        test_size=pset.test_size, **extra).resolved()
 
 
-def _pair_features(split: Split, features: str, cache_dir: Path | None, lm: str | None,
+def pair_features(split: Split, features: str, cache_dir: Path | None, lm: str | None,
                    progress: ProgressFn | None) -> tuple[np.ndarray, np.ndarray, str]:
     """``(chosen, rejected, name)`` features of pool + test + calibration (see :func:`run_set`)."""
     if features == "tfidf":
@@ -120,7 +120,7 @@ def run_set(pset: PreferenceSet, candidates: Mapping[str, Mapping[str, Any]], *,
     data = load_labelled(pset.path, "preference", mapping=pset.mapping)
     split = make_split(data, "preference", test_size=pset.test_size)
     t0 = time.perf_counter()
-    a, b, feature_name = _pair_features(split, features, cache_dir, lm, progress)
+    a, b, feature_name = pair_features(split, features, cache_dir, lm, progress)
     prompts = {"tfidf": prompt_features(split)}
     if any(c.get("prompts") == "minilm" for c in candidates.values()):
         prompts["minilm"] = minilm_prompt_features(split, cache_dir)
