@@ -27,7 +27,9 @@ def interrupt_when(argv: Sequence[str], ready: Callable[[], bool], *, env: dict[
                    sig: int = signal.SIGINT) -> tuple[int, str]:
     """Start ``argv``, send ``sig`` the moment ``ready()`` holds; ``(exit code, stderr)`` once it has stopped."""
     started = time.perf_counter()
-    child = subprocess.Popen(list(argv), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a test run started with SIGINT ignored (`nohup make test &`) passes that on, and the child would never see it
+    child = subprocess.Popen(list(argv), cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         while not ready():
             if child.poll() is not None:
