@@ -66,9 +66,10 @@ bench: $(STAMP)
 
 # Selection vs random on every data set, defaults chosen leave-one-data-set-out (issue 18), 10 seeds each; about 4
 # hours on 2 cores the first time (classification 1 h, preference on TF-IDF 15 min, on SmolLM2 features 2.5 h: 83 min
-# of features, cached in .bench-cache, then 66 min of loops; preference-rank's cold branch 15 min), and about 2.5 more
-# for the rewrite budget's LoRA adapters (SmolLM2, 15 adapters; kept, so a rerun trains the rest). JSON in benchmarks/results/selection_*.json and
-# rewrite_budget*.json; the README table from selection.json.
+# of features, cached in .bench-cache, then 66 min of loops; preference-rank's cold branch 15 min), plus the rewrite
+# budget's LoRA adapters (SmolLM2, 27 adapters of 15-20 min each on one core; kept, so a rerun trains the rest). JSON in
+# benchmarks/results/selection_*.json, preference_cold_start.json and rewrite_budget*.json; the README table from
+# selection.json.
 bench-selection: $(STAMP)
 	$(PY) benchmarks/bench_selection_classify.py --resume-dir .bench-cache/selection_classify_10
 	$(PY) benchmarks/bench_selection_preference.py
@@ -76,7 +77,7 @@ bench-selection: $(STAMP)
 	$(PY) benchmarks/bench_preference_cold_start.py
 	$(PY) benchmarks/bench_rewrite_budget.py --pool 400
 	$(PY) benchmarks/bench_rewrite_budget_lora.py --out benchmarks/results/rewrite_budget_lora_seed0.json
-	$(PY) benchmarks/bench_rewrite_budget_lora.py --seeds 4 --budgets 0.3 --random-budgets 0,1 --variants applied
+	$(PY) benchmarks/bench_rewrite_budget_lora.py --seeds 5 --budgets 0.3 --random-budgets 0,1 --variants applied
 	$(PY) benchmarks/selection_table.py
 
 lint: $(STAMP)
