@@ -8,6 +8,7 @@ import pytest
 from curate.bench.label_efficiency_features import HashingFeaturizer
 from curate.bench.preference_cold_start import (
     COLD_PICKS,
+    SHIPPED,
     cold_picks,
     cold_scores,
     cold_start_verdict,
@@ -58,3 +59,9 @@ def test_verdict_flags_a_pick_whose_interval_is_below_zero():
 
     assert cold_start_verdict([report("a", -0.01, 0.02), report("b", 0.0, 0.03)])["shipped_loses"] is False
     assert cold_start_verdict([report("a", -0.03, -0.01), report("b", 0.0, 0.03)])["shipped_loses"] is True
+
+
+def test_the_benchmark_measures_the_cold_pick_the_recipe_ships():
+    from recipes.preference_rank import COLD_SCORER, SELECTOR
+
+    assert (COLD_SCORER, SELECTOR) == (SHIPPED, "topk")  # the benchmark's "density" is top-k of density
