@@ -229,7 +229,7 @@ def _classify_data(split: Split, x: np.ndarray, noise: float, seed: int) -> loop
         np.array([code[c] for c in split.calibration.labels], dtype=np.intp))
 
 
-def _pref_data(split: Split, a: np.ndarray, b: np.ndarray, noise: float, seed: int,
+def pref_data(split: Split, a: np.ndarray, b: np.ndarray, noise: float, seed: int,
                prompts: np.ndarray | None = None) -> loops.PreferenceData:
     n_pool, n_test = len(split.pool), len(split.test)
     swapped = noisy_preference_answers(n_pool, noise, rng=np.random.default_rng([seed, 7]))
@@ -290,7 +290,7 @@ def run_noise_level(cfg: BenchConfig, split: Split, features: tuple[np.ndarray, 
             initial = loops.initial_per_class(gold, cfg.start, rng=seed_rng)
             flipped = int(np.sum(data.answers != gold))
         else:
-            data = _pref_data(split, features[0], features[1], noise, seed,
+            data = pref_data(split, features[0], features[1], noise, seed,
                               features[2] if len(features) > 2 else None)
             initial = np.sort(seed_rng.choice(len(split.pool), size=min(cfg.start, len(split.pool)),
                                               replace=False)).astype(np.intp)

@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from curate.bench import label_efficiency_loops as loops
+from curate.bench.label_efficiency import pref_data
 from curate.bench.label_efficiency_data import budget_steps, load_labelled, make_split
 from curate.bench.label_efficiency_features import prompt_features
 from curate.bench.label_efficiency_metrics import mean_gain, summarise_curves, t_interval
@@ -97,15 +98,12 @@ def run_cold_start(pset: PreferenceSet, *, seeds: int, features: str = "smollm2"
                        test_size=pset.test_size)
     a, b, feature_name = pair_features(split, features, cache_dir, None, progress)
     pool = split.pool
-    n_pool, n_test = len(pool), len(split.test)
     texts = ["\n\n".join(t for t in (p, c, r) if t) for p, c, r in zip(pool.texts, pool.chosen, pool.rejected,
                                                                           strict=True)]
     scores = cold_scores(pool.texts, texts, embed=embed or _minilm(cache_dir, progress))
-    budgets = budget_steps(start, batch, min(budget, n_pool))
+    budgets = budget_steps(start, batch, min(budget, len(pool)))
     cfg = loops.LoopConfig(budgets=tuple(budgets), random_mix=0.1, novelty_beta=1.0, learner="laplace")
-    data = loops.PreferenceData(a[:n_pool], b[:n_pool], np.zeros(n_pool, dtype=bool), a[n_pool:n_pool + n_test],
-                                b[n_pool:n_pool + n_test], a[n_pool + n_test:], b[n_pool + n_test:],
-                                prompt_features(split))
+    data = pref_data(split, a, b, 0.0, 0, prompt_features(split))  # noise 0: no answer flipped, whatever the seed
     per_seed: dict[str, list[list[float]]] = {}
     total, done = seeds * len(COLD_PICKS) * len(WARM), 0
     for seed in range(seeds):
@@ -124,7 +122,8 @@ def run_cold_start(pset: PreferenceSet, *, seeds: int, features: str = "smollm2"
     later = mean_gain({("random" if k == base else k): v for k, v in per_seed.items()})
     return {
         "benchmark": "preference_cold_start", "set": pset.name, "judge": pset.judge, "seeds": seeds,
-        "budgets": budgets, "n_pool": n_pool, "n_test": n_test, "features": feature_name, "shipped": SHIPPED,
+        "budgets": budgets, "n_pool": len(pool), "n_test": len(split.test), "features": feature_name,
+        "shipped": SHIPPED,
         "metric": "test pairwise accuracy (higher = better)",
         "curves": {k: summarise_curves(v) for k, v in per_seed.items()},
         "first_budget_gain_over_random": first, "later_gain_over_random": later,

@@ -95,7 +95,7 @@ def _config(pset: PreferenceSet, seeds: int, strategy: str, overrides: Mapping[s
 
 
 def pair_features(split: Split, features: str, cache_dir: Path | None, lm: str | None,
-                   progress: ProgressFn | None) -> tuple[np.ndarray, np.ndarray, str]:
+                  progress: ProgressFn | None) -> tuple[np.ndarray, np.ndarray, str]:
     """``(chosen, rejected, name)`` features of pool + test + calibration (see :func:`run_set`)."""
     if features == "tfidf":
         return (*tfidf_pair_features(split), "tfidf-1-2gram-svd256 (pool pairs' differences)")
