@@ -58,3 +58,14 @@ def test_the_readme_shows_commands_and_the_check_catches_a_bad_one():
 @pytest.mark.parametrize("command", COMMANDS)
 def test_readme_command_parses(command):
     assert parse_error(command) is None, f"README: {command!r}: {parse_error(command)}"
+
+
+def test_readme_selection_table_is_the_one_the_benchmarks_wrote() -> None:
+    """The README's selection table is ``benchmarks/results/selection.json``'s markdown, row for row: a rerun of
+    ``make bench-selection`` that is not pasted back would leave the README reporting stale figures."""
+    import json
+
+    table = json.loads((README.parent / "benchmarks" / "results" / "selection.json").read_text())["markdown"]
+    readme = README.read_text()
+    missing = [row for row in table.splitlines() if row not in readme.splitlines()]
+    assert not missing, f"README.md lacks these rows of selection.json's table (paste its 'markdown'): {missing}"
