@@ -11,7 +11,7 @@ Writes benchmarks/results/selection_classify.json and selection_classify_<set>.p
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_selection_classify.py [--seeds 10] [--strategies a,b:key=value,...]
+    .venv/bin/python benchmarks/bench_selection_classify.py [--seeds 10] [--batch 100] [--strategies a,b:key=value,...]
         [--resume-dir DIR] [--out benchmarks/results/selection_classify.json]
 """
 
@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--strategies", default=";".join(CANDIDATES),
                     help="candidates separated by ';': strategy or strategy:key=value,key=value")
     ap.add_argument("--budget", type=int, default=None, help="last label budget (default 1500)")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="labels per round (default 100; the label-teach recipe asks 20 per round)")
     ap.add_argument("--cache-dir", type=Path, default=ROOT / ".bench-cache")
     ap.add_argument("--resume-dir", type=Path, default=None,
                     help="keep each finished (set, settings) run here and reuse it when run again")
@@ -79,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     # one BLAS / OpenMP thread: k-means and the small logistic fits gain nothing from more, and with another job
     # on the machine two threads each ran this suite ~20x slower (measured: 0.1 vs 2.5 steps/s)
     with threadpool_limits(limits=1), rich_progress(transient=True) as progress:
-        suite = run_classify_suite(sets, strategies=candidates, seeds=args.seeds,
-                                   base=BenchConfig(task="classify", budget=args.budget), cache_dir=args.cache_dir,
+        base = BenchConfig(task="classify", budget=args.budget, batch=args.batch)
+        suite = run_classify_suite(sets, strategies=candidates, seeds=args.seeds, base=base, cache_dir=args.cache_dir,
                                    progress=progress, resume_dir=args.resume_dir,
                                    say=lambda line: print(line, flush=True))
     suite["command"] = ".venv/bin/python benchmarks/bench_selection_classify.py " + shlex.join(
