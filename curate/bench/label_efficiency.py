@@ -230,7 +230,7 @@ def _classify_data(split: Split, x: np.ndarray, noise: float, seed: int) -> loop
 
 
 def pref_data(split: Split, a: np.ndarray, b: np.ndarray, noise: float, seed: int,
-               prompts: np.ndarray | None = None) -> loops.PreferenceData:
+              prompts: np.ndarray | None = None) -> loops.PreferenceData:
     n_pool, n_test = len(split.pool), len(split.test)
     swapped = noisy_preference_answers(n_pool, noise, rng=np.random.default_rng([seed, 7]))
     return loops.PreferenceData(a[:n_pool], b[:n_pool], swapped, a[n_pool:n_pool + n_test],
@@ -291,7 +291,7 @@ def run_noise_level(cfg: BenchConfig, split: Split, features: tuple[np.ndarray, 
             flipped = int(np.sum(data.answers != gold))
         else:
             data = pref_data(split, features[0], features[1], noise, seed,
-                              features[2] if len(features) > 2 else None)
+                             features[2] if len(features) > 2 else None)
             initial = np.sort(seed_rng.choice(len(split.pool), size=min(cfg.start, len(split.pool)),
                                               replace=False)).astype(np.intp)
             flipped = int(data.swapped.sum())

@@ -5,6 +5,7 @@ A user copies these lines first; an option renamed or removed in the CLI must no
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,6 @@ def test_readme_command_parses(command):
 def test_readme_selection_table_is_the_one_the_benchmarks_wrote() -> None:
     """The README's selection table is ``benchmarks/results/selection.json``'s markdown, row for row: a rerun of
     ``make bench-selection`` that is not pasted back would leave the README reporting stale figures."""
-    import json
-
     table = json.loads((README.parent / "benchmarks" / "results" / "selection.json").read_text())["markdown"]
     readme = README.read_text()
     missing = [row for row in table.splitlines() if row not in readme.splitlines()]
