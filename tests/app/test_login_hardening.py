@@ -148,9 +148,11 @@ def test_unknown_and_known_names_take_the_same_time(unthrottled: None, running_a
     for i in range(30):
         times["known"].append(timed(known[i % len(known)]))
         times["unknown"].append(timed(unknown[i % len(unknown)]))
-    known_median, unknown_median = statistics.median(times["known"]), statistics.median(times["unknown"])
-    assert abs(known_median - unknown_median) < 0.2 * min(known_median, unknown_median), times
-    assert known_median > 0.005  # a real scrypt check ran (the throttle did not answer early)
+    # Lower quartiles: a busy machine (other test workers, a benchmark) only adds time, in spikes. A name that skipped
+    # the hash would answer 10x faster than one that ran it, so half the time apart still catches the leak.
+    known_q, unknown_q = (statistics.quantiles(times[k], n=4)[0] for k in ("known", "unknown"))
+    assert abs(known_q - unknown_q) < 0.5 * min(known_q, unknown_q), times
+    assert known_q > 0.005  # a real scrypt check ran (the throttle did not answer early)
 
 
 def test_the_address_limit_applies_to_the_client_address_the_app_sees(running_app: RunningApp, clock: Skewed,
