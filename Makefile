@@ -30,11 +30,16 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(VENV)/bin/curate run demo --workspace $(DEMO_WS) $(ARGS)
 
+# Two pytest workers (pytest-xdist), each test file on one worker (module fixtures and the fuzz report stay whole):
+# the suite waits on subprocesses, servers and the browser as much as it computes. PYTEST_WORKERS=0 runs in-process.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL := $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+
 test: $(STAMP)
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow" -q $(PYTEST_PARALLEL)
 
 test-all: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_PARALLEL)
 
 # exact IFD, two-stage IFD with the text-only proxy and with the embedding cosine, short lists of 10/20/50%
 TWO_STAGE_STRATEGIES = random,ifd,ifd@two-stage-text:0.1,ifd@two-stage:0.1,ifd@two-stage-text:0.2,ifd@two-stage:0.2,ifd@two-stage-text:0.5,ifd@two-stage:0.5
