@@ -14,6 +14,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("CURATE_ACTOR", "tester")
+# Messages are checked as text: rich breaks a token longer than the line (a deep temporary path, as pytest-xdist's
+# per-worker folders make) mid-word, which no whitespace join undoes. A wide terminal for every CLI run and subprocess.
+os.environ["COLUMNS"] = "1000"
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "data" / "fixtures"

@@ -19,12 +19,8 @@ CP1252_TEXT = "café – naïve"
 
 
 def _curate(*args: str | Path, code: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``curate ARGS`` (or ``python -c CODE ARGS``) as a user would: CURATE_DEBUG unset, from the project root.
-
-    The terminal is 1,000 columns wide: rich breaks a token longer than a line (a deep temporary path) mid-word,
-    which no whitespace join can undo.
-    """
-    env = {**{k: v for k, v in os.environ.items() if k != "CURATE_DEBUG"}, "COLUMNS": "1000"}
+    """Run ``curate ARGS`` (or ``python -c CODE ARGS``) as a user would: CURATE_DEBUG unset, from the project root."""
+    env = {k: v for k, v in os.environ.items() if k != "CURATE_DEBUG"}
     head = ["-c", code] if code is not None else ["-m", "curate"]
     return subprocess.run([sys.executable, *head, *map(str, args)], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=180)
