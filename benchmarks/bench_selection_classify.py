@@ -12,7 +12,7 @@ Writes benchmarks/results/selection_classify.json and selection_classify_<set>.p
 Usage::
 
     .venv/bin/python benchmarks/bench_selection_classify.py [--seeds 10] [--batch 100] [--strategies a,b:key=value,...]
-        [--resume-dir DIR] [--out benchmarks/results/selection_classify.json]
+        [--features minilm|minilm+tfidf] [--resume-dir DIR] [--out benchmarks/results/selection_classify.json]
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from curate.bench.classify_suite import (  # noqa: E402
     shared_classify_sets,
     write_plots,
 )
-from curate.bench.label_efficiency import BenchConfig, rich_progress  # noqa: E402
+from curate.bench.label_efficiency import BenchConfig, _MiniLM, rich_progress  # noqa: E402
+from curate.bench.label_efficiency_features import EmbeddingPlusTfidf  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 # The plain strategies (C=10, 2 clusters per pick, 5 candidates per pick, 10% random mix), plus settings chosen
@@ -64,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", type=int, default=None, help="last label budget (default 1500)")
     ap.add_argument("--batch", type=int, default=None,
                     help="labels per round (default 100; the label-teach recipe asks 20 per round)")
+    ap.add_argument("--features", choices=("minilm", "minilm+tfidf"), default="minilm",
+                    help="minilm (what curate's loop uses) or minilm+tfidf: MiniLM beside a 256-column TF-IDF SVD "
+                         "of word 1-2-grams, weighted 0.5 (EmbeddingPlusTfidf)")
     ap.add_argument("--cache-dir", type=Path, default=ROOT / ".bench-cache")
     ap.add_argument("--resume-dir", type=Path, default=None,
                     help="keep each finished (set, settings) run here and reuse it when run again")
@@ -82,8 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     # on the machine two threads each ran this suite ~20x slower (measured: 0.1 vs 2.5 steps/s)
     with threadpool_limits(limits=1), rich_progress(transient=True) as progress:
         base = BenchConfig(task="classify", budget=args.budget, batch=args.batch)
+        featurizer = None
+        if args.features == "minilm+tfidf":
+            featurizer = EmbeddingPlusTfidf(_MiniLM(args.cache_dir, progress))
         suite = run_classify_suite(sets, strategies=candidates, seeds=args.seeds, base=base, cache_dir=args.cache_dir,
-                                   progress=progress, resume_dir=args.resume_dir,
+                                   text_featurizer=featurizer, progress=progress, resume_dir=args.resume_dir,
                                    say=lambda line: print(line, flush=True))
     suite["command"] = ".venv/bin/python benchmarks/bench_selection_classify.py " + shlex.join(
         argv if argv is not None else sys.argv[1:])

@@ -14,16 +14,21 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("CURATE_ACTOR", "tester")
-# Messages are checked as text: rich breaks a token longer than the line (a deep temporary path, as pytest-xdist's
-# per-worker folders make) mid-word, which no whitespace join undoes. A wide terminal for every CLI run and subprocess.
-os.environ["COLUMNS"] = "1000"
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "data" / "fixtures"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
+    # Messages are checked as text: rich breaks a token longer than the line (a deep temporary path, as pytest-xdist's
+    # per-worker folders make) mid-word, which no whitespace join undoes. Every CLI run and subprocess gets a wide
+    # terminal; pytest's own output keeps the width it measured (frozen first).
+    writer = config.get_terminal_writer() if config.pluginmanager.has_plugin("terminalreporter") else None
+    if writer is not None:
+        writer.fullwidth = writer.fullwidth
+    os.environ["COLUMNS"] = "1000"
     try:
         import torch
 

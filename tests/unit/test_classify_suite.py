@@ -7,6 +7,7 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from curate.bench.classify_suite import (
@@ -20,7 +21,7 @@ from curate.bench.classify_suite import (
     write_plots,
 )
 from curate.bench.label_efficiency import BenchConfig
-from curate.bench.label_efficiency_features import HashingFeaturizer
+from curate.bench.label_efficiency_features import EmbeddingPlusTfidf, HashingFeaturizer
 from curate.errors import InputError
 
 
@@ -183,3 +184,27 @@ def test_suite_rejects_duplicates_and_empty(tmp_path: Path) -> None:
         run_classify_suite([s, s], text_featurizer=HashingFeaturizer())
     with pytest.raises(InputError):
         run_classify_suite([s], strategies=["margin", "margin"], text_featurizer=HashingFeaturizer())
+
+
+def test_embedding_plus_tfidf_puts_weighted_unit_word_features_beside_the_embedding(tmp_path: Path) -> None:
+    texts = [f"how many {w} are there" for w in ("cats", "dogs", "cars")] + [
+        f"who wrote {w}" for w in ("hamlet", "ulysses", "dune")] + ["who is there", "how many wrote"]
+    embed = HashingFeaturizer(dim=16)
+    both = EmbeddingPlusTfidf(embed, dim=4, weight=0.5)
+    x = both(texts)
+    assert both.name == "hashing+tfidf4x0.5"
+    assert x.shape == (8, 16 + 4) and x.dtype == np.float32
+    np.testing.assert_allclose(x[:, :16], embed(texts), atol=1e-6)  # the embedding is kept as it was
+    np.testing.assert_allclose(np.linalg.norm(x[:, 16:], axis=1), 0.5, atol=1e-5)  # unit rows, times the weight
+    np.testing.assert_array_equal(both(texts), x)  # deterministic
+    # the word half separates the two question types: same-type rows are closer than cross-type ones
+    words = x[:, 16:]
+    assert float(words[0] @ words[1]) > float(words[0] @ words[3])
+    # fewer texts than columns: the SVD keeps what there is
+    assert EmbeddingPlusTfidf(embed, dim=256)(texts[:6]).shape[1] <= 16 + 5
+    # and the suite runs on it, keyed by its name
+    sets = [SuiteSet("five", _csv(tmp_path / "five.csv", ("a", "b", "c", "d", "e"), seed=1), test_size=0.25)]
+    suite = run_classify_suite(sets, strategies=["margin"], seeds=1, base=BenchConfig(task="classify", start=2,
+                               batch=10, budget=30), text_featurizer=EmbeddingPlusTfidf(HashingFeaturizer()))
+    features = suite["sets"]["five"]["features"]
+    assert features["name"] == "hashing+tfidf256x0.5" and 256 < features["dim"] <= 256 + 256
