@@ -179,7 +179,10 @@ def test_audit_log_filters_by_action_actor_and_limit(varied, tmp_path):
         audit.recent_events(varied.store, -3)
 
 
-def test_audit_log_shows_whole_payloads_and_short_cuts_them(varied):
+def test_audit_log_shows_whole_payloads_and_short_cuts_them(varied, monkeypatch):
+    from curate.cli import output
+
+    monkeypatch.setattr(output.console, "width", 80)  # an 80-column terminal (the tests' default is 1,000)
     full = _log(varied, "--action", "filter.dedup")
     assert full.exit_code == 0, full.output
     flat = "".join(full.output.split())
