@@ -34,7 +34,7 @@ from curate.bench.classify_suite import (  # noqa: E402
     shared_classify_sets,
     write_plots,
 )
-from curate.bench.label_efficiency import BenchConfig, _MiniLM, rich_progress  # noqa: E402
+from curate.bench.label_efficiency import BenchConfig, MiniLMFeaturizer, rich_progress  # noqa: E402
 from curate.bench.label_efficiency_features import EmbeddingPlusTfidf  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         base = BenchConfig(task="classify", budget=args.budget, batch=args.batch)
         featurizer = None
         if args.features == "minilm+tfidf":
-            featurizer = EmbeddingPlusTfidf(_MiniLM(args.cache_dir, progress))
+            featurizer = EmbeddingPlusTfidf(MiniLMFeaturizer(args.cache_dir, progress))
         suite = run_classify_suite(sets, strategies=candidates, seeds=args.seeds, base=base, cache_dir=args.cache_dir,
                                    text_featurizer=featurizer, progress=progress, resume_dir=args.resume_dir,
                                    say=lambda line: print(line, flush=True))

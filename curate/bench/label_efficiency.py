@@ -180,7 +180,7 @@ def rich_progress(*, transient: bool = False) -> Iterator[ProgressFn]:
 
 
 @dataclass
-class _MiniLM:
+class MiniLMFeaturizer:
     """curate's cached MiniLM embedder with a progress callback; ``texts -> (n, 384)`` unit rows."""
 
     cache_dir: Path | None
@@ -198,7 +198,7 @@ class _MiniLM:
 
 
 def _text_featurizer(cfg: BenchConfig, cache_dir: Path | None, progress: ProgressFn | None) -> TextFeaturizer:
-    return HashingFeaturizer() if cfg.features == "hashing" else _MiniLM(cache_dir, progress)
+    return HashingFeaturizer() if cfg.features == "hashing" else MiniLMFeaturizer(cache_dir, progress)
 
 
 def _pair_featurizer(cfg: BenchConfig, cache_dir: Path | None, progress: ProgressFn | None) -> PairFeaturizer:
