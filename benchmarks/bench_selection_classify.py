@@ -12,7 +12,8 @@ Writes benchmarks/results/selection_classify.json and selection_classify_<set>.p
 Usage::
 
     .venv/bin/python benchmarks/bench_selection_classify.py [--seeds 10] [--batch 100] [--strategies a,b:key=value,...]
-        [--features minilm|minilm+tfidf] [--resume-dir DIR] [--out benchmarks/results/selection_classify.json]
+        [--features minilm|minilm+words|minilm+tfidf] [--resume-dir DIR]
+        [--out benchmarks/results/selection_classify.json]
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from curate.bench.classify_suite import (  # noqa: E402
     write_plots,
 )
 from curate.bench.label_efficiency import BenchConfig, MiniLMFeaturizer, rich_progress  # noqa: E402
-from curate.bench.label_efficiency_features import EmbeddingPlusTfidf  # noqa: E402
+from curate.bench.label_efficiency_features import EmbeddingPlusTfidf, EmbeddingPlusWords  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 # The plain strategies (C=10, 2 clusters per pick, 5 candidates per pick, 10% random mix), plus settings chosen
@@ -65,9 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", type=int, default=None, help="last label budget (default 1500)")
     ap.add_argument("--batch", type=int, default=None,
                     help="labels per round (default 100; the label-teach recipe asks 20 per round)")
-    ap.add_argument("--features", choices=("minilm", "minilm+tfidf"), default="minilm",
-                    help="minilm (what curate's loop uses) or minilm+tfidf: MiniLM beside a 256-column TF-IDF SVD "
-                         "of word 1-2-grams, weighted 0.5 (EmbeddingPlusTfidf)")
+    ap.add_argument("--features", choices=("minilm", "minilm+words", "minilm+tfidf"), default="minilm",
+                    help="minilm (curate's default embedder); minilm+words: the loop's --embedder minilm+words (word "
+                         "features fitted on the pool, EmbeddingPlusWords); minilm+tfidf: the earlier measurement's "
+                         "vocabulary TF-IDF fitted on pool and test together (EmbeddingPlusTfidf)")
     ap.add_argument("--cache-dir", type=Path, default=ROOT / ".bench-cache")
     ap.add_argument("--resume-dir", type=Path, default=None,
                     help="keep each finished (set, settings) run here and reuse it when run again")
@@ -89,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         featurizer = None
         if args.features == "minilm+tfidf":
             featurizer = EmbeddingPlusTfidf(MiniLMFeaturizer(args.cache_dir, progress))
+        elif args.features == "minilm+words":
+            featurizer = EmbeddingPlusWords(MiniLMFeaturizer(args.cache_dir, progress))
         suite = run_classify_suite(sets, strategies=candidates, seeds=args.seeds, base=base, cache_dir=args.cache_dir,
                                    text_featurizer=featurizer, progress=progress, resume_dir=args.resume_dir,
                                    say=lambda line: print(line, flush=True))

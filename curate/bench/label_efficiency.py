@@ -359,6 +359,8 @@ def run_benchmark(cfg: BenchConfig, data_path: Path, *, test_path: Path | None =
     features: tuple[np.ndarray, ...]
     if cfg.task == "classify":
         featurize = text_featurizer or _text_featurizer(cfg, cache_dir, progress)
+        if hasattr(featurize, "fit_pool"):  # features fitted on the pool alone, as the product fits them
+            featurize.fit_pool(split.pool.texts)
         x = np.asarray(featurize([t for p in parts for t in p.texts]), dtype=np.float32)
         features, feat_name = (x,), _featurizer_name(featurize)
     elif cfg.features == "tfidf" and pair_featurizer is None:

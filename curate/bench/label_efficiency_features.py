@@ -97,6 +97,40 @@ class EmbeddingPlusTfidf:
         return np.hstack([dense, self.weight * words]).astype(np.float32)
 
 
+class EmbeddingPlusWords:
+    """The product's ``minilm+words`` features (:mod:`curate.runtime.word_features`) in the benchmark, ``(n, d + k)``.
+
+    As the loop fits the word features on a workspace's pool, :func:`~curate.bench.label_efficiency.run_benchmark`
+    calls :meth:`fit_pool` with the pool's texts before featurizing pool, test and calibration; the rows are
+    :func:`~curate.runtime.word_features.beside` of the embedding and those word features (unit rows).
+    """
+
+    def __init__(self, embed: TextFeaturizer) -> None:
+        self.embed = embed
+        self._words: Any = None
+
+    @property
+    def name(self) -> str:
+        """``<embedder>+words`` (a resume key: the settings are the product's constants)."""
+        from curate.runtime.word_features import WORD_DIM, WORD_WEIGHT
+
+        return f"{getattr(self.embed, 'name', type(self.embed).__name__)}+words{WORD_DIM}x{WORD_WEIGHT}"
+
+    def fit_pool(self, texts: Sequence[str]) -> None:
+        """Fit the word features on the pool's texts (no labels), as :func:`workspace_embedder` does."""
+        from curate.runtime.word_features import new_word_featurizer
+
+        self._words = new_word_featurizer().fit(list(dict.fromkeys(t for t in texts if t.strip())))
+
+    def __call__(self, texts: Sequence[str]) -> Vectors:
+        """``(len(texts), d + k)`` float32 unit rows; :meth:`fit_pool` first."""
+        from curate.runtime.word_features import beside
+
+        if self._words is None:
+            raise RuntimeError("EmbeddingPlusWords: call fit_pool(pool texts) first")
+        return beside(self.embed(texts), self._words(texts))
+
+
 def pair_text(prompt: str, response: str, *, max_prompt_chars: int | None = None) -> str:
     """``prompt + "\\n\\n" + response`` with the prompt cut from the left to ``max_prompt_chars`` characters.
 

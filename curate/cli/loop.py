@@ -9,24 +9,23 @@ import typer
 from rich.table import Table
 
 from curate.cli.options import DbOpt, JsonOpt, WorkspaceOpt, with_config_options
-from curate.cli.output import console, err_console, write_json
+from curate.cli.output import console, err_console, say_word_fit, write_json
 from curate.loop.state import LoopConfig
 from curate.runtime.config import comma_tuple
 from curate.store.workspace import Workspace
 
 EmbedderOpt = Annotated[str, typer.Option(
-    help="Sentence embedder: minilm, a folder, a Hub id, or package.module:function (texts -> (n, d) array).")]
+    help="Sentence embedder: minilm, a folder, a Hub id, or package.module:function (texts -> (n, d) array); with "
+         "+words (minilm+words) word TF-IDF features beside it, fitted once on the pool (better on short texts).")]
 AnnotatorsOpt = Annotated[str | None, typer.Option(help="Comma-separated accounts whose queues get the tasks.")]
 SchemaOpt = Annotated[str | None, typer.Option(help="Label schema of text tasks (curate schema add).")]
 
 
 def _embedder(spec: str, ws: Workspace, *, memo: bool = False) -> Any:
     """An embedder for ``spec``: a model name/folder, or ``package.module:function`` as the encoder."""
-    from curate.runtime.embeddings import MemoEmbedder, embedder_from_spec, encoder_from_spec
+    from curate.runtime.word_features import workspace_embedder
 
-    if memo:
-        return MemoEmbedder(spec, encode=encoder_from_spec(spec))
-    return embedder_from_spec(spec, ws.cache_dir)
+    return workspace_embedder(spec, ws, memo=memo, on_fit=say_word_fit)
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -34,6 +33,8 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def _progress_line(event: str, p: dict[str, Any]) -> str | None:
+    if event == "words":
+        return f"fitting the word features of --embedder {p['embedder']} on {p['texts']:,} pool texts"
     if event == "select":
         return f"round {p['loop_round']}: scoring {p['candidates']:,} candidates, selecting {p['k']}"
     if event == "round":

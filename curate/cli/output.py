@@ -192,3 +192,9 @@ def print_label_efficiency(report: dict[str, Any]) -> None:
         console.print(f"  - {note}", highlight=False)
     console.print(f"whole pool labelled: {first['full_pool_accuracy']:.3f}; features {report['features']['name']} "
                   f"({report['features']['seconds']} s); total {report['seconds']} s", highlight=False)
+
+
+def say_word_fit(spec: str, n_texts: int) -> None:
+    """Tell the user that the word features of ``--embedder <base>+words`` are being fitted (once per workspace)."""
+    err_console.print(f"fitting the word features of --embedder {spec} on {n_texts:,} pool texts (once per "
+                      "workspace; kept in its cache)")

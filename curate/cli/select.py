@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from curate.cli.options import AddressOpt, DbOpt, EngineOpt, JsonOpt, WorkspaceOpt, restrict_pool
-from curate.cli.output import console, err_console, write_json
+from curate.cli.output import console, err_console, say_word_fit, write_json
 from curate.cli.progress import bar_progress
 from curate.errors import InputError
 from curate.ingest.records import check_kind
@@ -28,7 +28,8 @@ AdapterOpt = Annotated[str | None, typer.Option(help="A LoRA adapter folder on t
 ModelVersionOpt = Annotated[str | None, typer.Option(
     "--model-version", help="A model version registered by `curate train`: sets --model and --adapter from the "
                             "workspace registry.")]
-EmbedderOpt = Annotated[str, typer.Option(help="Sentence embedder: minilm, a folder or a Hub id.")]
+EmbedderOpt = Annotated[str, typer.Option(help="Sentence embedder: minilm, a folder or a Hub id; with +words "
+                                           "(minilm+words) word TF-IDF features beside it, fitted once on the pool.")]
 LimitOpt = Annotated[int | None, typer.Option(
     "--limit", min=1, help="Only the first N candidate records (in the order they were ingested).")]
 SampleOpt = Annotated[int | None, typer.Option(
@@ -91,7 +92,10 @@ def _recorded_version(scorer: str, version: str) -> str | None:
 def _context(ws: Workspace, *, kind: str | None, model: str, adapter: str | None, embedder: str, seed: int) -> Any:
     from curate.rounds.selection import labeled_records
     from curate.runtime.catalog import BuildContext
+    from curate.runtime.word_features import is_words_spec, workspace_embedder
 
+    if is_words_spec(embedder):  # fitted on the pool before any scorer asks for the embedder
+        workspace_embedder(embedder, ws, on_fit=say_word_fit)
     return BuildContext(cache_dir=ws.cache_dir, labeled=labeled_records(ws, kind=kind), embedder=embedder,
                         model=model, adapter=adapter, seed=seed)
 
@@ -223,11 +227,12 @@ def embed(
     dedup read), with progress; an interrupted run keeps what it finished."""
     import time
 
-    from curate.runtime.embeddings import Embedder, record_text
+    from curate.runtime.embeddings import record_text
+    from curate.runtime.word_features import workspace_embedder
 
     ws = Workspace.open(workspace, db, must_exist=True)
     pool = restrict_pool(_candidates_or_fail(ws, kind), limit=limit, sample=sample, seed=seed, ws=ws)
-    emb = Embedder(embedder, cache_dir=ws.cache_dir)
+    emb = workspace_embedder(embedder, ws, on_fit=say_word_fit)
     started = time.perf_counter()
     with bar_progress() as progress:
         task = progress.add_task(f"embed with {embedder}", total=None, unit="texts")
@@ -273,7 +278,7 @@ def select_cmd(
     mix and each quota."""
     from curate.rounds.selection import Strategy, candidates, run_round
     from curate.runtime.catalog import build_scorer, build_selector
-    from curate.runtime.embeddings import Embedder
+    from curate.runtime.word_features import workspace_embedder
 
     ws = Workspace.open(workspace, db, must_exist=True)
     model, adapter = _from_version(ws, model_version, scorer, model, adapter)
@@ -293,7 +298,7 @@ def select_cmd(
             progress.update(embed_task[0], completed=done)
 
         report = run_round(ws, strategy, k, pool=pool, rng=np.random.default_rng(seed),
-                           embedder=Embedder(embedder, cache_dir=ws.cache_dir), task_type=task_type,
+                           embedder=workspace_embedder(embedder, ws, on_fit=say_word_fit), task_type=task_type,
                            model_version=_recorded_version(scorer, model_version or model),
                            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
                            on_embed_progress=embedding, score_all=score_all)

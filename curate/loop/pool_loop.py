@@ -49,6 +49,7 @@ from curate.loop.state import (
 from curate.loop.stopping import stopping_report
 from curate.runtime.catalog import BuildContext, scorer_class, scorer_options
 from curate.runtime.embeddings import Embedder
+from curate.runtime.word_features import workspace_embedder
 from curate.scorers.base import BaseScorer, Scorer, Scores
 from curate.selectors.base import Selector
 from curate.store import audit
@@ -315,8 +316,8 @@ def run_loop(ws: Workspace, config: LoopConfig, *, embedder: Embedder | None = N
             in the workspace); tests inject a cheap one.
         wait: with app answers, poll every ``poll_seconds`` (at most ``max_wait`` seconds) instead of returning
             ``waiting`` at once.
-        on_event: called with ``(event, payload)`` for ``select``, ``round``, ``answered``, ``eval``,
-            ``waiting`` and ``stop`` (progress display).
+        on_event: called with ``(event, payload)`` for ``words`` (fitting ``<base>+words`` features), ``select``,
+            ``round``, ``answered``, ``eval``, ``waiting`` and ``stop`` (progress display).
 
     Returns:
         A :class:`LoopResult`; the same is mirrored to ``<workspace>/loops/<name>.json``.
@@ -324,14 +325,16 @@ def run_loop(ws: Workspace, config: LoopConfig, *, embedder: Embedder | None = N
     Raises:
         InputError: settings differ from the stored loop's, the loop runs elsewhere, no candidates, no schema.
     """
-    emb = embedder or Embedder(config.embedder, cache_dir=ws.cache_dir)
+    hook = on_event or (lambda _event, _payload: None)
+    emb = embedder or workspace_embedder(config.embedder, ws,
+                                         on_fit=lambda spec, n: hook("words", {"embedder": spec, "texts": n}))
     with _locked(ws, config.name):
         _check_config(ws, config)
         check_accounts(ws, config.annotators)
         who = actor or audit.default_actor()
         if config.oracle:
             ensure_oracle(ws, actor=who)
-        runner = _Runner(ws, config, emb, on_event or (lambda _event, _payload: None), who)
+        runner = _Runner(ws, config, emb, hook, who)
         return runner.run(wait=wait, poll_seconds=poll_seconds, max_wait=max_wait)
 
 

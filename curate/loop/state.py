@@ -80,7 +80,8 @@ class LoopConfig:
     dedup: float | None = opt(0.95, "Cosine similarity above which batch members count as near-duplicates (1 turns "
                                     "it off).", cli_type=float, parse=lambda v: None if v >= 1 else v)
     embedder: str = opt("minilm", "Sentence embedder: minilm, a folder, a Hub id, or package.module:function "
-                                  "(texts -> (n, d) array).")
+                                  "(texts -> (n, d) array); <any of those>+words adds word TF-IDF features "
+                                  "fitted once on the pool (curate.runtime.word_features).")
     seed: int = opt(0, "Seed of the model fits and selections.")
 
     def __post_init__(self) -> None:

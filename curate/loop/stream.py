@@ -37,7 +37,8 @@ from curate.errors import CurateError, InputError, RecordError
 from curate.ingest.records import Record
 from curate.loop.drift import DriftMonitor
 from curate.runtime.checkpoint import note_kept
-from curate.runtime.embeddings import Embedder, MemoEmbedder
+from curate.runtime.embeddings import Embedder
+from curate.runtime.word_features import workspace_embedder
 from curate.scorers.base import Scorer
 from curate.selectors.stream_gate import StreamGate
 from curate.store import audit
@@ -337,7 +338,7 @@ def run_stream(ws: Workspace, config: StreamConfig, source: Path | None, out: Pa
 
     check_accounts(ws, config.annotators)
     started = time.perf_counter()
-    emb = embedder or MemoEmbedder(config.embedder)
+    emb = embedder or workspace_embedder(config.embedder, ws, memo=True)
     who = actor or audit.default_actor()
     session = _Session(ws, config, emb, scorer or build_stream_scorer(ws, config, emb), who)
     src_name, out_name = str(source) if source else "-", str(out) if out else "-"

@@ -13,7 +13,8 @@ from curate.ingest.records import Record
 from curate.rounds.coldstart import centroid_seed, rule_seed, stratified_seed
 from curate.rounds.selection import group_of
 from curate.rounds.tasks import RoundReport, create_round
-from curate.runtime.embeddings import Embedder, record_text
+from curate.runtime.embeddings import record_text
+from curate.runtime.word_features import workspace_embedder
 from curate.store.workspace import Workspace
 
 SEED_METHODS = ("centroids", "rules", "stratified")
@@ -39,7 +40,7 @@ def seed_round(ws: Workspace, pool: list[Record], method: str, k: int, *, rng: n
     """
     matches: dict[str, int] = {}
     if method == "centroids":
-        vectors = Embedder(embedder, cache_dir=ws.cache_dir).embed_records(pool)
+        vectors = workspace_embedder(embedder, ws).embed_records(pool)
         indices: Any = centroid_seed(vectors, k, rng=rng, metric="cosine")
         origins = ["cold-start:centroid"] * len(indices)
     elif method == "rules":

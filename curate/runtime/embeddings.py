@@ -155,6 +155,10 @@ class Embedder:
             if self._model is None:
                 from curate.runtime.models import load_embedder
 
+                if self.name.endswith("+words"):
+                    raise InputError(f"embedder {self.name!r}: word features are fitted per workspace, so this "
+                                     "embedder is built by curate.runtime.word_features.workspace_embedder (the "
+                                     "loop, curate select and curate seed do); this command takes a model name.")
                 self._model = load_embedder(self.name)
             out = self._model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True,
                                      normalize_embeddings=False, show_progress_bar=False).astype(np.float32)
@@ -237,8 +241,13 @@ def encoder_from_spec(spec: str) -> Callable[[list[str]], Any] | None:
 
 
 def embedder_from_spec(spec: str, cache_dir: Path | None) -> Embedder:
-    """``--embedder``: minilm, a folder, a Hub id (cached in ``cache_dir``), or ``package.module:function``
-    (not cached: the function may change)."""
+    """``--embedder``: minilm, a folder, a Hub id (cached in ``cache_dir``), ``package.module:function``
+    (not cached: the function may change), or ``<one of those>+words`` once its word features are fitted in
+    ``cache_dir`` (:mod:`curate.runtime.word_features`)."""
+    if spec.endswith("+words"):
+        from curate.runtime.word_features import load_words_embedder
+
+        return load_words_embedder(spec, cache_dir)
     encode = encoder_from_spec(spec)
     return Embedder(spec, cache_dir=None if encode else cache_dir, encode=encode)
 

@@ -21,8 +21,10 @@ acquisition needs (a bootstrap ensemble of 8 heads is a noisy estimate of it).
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -43,12 +45,17 @@ class TfidfSvdFeaturizer:
     """Word 1-2-gram TF-IDF (hashed into ``2**hash_bits`` columns), then truncated SVD to ``dim`` columns.
 
     Call :meth:`fit` on unlabelled texts (responses of the pool), then ``featurizer(texts) -> (n, d)`` float64
-    with ``d = min(dim, fitted texts - 1)``. Deterministic for a fixed ``seed``.
+    with ``d = min(dim, fitted texts - 1)``. Deterministic for a fixed ``seed``. ``min_df``: the SVD keeps only the
+    hashed columns at least that many fitted texts use (2 drops words seen once), and ``max_columns`` at most that
+    many of them, the most used. Both bound the fit's time and the saved state (``dim x columns`` float32): on AG
+    News' 7,600 texts, all 1-2-grams make a 229 MB state and a 19 s fit.
     """
 
     dim: int = 256
     hash_bits: int = 18
     seed: int = 0
+    min_df: int = 1
+    max_columns: int | None = None
     _pipeline: Any = field(default=None, init=False, repr=False)
 
     @property
@@ -86,20 +93,57 @@ class TfidfSvdFeaturizer:
             tfidf.fit(vectorizer.transform(list(texts) + list(paired_with)))
             weighted = (tfidf.transform(vectorizer.transform(list(texts)))
                         - tfidf.transform(vectorizer.transform(list(paired_with))))
-        columns = np.unique(weighted.tocsr().indices)  # hashed buckets the fitted texts use (the SVD's cost is
-        weighted = weighted.tocsc()[:, columns]         # dominated by dense (columns x dim) factorisations)
+        used = np.bincount(weighted.tocsr().indices, minlength=weighted.shape[1])  # texts per hashed bucket
+        columns = np.flatnonzero(used >= max(self.min_df, 1))  # the SVD's cost is dominated by dense
+        if len(columns) < 2:                                     # (columns x dim) factorisations
+            columns = np.flatnonzero(used)
+        if self.max_columns is not None and len(columns) > self.max_columns:
+            top = np.argsort(-used[columns], kind="stable")[: self.max_columns]
+            columns = np.sort(columns[top])
+        weighted = weighted.tocsc()[:, columns]
         k = max(1, min(self.dim, len(texts) - 1, len(columns) - 1))
         svd = TruncatedSVD(n_components=k, random_state=self.seed).fit(weighted)
-        self._pipeline = (tfidf, columns, svd)
+        self._pipeline = (tfidf, columns, np.asarray(svd.components_, dtype=np.float32))
         return self
+
+    def save(self, path: Path) -> None:
+        """Write the fitted state (IDF weights, kept columns, SVD components) to ``path`` (``.npz``, no pickle)."""
+        if self._pipeline is None:
+            raise InputError("TfidfSvdFeaturizer.save: nothing to save; call fit(texts) first.")
+        tfidf, columns, components = self._pipeline
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp.npz")  # written whole, then renamed: never a half file
+        np.savez_compressed(tmp, idf=tfidf.idf_, columns=columns, components=components,
+                            settings=np.array([self.dim, self.hash_bits, self.seed, self.min_df,
+                                               -1 if self.max_columns is None else self.max_columns]))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> TfidfSvdFeaturizer:
+        """The featurizer :meth:`save` wrote; its features equal the saved one's exactly."""
+        from sklearn.feature_extraction.text import TfidfTransformer
+
+        try:
+            with np.load(path) as state:
+                dim, hash_bits, seed, min_df, max_columns = (int(v) for v in state["settings"])
+                idf, columns, components = state["idf"], state["columns"], state["components"]
+        except (OSError, KeyError, ValueError) as exc:
+            raise InputError(f"{path}: not a saved TfidfSvdFeaturizer ({exc}); delete it to fit the word "
+                             "features again.") from exc
+        out = cls(dim=dim, hash_bits=hash_bits, seed=seed, min_df=min_df,
+                  max_columns=None if max_columns < 0 else max_columns)
+        tfidf = TfidfTransformer(sublinear_tf=True)
+        tfidf.idf_ = idf
+        out._pipeline = (tfidf, columns, components)
+        return out
 
     def __call__(self, texts: Sequence[str]) -> FloatArray:
         """``(len(texts), d)`` float64 features."""
         if self._pipeline is None:
             raise InputError("TfidfSvdFeaturizer: call fit(texts) on unlabelled texts first.")
-        tfidf, columns, svd = self._pipeline
+        tfidf, columns, components = self._pipeline
         weighted = tfidf.transform(self._vectorizer().transform(list(texts))).tocsc()[:, columns]
-        return np.asarray(svd.transform(weighted), dtype=np.float64)
+        return np.asarray(weighted @ components.T, dtype=np.float64)  # TruncatedSVD.transform
 
 
 def _loss(w: FloatArray, diff: FloatArray, l2: float) -> tuple[float, FloatArray]:

@@ -21,7 +21,7 @@ from curate.bench.classify_suite import (
     write_plots,
 )
 from curate.bench.label_efficiency import BenchConfig
-from curate.bench.label_efficiency_features import EmbeddingPlusTfidf, HashingFeaturizer
+from curate.bench.label_efficiency_features import EmbeddingPlusTfidf, EmbeddingPlusWords, HashingFeaturizer
 from curate.errors import InputError
 
 
@@ -208,3 +208,23 @@ def test_embedding_plus_tfidf_puts_weighted_unit_word_features_beside_the_embedd
                                batch=10, budget=30), text_featurizer=EmbeddingPlusTfidf(HashingFeaturizer()))
     features = suite["sets"]["five"]["features"]
     assert features["name"] == "hashing+tfidf256x0.5" and 256 < features["dim"] <= 256 + 256
+
+
+def test_the_product_word_features_are_fitted_on_the_pool_alone(tmp_path):
+    """``--features minilm+words`` measures the loop's ``+words`` embedder: words fitted on the pool, never on test."""
+    fitted_on: list[int] = []
+
+    class Spy(EmbeddingPlusWords):
+        def fit_pool(self, texts):
+            fitted_on.append(len(texts))
+            super().fit_pool(texts)
+
+    embed = HashingFeaturizer(dim=16)
+    with pytest.raises(RuntimeError, match="fit_pool"):
+        EmbeddingPlusWords(embed)(["a text"])
+    sets = [SuiteSet("five", _csv(tmp_path / "five.csv", ("a", "b", "c", "d", "e"), seed=1), test_size=0.25)]
+    suite = run_classify_suite(sets, strategies=["margin"], seeds=1, base=BenchConfig(task="classify", start=2,
+                               batch=10, budget=30), text_featurizer=Spy(embed))
+    entry = suite["sets"]["five"]
+    assert entry["features"]["name"] == "hashing+words256x0.5" and 16 < entry["features"]["dim"] <= 16 + 256
+    assert fitted_on == [entry["data"]["split"]["pool"]]  # the pool's rows only: test and calibration are not seen
