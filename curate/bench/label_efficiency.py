@@ -37,6 +37,7 @@ from curate.bench.label_efficiency_data import (
     noisy_preference_answers,
 )
 from curate.bench.label_efficiency_features import (
+    EmbeddingPlusWords,
     HashingFeaturizer,
     PairFeaturizer,
     TextFeaturizer,
@@ -58,7 +59,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "preference": {"seeds": 5, "start": 50, "batch": 50, "budget": 1000, "target_ratio": 1.2,
                    "strategies": ("random", "disagreement", "bald", "entropy")},
 }
-FEATURES = ("minilm", "smollm2", "hashing", "tfidf")
+FEATURES = ("minilm", "smollm2", "hashing", "tfidf", "minilm+words")
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,8 @@ class BenchConfig:
         test_size / calibration_size / split_seed: see :func:`make_split`.
         pool_limit: keep only this many pool records (a seeded random subset; for slow features).
         features: ``minilm`` (default), ``smollm2`` (preference), ``tfidf`` (preference: word 1-2-gram TF-IDF of
-            the response reduced by SVD, fitted on the pool; no model) or ``hashing`` (no model).
+            the response reduced by SVD, fitted on the pool; no model), ``minilm+words`` (classify: the loop's
+            ``--embedder minilm+words``, words fitted on the pool) or ``hashing`` (no model).
         learner / prior_precision / novelty_beta: preference: see :class:`loops.LoopConfig`.
         max_prompt_chars: preference with a text embedder: prompt characters kept before the response.
         standardise: preference: centre and scale features by the pool's statistics (default: for smollm2, whose
@@ -129,8 +131,10 @@ class BenchConfig:
         if unknown or "random" not in (cfg.strategies or ()):
             raise InputError(f"--strategies for {self.task} must include random and come from "
                              f"{', '.join(known)}; got {', '.join(cfg.strategies or ())}.")
-        if self.features not in FEATURES or (self.task == "classify" and self.features in ("smollm2", "tfidf")):
-            allowed = FEATURES if self.task == "preference" else ("minilm", "hashing")
+        if self.features not in FEATURES or (self.task == "classify" and self.features in ("smollm2", "tfidf")) \
+                or (self.task == "preference" and self.features == "minilm+words"):
+            allowed = ("minilm", "smollm2", "hashing", "tfidf") if self.task == "preference" else (
+                "minilm", "minilm+words", "hashing")
             raise InputError(f"--features for {self.task} must be one of {', '.join(allowed)}; "
                              f"got {self.features!r}.")
         for name in ("seeds", "start", "batch", "budget"):
@@ -198,7 +202,10 @@ class MiniLMFeaturizer:
 
 
 def _text_featurizer(cfg: BenchConfig, cache_dir: Path | None, progress: ProgressFn | None) -> TextFeaturizer:
-    return HashingFeaturizer() if cfg.features == "hashing" else MiniLMFeaturizer(cache_dir, progress)
+    if cfg.features == "hashing":
+        return HashingFeaturizer()
+    minilm = MiniLMFeaturizer(cache_dir, progress)
+    return EmbeddingPlusWords(minilm) if cfg.features == "minilm+words" else minilm
 
 
 def _pair_featurizer(cfg: BenchConfig, cache_dir: Path | None, progress: ProgressFn | None) -> PairFeaturizer:

@@ -488,3 +488,23 @@ def test_a_test_file_with_other_column_names_is_read_through_test_map(tmp_path):
     assert report["data"]["split"]["test"] == len(rows) and report["data"]["test_file"]["rows"] == len(rows)
     no_test = runner.invoke(app, _bench(tmp_path, *maps[:-2], "--test-map", "label=gold"))
     assert isinstance(no_test.exception, InputError) and "give --test FILE" in str(no_test.exception)
+
+
+@pytest.mark.models
+def test_cli_measures_the_loops_words_embedder_on_a_users_file(tmp_path):
+    """``--features minilm+words`` runs the loop's ``--embedder minilm+words`` rows: MiniLM beside the pool's words."""
+    data = _classify_csv(tmp_path / "intents.csv", n=120)
+    out = tmp_path / "results"
+    result = runner.invoke(app, [
+        "bench", "label-efficiency", "--task", "classify", "--data", str(data), "--map", "text=sentence",
+        "--map", "label=intent", "--features", "minilm+words", "--seeds", "1", "--strategies", "random,margin",
+        "--start-per-class", "2", "--batch", "10", "--budget", "30", "--out-dir", str(out),
+        "--cache-dir", str(tmp_path / "cache")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "label_efficiency_classify_minilm+words.json").read_text())
+    assert report["features"]["name"] == "minilm+words256x0.5" and 384 < report["features"]["dim"] <= 384 + 256
+    assert report["runs"]["noise_0"]["budgets"][-1] == 30
+    wrong = runner.invoke(app, ["bench", "label-efficiency", "--task", "preference", "--data", str(data),
+                                "--features", "minilm+words"])
+    assert wrong.exit_code != 0  # the real CLI prints the InputError's message (tests/unit/test_cli_errors.py)
+    assert "--features for preference must be one of minilm, smollm2, hashing, tfidf;" in str(wrong.exception)
