@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_dedup.py
 	$(PY) benchmarks/bench_ray.py --n-ppl 202 --batch 50 --n-embed 500
 	$(PY) benchmarks/bench_label_efficiency.py
+	$(PY) benchmarks/bench_word_features.py
 	$(PY) benchmarks/bench_sft_selection.py --pool 800 --k 250
 	$(PY) benchmarks/bench_load.py
 	$(PY) benchmarks/bench_browser.py --tasks 150
