@@ -22,7 +22,8 @@ SchemaOpt = Annotated[str | None, typer.Option(help="Label schema of text tasks 
 
 
 def _embedder(spec: str, ws: Workspace, *, memo: bool = False) -> Any:
-    """An embedder for ``spec``: a model name/folder, or ``package.module:function`` as the encoder."""
+    """An embedder for ``spec``: a model name/folder, ``package.module:function`` as the encoder, or either with
+    ``+words`` (word features fitted on the pool the first time; :mod:`curate.runtime.word_features`)."""
     from curate.runtime.word_features import workspace_embedder
 
     return workspace_embedder(spec, ws, memo=memo, on_fit=say_word_fit)
