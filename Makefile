@@ -76,6 +76,10 @@ bench: $(STAMP)
 # budget's LoRA adapters (SmolLM2, 27 adapters of 15-20 min each on one core; kept, so a rerun trains the rest). JSON in
 # benchmarks/results/selection_*.json, preference_cold_start.json and rewrite_budget*.json; the README table from
 # selection.json.
+# the loop's --embedder minilm+words on the leading candidates (1 h 40 min more)
+WORDS_CANDIDATES_BATCH20 = prefilter-cluster-margin:random_mix=0;margin:random_mix=0;cluster-margin:random_mix=0;prefilter-cluster-margin:candidates_per_pick=10,random_mix=0
+WORDS_CANDIDATES = prefilter-cluster-margin:random_mix=0;cluster-margin:clusters_per_pick=4;prefilter-cluster-margin:candidates_per_pick=10,random_mix=0;margin:random_mix=0;cluster-margin:random_mix=0;margin;cluster-margin;badge;prefilter-cluster-margin
+
 bench-selection: $(STAMP)
 	$(PY) benchmarks/bench_selection_classify.py --resume-dir .bench-cache/selection_classify_10
 	$(PY) benchmarks/bench_selection_preference.py
@@ -84,6 +88,8 @@ bench-selection: $(STAMP)
 	$(PY) benchmarks/bench_rewrite_budget.py --pool 400
 	$(PY) benchmarks/bench_rewrite_budget_lora.py --out benchmarks/results/rewrite_budget_lora_seed0.json
 	$(PY) benchmarks/bench_rewrite_budget_lora.py --seeds 5 --budgets 0.3 --random-budgets 0,1 --variants applied
+	$(PY) benchmarks/bench_selection_classify.py --features minilm+words --resume-dir .bench-cache/selection_classify_words --strategies '$(WORDS_CANDIDATES)' --out benchmarks/results/selection_classify_words.json
+	$(PY) benchmarks/bench_selection_classify.py --features minilm+words --batch 20 --resume-dir .bench-cache/selection_classify_words_batch20 --strategies '$(WORDS_CANDIDATES_BATCH20)' --out benchmarks/results/selection_classify_words_batch20.json
 	$(PY) benchmarks/selection_table.py
 
 lint: $(STAMP)
