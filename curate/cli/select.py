@@ -89,13 +89,18 @@ def _recorded_version(scorer: str, version: str) -> str | None:
     return None if cls is not None and cls.embeddings_only else version
 
 
+def _fit_words_first(ws: Workspace, embedder: str) -> None:
+    """Fit ``<base>+words`` features on the pool now, saying so, before a scorer or a seed asks for them."""
+    from curate.runtime.word_features import is_words_spec, workspace_embedder
+
+    if is_words_spec(embedder):
+        workspace_embedder(embedder, ws, on_fit=say_word_fit)
+
+
 def _context(ws: Workspace, *, kind: str | None, model: str, adapter: str | None, embedder: str, seed: int) -> Any:
     from curate.rounds.selection import labeled_records
     from curate.runtime.catalog import BuildContext
-    from curate.runtime.word_features import is_words_spec, workspace_embedder
-
-    if is_words_spec(embedder):  # fitted on the pool before any scorer asks for the embedder
-        workspace_embedder(embedder, ws, on_fit=say_word_fit)
+    _fit_words_first(ws, embedder)
     return BuildContext(cache_dir=ws.cache_dir, labeled=labeled_records(ws, kind=kind), embedder=embedder,
                         model=model, adapter=adapter, seed=seed)
 
@@ -366,6 +371,8 @@ def seed(
 
     ws = Workspace.open(workspace, db, must_exist=True)
     pool = _candidates_or_fail(ws, kind)
+    if method == "centroids":
+        _fit_words_first(ws, embedder)
     seeded = seed_round(ws, pool, method, k, rng=np.random.default_rng(seed_), embedder=embedder, rules=rules, by=by,
                         task_type=task_type)
     report = seeded.round

@@ -108,7 +108,7 @@ def test_the_loop_learns_from_the_words_an_embedding_cannot_see(workspace, tmp_p
     assert words_path(workspace.cache_dir, BLIND + "+words").exists()
 
 
-def test_curate_loop_and_stream_take_a_words_embedder(tmp_path):
+def test_curate_loop_takes_a_words_embedder_and_says_it_fits_it(tmp_path):
     ws = tmp_path / "ws"
     runner = CliRunner()
     for name, split in (("pool", "pool"), ("test", "test")):
@@ -133,3 +133,43 @@ def test_label_teach_takes_a_words_embedder_and_reports_the_fit(tmp_path):
     loop = next(s for s in result.steps if s.name == "loop")
     assert loop.summary["word_features_fitted_on"] == 24 and loop.summary["stop_reason"] == "budget"
     assert words_path(tmp_path / "ws" / "cache", BLIND + "+words").exists()
+
+
+def test_seed_and_embed_take_a_words_embedder(tmp_path):
+    ws = tmp_path / "ws"
+    runner = CliRunner()
+    rows = [{"text": r["text"]} for r in text_rows(40, 1, 0.6)]  # unlabelled: candidates for a cold start
+    assert runner.invoke(app, ["ingest", str(write_jsonl(tmp_path / "pool.jsonl", rows)), "-w", str(ws)]).exit_code == 0
+    seeded = runner.invoke(app, ["seed", "--method", "centroids", "-k", "4", "--embedder", BLIND + "+words",
+                                 "-w", str(ws)])
+    said = " ".join(seeded.output.split())
+    assert seeded.exit_code == 0, seeded.output
+    assert "fitting the word features" in said and "4 cold-start task(s) by centroids from 40 candidates" in said
+    out = tmp_path / "embed.json"
+    embedded = runner.invoke(app, ["embed", "--embedder", BLIND + "+words", "-w", str(ws), "--json", str(out)])
+    assert embedded.exit_code == 0, embedded.output
+    report = json.loads(out.read_text())
+    assert report["records"] == 36 and report["dimensions"] > 8  # the 4 seeded records have tasks now
+    assert "fitting the word features" not in " ".join(embedded.output.split())  # fitted once, by seed
+
+
+def test_curate_stream_takes_a_words_embedder(workspace, tmp_path):
+    from curate.rounds.assignment import add_label_schema
+    from curate.store.accounts import add_user
+    from tests.unit.test_loop import CLASSES
+    from tests.unit.test_stream import read_lines, topic_rows
+
+    ingest(workspace, write_jsonl(tmp_path / "pool.jsonl", topic_rows(sorted(CLASSES), 60, 1)))
+    add_user(workspace.store, "ann", "annotator", "correct-horse-42")
+    add_label_schema(workspace.store, "topic", sorted(CLASSES))
+    source = write_jsonl(tmp_path / "stream.jsonl", topic_rows(sorted(CLASSES), 200, 2))
+    out = tmp_path / "decisions.jsonl"
+    result = CliRunner().invoke(app, [
+        "stream", "--input", str(source), "--out", str(out), "--target-rate", "0.1",
+        "--scorer", "tests.unit.test_stream:LengthScorer", "--embedder", BLIND + "+words", "--drift-window", "50",
+        "--drift-reference", "50", "--annotators", "ann", "--schema", "topic",
+        "-w", str(workspace.root), "--db", workspace.db_url])
+    assert result.exit_code == 0, result.output
+    decisions = [x for x in read_lines(out) if x["type"] == "decision"]
+    assert len(decisions) == 200 and any(x["decision"] == "label" for x in decisions)
+    assert words_path(workspace.cache_dir, BLIND + "+words").exists()  # fitted on the pool, for the drift monitor
