@@ -117,10 +117,14 @@ class EmbeddingPlusWords:
         return f"{getattr(self.embed, 'name', type(self.embed).__name__)}+words{WORD_DIM}x{WORD_WEIGHT}"
 
     def fit_pool(self, texts: Sequence[str]) -> None:
-        """Fit the word features on the pool's texts (no labels), as :func:`workspace_embedder` does."""
-        from curate.runtime.word_features import new_word_featurizer
+        """Fit the word features on the pool's texts (no labels) and read them back as saved, exactly as
+        :func:`~curate.runtime.word_features.workspace_embedder` does."""
+        import tempfile
 
-        self._words = new_word_featurizer().fit(list(dict.fromkeys(t for t in texts if t.strip())))
+        from curate.runtime.word_features import fit_words
+
+        with tempfile.TemporaryDirectory() as folder:
+            self._words = fit_words(texts, Path(folder) / "words.npz", source="benchmark pool")
 
     def __call__(self, texts: Sequence[str]) -> Vectors:
         """``(len(texts), d + k)`` float32 unit rows; :meth:`fit_pool` first."""

@@ -129,25 +129,27 @@ def new_word_featurizer() -> TfidfSvdFeaturizer:
 
 
 def fit_words(texts: Sequence[str], path: Path, *, source: str = "") -> TfidfSvdFeaturizer:
-    """Fit :data:`WORD_DIM`-column word features on ``texts`` and save them (with a ``.json`` note) to ``path``.
+    """Fit :data:`WORD_DIM`-column word features on ``texts``, save them (with a ``.json`` note) to ``path`` and
+    return them as saved (what every later run loads).
 
     Raises:
         InputError: fewer than 2 distinct non-empty texts.
     """
+    from curate.scorers.reward_laplace import TfidfSvdFeaturizer
+
     distinct = list(dict.fromkeys(t for t in texts if t.strip()))
     if len(distinct) < 2:
         raise InputError(f"word features need at least 2 distinct texts in the pool{f' of {source}' if source else ''}"
                          f"; found {len(distinct)}. Ingest records first (curate ingest FILE), or use --embedder "
                          "minilm.")
     started = time.perf_counter()
-    words = new_word_featurizer().fit(distinct)
-    words.save(path)
+    new_word_featurizer().fit(distinct).save(path)
     note = {"texts": len(distinct), "source": source, "dim": WORD_DIM, "weight": WORD_WEIGHT,
             "seconds": round(time.perf_counter() - started, 2),
             "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "refit": f"delete {path.name} to fit again on the pool as it is then"}
     path.with_suffix(".json").write_text(json.dumps(note, indent=2) + "\n", encoding="utf-8")
-    return words
+    return TfidfSvdFeaturizer.load(path)
 
 
 def load_words_embedder(spec: str, cache_dir: Path | None, *, memo: bool = False) -> WordAugmentedEmbedder:
