@@ -35,8 +35,8 @@ from curate.bench.classify_suite import (  # noqa: E402
     shared_classify_sets,
     write_plots,
 )
-from curate.bench.label_efficiency import BenchConfig, MiniLMFeaturizer, rich_progress  # noqa: E402
-from curate.bench.label_efficiency_features import EmbeddingPlusTfidf, EmbeddingPlusWords  # noqa: E402
+from curate.bench.label_efficiency import BenchConfig, rich_progress  # noqa: E402
+from curate.bench.label_efficiency_features import EmbeddingPlusTfidf, EmbeddingPlusWords, MiniLMFeaturizer  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 # The plain strategies (C=10, 2 clusters per pick, 5 candidates per pick, 10% random mix), plus settings chosen

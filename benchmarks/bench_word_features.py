@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from curate.bench.classify_suite import shared_classify_sets  # noqa: E402
-from curate.bench.label_efficiency import MiniLMFeaturizer, rich_progress  # noqa: E402
+from curate.bench.label_efficiency import rich_progress  # noqa: E402
 from curate.bench.label_efficiency_data import load_labelled, make_split  # noqa: E402
-from curate.bench.label_efficiency_features import EmbeddingPlusWords  # noqa: E402
+from curate.bench.label_efficiency_features import EmbeddingPlusWords, MiniLMFeaturizer  # noqa: E402
 from curate.scorers.classifier_models import DEFAULT_C  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"

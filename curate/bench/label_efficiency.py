@@ -39,6 +39,7 @@ from curate.bench.label_efficiency_data import (
 from curate.bench.label_efficiency_features import (
     EmbeddingPlusWords,
     HashingFeaturizer,
+    MiniLMFeaturizer,
     PairFeaturizer,
     TextFeaturizer,
     TextPairFeaturizer,
@@ -59,7 +60,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "preference": {"seeds": 5, "start": 50, "batch": 50, "budget": 1000, "target_ratio": 1.2,
                    "strategies": ("random", "disagreement", "bald", "entropy")},
 }
-FEATURES = ("minilm", "smollm2", "hashing", "tfidf", "minilm+words")
+FEATURES = {"classify": ("minilm", "minilm+words", "hashing"), "preference": ("minilm", "smollm2", "hashing", "tfidf")}
 
 
 @dataclass(frozen=True)
@@ -131,11 +132,8 @@ class BenchConfig:
         if unknown or "random" not in (cfg.strategies or ()):
             raise InputError(f"--strategies for {self.task} must include random and come from "
                              f"{', '.join(known)}; got {', '.join(cfg.strategies or ())}.")
-        if self.features not in FEATURES or (self.task == "classify" and self.features in ("smollm2", "tfidf")) \
-                or (self.task == "preference" and self.features == "minilm+words"):
-            allowed = ("minilm", "smollm2", "hashing", "tfidf") if self.task == "preference" else (
-                "minilm", "minilm+words", "hashing")
-            raise InputError(f"--features for {self.task} must be one of {', '.join(allowed)}; "
+        if self.features not in FEATURES[self.task]:
+            raise InputError(f"--features for {self.task} must be one of {', '.join(FEATURES[self.task])}; "
                              f"got {self.features!r}.")
         for name in ("seeds", "start", "batch", "budget"):
             if int(getattr(cfg, name)) < 1:
@@ -181,24 +179,6 @@ def rich_progress(*, transient: bool = False) -> Iterator[ProgressFn]:
 
 
 # --------------------------------------------------------------------------------------------- features
-
-
-@dataclass
-class MiniLMFeaturizer:
-    """curate's cached MiniLM embedder with a progress callback; ``texts -> (n, 384)`` unit rows."""
-
-    cache_dir: Path | None
-    progress: ProgressFn | None
-    name: str = "minilm"
-
-    def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        from curate.runtime.embeddings import Embedder
-
-        def show(done: int, total: int) -> None:
-            if self.progress is not None:
-                self.progress("MiniLM embeddings (new texts)", done, total)
-
-        return Embedder("minilm", cache_dir=self.cache_dir).embed_texts(texts, on_progress=show)
 
 
 def _text_featurizer(cfg: BenchConfig, cache_dir: Path | None, progress: ProgressFn | None) -> TextFeaturizer:

@@ -63,6 +63,25 @@ class HashingFeaturizer:
         return np.asarray(out / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
+@dataclass
+class MiniLMFeaturizer:
+    """curate's cached MiniLM embedder with a progress callback ``(stage, done, total)``; ``texts -> (n, 384)``."""
+
+    cache_dir: Path | None
+    progress: Callable[[str, int, int], None] | None
+    name: str = "minilm"
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit rows, cached on disk under ``cache_dir``."""
+        from curate.runtime.embeddings import Embedder
+
+        def show(done: int, total: int) -> None:
+            if self.progress is not None:
+                self.progress("MiniLM embeddings (new texts)", done, total)
+
+        return Embedder("minilm", cache_dir=self.cache_dir).embed_texts(texts, on_progress=show)
+
+
 @dataclass(frozen=True)
 class EmbeddingPlusTfidf:
     """Sentence embeddings beside word features: ``[embed(texts), weight * tfidf_svd(texts)]``, ``(n, d + <=dim)``.
@@ -168,7 +187,7 @@ class TextPairFeaturizer:
 
 def prompt_features(split: Split) -> np.ndarray:
     """``(n_pool, <=64)`` TF-IDF-SVD features of the pool's prompts (for ``variance-novelty``; no model)."""
-    from curate.scorers.reward_laplace import TfidfSvdFeaturizer
+    from curate.runtime.tfidf_svd import TfidfSvdFeaturizer
 
     texts = [t or "(no prompt)" for t in split.pool.texts]
     return TfidfSvdFeaturizer(dim=64).fit(texts)(texts)
@@ -186,7 +205,8 @@ def minilm_prompt_features(split: Split, cache_dir: Path | None = None) -> np.nd
 def tfidf_pair_features(split: Split) -> tuple[np.ndarray, np.ndarray]:
     """Chosen / rejected TF-IDF-SVD features of pool, test and calibration (fitted on the pool's pairs, no labels),
     scaled so the pool's mean ``||a - b||`` is 1; each ``(n_pool + n_test + n_cal, <=256)``."""
-    from curate.scorers.reward_laplace import TfidfSvdFeaturizer, diff_scale
+    from curate.runtime.tfidf_svd import TfidfSvdFeaturizer
+    from curate.scorers.reward_laplace import diff_scale
 
     parts = (split.pool, split.test, split.calibration)
     feats = TfidfSvdFeaturizer().fit(split.pool.chosen, paired_with=split.pool.rejected)

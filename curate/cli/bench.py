@@ -330,10 +330,9 @@ def label_efficiency_cmd(
                                                      "class; preference: swapped); run at 0 and at this level.")]
     = 0.0,
     features: Annotated[str | None, typer.Option(
-        help="minilm, minilm+words (classify: what curate loop --embedder minilm+words sees), smollm2 (preference: "
-             "LM hidden states), tfidf (preference: word 1-2-gram TF-IDF + SVD, no model) or hashing (no model; "
-             "quick dry runs). Default: classify minilm, preference tfidf (fast; "
-             "preference-rank's strategy was chosen with smollm2, ~0.2 s per response).")] = None,
+        help="minilm, minilm+words (classify: the loop's --embedder minilm+words), smollm2 (preference: LM hidden "
+             "states), tfidf (preference: word TF-IDF + SVD, no model) or hashing (no model; dry runs). Default: "
+             "classify minilm, preference tfidf (preference-rank's was chosen on smollm2: 0.2 s a response).")] = None,
     learner: Annotated[str | None, typer.Option(
         help="preference: laplace (one Bradley-Terry model with a Laplace posterior; the default, as in "
              "preference-rank) or ensemble (8 bootstrapped Bradley-Terry heads).")] = None,

@@ -181,11 +181,11 @@ def _score_two_stage(ws: Workspace, built: Any, pool: list[Any], *, shortlist: f
     """``curate score --two-stage``: the proxy's figures, then the top records by exact score."""
     from dataclasses import asdict
 
-    from curate.runtime.embeddings import embedder_from_spec
+    from curate.runtime.word_features import embedder_for_spec
     from curate.scorers.proxy import ProxySettings
     from curate.scorers.two_stage import two_stage_scores
 
-    embed = embedder_from_spec(embedder, ws.cache_dir).embed_texts if embedder else None
+    embed = embedder_for_spec(embedder, ws.cache_dir).embed_texts if embedder else None
     stages = {"sample": "exact scores of the proxy's sample", "embed": f"{embedder} of prompts and answers",
               "short list": "exact scores of the short list"}
     with bar_progress() as progress:

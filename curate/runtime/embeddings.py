@@ -241,13 +241,9 @@ def encoder_from_spec(spec: str) -> Callable[[list[str]], Any] | None:
 
 
 def embedder_from_spec(spec: str, cache_dir: Path | None) -> Embedder:
-    """``--embedder``: minilm, a folder, a Hub id (cached in ``cache_dir``), ``package.module:function``
-    (not cached: the function may change), or ``<one of those>+words`` once its word features are fitted in
-    ``cache_dir`` (:mod:`curate.runtime.word_features`)."""
-    if spec.endswith("+words"):
-        from curate.runtime.word_features import load_words_embedder
-
-        return load_words_embedder(spec, cache_dir)
+    """``--embedder``: minilm, a folder, a Hub id (cached in ``cache_dir``), or ``package.module:function``
+    (not cached: the function may change). ``<one of those>+words``:
+    :func:`curate.runtime.word_features.embedder_for_spec`."""
     encode = encoder_from_spec(spec)
     return Embedder(spec, cache_dir=None if encode else cache_dir, encode=encode)
 

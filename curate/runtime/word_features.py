@@ -3,7 +3,7 @@
 An embedding blurs the words that decide short texts ("how many", "who", a product name); word 1-2-gram TF-IDF
 keeps them. ``<base>+words`` (e.g. ``minilm+words``) gives each text the unit row
 ``[base(text), WORD_WEIGHT * unit(words(text))] / norm``, where ``words`` is a
-:class:`~curate.scorers.reward_laplace.TfidfSvdFeaturizer` (hashed word 1-2-grams, sublinear TF-IDF, truncated SVD
+:class:`~curate.runtime.tfidf_svd.TfidfSvdFeaturizer` (hashed word 1-2-grams, sublinear TF-IDF, truncated SVD
 to :data:`WORD_DIM` columns) **fitted once per workspace** on the texts of its pool (no labels; at most
 :data:`FIT_LIMIT` of them, a seeded sample) and frozen in ``<workspace>/cache/embeddings/<spec>/words.npz``: records
 ingested later are read through the same fit, so a loop's features never move under it. Delete that file to fit
@@ -40,9 +40,9 @@ from curate.runtime.embeddings import (
     encoder_from_spec,
     record_text,
 )
+from curate.runtime.tfidf_svd import TfidfSvdFeaturizer
 
 if TYPE_CHECKING:
-    from curate.scorers.reward_laplace import TfidfSvdFeaturizer
     from curate.store.workspace import Workspace
 
 WORDS_SUFFIX = "+words"
@@ -78,7 +78,7 @@ class WordAugmentedEmbedder(Embedder):
     """``[base(texts), weight * unit(words(texts))]`` as unit rows, ``(n, d_base + d_words)`` float32.
 
     ``base`` is any :class:`Embedder` (its own disk cache is used); ``words`` a fitted
-    :class:`~curate.scorers.reward_laplace.TfidfSvdFeaturizer`.
+    :class:`~curate.runtime.tfidf_svd.TfidfSvdFeaturizer`.
     """
 
     def __init__(self, base: Embedder, words: TfidfSvdFeaturizer, *, weight: float = WORD_WEIGHT) -> None:
@@ -98,7 +98,7 @@ class WordAugmentedEmbedder(Embedder):
 def beside(dense: npt.ArrayLike, words: npt.ArrayLike, weight: float = WORD_WEIGHT) -> Vectors:
     """Unit rows of ``[dense, weight * unit(words)]``: ``(n, d) + (n, k) -> (n, d + k)`` float32.
 
-    >>> beside([[1.0, 0.0]], [[0.0, 2.0]], weight=1.0).round(3).tolist()
+    >>> beside([[1.0, 0.0]], [[0.0, 2.0]], weight=1.0).astype(float).round(3).tolist()
     [[0.707, 0.0, 0.0, 0.707]]
     """
     dense64, words64 = np.asarray(dense, dtype=np.float64), np.array(words, dtype=np.float64)
@@ -123,8 +123,6 @@ def sample_texts(texts: Iterable[str], limit: int, *, seed: int = 0) -> list[str
 
 def new_word_featurizer() -> TfidfSvdFeaturizer:
     """An unfitted featurizer with the word features' settings (:data:`WORD_DIM`, :data:`WORD_MIN_DF`)."""
-    from curate.scorers.reward_laplace import TfidfSvdFeaturizer
-
     return TfidfSvdFeaturizer(dim=WORD_DIM, min_df=WORD_MIN_DF, max_columns=WORD_MAX_COLUMNS)
 
 
@@ -135,8 +133,6 @@ def fit_words(texts: Sequence[str], path: Path, *, source: str = "") -> TfidfSvd
     Raises:
         InputError: fewer than 2 distinct non-empty texts.
     """
-    from curate.scorers.reward_laplace import TfidfSvdFeaturizer
-
     distinct = list(dict.fromkeys(t for t in texts if t.strip()))
     if len(distinct) < 2:
         raise InputError(f"word features need at least 2 distinct texts in the pool{f' of {source}' if source else ''}"
@@ -158,8 +154,6 @@ def load_words_embedder(spec: str, cache_dir: Path | None, *, memo: bool = False
     Raises:
         InputError: not fitted yet (the message says how to fit them).
     """
-    from curate.scorers.reward_laplace import TfidfSvdFeaturizer
-
     path = words_path(cache_dir, spec) if cache_dir is not None else None
     if path is None or not path.exists():
         raise InputError(f"--embedder {spec}: its word features are not fitted in this workspace yet; they are "
@@ -168,6 +162,12 @@ def load_words_embedder(spec: str, cache_dir: Path | None, *, memo: bool = False
     base = base_spec(spec)
     inner = MemoEmbedder(base, encode=encoder_from_spec(base)) if memo else embedder_from_spec(base, cache_dir)
     return WordAugmentedEmbedder(inner, TfidfSvdFeaturizer.load(path))
+
+
+def embedder_for_spec(spec: str, cache_dir: Path | None) -> Embedder:
+    """:func:`~curate.runtime.embeddings.embedder_from_spec`, plus ``<base>+words`` whose word features are fitted
+    in ``cache_dir`` already (:func:`load_words_embedder`)."""
+    return load_words_embedder(spec, cache_dir) if is_words_spec(spec) else embedder_from_spec(spec, cache_dir)
 
 
 def workspace_embedder(spec: str, ws: Workspace, *, memo: bool = False, on_fit: FitFn | None = None) -> Embedder:
@@ -186,5 +186,5 @@ def workspace_embedder(spec: str, ws: Workspace, *, memo: bool = False, on_fit: 
 
 
 __all__ = ["FIT_LIMIT", "WORDS_SUFFIX", "WORD_DIM", "WORD_MAX_COLUMNS", "WORD_MIN_DF", "WORD_WEIGHT",
-           "WordAugmentedEmbedder", "base_spec", "beside", "fit_words", "is_words_spec", "load_words_embedder",
-           "new_word_featurizer", "sample_texts", "words_path", "workspace_embedder"]
+           "WordAugmentedEmbedder", "base_spec", "beside", "embedder_for_spec", "fit_words", "is_words_spec",
+           "load_words_embedder", "new_word_featurizer", "sample_texts", "words_path", "workspace_embedder"]

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from curate.ingest.records import Record
 from curate.runtime.config import config_key
-from curate.runtime.embeddings import Embedder, embedder_from_spec
+from curate.runtime.embeddings import Embedder
 
 Scores = npt.NDArray[np.float64]
 
@@ -62,8 +62,10 @@ class BuildContext:
     seed: int = 0
 
     def make_embedder(self) -> Embedder:
-        """The (disk-cached) embedder ``embedder`` names (:func:`~curate.runtime.embeddings.embedder_from_spec`)."""
-        return embedder_from_spec(self.embedder, self.cache_dir)
+        """The (disk-cached) embedder ``embedder`` names (:func:`~curate.runtime.word_features.embedder_for_spec`)."""
+        from curate.runtime.word_features import embedder_for_spec
+
+        return embedder_for_spec(self.embedder, self.cache_dir)
 
 
 @dataclasses.dataclass(frozen=True)

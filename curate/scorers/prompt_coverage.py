@@ -39,7 +39,7 @@ def coverage_scores(prompts: Sequence[str], covered: Sequence[str], *, dim: int 
                     max_ranked: int = 5000) -> Scores:
     """``(len(prompts),)`` float64 in ``[0, 1]``: ``1 - rank / n`` in greedy farthest-first order over the prompts'
     TF-IDF-SVD features, ``covered`` prompts counting as picked already; 0 beyond the first ``max_ranked`` picks."""
-    from curate.scorers.reward_laplace import TfidfSvdFeaturizer
+    from curate.runtime.tfidf_svd import TfidfSvdFeaturizer
     from curate.selectors.kcenter import greedy_k_center
 
     n = len(prompts)

@@ -9,8 +9,8 @@ import pytest
 
 from curate.ingest.records import Record
 from curate.runtime.catalog import BuildContext, build_scorer
+from curate.runtime.tfidf_svd import TfidfSvdFeaturizer
 from curate.scorers.prompt_coverage import coverage_scores, prompt_text
-from curate.scorers.reward_laplace import TfidfSvdFeaturizer
 from curate.selectors.novelty import novelty_bonus_pick
 
 TOPICS = {

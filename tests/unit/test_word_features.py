@@ -12,15 +12,16 @@ from curate.cli.main import app
 from curate.errors import InputError
 from curate.ingest.sources import ingest
 from curate.loop.pool_loop import LoopConfig, run_loop
-from curate.runtime.embeddings import Embedder, MemoEmbedder, embedder_from_spec
+from curate.runtime.embeddings import Embedder, MemoEmbedder
+from curate.runtime.tfidf_svd import TfidfSvdFeaturizer
 from curate.runtime.word_features import (
     WORD_WEIGHT,
     beside,
+    embedder_for_spec,
     sample_texts,
     words_path,
     workspace_embedder,
 )
-from curate.scorers.reward_laplace import TfidfSvdFeaturizer
 from tests.unit.test_loop import seed_texts, text_rows, write_jsonl
 
 BLIND = "tests.unit.test_word_features:blind_encode"
@@ -82,14 +83,14 @@ def test_words_are_fitted_once_on_the_pool_and_frozen(workspace, tmp_path):
     again = workspace_embedder(spec, workspace, on_fit=lambda s, n: told.append((s, n)))
     assert len(told) == 1 and path.stat().st_mtime_ns == stamp
     assert np.array_equal(again.embed_texts(probe), first)
-    assert np.array_equal(embedder_from_spec(spec, workspace.cache_dir).embed_texts(probe), first)
+    assert np.array_equal(embedder_for_spec(spec, workspace.cache_dir).embed_texts(probe), first)
     memo = workspace_embedder(spec, workspace, memo=True)  # what curate stream uses: vectors kept in memory
     assert isinstance(memo.base, MemoEmbedder) and np.array_equal(memo.embed_texts(probe), first)
 
 
 def test_unfitted_or_model_built_words_embedders_fail_clearly(workspace, tmp_path):
     with pytest.raises(InputError, match=r"minilm\+words: its word features are not fitted in this workspace"):
-        embedder_from_spec("minilm+words", workspace.cache_dir)
+        embedder_for_spec("minilm+words", workspace.cache_dir)
     with pytest.raises(InputError, match="word features are fitted per workspace"):
         Embedder("minilm+words").embed_texts(["a text"])
     with pytest.raises(InputError, match="at least 2 distinct texts in the pool"):

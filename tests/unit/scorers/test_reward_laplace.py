@@ -8,8 +8,9 @@ import pytest
 from curate.errors import InputError
 from curate.ingest.records import Record, record_id
 from curate.runtime.catalog import scorer_names
+from curate.runtime.tfidf_svd import TfidfSvdFeaturizer
 from curate.scorers.base import BuildContext
-from curate.scorers.reward_laplace import LaplaceBradleyTerry, RewardVarianceScorer, TfidfSvdFeaturizer, diff_scale
+from curate.scorers.reward_laplace import LaplaceBradleyTerry, RewardVarianceScorer, diff_scale
 
 D = 6
 W_STAR = np.random.default_rng(3).normal(size=D)
