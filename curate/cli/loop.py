@@ -34,8 +34,6 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def _progress_line(event: str, p: dict[str, Any]) -> str | None:
-    if event == "words":
-        return f"fitting the word features of --embedder {p['embedder']} on {p['texts']:,} pool texts"
     if event == "select":
         return f"round {p['loop_round']}: scoring {p['candidates']:,} candidates, selecting {p['k']}"
     if event == "round":

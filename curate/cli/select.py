@@ -89,20 +89,16 @@ def _recorded_version(scorer: str, version: str) -> str | None:
     return None if cls is not None and cls.embeddings_only else version
 
 
-def _fit_words_first(ws: Workspace, embedder: str) -> None:
-    """Fit ``<base>+words`` features on the pool now, saying so, before a scorer or a seed asks for them."""
-    from curate.runtime.word_features import is_words_spec, workspace_embedder
-
-    if is_words_spec(embedder):
-        workspace_embedder(embedder, ws, on_fit=say_word_fit)
-
-
 def _context(ws: Workspace, *, kind: str | None, model: str, adapter: str | None, embedder: str, seed: int) -> Any:
+    """The scorers' build context, holding the one embedder of this command (``+words`` fitted on the pool first,
+    with a message); ``ctx.make_embedder()`` returns it."""
+    from curate.loop.pool_loop import EmbedderContext
     from curate.rounds.selection import labeled_records
-    from curate.runtime.catalog import BuildContext
-    _fit_words_first(ws, embedder)
-    return BuildContext(cache_dir=ws.cache_dir, labeled=labeled_records(ws, kind=kind), embedder=embedder,
-                        model=model, adapter=adapter, seed=seed)
+    from curate.runtime.word_features import workspace_embedder
+
+    return EmbedderContext(cache_dir=ws.cache_dir, labeled=labeled_records(ws, kind=kind), embedder=embedder,
+                           model=model, adapter=adapter, seed=seed,
+                           injected=workspace_embedder(embedder, ws, on_fit=say_word_fit))
 
 
 def score(
@@ -150,7 +146,7 @@ def score(
             raise InputError("--two-stage runs on this machine: drop --engine ray (the exact stage is a short list)")
         _score_two_stage(ws, built, pool, shortlist=shortlist, sample=proxy_sample, seed=seed, top=top,
                          budget_seconds=None if hours is None else 3600 * hours,
-                         embedder=embedder if proxy_embeddings else None, json_out=json_out)
+                         emb=ctx.make_embedder() if proxy_embeddings else None, json_out=json_out)
         return
     with bar_progress() as progress:
         task = progress.add_task(f"score {scorer}", total=len(pool))
@@ -177,15 +173,15 @@ def _print_top(pool: list[Any], values: np.ndarray, top: int, figures: dict[str,
 
 
 def _score_two_stage(ws: Workspace, built: Any, pool: list[Any], *, shortlist: float, sample: int, seed: int,
-                     top: int, budget_seconds: float | None, embedder: str | None, json_out: Any) -> None:
+                     top: int, budget_seconds: float | None, emb: Any, json_out: Any) -> None:
     """``curate score --two-stage``: the proxy's figures, then the top records by exact score."""
     from dataclasses import asdict
 
-    from curate.runtime.word_features import embedder_for_spec
     from curate.scorers.proxy import ProxySettings
     from curate.scorers.two_stage import two_stage_scores
 
-    embed = embedder_for_spec(embedder, ws.cache_dir).embed_texts if embedder else None
+    embedder = emb.key if emb is not None else None  # the command's embedder, or None: no cosine feature
+    embed = emb.embed_texts if emb is not None else None
     stages = {"sample": "exact scores of the proxy's sample", "embed": f"{embedder} of prompts and answers",
               "short list": "exact scores of the short list"}
     with bar_progress() as progress:
@@ -283,7 +279,6 @@ def select_cmd(
     mix and each quota."""
     from curate.rounds.selection import Strategy, candidates, run_round
     from curate.runtime.catalog import build_scorer, build_selector
-    from curate.runtime.word_features import workspace_embedder
 
     ws = Workspace.open(workspace, db, must_exist=True)
     model, adapter = _from_version(ws, model_version, scorer, model, adapter)
@@ -303,7 +298,7 @@ def select_cmd(
             progress.update(embed_task[0], completed=done)
 
         report = run_round(ws, strategy, k, pool=pool, rng=np.random.default_rng(seed),
-                           embedder=workspace_embedder(embedder, ws, on_fit=say_word_fit), task_type=task_type,
+                           embedder=ctx.make_embedder(), task_type=task_type,
                            model_version=_recorded_version(scorer, model_version or model),
                            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
                            on_embed_progress=embedding, score_all=score_all)
@@ -368,11 +363,12 @@ def seed(
 ) -> None:
     """Cold start: a first round chosen without any model (cluster centroids, rules, or stratified random)."""
     from curate.rounds.seed import seed_round
+    from curate.runtime.word_features import workspace_embedder
 
     ws = Workspace.open(workspace, db, must_exist=True)
     pool = _candidates_or_fail(ws, kind)
-    if method == "centroids":
-        _fit_words_first(ws, embedder)
+    if method == "centroids":  # fit +words features now, saying so; seed_round then loads them
+        workspace_embedder(embedder, ws, on_fit=say_word_fit)
     seeded = seed_round(ws, pool, method, k, rng=np.random.default_rng(seed_), embedder=embedder, rules=rules, by=by,
                         task_type=task_type)
     report = seeded.round

@@ -137,7 +137,7 @@ def test_label_teach_takes_a_words_embedder_and_reports_the_fit(tmp_path):
     assert words_path(tmp_path / "ws" / "cache", BLIND + "+words").exists()
 
 
-def test_seed_and_embed_take_a_words_embedder(tmp_path):
+def test_seed_embed_and_select_take_a_words_embedder(tmp_path):
     ws = tmp_path / "ws"
     runner = CliRunner()
     rows = [{"text": r["text"]} for r in text_rows(40, 1, 0.6)]  # unlabelled: candidates for a cold start
@@ -153,6 +153,10 @@ def test_seed_and_embed_take_a_words_embedder(tmp_path):
     report = json.loads(out.read_text())
     assert report["records"] == 36 and report["dimensions"] > 8  # the 4 seeded records have tasks now
     assert "fitting the word features" not in " ".join(embedded.output.split())  # fitted once, by seed
+    selected = runner.invoke(app, ["select", "--scorer", "density", "-k", "4", "--embedder", BLIND + "+words",
+                                   "-w", str(ws)])  # the scorer and the selector share the command's one embedder
+    assert selected.exit_code == 0, selected.output
+    assert "round 2: 4 task(s) from 36 candidates" in " ".join(selected.output.split())
 
 
 def test_curate_stream_takes_a_words_embedder(workspace, tmp_path):
