@@ -51,7 +51,7 @@ from curate.bench.label_efficiency_metrics import mean_gain, ratio_report, summa
 from curate.errors import InputError
 from curate.ingest.readers import tabular_columns
 from curate.runtime.lm_features import LMHiddenStateFeaturizer, standardise
-from curate.scorers.classifier_models import DEFAULT_C
+from curate.scorers.classifier_models import DEFAULT_C, classifier_c
 
 ProgressFn = Callable[[str, int, int], None]
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -348,6 +348,7 @@ def run_benchmark(cfg: BenchConfig, data_path: Path, *, test_path: Path | None =
         featurize = text_featurizer or _text_featurizer(cfg, cache_dir, progress)
         if hasattr(featurize, "fit_pool"):  # features fitted on the pool alone, as the product fits them
             featurize.fit_pool(split.pool.texts)
+        cfg = dataclasses.replace(cfg, C=classifier_c(featurize, cfg.C))  # as the product fits on these features
         x = np.asarray(featurize([t for p in parts for t in p.texts]), dtype=np.float32)
         features, feat_name = (x,), _featurizer_name(featurize)
     elif cfg.features == "tfidf" and pair_featurizer is None:

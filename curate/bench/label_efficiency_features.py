@@ -125,15 +125,21 @@ class EmbeddingPlusWords:
     """
 
     def __init__(self, embed: TextFeaturizer) -> None:
-        self.embed = embed
+        from curate.runtime.word_features import WORD_WEIGHT
+
+        self.embed, self.weight = embed, WORD_WEIGHT
         self._words: Any = None
+        #: The product's C scaling for word rows (:func:`~curate.scorers.classifier_models.classifier_c`).
+        self.c_scale = 1.0 + WORD_WEIGHT**2
 
     @property
     def name(self) -> str:
-        """``<embedder>+words`` (a resume key: the settings are the product's constants)."""
-        from curate.runtime.word_features import WORD_DIM, WORD_WEIGHT
+        """``<embedder>+words<dim>x<weight>-Cx<c_scale>`` (a resume key: the settings are the product's constants;
+        before 2026-12-06 the classifier kept C unscaled, ``...+words256x0.5``)."""
+        from curate.runtime.word_features import WORD_DIM
 
-        return f"{getattr(self.embed, 'name', type(self.embed).__name__)}+words{WORD_DIM}x{WORD_WEIGHT}"
+        base = getattr(self.embed, "name", type(self.embed).__name__)
+        return f"{base}+words{WORD_DIM}x{self.weight}-Cx{self.c_scale:g}"
 
     def fit_pool(self, texts: Sequence[str]) -> None:
         """Fit the word features on the pool's texts (no labels) and read them back as saved, exactly as

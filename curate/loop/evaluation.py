@@ -32,7 +32,7 @@ from curate.annotate.answers import final_annotations
 from curate.errors import InputError
 from curate.ingest.records import Record, as_text
 from curate.scorers.classifier import Featurizer, featurize_checked
-from curate.scorers.classifier_models import ClassifierModel, fit_classifier
+from curate.scorers.classifier_models import ClassifierModel, classifier_c, fit_classifier
 from curate.scorers.reward import BradleyTerryEnsemble, preference_features
 from curate.store.database import Store
 from curate.store.schema import Suggestion, Task
@@ -190,7 +190,8 @@ def fit_model(kind: str, labeled: Sequence[Record], featurize: Featurizer, *, cl
         model.train_size = len(usable)
         if len({str(r.label) for r in usable}) >= 2:
             X = featurize_checked(featurize, _texts(usable), who="loop model")
-            model.classifier = fit_classifier(X, [str(r.label) for r in usable], classes=model.classes, rng=rng)
+            model.classifier = fit_classifier(X, [str(r.label) for r in usable], classes=model.classes, rng=rng,
+                                              C=classifier_c(featurize))
         return model
     pairs = [r for r in labeled if r.kind == "preference"]
     model.train_size = len(pairs)

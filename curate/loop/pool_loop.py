@@ -74,7 +74,7 @@ def _scorer(ws: Workspace, config: LoopConfig, model: LoopModel, labeled: list[R
             feedback: tuple[list[Record], list[float]]) -> tuple[Scorer, Selector]:
     from curate.runtime.catalog import build_scorer, build_selector
     from curate.scorers.classifier import ClassifierUncertaintyScorer, CommitteeScorer
-    from curate.scorers.classifier_models import fit_committee
+    from curate.scorers.classifier_models import classifier_c, fit_committee
     from curate.scorers.feedback import FeedbackScorer
     from curate.scorers.reward import RewardUncertaintyScorer
     from curate.selectors import KCenterGreedy
@@ -89,7 +89,7 @@ def _scorer(ws: Workspace, config: LoopConfig, model: LoopModel, labeled: list[R
     elif cls is CommitteeScorer:
         texts = [r for r in labeled if r.label is not None and str(r.label) in model.classes]
         committee = fit_committee(emb.embed_records(texts), [str(r.label) for r in texts], classes=model.classes,
-                                  rng=np.random.default_rng(config.seed))
+                                  rng=np.random.default_rng(config.seed), C=classifier_c(emb))
         scorer = CommitteeScorer(featurize=emb, committee=committee, **options)
     elif cls is RewardUncertaintyScorer:
         scorer = RewardUncertaintyScorer(featurize=emb, ensemble=model.ensemble, **options)

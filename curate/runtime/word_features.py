@@ -78,12 +78,16 @@ class WordAugmentedEmbedder(Embedder):
     """``[base(texts), weight * unit(words(texts))]`` as unit rows, ``(n, d_base + d_words)`` float32.
 
     ``base`` is any :class:`Embedder` (its own disk cache is used); ``words`` a fitted
-    :class:`~curate.runtime.tfidf_svd.TfidfSvdFeaturizer`.
+    :class:`~curate.runtime.tfidf_svd.TfidfSvdFeaturizer`. Unit rows shrink the base part by
+    ``1 / sqrt(1 + weight**2)``; ``c_scale = 1 + weight**2`` gives it back to the classifiers fitted on them, which
+    keeps banking77's accuracy with 2 labels per class (0.463 -> 0.473 at 150 labels, MiniLM alone 0.475).
     """
 
     def __init__(self, base: Embedder, words: TfidfSvdFeaturizer, *, weight: float = WORD_WEIGHT) -> None:
         super().__init__(base.name + WORDS_SUFFIX, cache_dir=None, batch_size=base.batch_size)
         self.base, self.words, self.weight = base, words, weight
+        #: Classifiers on these rows fit with ``C * c_scale`` (:func:`~curate.scorers.classifier_models.classifier_c`).
+        self.c_scale = 1.0 + weight**2
 
     def embed_texts(self, texts: Sequence[str], *,
                     on_progress: Callable[[int, int], None] | None = None) -> Vectors:

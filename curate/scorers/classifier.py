@@ -18,7 +18,14 @@ import numpy.typing as npt
 from curate.errors import InputError
 from curate.ingest.records import Record, as_text
 from curate.scorers.base import BaseScorer, BuildContext, Scores
-from curate.scorers.classifier_models import ClassifierModel, Committee, badge_embeddings, fit_classifier, fit_committee
+from curate.scorers.classifier_models import (
+    ClassifierModel,
+    Committee,
+    badge_embeddings,
+    classifier_c,
+    fit_classifier,
+    fit_committee,
+)
 from curate.scorers.uncertainty import COMMITTEE_METHODS, SINGLE_MODEL_METHODS, check_method
 
 FloatArray = npt.NDArray[np.float64]
@@ -113,7 +120,7 @@ class ClassifierUncertaintyScorer(BaseScorer):
     def build(cls, ctx: BuildContext, **options: Any) -> ClassifierUncertaintyScorer:
         """A logistic regression fitted on ``ctx.labeled`` texts (embedded by ``ctx``'s embedder), then scored."""
         embedder, x, labels = _training_set(ctx, str(options.get("method", "margin")))
-        model = fit_classifier(x, labels, rng=np.random.default_rng(ctx.seed))
+        model = fit_classifier(x, labels, rng=np.random.default_rng(ctx.seed), C=classifier_c(embedder))
         return cls(featurize=embedder, model=model, **options)
 
     def model_version(self) -> str:
@@ -169,7 +176,7 @@ class CommitteeScorer(BaseScorer):
     def build(cls, ctx: BuildContext, **options: Any) -> CommitteeScorer:
         """A bagged committee fitted on ``ctx.labeled`` texts (embedded by ``ctx``'s embedder), then scored."""
         embedder, x, labels = _training_set(ctx, str(options.get("method", "vote_entropy")))
-        committee = fit_committee(x, labels, rng=np.random.default_rng(ctx.seed))
+        committee = fit_committee(x, labels, rng=np.random.default_rng(ctx.seed), C=classifier_c(embedder))
         return cls(featurize=embedder, committee=committee, **options)
 
     def model_version(self) -> str:

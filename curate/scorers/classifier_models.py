@@ -47,6 +47,21 @@ FloatArray = npt.NDArray[np.float64]
 DEFAULT_C: Final = 10.0
 
 
+def classifier_c(featurize: object, C: float = DEFAULT_C) -> float:
+    """The inverse L2 strength for features from ``featurize``: ``C * featurize.c_scale`` when it declares one,
+    else ``C``.
+
+    ``<base>+words`` embedders (:mod:`curate.runtime.word_features`) declare ``1 + weight**2``: their unit rows
+    shrink the embedding part by ``1 / sqrt(1 + weight**2)``, and a logistic regression on rows scaled by ``s``
+    with ``C * ...`` is the one on unscaled rows with ``C * s**2``: so the embedding keeps the strength
+    :data:`DEFAULT_C` was measured at, while cosine code still sees unit rows.
+
+    >>> classifier_c(object()), classifier_c(type("F", (), {"c_scale": 1.25})())
+    (10.0, 12.5)
+    """
+    return float(C) * float(getattr(featurize, "c_scale", 1.0))
+
+
 def check_features(X: npt.ArrayLike, *, who: str, n_features: int | None = None) -> FloatArray:
     try:
         arr = np.asarray(X, dtype=np.float64)

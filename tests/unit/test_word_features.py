@@ -88,6 +88,31 @@ def test_words_are_fitted_once_on_the_pool_and_frozen(workspace, tmp_path):
     assert isinstance(memo.base, MemoEmbedder) and np.array_equal(memo.embed_texts(probe), first)
 
 
+def test_classifiers_on_word_rows_keep_the_embeddings_regularisation(workspace, tmp_path):
+    from curate.loop.evaluation import fit_model
+    from curate.scorers.classifier_models import DEFAULT_C, classifier_c, fit_classifier
+
+    seed_texts(workspace, tmp_path, signal_share=0.6)
+    emb = workspace_embedder(BLIND + "+words", workspace)
+    assert emb.c_scale == pytest.approx(1 + WORD_WEIGHT**2)
+    labeled = [r for r in workspace.store.iter_records(split="pool") if r.label is not None][:60]
+    classes = sorted({str(r.label) for r in labeled})
+    model = fit_model("text", labeled, emb, classes=classes, rng=np.random.default_rng(0))  # the loop's model
+    assert model.classifier is not None
+    assert model.classifier.estimator.C == pytest.approx(classifier_c(emb)) == pytest.approx(DEFAULT_C * 1.25)
+    # unit rows with C * (1 + w^2) are the un-renormalised rows [base, w * unit(words)] with C
+    texts = [str(r.fields["text"]) for r in labeled]
+    dense, words = emb.base.embed_texts(texts), emb.words(texts)
+    raw = np.hstack([dense, WORD_WEIGHT * words / np.linalg.norm(words, axis=1, keepdims=True)])
+    assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0)
+    on_raw = fit_classifier(raw, [str(r.label) for r in labeled], classes=classes, rng=np.random.default_rng(0),
+                            max_iter=2000)
+    on_unit = fit_classifier(emb.embed_texts(texts), [str(r.label) for r in labeled], classes=classes,
+                             rng=np.random.default_rng(0), C=classifier_c(emb), max_iter=2000)
+    np.testing.assert_allclose(on_unit.predict_proba(emb.embed_texts(texts)), on_raw.predict_proba(raw), atol=2e-3)
+    assert classifier_c(emb.base) == DEFAULT_C  # plain embedders keep C
+
+
 def test_unfitted_or_model_built_words_embedders_fail_clearly(workspace, tmp_path):
     with pytest.raises(InputError, match=r"minilm\+words: its word features are not fitted in this workspace"):
         embedder_for_spec("minilm+words", workspace.cache_dir)
