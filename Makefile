@@ -72,7 +72,8 @@ bench: $(STAMP)
 
 # Selection vs random on every data set, defaults chosen leave-one-data-set-out (issue 18), 10 seeds each; about 4
 # hours on 2 cores the first time (classification 1 h, preference on TF-IDF 15 min, on SmolLM2 features 2.5 h: 83 min
-# of features, cached in .bench-cache, then 66 min of loops; preference-rank's cold branch 15 min), plus the rewrite
+# of features, cached in .bench-cache, then 66 min of loops; UltraFeedback over 10 splits 10 min more; preference-rank's
+# cold branch 15 min), plus the rewrite
 # budget's LoRA adapters (SmolLM2, 27 adapters of 15-20 min each on one core; kept, so a rerun trains the rest). JSON in
 # benchmarks/results/selection_*.json, preference_cold_start.json and rewrite_budget*.json; the README table from
 # selection.json.
@@ -84,6 +85,7 @@ bench-selection: $(STAMP)
 	$(PY) benchmarks/bench_selection_classify.py --resume-dir .bench-cache/selection_classify_10
 	$(PY) benchmarks/bench_selection_preference.py
 	$(PY) benchmarks/bench_selection_preference.py --features smollm2
+	$(PY) benchmarks/bench_preference_splits.py
 	$(PY) benchmarks/bench_preference_cold_start.py
 	$(PY) benchmarks/bench_rewrite_budget.py --pool 400
 	$(PY) benchmarks/bench_rewrite_budget_lora.py --out benchmarks/results/rewrite_budget_lora_seed0.json

@@ -15,6 +15,7 @@ random on some judge set (ratio < 1), the default is ``random``.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -109,16 +110,17 @@ def pair_features(split: Split, features: str, cache_dir: Path | None, lm: str |
 
 def run_set(pset: PreferenceSet, candidates: Mapping[str, Mapping[str, Any]], *, seeds: int,
             features: str = "tfidf", cache_dir: Path | None = None, lm: str | None = None,
-            progress: ProgressFn | None = None) -> dict[str, Any]:
+            progress: ProgressFn | None = None, split_seed: int = 0) -> dict[str, Any]:
     """Every candidate against random on one set: a report shaped like ``run_benchmark``'s (one noise level).
 
     ``features``: ``tfidf`` (TF-IDF-SVD of the responses, no model) or ``smollm2`` (the packaged SmolLM2's last
     layer, mean over the response tokens, cached in ``cache_dir``; ``lm`` another causal LM's folder); both scaled
-    to a pool mean ``||a - b||`` of 1.
+    to a pool mean ``||a - b||`` of 1. ``split_seed``: which seeded pool/test split (by prompt) of the set; the
+    suite uses 0, :mod:`curate.bench.preference_splits` repeats it over several.
     """
     started = time.perf_counter()
     data = load_labelled(pset.path, "preference", mapping=pset.mapping)
-    split = make_split(data, "preference", test_size=pset.test_size)
+    split = make_split(data, "preference", test_size=pset.test_size, seed=split_seed)
     t0 = time.perf_counter()
     a, b, feature_name = pair_features(split, features, cache_dir, lm, progress)
     prompts = {"tfidf": prompt_features(split)}
@@ -151,8 +153,10 @@ def run_set(pset: PreferenceSet, candidates: Mapping[str, Mapping[str, Any]], *,
     report_runs = {"noise_0": merged}
     return {
         "benchmark": "label_efficiency", "task": "preference", "set": pset.name, "judge": pset.judge,
-        "data": {"pool_file": data.summary(), "split": split.summary()},
-        "config": {"seeds": seeds, "start": pset.start, "batch": pset.batch, "budget": pset.budget,
+        "data": {"pool_file": data.summary(), "split": split.summary(),
+                 "test_prompts_sha256": hashlib.sha256("\n".join(sorted(split.test.texts)).encode()).hexdigest()[:16]},
+        "config": {"seeds": seeds, "split_seed": split_seed, "start": pset.start, "batch": pset.batch,
+                   "budget": pset.budget,
                    "test_size": pset.test_size, "learner": "laplace", "prior_precision": 1.0, "random_mix": 0.1,
                    "candidates": {k: dict(v) for k, v in candidates.items()}},
         "features": {"name": feature_name + "; prompts tfidf-svd64" + ("; minilm" if "minilm" in prompts else ""),

@@ -1,0 +1,83 @@
+"""Preference acquisition vs random over repeated pool/test splits (see :mod:`curate.bench.preference_splits`).
+
+The preference suite measures on one seeded split per set; on UltraFeedback's 250 test pairs that split alone moves
+a curve by more than random gains over its budget. This runs the candidates on ``--splits`` seeded splits, ``--seeds``
+loop seeds each, and pools the curves. Finished splits are kept in ``--resume-dir``: a rerun (or one after Ctrl-C)
+runs only the rest. Writes ``benchmarks/results/preference_splits_<set>_<features>.json`` and a plot beside it.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_preference_splits.py [--set ultrafeedback] [--splits 10] [--seeds 3]
+        [--candidates novelty,variance-novelty(1)] [--features smollm2|tfidf]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DATA = ROOT.parent / "shared" / "data"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", default="ultrafeedback", help="one of the preference suite's sets")
+    parser.add_argument("--splits", type=int, default=10, help="seeded pool/test splits (split seeds 0..N-1)")
+    parser.add_argument("--seeds", type=int, default=3, help="loop seeds per split")
+    parser.add_argument("--candidates", default="novelty,variance-novelty(1)",
+                        help="comma list of the preference suite's candidate names")
+    parser.add_argument("--features", default="smollm2", choices=("tfidf", "smollm2"))
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".bench-cache")
+    parser.add_argument("--resume-dir", type=Path, default=ROOT / ".bench-cache" / "preference_splits")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+
+    from threadpoolctl import threadpool_limits
+
+    from curate.bench.label_efficiency import rich_progress
+    from curate.bench.label_efficiency_plot import plot_report
+    from curate.bench.preference_splits import as_report, pool_splits, run_splits
+    from curate.bench.preference_suite import CANDIDATES, shared_preference_sets
+
+    sets, _ = shared_preference_sets(args.data)
+    pset = next((s for s in sets if s.name == args.set), None)
+    if pset is None:
+        print(f"skipped: preference set {args.set!r} not found under {args.data} (found: "
+              f"{', '.join(s.name for s in sets) or 'none'}). Put ../shared/data beside the repository.")
+        return
+    names = [c.strip() for c in args.candidates.split(",") if c.strip()]
+    unknown = [c for c in names if c not in CANDIDATES]
+    if unknown:
+        sys.exit(f"--candidates: unknown {', '.join(unknown)}; choose from {', '.join(CANDIDATES)}.")
+    out = args.out or ROOT / "benchmarks" / "results" / f"preference_splits_{pset.name}_{args.features}.json"
+    with threadpool_limits(limits=1), rich_progress(transient=True) as progress:
+        reports = run_splits(pset, {c: CANDIDATES[c] for c in names}, splits=list(range(args.splits)),
+                             seeds=args.seeds, features=args.features, cache_dir=args.cache_dir,
+                             resume_dir=args.resume_dir, progress=progress, say=print)
+    pooled = pool_splits(reports)
+    pooled["command"] = ".venv/bin/python " + shlex.join(
+        [str(Path(sys.argv[0]).resolve().relative_to(ROOT)), *sys.argv[1:]])
+    written = plot_report(as_report(pooled), out.with_suffix(".png")).resolve()
+    pooled["plot"] = str(written.relative_to(ROOT) if written.is_relative_to(ROOT) else written)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(pooled, indent=1) + "\n", encoding="utf-8")
+    rise = pooled["random_rise"]
+    print(f"{pset.name}, {len(reports)} splits x {args.seeds} seeds: random rises {rise['mean']:+.4f} over the "
+          f"second half (95% CI {rise.get('ci95')}; rises: {pooled['random_curve_rises']})")
+    for name, r in pooled["ratios"].items():
+        gain = pooled["mean_gain_over_random"][name]
+        ratio = "never reached" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        print(f"  {name}: ratio {ratio} (per-seed CI {r['per_seed_ci'].get('ci95')}), mean gain "
+              f"{gain['mean']:+.4f} {gain.get('ci95')}; per split {pooled['per_split_ratio'][name]}")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
