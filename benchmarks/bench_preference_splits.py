@@ -8,7 +8,7 @@ runs only the rest. Writes ``benchmarks/results/preference_splits_<set>_<feature
 Usage::
 
     .venv/bin/python benchmarks/bench_preference_splits.py [--set ultrafeedback] [--splits 10] [--seeds 3]
-        [--candidates novelty,variance-novelty(1)] [--features smollm2|tfidf]
+        [--candidates all|novelty,variance-novelty(1),...] [--features smollm2|tfidf]
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ def main() -> None:
     parser.add_argument("--set", default="ultrafeedback", help="one of the preference suite's sets")
     parser.add_argument("--splits", type=int, default=10, help="seeded pool/test splits (split seeds 0..N-1)")
     parser.add_argument("--seeds", type=int, default=3, help="loop seeds per split")
-    parser.add_argument("--candidates", default="novelty,variance-novelty(1)",
-                        help="comma list of the preference suite's candidate names")
+    parser.add_argument("--candidates", default="all",
+                        help="comma list of the preference suite's candidate names, or all of them (default)")
     parser.add_argument("--features", default="smollm2", choices=("tfidf", "smollm2"))
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".bench-cache")
@@ -52,7 +52,8 @@ def main() -> None:
         print(f"skipped: preference set {args.set!r} not found under {args.data} (found: "
               f"{', '.join(s.name for s in sets) or 'none'}). Put ../shared/data beside the repository.")
         return
-    names = [c.strip() for c in args.candidates.split(",") if c.strip()]
+    names = list(CANDIDATES) if args.candidates == "all" else [c.strip() for c in args.candidates.split(",")
+                                                                 if c.strip()]
     unknown = [c for c in names if c not in CANDIDATES]
     if unknown:
         sys.exit(f"--candidates: unknown {', '.join(unknown)}; choose from {', '.join(CANDIDATES)}.")

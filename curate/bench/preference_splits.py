@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ def _split_path(resume_dir: Path, pset: PreferenceSet, key: Mapping[str, Any]) -
 def run_splits(pset: PreferenceSet, candidates: Mapping[str, Mapping[str, Any]], *, splits: Sequence[int],
                seeds: int, features: str = "tfidf", cache_dir: Path | None = None,
                resume_dir: Path | None = None, progress: ProgressFn | None = None,
-               say: Any = None) -> list[dict[str, Any]]:
+               say: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """:func:`run_set` on each split seed in ``splits`` (``seeds`` loop seeds each); one report per split.
 
     Finished splits are kept in ``resume_dir`` (keyed by the set, split, seeds, features and candidates) and read
