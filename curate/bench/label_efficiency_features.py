@@ -125,12 +125,12 @@ class EmbeddingPlusWords:
     """
 
     def __init__(self, embed: TextFeaturizer) -> None:
-        from curate.runtime.word_features import WORD_WEIGHT
+        from curate.runtime.word_features import WORD_WEIGHT, c_scale_for
 
         self.embed, self.weight = embed, WORD_WEIGHT
         self._words: Any = None
         #: The product's C scaling for word rows (:func:`~curate.scorers.classifier_models.classifier_c`).
-        self.c_scale = 1.0 + WORD_WEIGHT**2
+        self.c_scale = c_scale_for(WORD_WEIGHT)
 
     @property
     def name(self) -> str:

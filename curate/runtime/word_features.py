@@ -60,6 +60,12 @@ FIT_LIMIT = 50_000
 FitFn = Callable[[str, int], None]
 
 
+def c_scale_for(weight: float = WORD_WEIGHT) -> float:
+    """How much a classifier's C grows on unit rows of word weight ``weight``: ``1 + weight**2`` (the rows shrink
+    the base part by ``1 / sqrt(1 + weight**2)``; :func:`~curate.scorers.classifier_models.classifier_c`)."""
+    return 1.0 + weight**2
+
+
 def is_words_spec(spec: str) -> bool:
     """True for ``<base>+words`` embedder specs."""
     return spec.endswith(WORDS_SUFFIX) and len(spec) > len(WORDS_SUFFIX)
@@ -88,7 +94,7 @@ class WordAugmentedEmbedder(Embedder):
         super().__init__(base.name + WORDS_SUFFIX, cache_dir=None, batch_size=base.batch_size)
         self.base, self.words, self.weight = base, words, weight
         #: Classifiers on these rows fit with ``C * c_scale`` (:func:`~curate.scorers.classifier_models.classifier_c`).
-        self.c_scale = 1.0 + weight**2
+        self.c_scale = c_scale_for(weight)
 
     def embed_texts(self, texts: Sequence[str], *,
                     on_progress: Callable[[int, int], None] | None = None) -> Vectors:
@@ -190,6 +196,6 @@ def workspace_embedder(spec: str, ws: Workspace, *, memo: bool = False, on_fit: 
     return load_words_embedder(spec, ws.cache_dir, memo=memo)
 
 
-__all__ = ["FIT_LIMIT", "WORDS_SUFFIX", "WORD_DIM", "WORD_MAX_COLUMNS", "WORD_MIN_DF", "WORD_WEIGHT",
+__all__ = ["FIT_LIMIT", "c_scale_for", "WORDS_SUFFIX", "WORD_DIM", "WORD_MAX_COLUMNS", "WORD_MIN_DF", "WORD_WEIGHT",
            "WordAugmentedEmbedder", "base_spec", "beside", "embedder_for_spec", "fit_words", "is_words_spec",
            "load_words_embedder", "new_word_featurizer", "sample_texts", "words_path", "workspace_embedder"]
