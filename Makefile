@@ -86,6 +86,7 @@ bench-selection: $(STAMP)
 	$(PY) benchmarks/bench_selection_preference.py
 	$(PY) benchmarks/bench_selection_preference.py --features smollm2
 	$(PY) benchmarks/bench_preference_splits.py
+	$(PY) benchmarks/bench_preference_splits.py --candidates 'bald-coverage(3),bald,novelty' --out benchmarks/results/preference_splits_ultrafeedback_smollm2_bald_coverage.json
 	$(PY) benchmarks/bench_preference_cold_start.py
 	$(PY) benchmarks/bench_rewrite_budget.py --pool 400
 	$(PY) benchmarks/bench_rewrite_budget_lora.py --out benchmarks/results/rewrite_budget_lora_seed0.json

@@ -31,7 +31,8 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=10, help="seeded pool/test splits (split seeds 0..N-1)")
     parser.add_argument("--seeds", type=int, default=3, help="loop seeds per split")
     parser.add_argument("--candidates", default="all",
-                        help="comma list of the preference suite's candidate names, or all of them (default)")
+                        help="comma list of the preference suite's candidate names (or of MORE_CANDIDATES, e.g. "
+                             "bald-coverage(3)), or all of the suite's (default)")
     parser.add_argument("--features", default="smollm2", choices=("tfidf", "smollm2"))
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".bench-cache")
@@ -44,7 +45,7 @@ def main() -> None:
     from curate.bench.label_efficiency import rich_progress
     from curate.bench.label_efficiency_plot import plot_report
     from curate.bench.preference_splits import as_report, pool_splits, run_splits
-    from curate.bench.preference_suite import CANDIDATES, shared_preference_sets
+    from curate.bench.preference_suite import CANDIDATES, MORE_CANDIDATES, shared_preference_sets
 
     sets, _ = shared_preference_sets(args.data)
     pset = next((s for s in sets if s.name == args.set), None)
@@ -54,12 +55,13 @@ def main() -> None:
         return
     names = list(CANDIDATES) if args.candidates == "all" else [c.strip() for c in args.candidates.split(",")
                                                                  if c.strip()]
-    unknown = [c for c in names if c not in CANDIDATES]
+    known = {**CANDIDATES, **MORE_CANDIDATES}
+    unknown = [c for c in names if c not in known]
     if unknown:
-        sys.exit(f"--candidates: unknown {', '.join(unknown)}; choose from {', '.join(CANDIDATES)}.")
+        sys.exit(f"--candidates: unknown {', '.join(unknown)}; choose from {', '.join(known)}.")
     out = args.out or ROOT / "benchmarks" / "results" / f"preference_splits_{pset.name}_{args.features}.json"
     with threadpool_limits(limits=1), rich_progress(transient=True) as progress:
-        reports = run_splits(pset, {c: CANDIDATES[c] for c in names}, splits=list(range(args.splits)),
+        reports = run_splits(pset, {c: known[c] for c in names}, splits=list(range(args.splits)),
                              seeds=args.seeds, features=args.features, cache_dir=args.cache_dir,
                              resume_dir=args.resume_dir, progress=progress, say=print)
     pooled = pool_splits(reports)

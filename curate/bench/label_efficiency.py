@@ -366,7 +366,7 @@ def run_benchmark(cfg: BenchConfig, data_path: Path, *, test_path: Path | None =
             n_pool = len(split.pool)
             _, a, b = standardise(np.concatenate([a[:n_pool], b[:n_pool]]), a, b)
         features, feat_name = (a, b), _featurizer_name(pair)
-    if cfg.task == "preference" and {"variance-novelty", "novelty"} & set(cfg.strategies or ()):
+    if cfg.task == "preference" and set(loops.PROMPT_STRATEGIES) & set(cfg.strategies or ()):
         features = (*features[:2], prompt_features(split))
     feat_seconds = time.perf_counter() - t0
     levels = [0.0] + ([cfg.oracle_noise] if cfg.oracle_noise > 0 else [])

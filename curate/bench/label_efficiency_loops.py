@@ -39,7 +39,9 @@ Preference, learner ``laplace`` (one linear Bradley-Terry model with a Laplace p
   ``bald``: the mutual information of label and weights (:meth:`LaplaceBradleyTerry.mutual_information`);
   ``prefilter-cluster-entropy``: classification's prefilter-cluster-margin carried over, the
   ``candidates_per_pick * k`` highest-entropy pairs clustered (spherical k-means) on ``phi_A - phi_B``, the
-  direction of the pair's loss gradient, and the highest-entropy pair of each cluster.
+  direction of the pair's loss gradient, and the highest-entropy pair of each cluster; ``bald-coverage``: the
+  ``candidates_per_pick * k`` highest-BALD pairs, then prompt coverage among them (greedy farthest prompt,
+  :class:`curate.selectors.PrefilterNovelty`): epistemic uncertainty first, prompt-space diversity within it.
 """
 
 from __future__ import annotations
@@ -57,7 +59,17 @@ from curate.scorers.classifier_models import DEFAULT_C, ClassifierModel, Gradien
 from curate.scorers.reward import BradleyTerryEnsemble, pair_uncertainty
 from curate.scorers.reward_laplace import LaplaceBradleyTerry
 from curate.scorers.uncertainty import SINGLE_MODEL_METHODS
-from curate.selectors import BADGE, ClusterPick, NoveltyBonus, Prefilter, PrefilterCluster, RandomMix, RoundRobin, TopK
+from curate.selectors import (
+    BADGE,
+    ClusterPick,
+    NoveltyBonus,
+    Prefilter,
+    PrefilterCluster,
+    PrefilterNovelty,
+    RandomMix,
+    RoundRobin,
+    TopK,
+)
 from curate.selectors.base import Selector
 from curate.selectors.cluster import pool_clusters
 
@@ -68,9 +80,11 @@ CLASSIFY_STRATEGIES = ("random", "margin", "entropy", "least_confidence", "clust
                        "badge", "prefilter-cluster-margin", "rr-cluster-margin")
 MARGIN_STRATEGIES = ("badge", "prefilter-cluster-margin", "rr-cluster-margin")  # scored by margin
 ENSEMBLE_STRATEGIES = ("random", "disagreement", "bald", "entropy")
-PREFERENCE_STRATEGIES = (*ENSEMBLE_STRATEGIES, "variance", "variance-novelty", "novelty", "prefilter-cluster-entropy")
+PREFERENCE_STRATEGIES = (*ENSEMBLE_STRATEGIES, "variance", "variance-novelty", "novelty", "prefilter-cluster-entropy",
+                         "bald-coverage")
 LAPLACE_STRATEGIES = ("random", "entropy", "variance", "variance-novelty", "novelty", "bald",
-                      "prefilter-cluster-entropy")
+                      "prefilter-cluster-entropy", "bald-coverage")
+PROMPT_STRATEGIES = ("variance-novelty", "novelty", "bald-coverage")  # need prompt features
 LEARNERS = ("ensemble", "laplace")
 
 
@@ -274,7 +288,7 @@ def _fit_laplace(data: PreferenceData, idx: IntArray, cfg: LoopConfig) -> Laplac
 def _laplace_scores(strategy: str, model: LaplaceBradleyTerry, data: PreferenceData) -> FloatArray:
     if strategy == "novelty":
         return np.zeros(len(data.a_pool))
-    if strategy == "bald":
+    if strategy in ("bald", "bald-coverage"):
         return model.mutual_information(data.a_pool, data.b_pool)
     if strategy in ("entropy", "prefilter-cluster-entropy"):
         p = np.clip(model.prob(data.a_pool, data.b_pool), 1e-12, 1 - 1e-12)
@@ -288,11 +302,13 @@ def run_preference_laplace(strategy: str, data: PreferenceData, initial: IntArra
     if strategy not in LAPLACE_STRATEGIES:
         raise InputError(f"strategy {strategy!r} needs the ensemble learner; with --learner laplace use some of "
                          f"{', '.join(LAPLACE_STRATEGIES)}.")
-    if strategy in ("variance-novelty", "novelty") and data.p_pool is None:
+    if strategy in PROMPT_STRATEGIES and data.p_pool is None:
         raise InputError(f"{strategy} needs prompt features (PreferenceData.p_pool).")
     model = LaplaceBradleyTerry()
-    novel = strategy in ("variance-novelty", "novelty")
+    novel = strategy in PROMPT_STRATEGIES
     selector: Selector = NoveltyBonus(beta=cfg.novelty_beta) if novel else TopK()
+    if strategy == "bald-coverage":
+        selector = PrefilterNovelty(factor=cfg.candidates_per_pick)
     embeddings = data.p_pool if novel else None
     if strategy == "prefilter-cluster-entropy":
         selector, embeddings = PrefilterCluster(factor=cfg.candidates_per_pick), data.a_pool - data.b_pool

@@ -50,6 +50,11 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "bald": {"strategy": "bald"},
     "prefilter-cluster-entropy": {"strategy": "prefilter-cluster-entropy"},
 }
+#: Candidates measured over repeated splits (``bench_preference_splits.py --candidates``) but not yet on every set,
+#: so not among the suite's choices. ``bald-coverage(3)``: the 3k highest-BALD pairs, prompt coverage among them.
+MORE_CANDIDATES: dict[str, dict[str, Any]] = {
+    "bald-coverage(3)": {"strategy": "bald-coverage", "candidates_per_pick": 3.0},
+}
 TARGET_RATIO = 1.5
 
 

@@ -20,7 +20,7 @@ from curate.selectors.mix import (
     quota_origin,
     select_tagged,
 )
-from curate.selectors.novelty import NoveltyBonus, novelty_bonus_pick
+from curate.selectors.novelty import NoveltyBonus, PrefilterNovelty, novelty_bonus_pick
 from curate.selectors.prefilter import Prefilter, PrefilterCluster
 from curate.selectors.stream_gate import StreamGate
 from curate.selectors.topk import TopK, top_k
@@ -37,6 +37,7 @@ __all__ = [
     "NoveltyBonus",
     "Prefilter",
     "PrefilterCluster",
+    "PrefilterNovelty",
     "Quota",
     "RandomMix",
     "RoundRobin",

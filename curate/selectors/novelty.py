@@ -11,18 +11,20 @@ top-k of the scores. Scores must be on a fixed scale across rounds (e.g. a poste
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import ClassVar
 
 import numpy as np
 
 from curate.errors import InputError
-from curate.selectors.arrays import check_rng, scorable
+from curate.selectors.arrays import check_fraction, check_rng, rank_desc, scorable
 from curate.selectors.base import BaseSelector, FloatArray, Indices, validate
 
 _FLOOR = 1e-6
 
 
-def novelty_bonus_pick(scores: FloatArray, embeddings: FloatArray, k: int, *, beta: float) -> Indices:
+def novelty_bonus_pick(scores: FloatArray, embeddings: FloatArray, k: int, *, beta: float,
+                       eligible: Indices | None = None) -> Indices:
     """Greedy ``argmax score + beta * log(cosine distance to the nearest covered row)``, ``k`` picks.
 
     Args:
@@ -30,6 +32,8 @@ def novelty_bonus_pick(scores: FloatArray, embeddings: FloatArray, k: int, *, be
         embeddings: ``(n, d)`` rows (normalised here).
         k: picks; more than the scorable rows returns all of them.
         beta: weight of the novelty bonus (>= 0).
+        eligible: if given, only these rows may be picked; the other non-NaN rows are ignored (neither picked
+            nor counted as covered).
 
     Returns:
         ``(min(k, m),)`` intp indices, in pick order.
@@ -38,6 +42,8 @@ def novelty_bonus_pick(scores: FloatArray, embeddings: FloatArray, k: int, *, be
     x = np.asarray(embeddings, dtype=np.float64)
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     free = scorable(values)
+    if eligible is not None:
+        free = np.intersect1d(free, np.asarray(eligible, dtype=np.intp)).astype(np.intp)
     covered = np.flatnonzero(np.isnan(values))
     nearest = np.full(free.size, 2.0)  # cosine distance is at most 2
     for start in range(0, covered.size, 4096):
@@ -79,3 +85,34 @@ class NoveltyBonus(BaseSelector):
         check_rng(rng, self.key())
         assert embeddings is not None
         return novelty_bonus_pick(values, embeddings, int(k), beta=self.beta)
+
+
+@dataclasses.dataclass(frozen=True)
+class PrefilterNovelty(BaseSelector):
+    """Selector: the ``max(k, ceil(factor * k))`` best scores, then greedy farthest-first among them.
+
+    Uncertainty narrows the pool to the rows the model doubts; coverage spreads the batch over the embedding
+    space (for preference pairs: over prompts), each pick the candidate farthest (cosine) from every covered row
+    (NaN score: labelled) and every earlier pick. Unlike ``Prefilter(NoveltyBonus(...))``, the rows outside the
+    candidates do not count as covered. Scores only choose the candidates; the order within them is coverage's.
+
+    Attributes:
+        factor: candidates per record picked (``>= 1``).
+    """
+
+    name: ClassVar[str] = "prefilter_novelty"
+    uses_embeddings: ClassVar[bool] = True
+    factor: float = 5.0
+
+    def __post_init__(self) -> None:
+        check_fraction(self.factor, "PrefilterNovelty", "factor", low=1.0, high=1e6)
+
+    def select(self, scores: FloatArray, k: int, *, embeddings: FloatArray | None = None,
+               rng: np.random.Generator) -> Indices:
+        """At most ``k`` indices, in pick order; needs ``embeddings`` ``(n, d)``."""
+        values = validate(scores, k, embeddings, need_embeddings=True, who=self.key())
+        check_rng(rng, self.key())
+        assert embeddings is not None
+        cand = rank_desc(values, scorable(values))[: max(int(k), math.ceil(self.factor * k))]
+        flat = np.where(np.isnan(values), np.nan, 0.0)
+        return novelty_bonus_pick(flat, embeddings, int(k), beta=1.0, eligible=cand)

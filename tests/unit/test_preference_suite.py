@@ -50,11 +50,13 @@ def _report(ratios: dict[str, float | None], judge: bool = True) -> dict:
 def test_laplace_learner_runs_the_variance_strategies(tmp_path):
     data = _pairs_file(tmp_path / "p.jsonl")
     cfg = BenchConfig(task="preference", seeds=2, start=10, batch=10, budget=40, test_size=40, features="tfidf",
-                      learner="laplace", strategies=("random", "variance", "variance-novelty", "entropy"))
+                      learner="laplace", strategies=("random", "variance", "variance-novelty", "entropy",
+                                                     "bald-coverage"))
     report = run_benchmark(cfg, data)
     run = report["runs"]["noise_0"]
     assert run["budgets"] == [10, 20, 30, 40]
-    assert set(run["ratios"]) == {"variance", "variance-novelty", "entropy"}
+    assert set(run["ratios"]) == {"variance", "variance-novelty", "entropy", "bald-coverage"}
+    assert len(run["curves"]["bald-coverage"]["per_seed"]) == 2
     assert run["curves"]["random"]["mean"][-1] > 0.8  # the words separate chosen from rejected
     assert report["features"]["name"].startswith("tfidf")
     assert plot_report(report, tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"

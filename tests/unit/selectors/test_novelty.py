@@ -7,7 +7,7 @@ import pytest
 
 from curate.errors import InputError
 from curate.runtime.catalog import build_selector, selector_names
-from curate.selectors import NoveltyBonus, TopK, novelty_bonus_pick
+from curate.selectors import NoveltyBonus, Prefilter, PrefilterNovelty, TopK, novelty_bonus_pick
 
 RNG = np.random.default_rng(0)
 
@@ -44,3 +44,23 @@ def test_catalog_and_errors():
         NoveltyBonus().select(np.ones(3), 2, rng=RNG)
     with pytest.raises(InputError, match="beta"):
         NoveltyBonus(beta=-1.0)
+
+
+def test_prefilter_novelty_spreads_the_most_uncertain_over_uncovered_regions():
+    # row 0 is labelled (NaN); rows 1-3 are the three highest scores, row 4 a low score beside row 3
+    emb = np.array([[1.0, 0.0], [0.99, 0.05], [0.0, 1.0], [-1.0, 0.0], [-0.99, 0.05]])
+    scores = np.array([np.nan, 0.9, 0.8, 0.7, 0.1])
+    picks = PrefilterNovelty(factor=1.5).select(scores, 2, embeddings=emb, rng=RNG)  # candidates: rows 1, 2, 3
+    assert picks.tolist() == [3, 2]  # the farthest candidates from row 0 first; row 1 sits on the labelled row
+    assert 4 not in picks.tolist()  # outside the candidates: never picked ...
+    # ... and not counted as covered: Prefilter(NoveltyBonus) masks row 4 to NaN, so row 3 looks covered
+    masked = Prefilter(NoveltyBonus(beta=100.0), factor=3.0).select(scores, 1, embeddings=emb, rng=RNG)
+    assert masked.tolist() == [2]
+    assert PrefilterNovelty(factor=3.0).select(scores, 1, embeddings=emb, rng=RNG).tolist() == [3]
+
+
+def test_prefilter_novelty_checks_its_inputs():
+    with pytest.raises(InputError, match="factor"):
+        PrefilterNovelty(factor=0.5)
+    with pytest.raises(InputError):
+        PrefilterNovelty().select(np.ones(3), 1, rng=RNG)  # no embeddings
