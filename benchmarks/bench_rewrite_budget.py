@@ -10,6 +10,11 @@ Usage::
 
     .venv/bin/python benchmarks/bench_rewrite_budget.py [--pool 800] [--seeds 3] [--out ...]
 
+With a weak model's drafts among the damage (the packaged SmolLM2 answers the prompt; cached in .bench-cache)::
+
+    .venv/bin/python benchmarks/bench_rewrite_budget.py --pool 400 --damage-kinds swapped,truncated,generic,draft \
+        --out benchmarks/results/rewrite_budget_drafts.json
+
 Two-stage IFD against exact IFD (issue 20), on Alpaca only::
 
     .venv/bin/python benchmarks/bench_rewrite_budget.py --sets alpaca_5000 --pool 1000 \
@@ -110,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pool", type=int, default=800)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--damage-share", type=float, default=0.3)
+    ap.add_argument("--damage-kinds", default="swapped,truncated,generic",
+                    help="comma list; 'draft' adds a weak model's answers (the packaged SmolLM2, greedy, cached)")
+    ap.add_argument("--draft-tokens", type=int, default=128, help="longest draft, in tokens")
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
     ap.add_argument("--sets", default=",".join(name for name, _, _ in SETS), help="comma-separated set names")
     ap.add_argument("--two-stage", default="0.2,0.1", help="sample,shortlist shares of ...@two-stage strategies")
@@ -123,6 +131,17 @@ def main(argv: list[str] | None = None) -> int:
     from curate.runtime.embeddings import Embedder
 
     strategies = [s for s in args.strategies.split(",") if s]
+    kinds = [k for k in args.damage_kinds.split(",") if k]
+    draft = None
+    if "draft" in kinds:
+        import torch
+
+        from curate.bench.rewrite_drafts import lm_drafts
+
+        torch.set_num_threads(1)
+        draft = lm_drafts(ROOT / ".bench-cache", max_new_tokens=args.draft_tokens,
+                          on_progress=lambda done, total: print(f"drafts {done}/{total}", flush=True)
+                          if done % 8 == 0 or done == total else None)
     shares = [float(x) for x in args.two_stage.split(",")]
     sample_share, shortlist_share = shares[0], shares[1]
     two_stage: tuple[float, float] = (sample_share, shortlist_share)
@@ -140,11 +159,13 @@ def main(argv: list[str] | None = None) -> int:
             rows = load_pairs(path, mapping, limit=args.pool)
             results[name] = run_rewrite_budget(rows, strategies, share=args.damage_share, seeds=range(args.seeds),
                                                build=build, embed=embedder.embed_texts, two_stage=two_stage,
-                                               say=lambda s, name=name: print(f"{name}: {s}", flush=True))
+                                               say=lambda s, name=name: print(f"{name}: {s}", flush=True),
+                                               kinds=kinds, draft=draft)
             results[name]["two_stage_vs_exact"] = two_stage_vs_exact(results[name])
             last = {s: cells[-1] for s, cells in results[name]["summary"].items()}
             print(name, {s: (c["recall"], c["ratio_vs_random"]) for s, c in last.items()}, flush=True)
-    report = {"pool": args.pool, "seeds": args.seeds, "damage_share": args.damage_share,
+    report = {"pool": args.pool, "seeds": args.seeds, "damage_share": args.damage_share, "damage_kinds": kinds,
+              "command": " ".join([".venv/bin/python", "benchmarks/bench_rewrite_budget.py", *sys.argv[1:]]),
               "two_stage": {"sample": sample_share, "shortlist": shortlist_share}, "sets": results,
               "leave_one_out": leave_one_out(results)}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,9 @@ Damage (one kind per damaged row, drawn at random; the clean completion is kept 
 * ``swapped``: the completion of another prompt of the pool;
 * ``truncated``: the first 20-50% of the completion's words, cut mid-sentence;
 * ``generic``: a short non-answer of the kind chat models and scrapers leave behind ("I'm sorry, but I can't help
-  with that.", "Here is the answer:", ...).
+  with that.", "Here is the answer:", ...);
+* ``draft`` (opt-in, needs a language model): a weak model's answer to the prompt, the packaged SmolLM2's greedy
+  draft by default (:mod:`curate.bench.rewrite_drafts`): fluent, on topic, and often wrong, repetitive or cut off.
 
 Strategies score every row, higher = rewrite first: ``random``; ``diversity`` (greedy k-center order on MiniLM
 embeddings); any scorer of the catalog, e.g. ``perplexity`` and ``ifd`` (SmolLM2), ``longest`` (the "Long Is More"
@@ -39,7 +41,9 @@ from curate.errors import InputError
 from curate.ingest.records import Record, record_id
 from curate.scorers.rewrite import rank_average
 
-DAMAGES: tuple[str, ...] = ("swapped", "truncated", "generic")
+DAMAGES: tuple[str, ...] = ("swapped", "truncated", "generic")  # the default kinds (no model needed)
+DRAFT = "draft"
+ALL_DAMAGES: tuple[str, ...] = (*DAMAGES, DRAFT)
 GENERIC_ANSWERS: tuple[str, ...] = (
     "I'm sorry, but I can't help with that.",
     "As an AI language model, I cannot answer this question.",
@@ -53,6 +57,7 @@ GENERIC_ANSWERS: tuple[str, ...] = (
 FloatArray = npt.NDArray[np.float64]
 TWO_STAGE = "@two-stage"
 Embed = Callable[[list[str]], npt.NDArray[Any]]
+DraftFn = Callable[[list[str]], list[str]]  # prompts -> a weak model's completions, one each
 
 
 @dataclass
@@ -79,13 +84,20 @@ class DamagedPool:
 
 
 def damage_pool(rows: Sequence[tuple[str, str]], *, share: float, rng: np.random.Generator,
-                kinds: Sequence[str] = DAMAGES) -> DamagedPool:
-    """Damage ``round(share * n)`` of the ``(prompt, completion)`` rows, one kind each (drawn uniformly)."""
+                kinds: Sequence[str] = DAMAGES, draft: DraftFn | None = None) -> DamagedPool:
+    """Damage ``round(share * n)`` of the ``(prompt, completion)`` rows, one kind each (drawn uniformly).
+
+    ``draft``: writes the ``draft`` kind's completions (all in one call); a draft that comes back empty or equal to
+    the clean completion is replaced by a generic non-answer (and counted as one).
+    """
     if not 0 < share < 1:
         raise InputError(f"--damage-share must be between 0 and 1; got {share}")
-    unknown = sorted(set(kinds) - set(DAMAGES))
-    if unknown:
-        raise InputError(f"unknown damage kind(s) {unknown}; choose from {', '.join(DAMAGES)}")
+    unknown = sorted(set(kinds) - set(ALL_DAMAGES))
+    if unknown or not kinds:
+        raise InputError(f"unknown damage kind(s) {unknown or 'none given'}; choose from {', '.join(ALL_DAMAGES)}")
+    if DRAFT in kinds and draft is None:
+        raise InputError("the draft damage needs a language model to write the drafts; leave 'draft' out of the "
+                         "damage kinds, or pass a draft writer (curate.bench.rewrite_drafts.lm_drafts)")
     n = len(rows)
     if n < 4:
         raise InputError(f"the pool needs at least 4 prompt-completion rows; got {n}")
@@ -106,9 +118,20 @@ def damage_pool(rows: Sequence[tuple[str, str]], *, share: float, rng: np.random
                 kind, completions[i] = "generic", GENERIC_ANSWERS[int(rng.integers(len(GENERIC_ANSWERS)))]
             else:
                 completions[i] = " ".join(words[:keep])
-        else:
+        elif kind == "generic":
             completions[i] = GENERIC_ANSWERS[int(rng.integers(len(GENERIC_ANSWERS)))]
         damage[i] = kind
+    drafted = [int(i) for i in picked if damage[i] == DRAFT]
+    if drafted:
+        assert draft is not None
+        texts = draft([prompts[i] for i in drafted])
+        if len(texts) != len(drafted):
+            raise InputError(f"the draft writer returned {len(texts)} drafts for {len(drafted)} prompts")
+        for i, text in zip(drafted, texts, strict=True):
+            if text.strip() and text.strip() != clean[i].strip():
+                completions[i] = text.strip()
+            else:
+                damage[i], completions[i] = "generic", GENERIC_ANSWERS[int(rng.integers(len(GENERIC_ANSWERS)))]
     return DamagedPool(prompts, completions, clean, damage)
 
 
@@ -208,10 +231,11 @@ def recall_at(scores: FloatArray, damaged: npt.NDArray[np.bool_], damage: Sequen
 def run_rewrite_budget(rows: Sequence[tuple[str, str]], strategies: Sequence[str], *, share: float = 0.3,
                        budgets: Sequence[float] = (0.05, 0.1, 0.2, 0.3), seeds: Sequence[int] = (0,),
                        build: Callable[[str], Any], embed: Embed, two_stage: tuple[float, float] = (0.2, 0.1),
-                       say: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+                       say: Callable[[str], None] = lambda _: None, kinds: Sequence[str] = DAMAGES,
+                       draft: DraftFn | None = None) -> dict[str, Any]:
     """The figures of every strategy on a damaged copy of ``rows`` per seed, and their means over seeds
     (``two_stage``: the sample and short-list shares of ``...@two-stage`` strategies; their proxies' figures are
-    reported per seed)."""
+    reported per seed; ``kinds`` / ``draft``: the damage, as :func:`damage_pool`)."""
     if not seeds:
         raise InputError("--seeds must be at least 1 (the damaged copies of the pool); got 0")
     bad = [b for b in budgets if not 0 < b <= 1]
@@ -224,9 +248,10 @@ def run_rewrite_budget(rows: Sequence[tuple[str, str]], strategies: Sequence[str
     pools = []
     for seed in seeds:
         rng = np.random.default_rng(seed)
-        pool = damage_pool(rows, share=share, rng=rng)
+        pool = damage_pool(rows, share=share, rng=rng, kinds=kinds, draft=draft)
+        seen = dict.fromkeys([*kinds, *(d for d in pool.damage if d)])  # a failed draft counts as generic
         pools.append({"seed": seed, "damaged": int(pool.damaged.sum()),
-                      "by_kind": {k: sum(1 for d in pool.damage if d == k) for k in DAMAGES}})
+                      "by_kind": {k: pool.damage.count(k) for k in seen}})
         scorer = StrategyScorer(pool, np.random.default_rng(seed + 1000), build, embed, two_stage=two_stage)
         for name in strategies:
             say(f"rewrite budget: seed {seed}, {name}")
@@ -238,7 +263,8 @@ def run_rewrite_budget(rows: Sequence[tuple[str, str]], strategies: Sequence[str
         summary[name] = [{"k": ks[j], "recall": round(float(np.mean([r[j]["recall"] for r in runs])), 4),
                           "ratio_vs_random": round(float(np.mean([r[j]["ratio_vs_random"] for r in runs])), 3),
                           "ratio_per_seed": [r[j]["ratio_vs_random"] for r in runs]} for j in range(len(ks))]
-    return {"rows": n, "damage_share": share, "budgets": ks, "seeds": list(seeds), "pools": pools,
+    return {"rows": n, "damage_share": share, "damage_kinds": list(kinds), "budgets": ks, "seeds": list(seeds),
+            "pools": pools,
             "strategies": list(strategies), "per_seed": per_seed, "summary": summary}
 
 

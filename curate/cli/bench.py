@@ -117,6 +117,13 @@ def bench_rewrite_budget_cmd(
     = "random,shortest,longest,relevance,diversity,perplexity,ifd",
     pool: Annotated[int, typer.Option(help="Rows sampled from the file (seeded).")] = 800,
     damage_share: Annotated[float, typer.Option(help="Share of the rows damaged.")] = 0.3,
+    damage_kinds: Annotated[str, typer.Option(
+        help="Comma list of damage kinds, one drawn per damaged row: swapped (another prompt's answer), truncated, "
+             "generic (a short non-answer), draft (a weak model's answer: --draft-lm writes it, ~3 s per draft "
+             "on a CPU, cached).")] = "swapped,truncated,generic",
+    draft_lm: Annotated[str | None, typer.Option(
+        help="Causal LM folder that writes the draft damage (default: the packaged SmolLM2).")] = None,
+    draft_tokens: Annotated[int, typer.Option(help="Longest draft, in tokens.")] = 128,
     budgets: Annotated[str, typer.Option(help="Rewrite budgets as shares of the pool, comma-separated.")]
     = "0.05,0.1,0.2,0.3",
     seeds: Annotated[int, typer.Option(help="Damaged copies of the pool (seeds 0..N-1).")] = 3,
@@ -134,14 +141,19 @@ def bench_rewrite_budget_cmd(
     json_out: JsonOpt = None,
 ) -> None:
     """Which rows deserve an expert's rewrite: damage a share of a prompt-completion pool (another prompt's answer,
-    a truncated answer, a generic non-answer), rank the rows by each strategy, and report the damaged rows each
-    finds within the budget, with the budget ratio against random (with --lora, also at equal held-out loss)."""
-    from curate.bench.rewrite_budget import load_pairs, run_rewrite_budget
+    a truncated answer, a generic non-answer, optionally a weak model's draft), rank the rows by each strategy, and
+    report the damaged rows each finds within the budget, with the budget ratio against random (with --lora, also
+    at equal held-out loss)."""
+    from curate.bench.rewrite_budget import DAMAGES, DRAFT, load_pairs, run_rewrite_budget
     from curate.errors import InputError
     from curate.ingest.mapping import parse_mapping
     from curate.runtime.embeddings import Embedder
 
     names = _names(strategies, "--strategies")
+    kinds = _names(damage_kinds, "--damage-kinds")
+    if lora and tuple(kinds) != DAMAGES:
+        raise InputError(f"--lora adapters train on the default damage ({','.join(DAMAGES)}); --damage-kinds "
+                         f"{damage_kinds!r} applies to the recall figures only: run it without --lora.")
     try:
         shares = [float(b) for b in budgets.split(",") if b.strip()]
     except ValueError as exc:
@@ -173,10 +185,17 @@ def bench_rewrite_budget_cmd(
     context = BuildContext(cache_dir=Path(".bench-cache"))
 
     with bar_progress() as progress:
+        draft = None
+        if DRAFT in kinds:
+            from curate.bench.rewrite_drafts import lm_drafts
+
+            drafting = progress.add_task("weak-model drafts", total=None, unit="drafts")
+            draft = lm_drafts(Path(".bench-cache"), lm=draft_lm, max_new_tokens=draft_tokens,
+                              on_progress=lambda done, total: progress.update(drafting, completed=done, total=total))
         task = progress.add_task("rewrite budget", total=seeds * len(names), unit="runs")
         report = run_rewrite_budget(rows, names, share=damage_share, budgets=shares, seeds=range(seeds),
                                     build=lambda name: build_scorer(name, context), embed=embedder.embed_texts,
-                                    say=lambda _: progress.advance(task))
+                                    say=lambda _: progress.advance(task), kinds=kinds, draft=draft)
     table = Table("strategy", *(f"k={k}: recall (x random)" for k in report["budgets"]),
                   title=f"damaged rows found ({report['rows']:,} rows, {damage_share:.0%} damaged, {seeds} seed(s))",
                   title_justify="left")
@@ -316,7 +335,7 @@ def label_efficiency_cmd(
              "cluster-margin, cluster-entropy, badge, prefilter-cluster-margin, rr-cluster-margin (default: random, "
              "prefilter-cluster-margin (label-teach's), margin, cluster-margin); "
              "preference with --learner laplace: random, variance, variance-novelty, novelty, entropy, bald, "
-             "prefilter-cluster-entropy (default: random, novelty (preference-rank's prompt coverage), "
+             "prefilter-cluster-entropy, bald-coverage (default: random, novelty (preference-rank's prompt coverage), "
              "variance-novelty, entropy); with --learner ensemble: random, disagreement, bald, entropy (default: "
              "all four).")] = None,
     start_per_class: Annotated[int | None, typer.Option(

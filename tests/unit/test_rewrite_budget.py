@@ -217,3 +217,72 @@ def test_zero_seeds_and_budgets_outside_the_pool_are_refused(tmp_path):
     outside = CliRunner().invoke(app, [*base, "--budgets", "0,0.2,1.5"])
     assert isinstance(outside.exception, InputError)
     assert "each above 0 and at most 1 (e.g. 0.05,0.1,0.2); got 0, 1.5" in str(outside.exception)
+
+
+def test_draft_damage_answers_the_prompt_with_a_language_model(tmp_path):
+    import torch
+
+    from curate.bench.rewrite_drafts import lm_drafts
+    from tests.tiny_lm import build_tiny_lm
+
+    torch.set_num_threads(1)
+    rows = _rows()
+    writer = lm_drafts(tmp_path, lm=str(build_tiny_lm(tmp_path / "lm")), max_new_tokens=12)
+    asked: list[list[str]] = []
+
+    def draft(prompts: list[str]) -> list[str]:
+        asked.append(prompts)
+        return writer(prompts)
+
+    kinds = ("swapped", "truncated", "generic", "draft")
+    pool = damage_pool(rows, share=0.5, rng=np.random.default_rng(3), kinds=kinds, draft=draft)
+    drafted = [i for i, d in enumerate(pool.damage) if d == "draft"]
+    assert len(asked) == 1 and drafted  # one call for every draft row of the pool
+    assert sorted(asked[0]) == sorted(pool.prompts[i] for i in drafted)
+    for i in drafted:  # the model's text, not the clean answer, and the clean one kept as the rewrite
+        assert pool.completions[i] and pool.completions[i] != pool.clean[i]
+    assert pool.damaged.sum() == 20
+    cached = list((tmp_path / "rewrite_drafts").glob("*.jsonl"))
+    assert len(cached) == 1 and cached[0].read_text().count("\n") >= 1  # finished batches kept for the rerun
+    again = damage_pool(rows, share=0.5, rng=np.random.default_rng(3), kinds=kinds, draft=writer)
+    assert again.completions == pool.completions  # greedy drafts, read back from the cache
+    # an empty draft, or one equal to the clean answer, is no damage: a generic non-answer stands in
+    empty = damage_pool(rows, share=0.5, rng=np.random.default_rng(3), kinds=("draft",), draft=lambda p: [""] * len(p))
+    assert set(empty.damage) == {None, "generic"} and empty.damaged.sum() == 20
+
+
+def test_draft_damage_errors_say_what_to_do(tmp_path):
+    rows = _rows()
+    with pytest.raises(InputError, match="needs a language model"):
+        damage_pool(rows, share=0.3, rng=np.random.default_rng(0), kinds=("draft",))
+    with pytest.raises(InputError, match="unknown damage kind"):
+        damage_pool(rows, share=0.3, rng=np.random.default_rng(0), kinds=("typo",))
+    with pytest.raises(InputError, match="returned 1 drafts"):
+        damage_pool(rows, share=0.3, rng=np.random.default_rng(0), kinds=("draft",), draft=lambda p: ["x"])
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps({"prompt": p, "completion": c}) + "\n" for p, c in rows), encoding="utf-8")
+    result = CliRunner().invoke(app, ["bench", "rewrite-budget", str(path), "--strategies", "random,shortest",
+                                      "--damage-kinds", "swapped,draft", "--lora"])
+    assert isinstance(result.exception, InputError) and "applies to the recall figures only" in str(result.exception)
+
+
+def test_the_command_drafts_with_the_language_model_it_is_given(tmp_path, monkeypatch):
+    import torch
+
+    from tests.tiny_lm import build_tiny_lm
+
+    torch.set_num_threads(1)
+    lm = build_tiny_lm(tmp_path / "lm")
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps({"prompt": p, "completion": c}) + "\n" for p, c in _rows()), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # the drafts are cached under ./.bench-cache
+    result = CliRunner().invoke(app, ["bench", "rewrite-budget", str(path), "--strategies", "random,shortest",
+                                      "--budgets", "0.3", "--seeds", "1", "--damage-kinds",
+                                      "swapped,truncated,generic,draft", "--draft-lm", str(lm), "--draft-tokens", "8",
+                                      "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["damage_kinds"] == ["swapped", "truncated", "generic", "draft"]
+    assert report["pools"][0]["by_kind"]["draft"] > 0 and sum(report["pools"][0]["by_kind"].values()) == 12
+    assert "draft" in report["per_seed"]["shortest"][0][0]["recall_by_kind"]
+    assert list((tmp_path / ".bench-cache" / "rewrite_drafts").glob("lm-8.jsonl"))
