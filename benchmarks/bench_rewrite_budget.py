@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--damage-kinds", default="swapped,truncated,generic",
                     help="comma list; 'draft' adds a weak model's answers (the packaged SmolLM2, greedy, cached)")
     ap.add_argument("--draft-tokens", type=int, default=128, help="longest draft, in tokens")
+    ap.add_argument("--draft-temperature", type=float, default=0.0, help="0: greedy drafts; above 0: sampled")
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
     ap.add_argument("--sets", default=",".join(name for name, _, _ in SETS), help="comma-separated set names")
     ap.add_argument("--two-stage", default="0.2,0.1", help="sample,shortlist shares of ...@two-stage strategies")
@@ -139,9 +140,13 @@ def main(argv: list[str] | None = None) -> int:
         from curate.bench.rewrite_drafts import lm_drafts
 
         torch.set_num_threads(1)
+
+        def said(done: int, total: int) -> None:
+            if done % 8 == 0 or done == total:
+                print(f"drafts {done}/{total}", flush=True)
+
         draft = lm_drafts(ROOT / ".bench-cache", max_new_tokens=args.draft_tokens,
-                          on_progress=lambda done, total: print(f"drafts {done}/{total}", flush=True)
-                          if done % 8 == 0 or done == total else None)
+                          temperature=args.draft_temperature, on_progress=said)
     shares = [float(x) for x in args.two_stage.split(",")]
     sample_share, shortlist_share = shares[0], shares[1]
     two_stage: tuple[float, float] = (sample_share, shortlist_share)

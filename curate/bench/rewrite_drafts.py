@@ -17,19 +17,22 @@ from curate.bench.rewrite_budget import DraftFn
 ProgressFn = Callable[[int, int], None]  # (drafts written, drafts asked)
 
 
-def lm_drafts(cache_dir: Path, *, lm: str | None = None, max_new_tokens: int = 128, batch_size: int = 4,
-              on_progress: ProgressFn | None = None) -> DraftFn:
-    """A draft writer: ``prompts -> completions`` (one greedy completion each, at most ``max_new_tokens``).
+def lm_drafts(cache_dir: Path, *, lm: str | None = None, max_new_tokens: int = 128, temperature: float = 0.0,
+              batch_size: int = 4, on_progress: ProgressFn | None = None) -> DraftFn:
+    """A draft writer: ``prompts -> completions`` (one completion each, at most ``max_new_tokens``).
 
-    The model loads on the first call; ``lm``: a local causal-LM folder instead of the packaged SmolLM2.
-    Drafts are cached in ``cache_dir / "rewrite_drafts" / <model>-<max_new_tokens>.jsonl``.
+    ``temperature`` 0 (default) decodes greedily; above 0 samples (top-p 0.95, seeded per batch), as drafted data
+    usually is: a sampled draft is less predictable to a language model than a greedy one. The model loads on the
+    first call; ``lm``: a local causal-LM folder instead of the packaged SmolLM2. Drafts are cached in
+    ``cache_dir / "rewrite_drafts" / <model>-<max_new_tokens>[-t<temperature>].jsonl``.
     """
     from curate.rounds.generate import GenerationOptions, generate_candidates
 
     loaded: dict[str, Any] = {}
     name = Path(lm).name if lm else "smollm2"
-    cache_file = Path(cache_dir) / "rewrite_drafts" / f"{name}-{max_new_tokens}.jsonl"
-    options = GenerationOptions(n=1, max_new_tokens=max_new_tokens, temperature=0.0, batch_size=batch_size)
+    suffix = f"-t{temperature:g}" if temperature > 0 else ""
+    cache_file = Path(cache_dir) / "rewrite_drafts" / f"{name}-{max_new_tokens}{suffix}.jsonl"
+    options = GenerationOptions(n=1, max_new_tokens=max_new_tokens, temperature=temperature, batch_size=batch_size)
 
     def write(prompts: list[str]) -> list[str]:
         if not prompts:

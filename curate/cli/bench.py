@@ -124,6 +124,8 @@ def bench_rewrite_budget_cmd(
     draft_lm: Annotated[str | None, typer.Option(
         help="Causal LM folder that writes the draft damage (default: the packaged SmolLM2).")] = None,
     draft_tokens: Annotated[int, typer.Option(help="Longest draft, in tokens.")] = 128,
+    draft_temperature: Annotated[float, typer.Option(
+        help="0: greedy drafts; above 0: sampled (top-p 0.95, seeded), as drafted data usually is.")] = 0.0,
     budgets: Annotated[str, typer.Option(help="Rewrite budgets as shares of the pool, comma-separated.")]
     = "0.05,0.1,0.2,0.3",
     seeds: Annotated[int, typer.Option(help="Damaged copies of the pool (seeds 0..N-1).")] = 3,
@@ -191,6 +193,7 @@ def bench_rewrite_budget_cmd(
 
             drafting = progress.add_task("weak-model drafts", total=None, unit="drafts")
             draft = lm_drafts(Path(".bench-cache"), lm=draft_lm, max_new_tokens=draft_tokens,
+                              temperature=draft_temperature,
                               on_progress=lambda done, total: progress.update(drafting, completed=done, total=total))
         task = progress.add_task("rewrite budget", total=seeds * len(names), unit="runs")
         report = run_rewrite_budget(rows, names, share=damage_share, budgets=shares, seeds=range(seeds),

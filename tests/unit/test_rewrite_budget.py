@@ -246,6 +246,11 @@ def test_draft_damage_answers_the_prompt_with_a_language_model(tmp_path):
     assert len(cached) == 1 and cached[0].read_text().count("\n") >= 1  # finished batches kept for the rerun
     again = damage_pool(rows, share=0.5, rng=np.random.default_rng(3), kinds=kinds, draft=writer)
     assert again.completions == pool.completions  # greedy drafts, read back from the cache
+    # sampled drafts: other text than greedy, the same text on a rerun without the cache
+    prompts = [p for p, _ in rows[:4]]
+    sampled = lm_drafts(tmp_path / "a", lm=str(tmp_path / "lm"), max_new_tokens=12, temperature=1.0)(prompts)
+    assert sampled == lm_drafts(tmp_path / "b", lm=str(tmp_path / "lm"), max_new_tokens=12, temperature=1.0)(prompts)
+    assert sampled != writer(prompts) and (tmp_path / "a" / "rewrite_drafts" / "lm-12-t1.jsonl").exists()
     # an empty draft, or one equal to the clean answer, is no damage: a generic non-answer stands in
     empty = damage_pool(rows, share=0.5, rng=np.random.default_rng(3), kinds=("draft",), draft=lambda p: [""] * len(p))
     assert set(empty.damage) == {None, "generic"} and empty.damaged.sum() == 20
