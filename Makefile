@@ -89,6 +89,8 @@ bench-selection: $(STAMP)
 	$(PY) benchmarks/bench_preference_splits.py --candidates 'bald-coverage(3),bald,novelty' --out benchmarks/results/preference_splits_ultrafeedback_smollm2_bald_coverage.json
 	$(PY) benchmarks/bench_preference_cold_start.py
 	$(PY) benchmarks/bench_rewrite_budget.py --pool 400
+	$(PY) benchmarks/bench_rewrite_budget.py --pool 400 --damage-kinds swapped,truncated,generic,draft --out benchmarks/results/rewrite_budget_drafts.json
+	$(PY) benchmarks/bench_rewrite_budget.py --pool 400 --sets alpaca_5000 --damage-kinds swapped,truncated,generic,draft --draft-temperature 0.7 --out benchmarks/results/rewrite_budget_drafts_sampled.json
 	$(PY) benchmarks/bench_rewrite_budget_lora.py --out benchmarks/results/rewrite_budget_lora_seed0.json
 	$(PY) benchmarks/bench_rewrite_budget_lora.py --seeds 5 --budgets 0.3 --random-budgets 0,1 --variants applied
 	$(PY) benchmarks/bench_selection_classify.py --features minilm+words --resume-dir .bench-cache/selection_classify_words --strategies '$(WORDS_CANDIDATES)' --out benchmarks/results/selection_classify_words.json

@@ -1,7 +1,8 @@
 """The README's selection table from the three suites' JSON (run last by ``make bench-selection``).
 
 Reads ``benchmarks/results/selection_classify.json``, ``selection_preference.json`` (and
-``selection_preference_smollm2.json`` when present), ``rewrite_budget.json`` and ``rewrite_budget_lora.json``,
+``selection_preference_smollm2.json`` when present), ``rewrite_budget.json``, ``rewrite_budget_drafts.json`` and
+``rewrite_budget_lora.json``,
 writes ``benchmarks/results/selection.json`` (one row per data set: the strategy chosen on the other sets, its
 left-out ratio with per-seed interval, accuracy or recall, target, met or not) and prints the rows as Markdown.
 """
@@ -44,6 +45,27 @@ def _load(name: str, script: str) -> dict[str, Any] | None:
     return dict(json.loads(path.read_text()))
 
 
+def _kind_recall(result: dict[str, Any], strategy: str, kind: str) -> float | None:
+    """Mean over seeds of ``strategy``'s recall of damage ``kind`` at the largest budget (None: no such damage)."""
+    found = [run[-1]["recall_by_kind"][kind] for run in result["per_seed"][strategy]
+             if kind in run[-1]["recall_by_kind"]]
+    return sum(found) / len(found) if found else None
+
+
+def _rewrite_rows(file: str, task: str, flags: str) -> list[dict[str, Any]]:
+    data = _load(file, "benchmarks/bench_rewrite_budget.py" + flags)
+    out = []
+    for name, r in (data or {}).get("leave_one_out", {}).items():
+        detail = f"damaged rows found {r['recall_here']:.0%} (random finds the budget's share)"
+        drafts = _kind_recall(data["sets"][name], r["chosen_on_the_others"], "draft")  # type: ignore[index]
+        if drafts is not None:
+            random = _kind_recall(data["sets"][name], "random", "draft")  # type: ignore[index]
+            detail += f"; of the drafts {drafts:.0%}" + ("" if random is None else f" (random {random:.0%})")
+        out.append(_row(task, name, r["chosen_on_the_others"], r["ratio_here"], _per_seed_ci(r["ratio_per_seed_here"]),
+                        2.0, detail))
+    return out
+
+
 def rows() -> list[dict[str, Any]]:
     """Every left-out row the three suites' JSON files hold (missing files are skipped with a note)."""
     out: list[dict[str, Any]] = []
@@ -64,11 +86,9 @@ def rows() -> list[dict[str, Any]]:
                             f"{seeds} seeds; final accuracy {r['final_accuracy']:.3f} vs random "
                             f"{r['random_final_accuracy']:.3f}; mean gain over the budgets "
                             f"{r['mean_gain_over_random']:+.3f}{flat}", extra_ok=not r["random_curve_flat"]))
-    data = _load("rewrite_budget.json", "benchmarks/bench_rewrite_budget.py")
-    for name, r in (data or {}).get("leave_one_out", {}).items():
-        out.append(_row("rewrite budget", name, r["chosen_on_the_others"], r["ratio_here"],
-                        _per_seed_ci(r["ratio_per_seed_here"]), 2.0,
-                        f"damaged rows found {r['recall_here']:.0%} (random finds the budget's share)"))
+    out += _rewrite_rows("rewrite_budget.json", "rewrite budget", "")
+    out += _rewrite_rows("rewrite_budget_drafts.json", "rewrite budget, a weak model's drafts among the damage",
+                         " --damage-kinds swapped,truncated,generic,draft")
     data = _load("rewrite_budget_lora.json", "benchmarks/bench_rewrite_budget_lora.py")
     for name, cells in (data or {}).get("summary", {}).items():
         cell, curves = cells[-1], data["random_curve"]  # type: ignore[index]
