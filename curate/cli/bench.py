@@ -11,7 +11,14 @@ import typer
 from rich.table import Table
 
 from curate.cli.options import ColumnsOpt, EncodingOpt, JsonOpt
-from curate.cli.output import console, print_label_efficiency, write_json
+from curate.cli.output import (
+    console,
+    print_label_efficiency,
+    print_lora_budget,
+    print_pii,
+    print_rewrite_budget,
+    write_json,
+)
 from curate.cli.progress import bar_progress
 from curate.store.workspace import Workspace
 
@@ -67,7 +74,7 @@ def bench_pii_cmd(
     if data and len(data) == 1 and not fp_data:
         with console.status("PII benchmark"):
             results = run(data[0], fmt=fmt, limit=limit, tag_names=names)
-        _print_pii(results)
+        print_pii(results)
         write_json(json_out, {**results, **speed})
         return
     with console.status("PII benchmark") as status:
@@ -76,7 +83,7 @@ def bench_pii_cmd(
                            say=lambda s: status.update(f"PII benchmark: {s}"))
     for name, results in report["gold"].items():
         console.print(f"[bold]{name}[/]", highlight=False)
-        _print_pii(results)
+        print_pii(results)
     table = Table("text set", "curate per 1,000 words", "stock per 1,000 words", "curate / stock records changed")
     for name, r in report["false_positives"].items():
         c, b = r["curate"], r["baseline_presidio_stock"]
@@ -199,12 +206,7 @@ def bench_rewrite_budget_cmd(
         report = run_rewrite_budget(rows, names, share=damage_share, budgets=shares, seeds=range(seeds),
                                     build=lambda name: build_scorer(name, context), embed=embedder.embed_texts,
                                     say=lambda _: progress.advance(task), kinds=kinds, draft=draft)
-    table = Table("strategy", *(f"k={k}: recall (x random)" for k in report["budgets"]),
-                  title=f"damaged rows found ({report['rows']:,} rows, {damage_share:.0%} damaged, {seeds} seed(s))",
-                  title_justify="left")
-    for name, cells in report["summary"].items():
-        table.add_row(name, *(f"{c['recall']:.2f} ({c['ratio_vs_random']:.2f}x)" for c in cells))
-    console.print(table)
+    print_rewrite_budget(report)
     report["data"] = {"source": str(data), "rows_read": rows.read, "skipped": rows.skipped,
                       "skipped_lines": rows.skipped_lines}
     if lora:
@@ -236,32 +238,8 @@ def _lora_budget(rows: list[tuple[str, str]], held: list[tuple[str, str]], names
             base=base, build=build, embed=embed, settings=settings, on_plan=on_plan,
             on_run=lambda *_: progress.advance(runs),
             on_step=lambda s, n: progress.update(steps, completed=s, total=n))
-    every, before = next(iter(report["random_curve"].values()))[-1][1], report["base_model_loss"] or float("nan")
-    table = Table("strategy", *(f"k={k}: loss (random's; x random)" for k in report["budgets"]),
-                  title=f"held-out loss after LoRA on the rewritten pool (base model {before:.3f}; every row "
-                        f"rewritten {every:.3f})", title_justify="left")
-    for name, cells in report["summary"].items():
-        table.add_row(name, *(f"{c['loss']:.3f} ({c['random_loss']:.3f}; {c['ratio_vs_random']:.2f}x)"
-                              for c in cells))
-    console.print(table)
+    print_lora_budget(report)
     return report
-
-
-def _print_pii(results: dict[str, Any]) -> None:
-    from curate.bench.pii import table_rows
-
-    table = Table("type", "curate P / R / F1", "stock Presidio P / R / F1", "gold", "in micro")
-    rows = table_rows(results)
-    for entity, cur, base, gold, counted in rows:
-        table.add_row(entity, cur, base, str(gold), "yes" if counted else "no")
-    console.print(table)
-    if not_scored := [r[0] for r in rows if not r[-1]]:
-        console.print(f"not scored, not in the micro average (no gold span, or a type curate does not report by "
-                      f"default): {', '.join(not_scored)}", highlight=False)
-    for name in ("curate", "baseline_presidio_stock"):
-        m = results[name]["micro"]
-        console.print(f"micro {name}: P {m['precision']:.3f} R {m['recall']:.3f} F1 {m['f1']:.3f}, "
-                      f"{results[name]['records_per_s']} records/s")
 
 
 def _names(value: str, option: str, count: int | None = None) -> list[str]:

@@ -198,3 +198,43 @@ def say_word_fit(spec: str, n_texts: int) -> None:
     """Tell the user that the word features of ``--embedder <base>+words`` are being fitted (once per workspace)."""
     err_console.print(f"fitting the word features of --embedder {spec} on {n_texts:,} pool texts (once per "
                       "workspace; kept in its cache)")
+
+
+def print_pii(results: dict[str, Any]) -> None:
+    """``curate bench pii``'s report of one gold set: P / R / F1 per entity type, curate vs stock, and the micro."""
+    from curate.bench.pii import table_rows
+
+    table = Table("type", "curate P / R / F1", "stock Presidio P / R / F1", "gold", "in micro")
+    rows = table_rows(results)
+    for entity, cur, base, gold, counted in rows:
+        table.add_row(entity, cur, base, str(gold), "yes" if counted else "no")
+    console.print(table)
+    if not_scored := [r[0] for r in rows if not r[-1]]:
+        console.print(f"not scored, not in the micro average (no gold span, or a type curate does not report by "
+                      f"default): {', '.join(not_scored)}", highlight=False)
+    for name in ("curate", "baseline_presidio_stock"):
+        m = results[name]["micro"]
+        console.print(f"micro {name}: P {m['precision']:.3f} R {m['recall']:.3f} F1 {m['f1']:.3f}, "
+                      f"{results[name]['records_per_s']} records/s")
+
+
+def print_rewrite_budget(report: dict[str, Any]) -> None:
+    """``curate bench rewrite-budget``'s table: damaged-row recall per strategy and budget (x random)."""
+    table = Table("strategy", *(f"k={k}: recall (x random)" for k in report["budgets"]),
+                  title=f"damaged rows found ({report['rows']:,} rows, {report['damage_share']:.0%} damaged, "
+                        f"{len(report['seeds'])} seed(s))", title_justify="left")
+    for name, cells in report["summary"].items():
+        table.add_row(name, *(f"{c['recall']:.2f} ({c['ratio_vs_random']:.2f}x)" for c in cells))
+    console.print(table)
+
+
+def print_lora_budget(report: dict[str, Any]) -> None:
+    """``curate bench rewrite-budget --lora``'s table: held-out loss per strategy and budget (random's; x random)."""
+    every, before = next(iter(report["random_curve"].values()))[-1][1], report["base_model_loss"] or float("nan")
+    table = Table("strategy", *(f"k={k}: loss (random's; x random)" for k in report["budgets"]),
+                  title=f"held-out loss after LoRA on the rewritten pool (base model {before:.3f}; every row "
+                        f"rewritten {every:.3f})", title_justify="left")
+    for name, cells in report["summary"].items():
+        table.add_row(name, *(f"{c['loss']:.3f} ({c['random_loss']:.3f}; {c['ratio_vs_random']:.2f}x)"
+                              for c in cells))
+    console.print(table)
