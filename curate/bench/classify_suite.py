@@ -32,6 +32,7 @@ from typing import Any
 from curate.bench import label_efficiency_loops as loops
 from curate.bench.label_efficiency import BenchConfig, ProgressFn, run_benchmark
 from curate.bench.label_efficiency_features import TextFeaturizer
+from curate.bench.label_efficiency_metrics import round_or_none
 from curate.errors import InputError
 
 TARGET_RATIO = 2.0
@@ -164,16 +165,12 @@ def _cached_run(cfg: BenchConfig, s: SuiteSet, *, cache_dir: Path | None, featur
 def _figures(run: dict[str, Any], strategy: str, group: str) -> dict[str, Any]:
     r = run["ratios"][strategy]
     ci = r["per_seed_ci"].get("ci95")
-    return {"group": group, "ratio": _round(r["ratio"]), "extrapolated": r["extrapolated"],
-            "per_seed": r["per_seed"], "per_seed_ci": ci, "per_seed_mean": _round(r["per_seed_ci"].get("mean")),
-            "final_accuracy": _round(run["final_accuracy"][strategy]["mean"]),
-            "random_final_accuracy": _round(run["final_accuracy"]["random"]["mean"]),
-            "mean_gain_over_random": _round(run["mean_gain_over_random"][strategy]["mean"]),
+    return {"group": group, "ratio": round_or_none(r["ratio"]), "extrapolated": r["extrapolated"],
+            "per_seed": r["per_seed"], "per_seed_ci": ci, "per_seed_mean": round_or_none(r["per_seed_ci"].get("mean")),
+            "final_accuracy": round_or_none(run["final_accuracy"][strategy]["mean"]),
+            "random_final_accuracy": round_or_none(run["final_accuracy"]["random"]["mean"]),
+            "mean_gain_over_random": round_or_none(run["mean_gain_over_random"][strategy]["mean"]),
             "seconds": run["seconds"][strategy], "target_met": target_met(r["ratio"], ci)}
-
-
-def _round(v: float | None, digits: int = 4) -> float | None:
-    return None if v is None else round(float(v), digits)
 
 
 def target_met(ratio: float | None, ci: Sequence[float] | None, target: float = TARGET_RATIO) -> bool:

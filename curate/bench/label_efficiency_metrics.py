@@ -99,6 +99,11 @@ def efficiency_ratio(budgets: Sequence[float], random_curve: Sequence[float],
             "extrapolated": strat.extrapolated, "reason": strat.reason}
 
 
+def round_or_none(value: float | None, digits: int = 4) -> float | None:
+    """``value`` rounded for a report, ``None`` kept (a ratio that was never reached)."""
+    return None if value is None else round(float(value), digits)
+
+
 def t_interval(values: Sequence[float | None], confidence: float = 0.95) -> dict[str, Any]:
     """Mean and two-sided Student-t confidence interval over seeds (``None`` values are left out).
 
@@ -188,7 +193,7 @@ def ratio_report(budgets: Sequence[float], curves: Mapping[str, Sequence[Sequenc
                 one["ratio"] = one["random_labels"] / float(budgets[-1])
                 unreached.append(s)
             seeds.append(one["ratio"])
-        report["per_seed"] = [None if r is None else round(r, 4) for r in seeds]
+        report["per_seed"] = [round_or_none(r) for r in seeds]
         report["per_seed_unreached"] = unreached
         report["per_seed_ci"] = t_interval(seeds)
         out[name] = report

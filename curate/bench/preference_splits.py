@@ -22,7 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from curate.bench.label_efficiency_metrics import mean_gain, ratio_report, summarise_curves, t_interval
+from curate.bench.label_efficiency_metrics import (
+    mean_gain,
+    ratio_report,
+    round_or_none,
+    summarise_curves,
+    t_interval,
+)
 from curate.bench.preference_suite import PreferenceSet, ProgressFn, run_set
 from curate.errors import InputError
 
@@ -98,7 +104,7 @@ def pool_splits(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "test_pairs": first["data"]["split"]["test"], "budgets": budgets,
         "curves": {name: summarise_curves(c) for name, c in pooled.items()},
         "ratios": ratio_report(budgets, pooled), "mean_gain_over_random": mean_gain(pooled),
-        "per_split_ratio": {name: [_round(run["ratios"][name]["ratio"]) for run in runs]
+        "per_split_ratio": {name: [round_or_none(run["ratios"][name]["ratio"]) for run in runs]
                             for name in names if name != "random"},
         "full_pool_accuracy": [run["full_pool_accuracy"] for run in runs],
         "random_rise": rise, "random_curve_rises": bool(rise.get("ci95") and rise["ci95"][0] > 0),
@@ -115,10 +121,6 @@ def as_report(pooled: Mapping[str, Any]) -> dict[str, Any]:
     return {"task": "preference", "config": {"seeds": f"{len(pooled['splits'])} splits x {pooled['seeds_per_split']}"},
             "metric": "test pairwise accuracy", "data": {"pool_file": {"source": pooled["source"]}},
             "features": {"name": pooled["features"]}, "runs": {"noise_0": run}}
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(float(value), 4)
 
 
 __all__ = ["as_report", "pool_splits", "run_splits"]
