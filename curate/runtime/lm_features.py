@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from curate.errors import InputError
 from curate.runtime.embeddings import EmbeddingCache, Vectors, text_hash
 
 ProgressFn = Callable[[int, int], None]
@@ -39,6 +40,9 @@ class LMHiddenStateFeaturizer:
             its last tokens.
         batch_tokens: padded tokens per forward pass (sequences are batched by length).
         on_progress: ``(done, total)`` after each batch.
+        layers: ``"last"`` (the default: the final, normed layer), ``"all"`` (every decoder layer's mean, first to
+            last, concatenated: ``(n, n_layers * hidden)``) or 1-based layer numbers ``"8,16,30"`` (concatenated in
+            that order). Each choice has its own cache folder.
     """
 
     cache_dir: Path
@@ -46,13 +50,35 @@ class LMHiddenStateFeaturizer:
     max_length: int = 256
     batch_tokens: int = 4096
     on_progress: ProgressFn | None = None
+    layers: str = "last"
     computed_: int = field(default=0, init=False)
     _loaded: tuple[Any, Any] | None = field(default=None, init=False, repr=False)
 
     @property
     def name(self) -> str:
         """Model and pooling, for the report and the cache folder."""
-        return f"{self.model or 'smollm2'}-response-mean-{self.max_length}"
+        which = "" if self.layers == "last" else f"-layers-{self.layers.replace(',', '_')}"
+        return f"{self.model or 'smollm2'}-response-mean-{self.max_length}{which}"
+
+    @property
+    def n_layers(self) -> int:
+        """Decoder layers of the model (loads it)."""
+        return int(self._load()[0].config.num_hidden_layers)
+
+    def _layer_numbers(self, n_layers: int) -> list[int] | None:
+        """1-based decoder layers to pool (``None``: the last hidden state); raises on a bad ``layers``."""
+        if self.layers == "last":
+            return None
+        if self.layers == "all":
+            return list(range(1, n_layers + 1))
+        try:
+            numbers = [int(x) for x in self.layers.split(",") if x.strip()]
+        except ValueError:
+            numbers = []
+        if not numbers or any(not 1 <= n <= n_layers for n in numbers):
+            raise InputError(f"LM feature layers: expected 'last', 'all' or comma-separated layer numbers from 1 to "
+                             f"{n_layers}; got {self.layers!r}.")
+        return numbers
 
     def _load(self) -> tuple[Any, Any]:
         if self._loaded is None:
@@ -82,9 +108,13 @@ class LMHiddenStateFeaturizer:
             ids[i, : len(seq)] = torch.tensor(seq)
             mask[i, : len(seq)] = 1
             resp[i, start: len(seq)] = 1.0
-        with torch.inference_mode():  # the base model: its last hidden state, without the LM head's logits
-            hidden = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
-        pooled = (hidden.float() * resp[:, :, None]).sum(1) / resp.sum(1, keepdim=True).clamp(min=1.0)
+        numbers = self._layer_numbers(int(model.config.num_hidden_layers))
+        with torch.inference_mode():  # the base model: hidden states, without the LM head's logits
+            out = model.base_model(input_ids=ids, attention_mask=mask, output_hidden_states=numbers is not None)
+        # hidden_states[0] is the token embeddings, [i] decoder layer i; the last one is the normed final state
+        states = [out.last_hidden_state] if numbers is None else [out.hidden_states[n] for n in numbers]
+        weights = resp[:, :, None] / resp.sum(1, keepdim=True).clamp(min=1.0)[:, :, None]
+        pooled = torch.cat([(h.float() * weights).sum(1) for h in states], dim=1)
         return np.asarray(pooled.numpy(), dtype=np.float32)
 
     def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> Vectors:
