@@ -87,6 +87,9 @@ bench-selection: $(STAMP)
 	$(PY) benchmarks/bench_selection_preference.py --features smollm2
 	$(PY) benchmarks/bench_preference_splits.py
 	$(PY) benchmarks/bench_preference_splits.py --candidates 'bald-coverage(3),bald,novelty' --out benchmarks/results/preference_splits_ultrafeedback_smollm2_bald_coverage.json
+	$(PY) benchmarks/bench_preference_splits.py --set alpacaeval --splits 5 --candidates 'bald-coverage(3),bald,novelty' --out benchmarks/results/preference_splits_alpacaeval_smollm2_bald_coverage.json
+	$(PY) benchmarks/bench_preference_splits.py --set alpacaeval --splits 5 --candidates 'variance-novelty(0.1)' --out benchmarks/results/preference_splits_alpacaeval_smollm2_variance_novelty.json
+	$(PY) benchmarks/bench_preference_layers.py
 	$(PY) benchmarks/bench_preference_cold_start.py
 	$(PY) benchmarks/bench_rewrite_budget.py --pool 400
 	$(PY) benchmarks/bench_rewrite_budget.py --pool 400 --damage-kinds swapped,truncated,generic,draft --out benchmarks/results/rewrite_budget_drafts.json

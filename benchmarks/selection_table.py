@@ -1,7 +1,8 @@
 """The README's selection table from the three suites' JSON (run last by ``make bench-selection``).
 
 Reads ``benchmarks/results/selection_classify.json``, ``selection_preference.json`` (and
-``selection_preference_smollm2.json`` when present), ``rewrite_budget.json``, ``rewrite_budget_drafts.json`` and
+``selection_preference_smollm2.json`` when present), the repeated-splits runs ``preference_splits_*.json``,
+``rewrite_budget.json``, ``rewrite_budget_drafts.json`` and
 ``rewrite_budget_lora.json``,
 writes ``benchmarks/results/selection.json`` (one row per data set: the strategy chosen on the other sets, its
 left-out ratio with per-seed interval, accuracy or recall, target, met or not) and prints the rows as Markdown.
@@ -66,6 +67,46 @@ def _rewrite_rows(file: str, task: str, flags: str) -> list[dict[str, Any]]:
     return out
 
 
+SPLITS_FILES = {"ultrafeedback": ("preference_splits_ultrafeedback_smollm2.json",
+                                  "preference_splits_ultrafeedback_smollm2_bald_coverage.json"),
+                "alpacaeval": ("preference_splits_alpacaeval_smollm2_bald_coverage.json",
+                               "preference_splits_alpacaeval_smollm2_variance_novelty.json")}
+
+
+def _splits_rows() -> list[dict[str, Any]]:
+    """Preference over repeated pool/test splits: each judge set left out, the candidate with the best ratio on the
+    other one (among candidates run on both, never one below random there), and its ratio on the left-out set."""
+    runs: dict[str, dict[str, Any]] = {}
+    for name, files in SPLITS_FILES.items():
+        for file in files:
+            data = _load(file, "benchmarks/bench_preference_splits.py (see the Makefile's bench-selection)")
+            if data is None:
+                continue
+            merged = runs.setdefault(name, {"ratios": {}, "gain": {}, "rises": data["random_curve_rises"],
+                                            "shape": f"{len(data['splits'])} splits x {data['seeds_per_split']} seeds"})
+            merged["ratios"].update(data["ratios"])
+            merged["gain"].update(data["mean_gain_over_random"])
+    out = []
+    for left, other in (("alpacaeval", "ultrafeedback"), ("ultrafeedback", "alpacaeval")):
+        if left not in runs or other not in runs:
+            continue
+        shared = [c for c in runs[other]["ratios"] if c in runs[left]["ratios"]]
+        beat = [c for c in shared if (runs[other]["ratios"][c]["ratio"] or 0.0) > 1.0]
+        if not beat:
+            continue
+        chosen = max(beat, key=lambda c: runs[other]["ratios"][c]["ratio"])
+        r, gain = runs[left]["ratios"][chosen], runs[left]["gain"][chosen]
+        lo, hi = gain["ci95"]
+        out.append(_row("preference, SmolLM2 features, repeated splits", left, chosen, r["ratio"],
+                        _ci(r["per_seed_ci"]), 1.5,
+                        f"{runs[left]['shape']}; chosen among {', '.join(shared)} (ratio "
+                        f"{runs[other]['ratios'][chosen]['ratio']:.2f} on {other}); mean gain over the budgets "
+                        f"{gain['mean']:+.3f} [{lo:+.3f}, {hi:+.3f}]" + ("" if runs[left]["rises"] else
+                                                                        "; random's curve flat"),
+                        extra_ok=bool(runs[left]["rises"])))
+    return out
+
+
 def rows() -> list[dict[str, Any]]:
     """Every left-out row the three suites' JSON files hold (missing files are skipped with a note)."""
     out: list[dict[str, Any]] = []
@@ -86,6 +127,7 @@ def rows() -> list[dict[str, Any]]:
                             f"{seeds} seeds; final accuracy {r['final_accuracy']:.3f} vs random "
                             f"{r['random_final_accuracy']:.3f}; mean gain over the budgets "
                             f"{r['mean_gain_over_random']:+.3f}{flat}", extra_ok=not r["random_curve_flat"]))
+    out += _splits_rows()
     out += _rewrite_rows("rewrite_budget.json", "rewrite budget", "")
     out += _rewrite_rows("rewrite_budget_drafts.json", "rewrite budget, a weak model's drafts among the damage",
                          " --damage-kinds swapped,truncated,generic,draft")
