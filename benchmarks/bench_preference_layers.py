@@ -41,13 +41,11 @@ def main() -> None:
 
     from curate.bench.label_efficiency import rich_progress
     from curate.bench.preference_layers import layer_report, plot_layers
-    from curate.bench.preference_suite import shared_preference_sets
+    from curate.bench.preference_suite import shared_preference_set
 
-    sets, _ = shared_preference_sets(args.data)
-    pset = next((s for s in sets if s.name == args.set), None)
+    pset, skipped = shared_preference_set(args.data, args.set)
     if pset is None:
-        print(f"skipped: preference set {args.set!r} not found under {args.data} (found: "
-              f"{', '.join(s.name for s in sets) or 'none'}). Put ../shared/data beside the repository.")
+        print(skipped)
         return
     torch.set_num_threads(1)
     budgets = [int(b) for b in args.budgets.split(",") if b.strip()]

@@ -45,13 +45,11 @@ def main() -> None:
     from curate.bench.label_efficiency import rich_progress
     from curate.bench.label_efficiency_plot import plot_report
     from curate.bench.preference_splits import as_report, pool_splits, run_splits
-    from curate.bench.preference_suite import CANDIDATES, MORE_CANDIDATES, shared_preference_sets
+    from curate.bench.preference_suite import CANDIDATES, MORE_CANDIDATES, shared_preference_set
 
-    sets, _ = shared_preference_sets(args.data)
-    pset = next((s for s in sets if s.name == args.set), None)
+    pset, skipped = shared_preference_set(args.data, args.set)
     if pset is None:
-        print(f"skipped: preference set {args.set!r} not found under {args.data} (found: "
-              f"{', '.join(s.name for s in sets) or 'none'}). Put ../shared/data beside the repository.")
+        print(skipped)
         return
     names = list(CANDIDATES) if args.candidates == "all" else [c.strip() for c in args.candidates.split(",")
                                                                  if c.strip()]

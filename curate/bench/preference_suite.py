@@ -93,6 +93,16 @@ def shared_preference_sets(data_dir: Path) -> tuple[list[PreferenceSet], list[st
     return found, missing
 
 
+def shared_preference_set(data_dir: Path, name: str) -> tuple[PreferenceSet | None, str]:
+    """The suite's set ``name`` under ``data_dir``, or ``None`` and a line saying what to do (a benchmark skips)."""
+    sets, _ = shared_preference_sets(data_dir)
+    pset = next((s for s in sets if s.name == name), None)
+    if pset is not None:
+        return pset, ""
+    return None, (f"skipped: preference set {name!r} not found under {data_dir} (found: "
+                  f"{', '.join(s.name for s in sets) or 'none'}). Put ../shared/data beside the repository.")
+
+
 def _config(pset: PreferenceSet, seeds: int, strategy: str, overrides: Mapping[str, Any], features: str) -> BenchConfig:
     extra = {k: v for k, v in overrides.items() if k not in ("strategy", "prompts")}
     return BenchConfig(task="preference", seeds=seeds, strategies=("random", strategy), start=pset.start,

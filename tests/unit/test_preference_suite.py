@@ -17,6 +17,7 @@ from curate.bench.preference_suite import (
     rescore_set,
     run_preference_suite,
     run_set,
+    shared_preference_set,
     shared_preference_sets,
     suite_result,
 )
@@ -151,6 +152,19 @@ def test_laplace_bald_is_mutual_information():
 def test_shared_sets_report_what_is_missing(tmp_path):
     found, missing = shared_preference_sets(tmp_path)
     assert found == [] and len(missing) == 3 and all("not found" in m for m in missing)
+
+
+def test_one_shared_set_by_name_or_a_line_saying_what_to_do(tmp_path):
+    assert shared_preference_set(tmp_path, "ultrafeedback") == (None, (
+        f"skipped: preference set 'ultrafeedback' not found under {tmp_path} (found: none). Put ../shared/data beside "
+        "the repository."))
+    folder = tmp_path / "preference_pairs"
+    folder.mkdir()
+    (folder / "ultrafeedback_1200.jsonl.gz").write_bytes(b"")
+    pset, line = shared_preference_set(tmp_path, "ultrafeedback")
+    assert pset is not None and pset.name == "ultrafeedback" and pset.test_size == 250 and line == ""
+    assert shared_preference_set(tmp_path, "alpacaeval")[1].endswith("(found: ultrafeedback). Put ../shared/data "
+                                                                      "beside the repository.")
 
 
 def test_lm_features_are_standardised_scaled_cached_and_run_the_suite(tmp_path):
