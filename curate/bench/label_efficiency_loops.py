@@ -41,7 +41,8 @@ Preference, learner ``laplace`` (one linear Bradley-Terry model with a Laplace p
   ``candidates_per_pick * k`` highest-entropy pairs clustered (spherical k-means) on ``phi_A - phi_B``, the
   direction of the pair's loss gradient, and the highest-entropy pair of each cluster; ``bald-coverage``: the
   ``candidates_per_pick * k`` highest-BALD pairs, then prompt coverage among them (greedy farthest prompt,
-  :class:`curate.selectors.PrefilterNovelty`): epistemic uncertainty first, prompt-space diversity within it.
+  :class:`curate.selectors.PrefilterNovelty`); ``bald-per-prompt``: the highest-BALD pair of the least-asked
+  prompts (:func:`curate.selectors.novelty.group_coverage_pick` over ``g_pool``).
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ from curate.selectors import (
 )
 from curate.selectors.base import Selector
 from curate.selectors.cluster import pool_clusters
+from curate.selectors.novelty import GroupCoverage
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -80,10 +82,9 @@ CLASSIFY_STRATEGIES = ("random", "margin", "entropy", "least_confidence", "clust
                        "badge", "prefilter-cluster-margin", "rr-cluster-margin")
 MARGIN_STRATEGIES = ("badge", "prefilter-cluster-margin", "rr-cluster-margin")  # scored by margin
 ENSEMBLE_STRATEGIES = ("random", "disagreement", "bald", "entropy")
-PREFERENCE_STRATEGIES = (*ENSEMBLE_STRATEGIES, "variance", "variance-novelty", "novelty", "prefilter-cluster-entropy",
-                         "bald-coverage")
 LAPLACE_STRATEGIES = ("random", "entropy", "variance", "variance-novelty", "novelty", "bald",
-                      "prefilter-cluster-entropy", "bald-coverage")
+                      "prefilter-cluster-entropy", "bald-coverage", "bald-per-prompt")
+PREFERENCE_STRATEGIES = (*ENSEMBLE_STRATEGIES, *(s for s in LAPLACE_STRATEGIES if s not in ENSEMBLE_STRATEGIES))
 PROMPT_STRATEGIES = ("variance-novelty", "novelty", "bald-coverage")  # need prompt features
 LEARNERS = ("ensemble", "laplace")
 
@@ -277,6 +278,7 @@ class PreferenceData:
     a_cal: FloatArray
     b_cal: FloatArray
     p_pool: FloatArray | None = None  # (n_pool, d_prompt) prompt features for variance-novelty
+    g_pool: IntArray | None = None  # (n_pool,) prompt id per pair, for bald-per-prompt
 
 
 def _fit_laplace(data: PreferenceData, idx: IntArray, cfg: LoopConfig) -> LaplaceBradleyTerry:
@@ -288,7 +290,7 @@ def _fit_laplace(data: PreferenceData, idx: IntArray, cfg: LoopConfig) -> Laplac
 def _laplace_scores(strategy: str, model: LaplaceBradleyTerry, data: PreferenceData) -> FloatArray:
     if strategy == "novelty":
         return np.zeros(len(data.a_pool))
-    if strategy in ("bald", "bald-coverage"):
+    if strategy in ("bald", "bald-coverage", "bald-per-prompt"):
         return model.mutual_information(data.a_pool, data.b_pool)
     if strategy in ("entropy", "prefilter-cluster-entropy"):
         p = np.clip(model.prob(data.a_pool, data.b_pool), 1e-12, 1 - 1e-12)
@@ -312,6 +314,8 @@ def run_preference_laplace(strategy: str, data: PreferenceData, initial: IntArra
     embeddings = data.p_pool if novel else None
     if strategy == "prefilter-cluster-entropy":
         selector, embeddings = PrefilterCluster(factor=cfg.candidates_per_pick), data.a_pool - data.b_pool
+    if strategy == "bald-per-prompt":
+        selector = GroupCoverage(np.arange(len(data.a_pool)) if data.g_pool is None else data.g_pool)
 
     def fit(idx: IntArray) -> float:
         nonlocal model

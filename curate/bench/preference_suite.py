@@ -54,6 +54,7 @@ CANDIDATES: dict[str, dict[str, Any]] = {
 #: so not among the suite's choices. ``bald-coverage(3)``: the 3k highest-BALD pairs, prompt coverage among them.
 MORE_CANDIDATES: dict[str, dict[str, Any]] = {
     "bald-coverage(3)": {"strategy": "bald-coverage", "candidates_per_pick": 3.0},
+    "bald-per-prompt": {"strategy": "bald-per-prompt"},
 }
 TARGET_RATIO = 1.5
 

@@ -15,6 +15,7 @@ import math
 from typing import ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
 from curate.errors import InputError
 from curate.selectors.arrays import check_fraction, check_rng, rank_desc, scorable
@@ -116,3 +117,60 @@ class PrefilterNovelty(BaseSelector):
         cand = rank_desc(values, scorable(values))[: max(int(k), math.ceil(self.factor * k))]
         flat = np.where(np.isnan(values), np.nan, 0.0)
         return novelty_bonus_pick(flat, embeddings, int(k), beta=1.0, eligible=cand)
+
+
+def group_coverage_pick(scores: FloatArray, groups: npt.ArrayLike, k: int) -> Indices:
+    """Fewest-covered group first, best score within: for preference pairs grouped by prompt, the most informative
+    pair of the least-asked prompts (the issue's "most informative pair per prompt" for candidate sets).
+
+    Each pick takes, among groups with an unpicked scorable row, one whose count of covered rows (NaN score:
+    labelled) plus rows picked so far is smallest, and in it the highest-scoring row; ties between groups go to the
+    higher score. With one row per group this is top-k.
+
+    Args:
+        scores: ``(n,)`` float64, higher = more worth labeling; NaN = covered (never picked, counted for its group).
+        groups: ``(n,)`` group id per row (e.g. the prompt's index).
+        k: picks.
+
+    Returns:
+        ``(min(k, m),)`` intp indices in pick order (``m`` scorable rows).
+
+    >>> group_coverage_pick(np.array([np.nan, 0.9, 0.5, 0.1]), np.array([0, 0, 1, 1]), 3).tolist()
+    [2, 1, 3]
+    """
+    values = np.asarray(scores, dtype=np.float64)
+    ids = np.unique(np.asarray(groups).reshape(-1), return_inverse=True)[1].reshape(-1)
+    if ids.shape != values.shape:
+        raise InputError(f"group_coverage_pick: scores and groups must both have shape (n,); got {values.shape} and "
+                         f"{ids.shape}.")
+    covered = np.bincount(ids[np.isnan(values)], minlength=int(ids.max(initial=-1)) + 1).astype(np.int64)
+    free = rank_desc(values, scorable(values))  # best first
+    taken = np.zeros(free.size, dtype=bool)
+    out: list[int] = []
+    for _ in range(min(int(k), free.size)):
+        level = covered[ids[free]]
+        level = np.where(taken, np.iinfo(np.int64).max, level)
+        j = int(np.argmin(level))  # the first (best-scoring) row among the least-covered groups
+        taken[j] = True
+        out.append(int(free[j]))
+        covered[ids[free[j]]] += 1
+    return np.asarray(out, dtype=np.intp)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GroupCoverage:
+    """Selector over :func:`group_coverage_pick` for loops that know each row's group (the preference benchmark's
+    ``bald-per-prompt``); not in the catalog, since its ``groups`` are per-record data, not settings."""
+
+    groups: npt.NDArray[np.int64]
+    name: ClassVar[str] = "group_coverage"
+
+    def key(self) -> str:
+        """Name (the groups are data)."""
+        return f"{self.name}()"
+
+    def select(self, scores: FloatArray, k: int, *, embeddings: FloatArray | None = None,
+               rng: np.random.Generator) -> Indices:
+        """At most ``k`` indices, in pick order."""
+        values = validate(scores, k, embeddings, need_embeddings=False, who=self.key())
+        return group_coverage_pick(values, self.groups, int(k))

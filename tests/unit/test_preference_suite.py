@@ -52,11 +52,11 @@ def test_laplace_learner_runs_the_variance_strategies(tmp_path):
     data = _pairs_file(tmp_path / "p.jsonl")
     cfg = BenchConfig(task="preference", seeds=2, start=10, batch=10, budget=40, test_size=40, features="tfidf",
                       learner="laplace", strategies=("random", "variance", "variance-novelty", "entropy",
-                                                     "bald-coverage"))
+                                                     "bald-coverage", "bald-per-prompt"))
     report = run_benchmark(cfg, data)
     run = report["runs"]["noise_0"]
     assert run["budgets"] == [10, 20, 30, 40]
-    assert set(run["ratios"]) == {"variance", "variance-novelty", "entropy", "bald-coverage"}
+    assert set(run["ratios"]) == {"variance", "variance-novelty", "entropy", "bald-coverage", "bald-per-prompt"}
     assert len(run["curves"]["bald-coverage"]["per_seed"]) == 2
     assert run["curves"]["random"]["mean"][-1] > 0.8  # the words separate chosen from rejected
     assert report["features"]["name"].startswith("tfidf")
@@ -199,3 +199,23 @@ def test_lm_features_are_standardised_scaled_cached_and_run_the_suite(tmp_path):
     assert result["features"] == "smollm2" and report["features"]["dim"] == 32
     assert report["features"]["name"].startswith(f"{lm}-response-mean-256")
     assert report["runs"]["noise_0"]["budgets"] == [10, 20]
+
+
+def test_bald_per_prompt_asks_the_least_asked_prompts_first():
+    import numpy as np
+
+    from curate.bench import label_efficiency_loops as loops
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(60, 4)), rng.normal(size=(60, 4))
+    groups = np.repeat(np.arange(20), 3)  # 20 prompts, 3 pairs each
+    data = loops.PreferenceData(a, b, np.zeros(60, dtype=bool), a[:10], b[:10], a[:0], b[:0], None, groups)
+    initial = np.array([0, 1, 3, 6], dtype=np.intp)  # prompts 0 (twice), 1 and 2 asked
+    cfg = loops.LoopConfig(budgets=(4, 20, 36), random_mix=0.0, learner="laplace")
+    order = loops.run_preference_laplace("bald-per-prompt", data, initial, cfg, rng=rng).labelled
+    first, second = groups[order[4:20]], groups[order[20:36]]
+    assert len(set(first)) == 16 and set(first) <= set(range(3, 20))  # 16 of the 17 unasked prompts, once each
+    assert {second[0]} == set(range(3, 20)) - set(first)  # the one still unasked comes first in the next round
+    assert 0 not in second  # prompt 0, asked twice at the start, is not asked again
+    counts = np.bincount(groups[order], minlength=20)
+    assert counts.max() - counts.min() <= 1  # 36 labels over 20 prompts: every prompt asked once or twice
