@@ -220,10 +220,10 @@ def pref_data(split: Split, a: np.ndarray, b: np.ndarray, noise: float, seed: in
               prompts: np.ndarray | None = None) -> loops.PreferenceData:
     n_pool, n_test = len(split.pool), len(split.test)
     swapped = noisy_preference_answers(n_pool, noise, rng=np.random.default_rng([seed, 7]))
-    groups = np.unique(np.asarray(split.pool.texts, dtype=object).astype(str), return_inverse=True)[1].reshape(-1)
+    prompt_ids = np.unique(np.asarray(split.pool.texts), return_inverse=True)[1].reshape(-1).astype(np.intp)
     return loops.PreferenceData(a[:n_pool], b[:n_pool], swapped, a[n_pool:n_pool + n_test],
                                 b[n_pool:n_pool + n_test], a[n_pool + n_test:], b[n_pool + n_test:], prompts,
-                                groups.astype(np.intp))
+                                prompt_ids)
 
 
 def _mean_final(finals: list[dict[str, Any]], classes: Sequence[str] | None) -> dict[str, Any]:

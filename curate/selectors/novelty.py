@@ -148,8 +148,7 @@ def group_coverage_pick(scores: FloatArray, groups: npt.ArrayLike, k: int) -> In
     taken = np.zeros(free.size, dtype=bool)
     out: list[int] = []
     for _ in range(min(int(k), free.size)):
-        level = covered[ids[free]]
-        level = np.where(taken, np.iinfo(np.int64).max, level)
+        level = np.where(taken, np.iinfo(np.int64).max, covered[ids[free]])
         j = int(np.argmin(level))  # the first (best-scoring) row among the least-covered groups
         taken[j] = True
         out.append(int(free[j]))
