@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from curate.bench import label_efficiency_loops as loops
+from curate.bench import label_efficiency_preference_loops as pref_loops
 from curate.bench.label_efficiency_data import (
     LabelledSet,
     Split,
@@ -70,7 +71,7 @@ class BenchConfig:
     Attributes:
         task: ``"classify"`` or ``"preference"``.
         seeds: seeds per strategy.
-        strategies: names from ``loops.CLASSIFY_STRATEGIES`` / ``loops.PREFERENCE_STRATEGIES``; must include random.
+        strategies: ``loops.CLASSIFY_STRATEGIES`` or ``pref_loops.PREFERENCE_STRATEGIES``; must include "random".
         start: seed set: labels per class (classify) or random pairs (preference).
         batch / budget: labels per round and the last budget.
         random_mix: share of each batch drawn at random by the non-random strategies.
@@ -127,7 +128,7 @@ class BenchConfig:
             batch=d["batch"] if self.batch is None else self.batch,
             budget=d["budget"] if self.budget is None else self.budget,
             standardise=self.features == "smollm2" if self.standardise is None else self.standardise)
-        known = loops.CLASSIFY_STRATEGIES if self.task == "classify" else loops.PREFERENCE_STRATEGIES
+        known = loops.CLASSIFY_STRATEGIES if self.task == "classify" else pref_loops.PREFERENCE_STRATEGIES
         unknown = [s for s in cfg.strategies or () if s not in known]
         if unknown or "random" not in (cfg.strategies or ()):
             raise InputError(f"--strategies for {self.task} must include random and come from "
@@ -138,10 +139,10 @@ class BenchConfig:
         for name in ("seeds", "start", "batch", "budget"):
             if int(getattr(cfg, name)) < 1:
                 raise InputError(f"--{name} must be a positive integer; got {getattr(cfg, name)!r}.")
-        if self.learner not in loops.LEARNERS:
-            raise InputError(f"--learner must be one of {', '.join(loops.LEARNERS)}; got {self.learner!r}.")
+        if self.learner not in pref_loops.LEARNERS:
+            raise InputError(f"--learner must be one of {', '.join(pref_loops.LEARNERS)}; got {self.learner!r}.")
         if self.task == "preference":
-            own = loops.LAPLACE_STRATEGIES if self.learner == "laplace" else loops.ENSEMBLE_STRATEGIES
+            own = pref_loops.LAPLACE_STRATEGIES if self.learner == "laplace" else pref_loops.ENSEMBLE_STRATEGIES
             wrong = [s for s in cfg.strategies or () if s not in own]
             if wrong:
                 raise InputError(f"--strategies {', '.join(wrong)} do not go with --learner {self.learner}; "
@@ -217,11 +218,11 @@ def _classify_data(split: Split, x: np.ndarray, noise: float, seed: int) -> loop
 
 
 def pref_data(split: Split, a: np.ndarray, b: np.ndarray, noise: float, seed: int,
-              prompts: np.ndarray | None = None) -> loops.PreferenceData:
+              prompts: np.ndarray | None = None) -> pref_loops.PreferenceData:
     n_pool, n_test = len(split.pool), len(split.test)
     swapped = noisy_preference_answers(n_pool, noise, rng=np.random.default_rng([seed, 7]))
     prompt_ids = np.unique(np.asarray(split.pool.texts), return_inverse=True)[1].reshape(-1).astype(np.intp)
-    return loops.PreferenceData(a[:n_pool], b[:n_pool], swapped, a[n_pool:n_pool + n_test],
+    return pref_loops.PreferenceData(a[:n_pool], b[:n_pool], swapped, a[n_pool:n_pool + n_test],
                                 b[n_pool:n_pool + n_test], a[n_pool + n_test:], b[n_pool + n_test:], prompts,
                                 prompt_ids)
 
@@ -269,7 +270,7 @@ def run_noise_level(cfg: BenchConfig, split: Split, features: tuple[np.ndarray, 
     seconds = dict.fromkeys(strategies, 0.0)
     budgets: list[int] = []
     flipped = 0
-    data: loops.ClassifyData | loops.PreferenceData | None = None
+    data: loops.ClassifyData | pref_loops.PreferenceData | None = None
     counter = _Counter(f"{cfg.task} noise={noise:g}", progress)
     for seed in range(cfg.seeds):
         seed_rng = np.random.default_rng([seed, 1])
@@ -294,13 +295,15 @@ def run_noise_level(cfg: BenchConfig, split: Split, features: tuple[np.ndarray, 
             if isinstance(data, loops.ClassifyData):
                 result = loops.run_classify(strategy, data, initial, loop_cfg, rng=rng, step=counter.step)
             else:
-                result = loops.run_preference(strategy, data, initial, loop_cfg, rng=rng, step=counter.step)
+                result = pref_loops.run_preference(strategy, data, initial, loop_cfg, rng=rng, step=counter.step)
             seconds[strategy] += time.perf_counter() - started
             per_seed[strategy].append(result.curve)
             finals[strategy].append(result.final)
     assert data is not None
     classes = data.classes if isinstance(data, loops.ClassifyData) else None
-    ceiling = loops.full_pool_metric(cfg.task, data, cfg.loop_config(budgets), rng=np.random.default_rng(0))
+    whole_cfg, whole_rng = cfg.loop_config(budgets), np.random.default_rng(0)
+    ceiling = (loops.classify_full_pool_metric(data, whole_cfg, rng=whole_rng) if isinstance(data, loops.ClassifyData)
+               else pref_loops.preference_full_pool_metric(data, whole_cfg, rng=whole_rng))
     return {
         "oracle_noise": noise, "flipped_answers_in_pool": flipped, "budgets": budgets, "n_pool": len(split.pool),
         "n_test": len(split.test),
@@ -368,7 +371,7 @@ def run_benchmark(cfg: BenchConfig, data_path: Path, *, test_path: Path | None =
             n_pool = len(split.pool)
             _, a, b = standardise(np.concatenate([a[:n_pool], b[:n_pool]]), a, b)
         features, feat_name = (a, b), _featurizer_name(pair)
-    if cfg.task == "preference" and set(loops.PROMPT_STRATEGIES) & set(cfg.strategies or ()):
+    if cfg.task == "preference" and set(pref_loops.PROMPT_STRATEGIES) & set(cfg.strategies or ()):
         features = (*features[:2], prompt_features(split))
     feat_seconds = time.perf_counter() - t0
     levels = [0.0] + ([cfg.oracle_noise] if cfg.oracle_noise > 0 else [])

@@ -24,25 +24,7 @@ Classify (multinomial logistic regression, :func:`curate.scorers.classifier_mode
   :func:`curate.selectors.badge.kmeanspp_select`) of the ``badge_candidates`` records with the lowest margin
   (the full ``K * d`` gradient matrix of a large pool does not fit comfortably in memory).
 
-Preference, learner ``ensemble`` (linear Bradley-Terry heads, :class:`curate.scorers.reward.BradleyTerryEnsemble`):
-
-* ``random``; ``disagreement`` (sd of the heads' ``P(A > B)``), ``bald`` and ``entropy`` (of the mean
-  ``P(A > B)``): top-k of :func:`curate.scorers.reward.pair_uncertainty`.
-
-Preference, learner ``laplace`` (one linear Bradley-Terry model with a Laplace posterior,
-:class:`curate.scorers.reward_laplace.LaplaceBradleyTerry`):
-
-* ``random``; ``variance``: top-k of the posterior variance of ``r(A) - r(B)``; ``entropy``: of the predictive
-  ``P(A > B)``; ``variance-novelty``: variance plus ``novelty_beta`` times the log cosine distance of the pair's
-  prompt features to the nearest labelled or already picked prompt (BAL-PM's acquisition,
-  :class:`curate.selectors.NoveltyBonus`); ``novelty``: the prompt-novelty term alone (greedy farthest prompt);
-  ``bald``: the mutual information of label and weights (:meth:`LaplaceBradleyTerry.mutual_information`);
-  ``prefilter-cluster-entropy``: classification's prefilter-cluster-margin carried over, the
-  ``candidates_per_pick * k`` highest-entropy pairs clustered (spherical k-means) on ``phi_A - phi_B``, the
-  direction of the pair's loss gradient, and the highest-entropy pair of each cluster; ``bald-coverage``: the
-  ``candidates_per_pick * k`` highest-BALD pairs, then prompt coverage among them (greedy farthest prompt,
-  :class:`curate.selectors.PrefilterNovelty`); ``bald-per-prompt``: the highest-BALD pair of the least-asked
-  prompts (:func:`curate.selectors.novelty.group_coverage_pick` over ``g_pool``).
+The preference loops are in :mod:`curate.bench.label_efficiency_preference_loops`.
 """
 
 from __future__ import annotations
@@ -54,26 +36,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from curate.bench.label_efficiency_metrics import expected_calibration_error, point_biserial
+from curate.bench.label_efficiency_metrics import expected_calibration_error
 from curate.errors import InputError
 from curate.scorers.classifier_models import DEFAULT_C, ClassifierModel, GradientEmbeddings, fit_classifier
-from curate.scorers.reward import BradleyTerryEnsemble, pair_uncertainty
-from curate.scorers.reward_laplace import LaplaceBradleyTerry
 from curate.scorers.uncertainty import SINGLE_MODEL_METHODS
-from curate.selectors import (
-    BADGE,
-    ClusterPick,
-    NoveltyBonus,
-    Prefilter,
-    PrefilterCluster,
-    PrefilterNovelty,
-    RandomMix,
-    RoundRobin,
-    TopK,
-)
+from curate.selectors import BADGE, ClusterPick, Prefilter, RandomMix, RoundRobin, TopK
 from curate.selectors.base import Selector
 from curate.selectors.cluster import pool_clusters
-from curate.selectors.novelty import GroupCoverage
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -81,12 +50,6 @@ StepFn = Callable[[], None]
 CLASSIFY_STRATEGIES = ("random", "margin", "entropy", "least_confidence", "cluster-margin", "cluster-entropy",
                        "badge", "prefilter-cluster-margin", "rr-cluster-margin")
 MARGIN_STRATEGIES = ("badge", "prefilter-cluster-margin", "rr-cluster-margin")  # scored by margin
-ENSEMBLE_STRATEGIES = ("random", "disagreement", "bald", "entropy")
-LAPLACE_STRATEGIES = ("random", "entropy", "variance", "variance-novelty", "novelty", "bald",
-                      "prefilter-cluster-entropy", "bald-coverage", "bald-per-prompt")
-PREFERENCE_STRATEGIES = (*ENSEMBLE_STRATEGIES, *(s for s in LAPLACE_STRATEGIES if s not in ENSEMBLE_STRATEGIES))
-PROMPT_STRATEGIES = ("variance-novelty", "novelty", "bald-coverage")  # need prompt features
-LEARNERS = ("ensemble", "laplace")
 
 
 @dataclass(frozen=True)
@@ -135,8 +98,8 @@ def _random_pick(unlabelled: IntArray, k: int, rng: np.random.Generator) -> IntA
     return np.asarray(rng.choice(unlabelled, size=min(k, unlabelled.size), replace=False), dtype=np.intp)
 
 
-def _select(selector: Selector, scores: FloatArray, labelled: npt.NDArray[np.bool_], k: int, *,
-            embeddings: npt.NDArray[Any] | None, mix: float, rng: np.random.Generator) -> IntArray:
+def select_batch(selector: Selector, scores: FloatArray, labelled: npt.NDArray[np.bool_], k: int, *,
+                 embeddings: npt.NDArray[Any] | None, mix: float, rng: np.random.Generator) -> IntArray:
     values = np.where(labelled, np.nan, scores)
     wrapped = RandomMix(selector, fraction=mix)  # type: ignore[arg-type]
     return np.asarray(wrapped.select(values, k, embeddings=embeddings, rng=rng), dtype=np.intp)
@@ -238,7 +201,7 @@ def run_classify(strategy: str, data: ClassifyData, initial: IntArray, cfg: Loop
         assert model is not None
         scores, probs = _classify_scores(strategy, model, data)
         embeddings: Any = GradientEmbeddings(probs, data.x_pool) if strategy == "badge" else data.x_pool
-        return _select(classify_selector(strategy, cfg, fixed), scores, labelled, k, embeddings=embeddings,
+        return select_batch(classify_selector(strategy, cfg, fixed), scores, labelled, k, embeddings=embeddings,
                        mix=cfg.random_mix, rng=rng)
 
     curve, order = active_loop(initial, len(data.x_pool), cfg, fit=fit, pick=pick, random=strategy == "random",
@@ -263,137 +226,8 @@ def _classify_final(model: ClassifierModel, data: ClassifyData) -> dict[str, Any
     return out
 
 
-# --------------------------------------------------------------------------------------------- preference
-
-
-@dataclass(frozen=True)
-class PreferenceData:
-    """Features ``(n, d)`` of chosen (``a``) and rejected (``b``) responses; ``swapped`` = oracle said b > a."""
-
-    a_pool: FloatArray
-    b_pool: FloatArray
-    swapped: npt.NDArray[np.bool_]
-    a_test: FloatArray
-    b_test: FloatArray
-    a_cal: FloatArray
-    b_cal: FloatArray
-    p_pool: FloatArray | None = None  # (n_pool, d_prompt) prompt features for variance-novelty
-    g_pool: IntArray | None = None  # (n_pool,) prompt id per pair, for bald-per-prompt
-
-
-def _fit_laplace(data: PreferenceData, idx: IntArray, cfg: LoopConfig) -> LaplaceBradleyTerry:
-    flip = data.swapped[idx][:, None]
-    return LaplaceBradleyTerry(l2=cfg.prior_precision, min_pairs=2).fit(
-        np.where(flip, data.b_pool[idx], data.a_pool[idx]), np.where(flip, data.a_pool[idx], data.b_pool[idx]))
-
-
-def _laplace_scores(strategy: str, model: LaplaceBradleyTerry, data: PreferenceData) -> FloatArray:
-    if strategy == "novelty":
-        return np.zeros(len(data.a_pool))
-    if strategy in ("bald", "bald-coverage", "bald-per-prompt"):
-        return model.mutual_information(data.a_pool, data.b_pool)
-    if strategy in ("entropy", "prefilter-cluster-entropy"):
-        p = np.clip(model.prob(data.a_pool, data.b_pool), 1e-12, 1 - 1e-12)
-        return np.asarray(-(p * np.log(p) + (1 - p) * np.log(1 - p)), dtype=np.float64)
-    return model.variance(data.a_pool, data.b_pool)
-
-
-def run_preference_laplace(strategy: str, data: PreferenceData, initial: IntArray, cfg: LoopConfig, *,
-                           rng: np.random.Generator, step: StepFn | None = None) -> SeedResult:
-    """A preference loop with the Laplace learner (strategies :data:`LAPLACE_STRATEGIES`); as :func:`run_preference`."""
-    if strategy not in LAPLACE_STRATEGIES:
-        raise InputError(f"strategy {strategy!r} needs the ensemble learner; with --learner laplace use some of "
-                         f"{', '.join(LAPLACE_STRATEGIES)}.")
-    if strategy in PROMPT_STRATEGIES and data.p_pool is None:
-        raise InputError(f"{strategy} needs prompt features (PreferenceData.p_pool).")
-    model = LaplaceBradleyTerry()
-    novel = strategy in PROMPT_STRATEGIES
-    selector: Selector = NoveltyBonus(beta=cfg.novelty_beta) if novel else TopK()
-    if strategy == "bald-coverage":
-        selector = PrefilterNovelty(factor=cfg.candidates_per_pick)
-    embeddings = data.p_pool if novel else None
-    if strategy == "prefilter-cluster-entropy":
-        selector, embeddings = PrefilterCluster(factor=cfg.candidates_per_pick), data.a_pool - data.b_pool
-    if strategy == "bald-per-prompt":
-        selector = GroupCoverage(np.arange(len(data.a_pool)) if data.g_pool is None else data.g_pool)
-
-    def fit(idx: IntArray) -> float:
-        nonlocal model
-        model = _fit_laplace(data, idx, cfg)
-        return float(np.mean(model.margin(data.a_test, data.b_test) > 0))
-
-    def pick(labelled: npt.NDArray[np.bool_], k: int) -> IntArray:
-        return _select(selector, _laplace_scores(strategy, model, data), labelled, k, embeddings=embeddings,
-                       mix=cfg.random_mix, rng=rng)
-
-    curve, order = active_loop(initial, len(data.a_pool), cfg, fit=fit, pick=pick, random=strategy == "random",
-                               rng=rng, step=step)
-    p = model.prob(data.a_test, data.b_test)
-    final: dict[str, Any] = {"ece_test": expected_calibration_error(np.maximum(p, 1 - p), p > 0.5)}
-    if len(data.a_cal):
-        pc = model.prob(data.a_cal, data.b_cal)
-        final["accuracy_calibration"] = float(np.mean(pc > 0.5))
-    return SeedResult(curve, order, final)
-
-
-def run_preference(strategy: str, data: PreferenceData, initial: IntArray, cfg: LoopConfig, *,
-                   rng: np.random.Generator, step: StepFn | None = None) -> SeedResult:
-    """One preference loop: pairwise test accuracy (mean ``P(chosen > rejected)`` > 0.5) at every budget.
-
-    Arguments as :func:`run_classify`; ``strategy`` is one of :data:`PREFERENCE_STRATEGIES`.
-    """
-    if strategy not in PREFERENCE_STRATEGIES:
-        raise InputError(f"unknown preference strategy {strategy!r}; use some of "
-                         f"{', '.join(PREFERENCE_STRATEGIES)}.")
-    if cfg.learner == "laplace":
-        return run_preference_laplace(strategy, data, initial, cfg, rng=rng, step=step)
-    if strategy not in ENSEMBLE_STRATEGIES:
-        raise InputError(f"strategy {strategy!r} needs the Laplace learner (--learner laplace).")
-    ens = BradleyTerryEnsemble(n_heads=cfg.n_heads, l2=cfg.l2, min_pairs=2)
-
-    def fit(idx: IntArray) -> float:
-        flip = data.swapped[idx][:, None]
-        ens.fit(np.where(flip, data.b_pool[idx], data.a_pool[idx]), np.where(flip, data.a_pool[idx], data.b_pool[idx]),
-                rng=rng)
-        return float(np.mean(ens.prob(data.a_test, data.b_test).mean(axis=0) > 0.5))
-
-    def pick(labelled: npt.NDArray[np.bool_], k: int) -> IntArray:
-        scores = pair_uncertainty(data.a_pool, data.b_pool, ensemble=ens, method=strategy)
-        return _select(TopK(), scores, labelled, k, embeddings=None, mix=cfg.random_mix, rng=rng)
-
-    curve, order = active_loop(initial, len(data.a_pool), cfg, fit=fit, pick=pick, random=strategy == "random",
-                               rng=rng, step=step)
-    return SeedResult(curve, order, _preference_final(ens, data))
-
-
-def _preference_final(ens: BradleyTerryEnsemble, data: PreferenceData) -> dict[str, Any]:
-    p_members = ens.prob(data.a_test, data.b_test)
-    p = p_members.mean(axis=0)
-    errors = p <= 0.5
-    out: dict[str, Any] = {
-        "ece_test": expected_calibration_error(np.maximum(p, 1 - p), ~errors),
-        "uncertainty_vs_test_errors": {
-            method: point_biserial(pair_uncertainty(data.a_test, data.b_test, ensemble=ens, method=method), errors)
-            for method in ("disagreement", "bald", "entropy")},
-    }
-    if len(data.a_cal):
-        pc = ens.prob(data.a_cal, data.b_cal).mean(axis=0)
-        out["ece_calibration"] = expected_calibration_error(np.maximum(pc, 1 - pc), pc > 0.5)
-        out["accuracy_calibration"] = float(np.mean(pc > 0.5))
-    return out
-
-
-def full_pool_metric(task: str, data: ClassifyData | PreferenceData, cfg: LoopConfig, *,
-                     rng: np.random.Generator) -> float:
-    """Test metric of the model trained on the whole pool (every oracle answer): the ceiling of the curves."""
-    if isinstance(data, ClassifyData):
-        model = fit_classifier(data.x_pool, [data.classes[c] for c in data.answers], classes=data.classes, rng=rng,
-                               C=cfg.C, max_iter=500)
-        return float(np.mean(np.argmax(model.predict_proba(data.x_test), axis=1) == data.y_test))
-    if cfg.learner == "laplace":
-        whole = _fit_laplace(data, np.arange(len(data.a_pool), dtype=np.intp), cfg)
-        return float(np.mean(whole.margin(data.a_test, data.b_test) > 0))
-    flip = data.swapped[:, None]
-    ens = BradleyTerryEnsemble(n_heads=cfg.n_heads, l2=cfg.l2, min_pairs=2)
-    ens.fit(np.where(flip, data.b_pool, data.a_pool), np.where(flip, data.a_pool, data.b_pool), rng=rng)
-    return float(np.mean(ens.prob(data.a_test, data.b_test).mean(axis=0) > 0.5))
+def classify_full_pool_metric(data: ClassifyData, cfg: LoopConfig, *, rng: np.random.Generator) -> float:
+    """Test accuracy of the classifier trained on the whole pool (every oracle answer): the ceiling of the curves."""
+    model = fit_classifier(data.x_pool, [data.classes[c] for c in data.answers], classes=data.classes, rng=rng,
+                           C=cfg.C, max_iter=500)
+    return float(np.mean(np.argmax(model.predict_proba(data.x_test), axis=1) == data.y_test))

@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from curate.bench import label_efficiency_loops as loops
+from curate.bench import label_efficiency_preference_loops as pref_loops
 from curate.bench.label_efficiency import pref_data
 from curate.bench.label_efficiency_data import budget_steps, load_labelled, make_split
 from curate.bench.label_efficiency_features import prompt_features
@@ -110,7 +111,7 @@ def run_cold_start(pset: PreferenceSet, *, seeds: int, features: str = "smollm2"
         picks = cold_picks(scores, start, seed=seed)
         for cold in COLD_PICKS:
             for warm, strategy in WARM.items():
-                result = loops.run_preference_laplace(strategy, data, picks[cold], cfg,
+                result = pref_loops.run_preference_laplace(strategy, data, picks[cold], cfg,
                                                       rng=np.random.default_rng([seed, 2]))
                 per_seed.setdefault(f"{cold} -> {warm}", []).append(result.curve)
                 done += 1

@@ -205,14 +205,15 @@ def test_bald_per_prompt_asks_the_least_asked_prompts_first():
     import numpy as np
 
     from curate.bench import label_efficiency_loops as loops
+    from curate.bench import label_efficiency_preference_loops as pref_loops
 
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(60, 4)), rng.normal(size=(60, 4))
     groups = np.repeat(np.arange(20), 3)  # 20 prompts, 3 pairs each
-    data = loops.PreferenceData(a, b, np.zeros(60, dtype=bool), a[:10], b[:10], a[:0], b[:0], None, groups)
+    data = pref_loops.PreferenceData(a, b, np.zeros(60, dtype=bool), a[:10], b[:10], a[:0], b[:0], None, groups)
     initial = np.array([0, 1, 3, 6], dtype=np.intp)  # prompts 0 (twice), 1 and 2 asked
     cfg = loops.LoopConfig(budgets=(4, 20, 36), random_mix=0.0, learner="laplace")
-    order = loops.run_preference_laplace("bald-per-prompt", data, initial, cfg, rng=rng).labelled
+    order = pref_loops.run_preference_laplace("bald-per-prompt", data, initial, cfg, rng=rng).labelled
     first, second = groups[order[4:20]], groups[order[20:36]]
     assert len(set(first)) == 16 and set(first) <= set(range(3, 20))  # 16 of the 17 unasked prompts, once each
     assert {second[0]} == set(range(3, 20)) - set(first)  # the one still unasked comes first in the next round
