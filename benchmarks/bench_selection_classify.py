@@ -14,6 +14,7 @@ Usage::
     .venv/bin/python benchmarks/bench_selection_classify.py [--seeds 10] [--batch 100] [--strategies a,b:key=value,...]
         [--features minilm|minilm+words|minilm+tfidf] [--resume-dir DIR]
         [--out benchmarks/results/selection_classify.json]
+    .venv/bin/python benchmarks/bench_selection_classify.py --merge A.json B.json --out C.json   # no runs
 """
 
 from __future__ import annotations
@@ -24,17 +25,13 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from curate.bench.classify_suite import (  # noqa: E402
-    DEFAULT_CANDIDATES,
-    ratio_table,
-    run_classify_suite,
-    shared_classify_sets,
-    write_plots,
-)
+from curate.bench.classify_suite import DEFAULT_CANDIDATES, run_classify_suite, shared_classify_sets  # noqa: E402
+from curate.bench.classify_suite_report import merge_suites, ratio_table, write_plots  # noqa: E402
 from curate.bench.label_efficiency import BenchConfig, rich_progress  # noqa: E402
 from curate.bench.label_efficiency_features import EmbeddingPlusTfidf, EmbeddingPlusWords, MiniLMFeaturizer  # noqa: E402
 
@@ -53,6 +50,13 @@ CANDIDATES = (
     # prefilter-cluster-margin:random_mix=0, so its own setting (candidates per pick) is varied around that choice.
     "prefilter-cluster-margin:candidates_per_pick=3,random_mix=0",
     "prefilter-cluster-margin:candidates_per_pick=10,random_mix=0",
+    # Stage 3, added 2026-12-06 after all of the above had run: Zhdanov's DBAL proper (the record nearest each
+    # centroid of a margin-weighted k-means, where prefilter-cluster-margin sends each cluster's lowest margin),
+    # with the same settings as prefilter-cluster-margin (its base form is among the plain strategies above).
+    "prefilter-centroid-margin:random_mix=0", "prefilter-centroid-margin:random_mix=0.2",
+    "prefilter-centroid-margin:candidates_per_pick=3", "prefilter-centroid-margin:candidates_per_pick=10",
+    "prefilter-centroid-margin:candidates_per_pick=3,random_mix=0",
+    "prefilter-centroid-margin:candidates_per_pick=10,random_mix=0",
 )
 
 
@@ -75,7 +79,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="keep each finished (set, settings) run here and reuse it when run again")
     ap.add_argument("--data-dir", type=Path, default=SHARED)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "selection_classify.json")
+    ap.add_argument("--merge", type=Path, nargs="+", default=None,
+                    help="instead of running: merge suites written by this script with the same sets and settings "
+                         "but other candidates (random's curves must match), and choose again over all of them")
     args = ap.parse_args(argv)
+    if args.merge:
+        return _write(merge_suites([json.loads(p.read_text()) for p in args.merge]), args.out,
+                      argv if argv is not None else sys.argv[1:], seconds=0.0)
     sets = shared_classify_sets(args.data_dir, say=print)
     if not sets:
         print(f"skipped: no classification set under {args.data_dir}")
@@ -96,19 +106,25 @@ def main(argv: list[str] | None = None) -> int:
         suite = run_classify_suite(sets, strategies=candidates, seeds=args.seeds, base=base, cache_dir=args.cache_dir,
                                    text_featurizer=featurizer, progress=progress, resume_dir=args.resume_dir,
                                    say=lambda line: print(line, flush=True))
-    suite["command"] = ".venv/bin/python benchmarks/bench_selection_classify.py " + shlex.join(
-        argv if argv is not None else sys.argv[1:])
-    suite["seconds"] = round(time.perf_counter() - started, 1)
-    suite["plots"] = write_plots(suite, args.out.parent, args.out.stem)
+    return _write(suite, args.out, argv if argv is not None else sys.argv[1:],
+                  seconds=time.perf_counter() - started)
+
+
+def _write(suite: dict[str, Any], out: Path, argv: list[str], *, seconds: float) -> int:
+    """Write the suite's JSON and plots, print its table; returns the exit code."""
+    suite["command"] = ".venv/bin/python benchmarks/bench_selection_classify.py " + shlex.join(argv)
+    suite["seconds"] = round(seconds, 1)
+    suite["plots"] = write_plots(suite, out.parent, out.stem)
     for entry in suite["sets"].values():  # per-class figures stay out of this file (bench label-efficiency has them)
         for report in entry["groups"].values():
             for final in report["runs"]["noise_0"]["final"].values():
                 final.pop("per_class", None)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(suite, indent=1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(suite, indent=1))
     print("\n".join(ratio_table(suite)))
-    print(f"wrote {args.out} and {len(suite['plots'])} plots ({suite['seconds']:.0f} s; the {suite['runs']} runs took "
-          f"{suite['seconds_of_runs']:.0f} s, {suite['runs_read_back']} of them read back from --resume-dir)")
+    print(f"wrote {out} and {len(suite['plots'])} plots ({suite['seconds']:.0f} s; the runs took "
+          f"{suite['seconds_of_runs']:.0f} s, {suite.get('runs_read_back', 0)} of {suite.get('runs', 0)} read back "
+          "from --resume-dir)")
     return 0
 
 

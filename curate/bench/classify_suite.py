@@ -222,11 +222,23 @@ def run_classify_suite(sets: Sequence[SuiteSet], *, strategies: Sequence[str] = 
             reports[key] = report
             if say is not None:
                 say(f"{s.name} [{key or 'base'}]: " + ", ".join(
-                    f"{c} {_fmt(figures[c]['ratio'])}" for c in members) +
+                    f"{c} {fmt_ratio(figures[c]['ratio'])}" for c in members) +
                     f"; random final accuracy {run['final_accuracy']['random']['mean']:.3f}")
         first = next(iter(reports.values()))
         out_sets[s.name] = {"data": first["data"], "features": first["features"], "candidates": figures,
                             "groups": reports}
+    config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(base).items()
+              if k != "strategies"}
+    return {**summarise_suite(out_sets, list(strategies), config), "runs": len(sets) * len(groups),
+            "runs_read_back": read_back,
+            "seconds_of_runs": round(sum(g["seconds"] for v in out_sets.values() for g in v["groups"].values()), 1)}
+
+
+def summarise_suite(out_sets: Mapping[str, Any], candidates: Sequence[str],
+                    config: Mapping[str, Any]) -> dict[str, Any]:
+    """The suite's verdicts from its runs: ``out_sets`` (``{set: {"candidates": {cand: figures}, ...}}``) ->
+    ``{"benchmark", "config", "candidates", "sets", "leave_one_out", "default", ...}`` (see
+    :func:`run_classify_suite`)."""
     ratios = {name: {c: f["ratio"] for c, f in v["candidates"].items()} for name, v in out_sets.items()}
     figures = {n: v["candidates"] for n, v in out_sets.items()}
     loo = leave_one_out(ratios, figures)
@@ -236,16 +248,13 @@ def run_classify_suite(sets: Sequence[SuiteSet], *, strategies: Sequence[str] = 
                    for by in AGGREGATES if by != "geomean"}
     return {
         "benchmark": "classify_suite", "metric": "test accuracy", "target_ratio": TARGET_RATIO, "rule": RULE,
-        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(base).items()
-                   if k != "strategies"},
-        "candidates": list(strategies), "sets": out_sets, "leave_one_out": loo,
-        "default": _default_report(default, ratios, loo, figures),
-        "leave_one_out_by_other_rules": other_rules, "runs": len(sets) * len(groups), "runs_read_back": read_back,
-        "seconds_of_runs": round(sum(g["seconds"] for v in out_sets.values() for g in v["groups"].values()), 1),
+        "config": dict(config), "candidates": list(candidates), "sets": dict(out_sets), "leave_one_out": loo,
+        "default": _default_report(default, ratios, loo, figures), "leave_one_out_by_other_rules": other_rules,
     }
 
 
-def _fmt(v: float | None) -> str:
+def fmt_ratio(v: float | None) -> str:
+    """A ratio for a table: two decimals, or ``n/a``."""
     return "n/a" if v is None else f"{v:.2f}"
 
 
@@ -328,67 +337,3 @@ def _default_report(pick: dict[str, Any], ratios: Mapping[str, Mapping[str, floa
             "fold_choices": {s: v["chosen"] for s, v in loo.items()}, "per_set": per_set,
             "target_met_on_every_set": all(v["target_met"] for v in per_set.values()),
             "ranking_all_sets": pick["eligible"]}
-
-
-# --------------------------------------------------------------------------------------------- plots
-
-
-def plot_report_of(suite: Mapping[str, Any], name: str, *, show: Sequence[str] | None = None) -> dict[str, Any]:
-    """A :func:`~curate.bench.label_efficiency_plot.plot_report` input for set ``name``: the base group's run
-    plus the curves of ``show`` (default: the default and the left-out choices) from groups sharing its random
-    curve (the same classifier settings). Candidates of other groups are left out of the plot."""
-    entry = suite["sets"][name]
-    key = "" if "" in entry["groups"] else next(iter(entry["groups"]))
-    report: dict[str, Any] = json.loads(json.dumps(entry["groups"][key]))
-    report["runs"] = {"noise_0": report["runs"]["noise_0"]}
-    pool_file = report["data"]["pool_file"]
-    pool_file["source"] = f"{name} ({Path(pool_file['source']).name})"  # the plot's title names the set
-    run = report["runs"]["noise_0"]
-    wanted = list(show) if show is not None else [suite["default"]["chosen"],
-                                                  *(v["chosen"] for v in suite["leave_one_out"].values())]
-    for cand in dict.fromkeys(wanted):
-        fig = entry["candidates"].get(cand)
-        if fig is None or fig["group"] == key:
-            continue
-        other = entry["groups"][fig["group"]]["runs"]["noise_0"]
-        if other["curves"]["random"]["per_seed"] != run["curves"]["random"]["per_seed"]:
-            continue
-        strategy = parse_candidate(cand)[0]
-        run["curves"][cand] = other["curves"][strategy]
-        run["ratios"][cand] = other["ratios"][strategy]
-        run["mean_gain_over_random"][cand] = other["mean_gain_over_random"][strategy]
-    report["verdict"] = {k: v for k, v in report.get("verdict", {}).items() if k != "noise_0.1"}
-    return report
-
-
-def write_plots(suite: Mapping[str, Any], folder: Path, stem: str) -> dict[str, str]:
-    """One PNG per set, ``folder/<stem>_<set>.png``; returns ``{set: path}``."""
-    from curate.bench.label_efficiency_plot import plot_report
-
-    return {name: str(plot_report(plot_report_of(suite, name), folder / f"{stem}_{name}.png"))
-            for name in suite["sets"]}
-
-
-def ratio_table(suite: Mapping[str, Any]) -> list[str]:
-    """Plain-text lines: every candidate's ratio [per-seed CI] per set, then the leave-one-out rows."""
-    names = list(suite["sets"])
-    lines = ["candidate | " + " | ".join(names)]
-    for cand in suite["candidates"]:
-        cells = []
-        for n in names:
-            f = suite["sets"][n]["candidates"][cand]
-            ci = f["per_seed_ci"]
-            cells.append(_fmt(f["ratio"]) + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
-                         + f" acc {f['final_accuracy']:.3f}")
-        lines.append(f"{cand} | " + " | ".join(cells))
-    for n, v in suite["leave_one_out"].items():
-        ci = v.get("per_seed_ci")
-        acc = v.get("final_accuracy")
-        lines.append(f"left out {n}: {v['chosen']} (geometric mean {_fmt(v['score_on_others'])} on the others) -> "
-                     f"{_fmt(v['ratio'])}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
-                     + (f", accuracy {acc:.3f} vs random {v['random_final_accuracy']:.3f}" if acc is not None else "")
-                     + f", target {'met' if v['target_met'] else 'NOT met'}; own best {v['own_best']}")
-    d = suite["default"]
-    lines.append(f"default: {d['chosen']} (geometric mean {_fmt(d['geomean_ratio_all_sets'])}, worst "
-                 f"{_fmt(d['worst_ratio_all_sets'])}; every fold chose it: {d['chosen_by_every_fold']})")
-    return lines

@@ -16,6 +16,9 @@ Classify (multinomial logistic regression, :func:`curate.scorers.classifier_mode
 * ``prefilter-cluster-margin``: margin first, then diversity (in the spirit of Zhdanov, 2019, "Diverse mini-batch
   active learning"): the ``candidates_per_pick * k`` lowest-margin records (default 5 k, chosen on a validation
   split of the pool), spherical k-means of them into ``k`` clusters, the lowest-margin record of each.
+* ``prefilter-centroid-margin``: Zhdanov's (2019) DBAL itself: the same ``candidates_per_pick * k`` lowest-margin
+  records, a spherical k-means of them weighted by margin score, and the record nearest each centroid
+  (:class:`curate.selectors.PrefilterCentroid`).
 * ``rr-cluster-margin``: Cluster-Margin as in Citovsky et al. (2021): the pool is clustered once per loop
   (spherical k-means, ``pool_cluster_size`` records per cluster on average; the paper uses agglomerative
   clustering), then each round the ``candidates_per_pick * k`` lowest-margin records are taken round-robin over
@@ -40,7 +43,7 @@ from curate.bench.label_efficiency_metrics import expected_calibration_error
 from curate.errors import InputError
 from curate.scorers.classifier_models import DEFAULT_C, ClassifierModel, GradientEmbeddings, fit_classifier
 from curate.scorers.uncertainty import SINGLE_MODEL_METHODS
-from curate.selectors import BADGE, ClusterPick, Prefilter, RandomMix, RoundRobin, TopK
+from curate.selectors import BADGE, ClusterPick, Prefilter, PrefilterCentroid, RandomMix, RoundRobin, TopK
 from curate.selectors.base import Selector
 from curate.selectors.cluster import pool_clusters
 
@@ -48,8 +51,8 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 StepFn = Callable[[], None]
 CLASSIFY_STRATEGIES = ("random", "margin", "entropy", "least_confidence", "cluster-margin", "cluster-entropy",
-                       "badge", "prefilter-cluster-margin", "rr-cluster-margin")
-MARGIN_STRATEGIES = ("badge", "prefilter-cluster-margin", "rr-cluster-margin")  # scored by margin
+                       "badge", "prefilter-cluster-margin", "prefilter-centroid-margin", "rr-cluster-margin")
+MARGIN_STRATEGIES = ("badge", "prefilter-cluster-margin", "prefilter-centroid-margin", "rr-cluster-margin")
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,8 @@ def classify_selector(strategy: str, cfg: LoopConfig, labels: npt.NDArray[np.int
         return BADGE(candidates=cfg.badge_candidates)
     if strategy == "prefilter-cluster-margin":
         return Prefilter(ClusterPick(metric="cosine"), factor=cfg.candidates_per_pick)
+    if strategy == "prefilter-centroid-margin":
+        return PrefilterCentroid(factor=cfg.candidates_per_pick)
     if strategy == "rr-cluster-margin":
         return RoundRobin(candidates_per_pick=cfg.candidates_per_pick, within=cfg.round_robin_within, labels=labels)
     return TopK()

@@ -8,7 +8,14 @@ dataclass with ``name`` and ``key()`` over a pure function (``TopK`` / :func:`to
 
 from curate.selectors.badge import BADGE, kmeanspp_select
 from curate.selectors.base import BaseSelector, EmptyPoolError, Indices, Selector, needs_embeddings, validate
-from curate.selectors.cluster import ClusterPick, RoundRobin, cluster_pick, pool_clusters, round_robin_pick
+from curate.selectors.cluster import (
+    ClusterPick,
+    RoundRobin,
+    centroid_pick,
+    cluster_pick,
+    pool_clusters,
+    round_robin_pick,
+)
 from curate.selectors.diversity import DEITA, near_duplicate_pairs, score_then_diversity, walk_diverse
 from curate.selectors.kcenter import KCenterGreedy, greedy_k_center
 from curate.selectors.mix import (
@@ -21,7 +28,7 @@ from curate.selectors.mix import (
     select_tagged,
 )
 from curate.selectors.novelty import NoveltyBonus, PrefilterNovelty, novelty_bonus_pick
-from curate.selectors.prefilter import Prefilter, PrefilterCluster
+from curate.selectors.prefilter import Prefilter, PrefilterCentroid, PrefilterCluster
 from curate.selectors.stream_gate import StreamGate
 from curate.selectors.topk import TopK, top_k
 
@@ -36,6 +43,7 @@ __all__ = [
     "NoNearDuplicates",
     "NoveltyBonus",
     "Prefilter",
+    "PrefilterCentroid",
     "PrefilterCluster",
     "PrefilterNovelty",
     "Quota",
@@ -46,6 +54,7 @@ __all__ = [
     "TaggedSelection",
     "TaggedSelector",
     "TopK",
+    "centroid_pick",
     "cluster_pick",
     "greedy_k_center",
     "kmeanspp_select",

@@ -40,7 +40,8 @@ FAISS_INITS = 3
 
 
 def faiss_kmeans(x: F32, n_clusters: int, *, seed: int, iterations: int = FAISS_ITERATIONS,
-                 n_init: int = FAISS_INITS) -> tuple[npt.NDArray[np.int64], F32]:
+                 n_init: int = FAISS_INITS,
+                 sample_weight: npt.NDArray[np.float64] | None = None) -> tuple[npt.NDArray[np.int64], F32]:
     """k-means with ``faiss.Kmeans``: ``(label per row (m,), centroids (c, d))``; needs ``faiss-cpu``.
 
     ``n_init`` starts (as scikit-learn's ``MiniBatchKMeans``; one start lands in a worse local optimum often
@@ -48,7 +49,8 @@ def faiss_kmeans(x: F32, n_clusters: int, *, seed: int, iterations: int = FAISS_
     (``3 * max(1024, 3 * c)`` rows, as ``MiniBatchKMeans`` initialises on; faiss's own random start gets stuck
     with two centroids in one cluster) and ``iterations`` Lloyd steps on at most 256 rows per cluster (faiss's
     default); the start with the lowest final objective wins, then every row goes to its nearest centroid.
-    Requires ``1 <= n_clusters <= m``.
+    ``sample_weight`` (shape ``(m,)``, non-negative) weights the rows, as scikit-learn's. Requires
+    ``1 <= n_clusters <= m``.
     """
     try:
         import faiss
@@ -59,6 +61,7 @@ def faiss_kmeans(x: F32, n_clusters: int, *, seed: int, iterations: int = FAISS_
     data = np.ascontiguousarray(x, dtype=np.float32)
     rng = np.random.default_rng(seed)
     size = min(len(data), 3 * max(1024, 3 * n_clusters))
+    weights = None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=np.float32)
     best: tuple[float, Any] | None = None
     for _ in range(max(1, n_init)):
         start = int(rng.integers(0, 2**31 - 1))
@@ -66,7 +69,7 @@ def faiss_kmeans(x: F32, n_clusters: int, *, seed: int, iterations: int = FAISS_
         init, _ = kmeans_plusplus(sample, n_clusters, random_state=start)
         model = faiss.Kmeans(data.shape[1], n_clusters, niter=iterations, seed=start, verbose=False,
                              min_points_per_centroid=1, max_points_per_centroid=256)
-        model.train(data, init_centroids=np.ascontiguousarray(init, dtype=np.float32))
+        model.train(data, weights=weights, init_centroids=np.ascontiguousarray(init, dtype=np.float32))
         history: Any = model.obj  # the objective after each iteration
         objective = float(history[-1]) if history is not None and len(history) else float("inf")
         if best is None or objective < best[0]:
@@ -77,19 +80,20 @@ def faiss_kmeans(x: F32, n_clusters: int, *, seed: int, iterations: int = FAISS_
 
 
 def kmeans_labels(x: F32, n_clusters: int, *, rng: np.random.Generator,
-                  minibatch_threshold: int = MINIBATCH_THRESHOLD,
-                  backend: str = "sklearn") -> tuple[npt.NDArray[np.int64], F32]:
+                  minibatch_threshold: int = MINIBATCH_THRESHOLD, backend: str = "sklearn",
+                  sample_weight: npt.NDArray[np.float64] | None = None) -> tuple[npt.NDArray[np.int64], F32]:
     """Fit k-means to ``x`` (shape ``(m, d)``) and return (cluster label per row ``(m,)``, centroids ``(c, d)``).
 
     ``backend="sklearn"`` uses scikit-learn's ``KMeans`` (k-means++, one initialisation) up to
     ``minibatch_threshold`` rows and ``MiniBatchKMeans`` (three initialisations, batches of at least 1,024 rows)
     above it; ``backend="faiss"`` uses :func:`faiss_kmeans` at any size. The seed is drawn from ``rng``, so the
-    result is reproducible. Requires ``1 <= n_clusters <= m``.
+    result is reproducible. ``sample_weight`` (shape ``(m,)``, non-negative) weights each row's pull on its
+    centroid. Requires ``1 <= n_clusters <= m``.
     """
     if backend not in BACKENDS:
         raise InputError(f"k-means backend must be one of {list(BACKENDS)}; got {backend!r}")
     if backend == "faiss":
-        return faiss_kmeans(x, n_clusters, seed=int(rng.integers(0, 2**31 - 1)))
+        return faiss_kmeans(x, n_clusters, seed=int(rng.integers(0, 2**31 - 1)), sample_weight=sample_weight)
     from sklearn.cluster import KMeans, MiniBatchKMeans  # imported here: scikit-learn takes ~1.5 s to import
     from sklearn.exceptions import ConvergenceWarning
 
@@ -103,7 +107,7 @@ def kmeans_labels(x: F32, n_clusters: int, *, rng: np.random.Generator,
     with warnings.catch_warnings():
         # duplicate points give fewer distinct clusters than asked for: handled by the caller's fill rule
         warnings.simplefilter("ignore", ConvergenceWarning)
-        labels = model.fit_predict(x)
+        labels = model.fit_predict(x, sample_weight=sample_weight)
     return np.asarray(labels, dtype=np.int64), np.asarray(model.cluster_centers_, dtype=np.float32)
 
 
@@ -156,6 +160,55 @@ def cluster_pick(scores: FloatArray, embeddings: FloatArray, k: int, *, rng: np.
         rest = order[~taken[order]][: k - reps.size]
         reps = np.concatenate([reps, rest])
     return reps.astype(np.intp)
+
+
+def centroid_pick(scores: FloatArray, embeddings: FloatArray, k: int, *, rng: np.random.Generator,
+                  metric: str = "cosine", minibatch_threshold: int = MINIBATCH_THRESHOLD,
+                  backend: str = "sklearn") -> Indices:
+    """One record per cluster, the one nearest its centroid, of a k-means weighted by score.
+
+    Zhdanov's (2019) "Diverse mini-batch active learning" (DBAL): the scores weight the k-means (a record counts
+    ``max(score, 0) + 1e-6``), so centroids lean towards the high scores, and each cluster sends the record nearest
+    its centroid: a typical record of an informative region rather than its most extreme one
+    (:func:`cluster_pick` sends the best score). Only rows with non-NaN scores are clustered.
+
+    Args:
+        scores: Shape ``(n,)``, float, higher = more worth labelling (non-negative scores weight the k-means);
+            NaN rows are never chosen.
+        embeddings: Shape ``(n, d)``; ``metric="cosine"`` clusters the unit-normalised rows (spherical k-means).
+        k: Number of clusters = batch size; ``k >= m`` returns every scorable row by descending score.
+        rng: Seeds k-means.
+        metric, minibatch_threshold, backend: as :func:`cluster_pick`.
+
+    Returns:
+        Shape ``(min(k, m),)`` ``intp`` indices into ``scores``, by descending score; clusters left empty are
+        made up for with the best remaining scores.
+    """
+    who = "centroid_pick"
+    check_rng(rng, who)
+    check_metric(metric, who)
+    values = np.asarray(scores, dtype=np.float64)
+    x = as_embeddings(embeddings, who)
+    if values.shape != (len(x),):
+        raise InputError(f"{who}: scores must have shape ({len(x)},), one per embedding row; got {values.shape}")
+    idx = scorable(values)
+    if k <= 0 or idx.size == 0:
+        return np.empty(0, dtype=np.intp)
+    if k >= idx.size:
+        return rank_desc(values, idx)
+    sub = x[idx] if metric == "euclidean" else unit_rows(x[idx])
+    labels, centroids = kmeans_labels(sub, int(k), rng=rng, minibatch_threshold=minibatch_threshold,
+                                      backend=backend, sample_weight=np.maximum(values[idx], 0.0) + 1e-6)
+    distance = np.linalg.norm(sub - centroids[labels], axis=1)
+    nearest = np.lexsort((distance, labels))  # by cluster, nearest first
+    _, first = np.unique(labels[nearest], return_index=True)
+    reps = idx[nearest[first]]
+    if reps.size < k:
+        taken = np.zeros(len(x), dtype=bool)
+        taken[reps] = True
+        rest = rank_desc(values, idx[~taken[idx]])[: k - reps.size]
+        reps = np.concatenate([reps, rest])
+    return rank_desc(values, reps).astype(np.intp)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -59,11 +59,11 @@ def test_every_selector_named_in_the_readme_builds():
     text = README.read_text(encoding="utf-8")
     listed = re.findall(r"`([a-z_]+)`", text[text.index("Selectors: `topk`"):text.index("Every batch is")])
     assert {"topk", "kcenter", "cluster", "badge", "deita", "round_robin", "novelty_bonus",
-            "prefilter_cluster", "prefilter_novelty"} <= set(listed)
+            "prefilter_cluster", "prefilter_centroid", "prefilter_novelty"} <= set(listed)
     for name in listed:
         assert build_selector(name).name == name
     assert set(selector_names()) == {"topk", "kcenter", "cluster", "badge", "deita", "round_robin", "novelty_bonus",
-                                     "prefilter_cluster", "prefilter_novelty"}
+                                     "prefilter_cluster", "prefilter_centroid", "prefilter_novelty"}
     assert build_selector("deita", threshold=0.8).key() == "deita(threshold=0.8)"
 
 

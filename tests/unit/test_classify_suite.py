@@ -15,11 +15,10 @@ from curate.bench.classify_suite import (
     choose,
     leave_one_out,
     parse_candidate,
-    ratio_table,
     run_classify_suite,
     shared_classify_sets,
-    write_plots,
 )
+from curate.bench.classify_suite_report import merge_suites, ratio_table, write_plots
 from curate.bench.label_efficiency import BenchConfig
 from curate.bench.label_efficiency_features import EmbeddingPlusTfidf, EmbeddingPlusWords, HashingFeaturizer
 from curate.errors import InputError
@@ -228,3 +227,30 @@ def test_the_product_word_features_are_fitted_on_the_pool_alone(tmp_path):
     entry = suite["sets"]["five"]
     assert entry["features"]["name"] == "hashing+words256x0.5-Cx1.25" and 16 < entry["features"]["dim"] <= 16 + 256
     assert fitted_on == [entry["data"]["split"]["pool"]]  # the pool's rows only: test and calibration are not seen
+
+
+def test_suites_run_apart_merge_into_the_suite_run_together(tmp_path: Path) -> None:
+    sets = [SuiteSet("five", _csv(tmp_path / "five.csv", ("a", "b", "c", "d", "e"), seed=1), test_size=0.25),
+            SuiteSet("three", _csv(tmp_path / "three.csv", ("p", "q", "r"), seed=2), test_size=0.25)]
+    base = BenchConfig(task="classify", start=2, batch=10, budget=40)
+    run = {"seeds": 2, "base": base, "text_featurizer": HashingFeaturizer()}
+    together = run_classify_suite(sets, strategies=["margin", "prefilter-centroid-margin:random_mix=0"], **run)
+    first = run_classify_suite(sets, strategies=["margin"], **run)
+    second = run_classify_suite(sets, strategies=["prefilter-centroid-margin:random_mix=0"], **run)
+    merged = merge_suites([first, second])
+    assert merged["candidates"] == together["candidates"]
+    for name in ("five", "three"):
+        mine, theirs = merged["sets"][name]["candidates"], together["sets"][name]["candidates"]
+        assert {c: f["per_seed"] for c, f in mine.items()} == {c: f["per_seed"] for c, f in theirs.items()}
+        assert mine["prefilter-centroid-margin:random_mix=0"]["group"] == "random_mix=0#2"
+    assert merged["leave_one_out"] == together["leave_one_out"] and merged["default"] == together["default"]
+    assert any(line.startswith("left out three:") for line in ratio_table(merged))
+    with pytest.raises(InputError, match="more than one suite"):
+        merge_suites([first, first])
+    other = run_classify_suite(sets, strategies=["entropy"], **{**run, "seeds": 1})
+    with pytest.raises(InputError, match="other sets or settings"):
+        merge_suites([first, other])
+    moved = json.loads(json.dumps(second))
+    moved["sets"]["five"]["groups"]["random_mix=0"]["runs"]["noise_0"]["curves"]["random"]["per_seed"][0][1] += 0.1
+    with pytest.raises(InputError, match="random's curves on five differ"):
+        merge_suites([first, moved])
