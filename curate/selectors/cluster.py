@@ -111,6 +111,26 @@ def kmeans_labels(x: F32, n_clusters: int, *, rng: np.random.Generator,
     return np.asarray(labels, dtype=np.int64), np.asarray(model.cluster_centers_, dtype=np.float32)
 
 
+def _scorable_rows(who: str, scores: FloatArray, embeddings: FloatArray, rng: np.random.Generator,
+                   metric: str) -> tuple[npt.NDArray[np.float64], F32, Indices]:
+    """Checked inputs of a clustering pick: ``(scores (n,), embeddings (n, d) float32, scorable row indices)``."""
+    check_rng(rng, who)
+    check_metric(metric, who)
+    values = np.asarray(scores, dtype=np.float64)
+    x = as_embeddings(embeddings, who)
+    if values.shape != (len(x),):
+        raise InputError(f"{who}: scores must have shape ({len(x)},), one per embedding row; got {values.shape}")
+    return values, x, scorable(values)
+
+
+def _fill_up(values: npt.NDArray[np.float64], idx: Indices, reps: Indices, k: int) -> Indices:
+    """``reps`` (one per non-empty cluster), then the best remaining scores of ``idx`` until there are ``k``."""
+    if reps.size < k:
+        rest = np.setdiff1d(idx, reps, assume_unique=True)
+        reps = np.concatenate([reps, rank_desc(values, rest)[: k - reps.size]])
+    return reps.astype(np.intp)
+
+
 def cluster_pick(scores: FloatArray, embeddings: FloatArray, k: int, *, rng: np.random.Generator,
                  metric: str = "euclidean", minibatch_threshold: int = MINIBATCH_THRESHOLD,
                  backend: str = "sklearn") -> Indices:
@@ -131,14 +151,7 @@ def cluster_pick(scores: FloatArray, embeddings: FloatArray, k: int, *, rng: np.
     Returns:
         Shape ``(min(k, m),)`` ``intp`` indices into ``scores``.
     """
-    who = "cluster_pick"
-    check_rng(rng, who)
-    check_metric(metric, who)
-    values = np.asarray(scores, dtype=np.float64)
-    x = as_embeddings(embeddings, who)
-    if values.shape != (len(x),):
-        raise InputError(f"{who}: scores must have shape ({len(x)},), one per embedding row; got {values.shape}")
-    idx = scorable(values)
+    values, x, idx = _scorable_rows("cluster_pick", scores, embeddings, rng, metric)
     if k <= 0 or idx.size == 0:
         return np.empty(0, dtype=np.intp)
     if k >= idx.size:
@@ -153,13 +166,7 @@ def cluster_pick(scores: FloatArray, embeddings: FloatArray, k: int, *, rng: np.
     ordered_labels = labels[position[order]]
     _, first = np.unique(ordered_labels, return_index=True)
     first.sort()  # positions in ``order``: representatives by descending score
-    reps = order[first]
-    if reps.size < k:
-        taken = np.zeros(len(x), dtype=bool)
-        taken[reps] = True
-        rest = order[~taken[order]][: k - reps.size]
-        reps = np.concatenate([reps, rest])
-    return reps.astype(np.intp)
+    return _fill_up(values, idx, order[first], k)
 
 
 def centroid_pick(scores: FloatArray, embeddings: FloatArray, k: int, *, rng: np.random.Generator,
@@ -184,14 +191,7 @@ def centroid_pick(scores: FloatArray, embeddings: FloatArray, k: int, *, rng: np
         Shape ``(min(k, m),)`` ``intp`` indices into ``scores``, by descending score; clusters left empty are
         made up for with the best remaining scores.
     """
-    who = "centroid_pick"
-    check_rng(rng, who)
-    check_metric(metric, who)
-    values = np.asarray(scores, dtype=np.float64)
-    x = as_embeddings(embeddings, who)
-    if values.shape != (len(x),):
-        raise InputError(f"{who}: scores must have shape ({len(x)},), one per embedding row; got {values.shape}")
-    idx = scorable(values)
+    values, x, idx = _scorable_rows("centroid_pick", scores, embeddings, rng, metric)
     if k <= 0 or idx.size == 0:
         return np.empty(0, dtype=np.intp)
     if k >= idx.size:
@@ -202,13 +202,7 @@ def centroid_pick(scores: FloatArray, embeddings: FloatArray, k: int, *, rng: np
     distance = np.linalg.norm(sub - centroids[labels], axis=1)
     nearest = np.lexsort((distance, labels))  # by cluster, nearest first
     _, first = np.unique(labels[nearest], return_index=True)
-    reps = idx[nearest[first]]
-    if reps.size < k:
-        taken = np.zeros(len(x), dtype=bool)
-        taken[reps] = True
-        rest = rank_desc(values, idx[~taken[idx]])[: k - reps.size]
-        reps = np.concatenate([reps, rest])
-    return rank_desc(values, reps).astype(np.intp)
+    return rank_desc(values, _fill_up(values, idx, idx[nearest[first]], k))
 
 
 @dataclasses.dataclass(frozen=True)
