@@ -77,12 +77,18 @@ bench: $(STAMP)
 # budget's LoRA adapters (SmolLM2, 27 adapters of 15-20 min each on one core; kept, so a rerun trains the rest). JSON in
 # benchmarks/results/selection_*.json, preference_cold_start.json and rewrite_budget*.json; the README table from
 # selection.json.
-# the loop's --embedder minilm+words on the leading candidates (1 h 40 min more)
+# the recipe's 20 labels per round: stage 1-2's candidates (2.4 h), then DBAL's (stage 3, 14 min), merged
+BATCH20_CANDIDATES = margin;entropy;least_confidence;cluster-margin;cluster-entropy;badge;prefilter-cluster-margin;rr-cluster-margin;prefilter-cluster-margin:random_mix=0;margin:random_mix=0;cluster-margin:random_mix=0;badge:random_mix=0;cluster-margin:random_mix=0.2;prefilter-cluster-margin:random_mix=0.2;cluster-margin:clusters_per_pick=1;cluster-margin:clusters_per_pick=4;prefilter-cluster-margin:candidates_per_pick=3;prefilter-cluster-margin:candidates_per_pick=10;rr-cluster-margin:candidates_per_pick=10;prefilter-cluster-margin:candidates_per_pick=3,random_mix=0;prefilter-cluster-margin:candidates_per_pick=10,random_mix=0
+CENTROID_CANDIDATES = prefilter-centroid-margin:random_mix=0;prefilter-centroid-margin:candidates_per_pick=3,random_mix=0;prefilter-centroid-margin:candidates_per_pick=10,random_mix=0
+# the loop's --embedder minilm+words on the leading candidates (1 h 40 min more, DBAL's 15 min)
 WORDS_CANDIDATES_BATCH20 = prefilter-cluster-margin:random_mix=0;margin:random_mix=0;cluster-margin:random_mix=0;prefilter-cluster-margin:candidates_per_pick=10,random_mix=0
 WORDS_CANDIDATES = prefilter-cluster-margin:random_mix=0;cluster-margin:clusters_per_pick=4;prefilter-cluster-margin:candidates_per_pick=10,random_mix=0;margin:random_mix=0;cluster-margin:random_mix=0;margin;cluster-margin;badge;prefilter-cluster-margin
 
 bench-selection: $(STAMP)
 	$(PY) benchmarks/bench_selection_classify.py --resume-dir .bench-cache/selection_classify_10
+	$(PY) benchmarks/bench_selection_classify.py --batch 20 --resume-dir .bench-cache/selection_classify_batch20 --strategies '$(BATCH20_CANDIDATES)' --out benchmarks/results/selection_classify_batch20_stage12.json
+	$(PY) benchmarks/bench_selection_classify.py --batch 20 --resume-dir .bench-cache/selection_classify_batch20_centroid --strategies '$(CENTROID_CANDIDATES)' --out benchmarks/results/selection_classify_batch20_centroid.json
+	$(PY) benchmarks/bench_selection_classify.py --merge benchmarks/results/selection_classify_batch20_stage12.json benchmarks/results/selection_classify_batch20_centroid.json --out benchmarks/results/selection_classify_batch20.json
 	$(PY) benchmarks/bench_selection_preference.py
 	$(PY) benchmarks/bench_selection_preference.py --features smollm2
 	$(PY) benchmarks/bench_preference_splits.py
@@ -98,8 +104,12 @@ bench-selection: $(STAMP)
 	$(PY) benchmarks/bench_rewrite_budget.py --pool 400 --sets alpaca_5000 --damage-kinds swapped,truncated,generic,draft --draft-temperature 0.7 --out benchmarks/results/rewrite_budget_drafts_sampled.json
 	$(PY) benchmarks/bench_rewrite_budget_lora.py --out benchmarks/results/rewrite_budget_lora_seed0.json
 	$(PY) benchmarks/bench_rewrite_budget_lora.py --seeds 5 --budgets 0.3 --random-budgets 0,1 --variants applied
-	$(PY) benchmarks/bench_selection_classify.py --features minilm+words --resume-dir .bench-cache/selection_classify_words --strategies '$(WORDS_CANDIDATES)' --out benchmarks/results/selection_classify_words.json
-	$(PY) benchmarks/bench_selection_classify.py --features minilm+words --batch 20 --resume-dir .bench-cache/selection_classify_words_batch20 --strategies '$(WORDS_CANDIDATES_BATCH20)' --out benchmarks/results/selection_classify_words_batch20.json
+	$(PY) benchmarks/bench_selection_classify.py --features minilm+words --resume-dir .bench-cache/selection_classify_words --strategies '$(WORDS_CANDIDATES)' --out benchmarks/results/selection_classify_words_stage12.json
+	$(PY) benchmarks/bench_selection_classify.py --features minilm+words --resume-dir .bench-cache/selection_classify_words_centroid --strategies '$(CENTROID_CANDIDATES)' --out benchmarks/results/selection_classify_words_centroid.json
+	$(PY) benchmarks/bench_selection_classify.py --merge benchmarks/results/selection_classify_words_stage12.json benchmarks/results/selection_classify_words_centroid.json --out benchmarks/results/selection_classify_words.json
+	$(PY) benchmarks/bench_selection_classify.py --features minilm+words --batch 20 --resume-dir .bench-cache/selection_classify_words_batch20 --strategies '$(WORDS_CANDIDATES_BATCH20)' --out benchmarks/results/selection_classify_words_batch20_stage12.json
+	$(PY) benchmarks/bench_selection_classify.py --features minilm+words --batch 20 --resume-dir .bench-cache/selection_classify_words_batch20_centroid --strategies '$(CENTROID_CANDIDATES)' --out benchmarks/results/selection_classify_words_batch20_centroid.json
+	$(PY) benchmarks/bench_selection_classify.py --merge benchmarks/results/selection_classify_words_batch20_stage12.json benchmarks/results/selection_classify_words_batch20_centroid.json --out benchmarks/results/selection_classify_words_batch20.json
 	$(PY) benchmarks/selection_table.py
 
 lint: $(STAMP)

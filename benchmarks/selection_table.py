@@ -1,9 +1,8 @@
 """The README's selection table from the three suites' JSON (run last by ``make bench-selection``).
 
-Reads ``benchmarks/results/selection_classify.json``, ``selection_preference.json`` (and
-``selection_preference_smollm2.json`` when present), the repeated-splits runs ``preference_splits_*.json``,
-``rewrite_budget.json``, ``rewrite_budget_drafts.json`` and
-``rewrite_budget_lora.json``,
+Reads ``benchmarks/results/selection_classify.json`` (and its ``_words`` and ``_batch20`` variants),
+``selection_preference.json`` (and ``selection_preference_smollm2.json`` when present), the repeated-splits runs
+``preference_splits_*.json``, ``rewrite_budget.json``, ``rewrite_budget_drafts.json`` and ``rewrite_budget_lora.json``,
 writes ``benchmarks/results/selection.json`` (one row per data set: the strategy chosen on the other sets, its
 left-out ratio with per-seed interval, accuracy or recall, target, met or not) and prints the rows as Markdown.
 """
@@ -112,11 +111,14 @@ def _splits_rows() -> list[dict[str, Any]]:
 def rows() -> list[dict[str, Any]]:
     """Every left-out row the three suites' JSON files hold (missing files are skipped with a note)."""
     out: list[dict[str, Any]] = []
-    data = _load("selection_classify.json", "benchmarks/bench_selection_classify.py")
-    for name, r in (data or {}).get("leave_one_out", {}).items():
-        out.append(_row("classify", name, r["chosen"], r["ratio"], _ci(r.get("per_seed_ci")), 2.0,
-                        f"final accuracy {r['final_accuracy']:.3f} vs random {r['random_final_accuracy']:.3f}; "
-                        f"mean gain over the budgets {r['mean_gain_over_random']:+.3f}"))
+    for file, task in (("selection_classify.json", "classify"),
+                       ("selection_classify_words.json", "classify, `--embedder minilm+words`"),
+                       ("selection_classify_batch20.json", "classify, 20 labels per round (label-teach's)")):
+        data = _load(file, "benchmarks/bench_selection_classify.py (see the Makefile's bench-selection)")
+        for name, r in (data or {}).get("leave_one_out", {}).items():
+            out.append(_row(task, name, r["chosen"], r["ratio"], _ci(r.get("per_seed_ci")), 2.0,
+                            f"final accuracy {r['final_accuracy']:.3f} vs random {r['random_final_accuracy']:.3f}; "
+                            f"mean gain over the budgets {r['mean_gain_over_random']:+.3f}"))
     for file, task, extra in (("selection_preference.json", "preference", ""),
                               ("selection_preference_smollm2.json", "preference, SmolLM2 features",
                                " --features smollm2")):

@@ -10,7 +10,7 @@ from curate.store.workspace import Workspace
 from recipes._stages import ingest_files
 
 #: The classifier loop's strategy after the first batch, chosen leave-one-data-set-out (see the docstring).
-TEXT_SELECTOR = "prefilter_cluster"
+TEXT_SELECTOR = "prefilter_centroid"
 TEXT_RANDOM_MIX = 0.0
 
 
@@ -36,12 +36,12 @@ def label_teach(
                         "on the pool: +4 points on short questions, TREC-6)."] = "minilm",
     seed: Annotated[int, "Random seed."] = 0,
 ) -> RecipeResult:
-    """Teach a classifier: a diverse first batch, then the most uncertain texts spread over clusters, round after round.
+    """Teach a classifier: a diverse first batch, then typical texts of the most uncertain regions, round after round.
 
-    After the first batch each round takes the lowest-margin texts (5 per label asked for), clusters them and asks
-    for the most uncertain text of each cluster, with no random share (selector ``prefilter_cluster``, random mix
-    0): the strategy chosen leave-one-data-set-out on banking77, TREC-6 and AG News
-    (``benchmarks/bench_selection_classify.py``).
+    After the first batch each round takes the lowest-margin texts (10 per label asked for), clusters them (k-means
+    weighted by uncertainty) and asks for the text nearest each cluster's centre, with no random share (selector
+    ``prefilter_centroid``, Zhdanov's DBAL, random mix 0): the strategy chosen leave-one-data-set-out on banking77,
+    TREC-6 and AG News (``benchmarks/bench_selection_classify.py``).
     """
     from curate.loop.pool_loop import LoopConfig, run_loop
     from curate.rounds.assignment import ensure_label_schema

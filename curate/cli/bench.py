@@ -16,6 +16,7 @@ from curate.cli.output import (
     print_label_efficiency,
     print_lora_budget,
     print_pii,
+    print_pii_speed,
     print_rewrite_budget,
     write_json,
 )
@@ -99,15 +100,7 @@ def _bench_pii_speed(paths: list[Path], fields: list[str], limit: int) -> dict[s
 
     with console.status("PII speed") as status:
         report = run_speed([(p.name, p, fields) for p in paths], limit=limit, say=status.update)
-    table = Table("text set", "texts", "characters", "curate batched", "curate per text", "stock per text",
-                  "stock batched", "curate / stock", title="PII detection speed (characters per second)",
-                  title_justify="left")
-    for name, r in report.items():
-        table.add_row(name, f"{r['texts']:,}", f"{r['characters']:,}",
-                      *(f"{r[w]['chars_per_second']:,.0f}" for w in ("curate_batched", "curate_per_text",
-                                                                      "stock_per_text", "stock_batched")),
-                      f"{r['curate_vs_stock']:.2f}x")
-    console.print(table)
+    print_pii_speed(report)
     return report
 
 
@@ -313,8 +306,8 @@ def label_efficiency_cmd(
     seeds: Annotated[int | None, typer.Option(help="Seeds per strategy (default: classify 3, preference 5).")] = None,
     strategies: Annotated[str | None, typer.Option(
         help="Comma list, must include random. classify: random, margin, entropy, least_confidence, "
-             "cluster-margin, cluster-entropy, badge, prefilter-cluster-margin, rr-cluster-margin (default: random, "
-             "prefilter-cluster-margin (label-teach's), margin, cluster-margin); "
+             "cluster-margin, cluster-entropy, badge, prefilter-cluster-margin, prefilter-centroid-margin, "
+             "rr-cluster-margin (default: random, prefilter-centroid-margin (label-teach's), margin, cluster-margin); "
              "preference with --learner laplace: random, variance, variance-novelty, novelty, entropy, bald, "
              "prefilter-cluster-entropy, bald-coverage (default: random, novelty (preference-rank's prompt coverage), "
              "variance-novelty, entropy); with --learner ensemble: random, disagreement, bald, entropy (default: "
@@ -342,6 +335,9 @@ def label_efficiency_cmd(
                                                      "preference suite chose 1).")] = 1.0,
     clusters_per_pick: Annotated[float, typer.Option(help="Cluster strategies: k-means clusters per label "
                                                           "picked.")] = 2.0,
+    candidates_per_pick: Annotated[float | None, typer.Option(
+        help="Prefilter and round-robin strategies: most uncertain records considered per label picked (default: "
+             "classify 10, label-teach's; preference 5).")] = None,
     c_reg: Annotated[float, typer.Option("--C", help="classify: inverse L2 strength of the logistic "
                                                      "regression.")] = 10.0,
     l2: Annotated[float, typer.Option(help="preference: L2 penalty of the Bradley-Terry heads.")] = 1e-2,
@@ -368,13 +364,14 @@ def label_efficiency_cmd(
     from curate.ingest.formats import parse_mapping
 
     mapping = parse_mapping(map_)
-    learner, chosen, random_mix, features = product_defaults(
-        task, learner, tuple(_names(strategies, "--strategies")) if strategies else None, random_mix, features)
+    learner, chosen, random_mix, features, per_pick = product_defaults(
+        task, learner, tuple(_names(strategies, "--strategies")) if strategies else None, random_mix, features,
+        candidates_per_pick)
     cfg = BenchConfig(task=task, seeds=seeds, strategies=chosen, start=start_per_class, batch=batch, budget=budget,
                       random_mix=random_mix, oracle_noise=oracle_noise, features=features, C=c_reg, l2=l2,
-                      clusters_per_pick=clusters_per_pick, test_size=test_size, calibration_size=calibration_size,
-                      pool_limit=pool_limit, split_seed=split_seed, learner=learner, prior_precision=prior_precision,
-                      novelty_beta=novelty_beta)
+                      clusters_per_pick=clusters_per_pick, candidates_per_pick=per_pick, test_size=test_size,
+                      calibration_size=calibration_size, pool_limit=pool_limit, split_seed=split_seed,
+                      learner=learner, prior_precision=prior_precision, novelty_beta=novelty_beta)
     cfg.resolved()  # options checked before any data is read; the run fills in the task's defaults itself
     if test_map and test is None:
         raise InputError("--test-map renames the columns of a --test file; give --test FILE, or drop --test-map.")

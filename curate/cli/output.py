@@ -228,6 +228,19 @@ def print_rewrite_budget(report: dict[str, Any]) -> None:
     console.print(table)
 
 
+def print_pii_speed(report: dict[str, Any]) -> None:
+    """The table of ``curate bench pii --speed-data``: characters per second of each way, per text set."""
+    table = Table("text set", "texts", "characters", "curate batched", "curate per text", "stock per text",
+                  "stock batched", "curate / stock", title="PII detection speed (characters per second)",
+                  title_justify="left")
+    for name, r in report.items():
+        table.add_row(name, f"{r['texts']:,}", f"{r['characters']:,}",
+                      *(f"{r[w]['chars_per_second']:,.0f}" for w in ("curate_batched", "curate_per_text",
+                                                                      "stock_per_text", "stock_batched")),
+                      f"{r['curate_vs_stock']:.2f}x")
+    console.print(table)
+
+
 def print_lora_budget(report: dict[str, Any]) -> None:
     """``curate bench rewrite-budget --lora``'s table: held-out loss per strategy and budget (random's; x random)."""
     every, before = next(iter(report["random_curve"].values()))[-1][1], report["base_model_loss"] or float("nan")

@@ -151,9 +151,9 @@ def test_label_teach_runs_the_loop_with_an_oracle(tmp_path):
     assert _count(ws, select(func.count()).select_from(Annotation).where(Annotation.annotator == "oracle")) == 8
     with ws.store.read() as conn:
         keys = conn.scalars(select(Round.strategy_key).order_by(Round.number)).all()
-    # after the diverse first batch: margin (the scorer's default method), spread over clusters of the most
+    # after the diverse first batch: margin (the scorer's default method), the most central of clusters of the most
     # uncertain, no random share
-    assert keys[1].startswith("classifier_uncertainty()") and "base=prefilter_cluster()" in keys[1]
+    assert keys[1].startswith("classifier_uncertainty()") and "base=prefilter_centroid()" in keys[1]
     assert "random_mix" not in keys[1]
     # the advice, followed: a held-out file whose class is in a label column (not the --oracle column), a new --name
     held = ["text,label"] + [f"please refund invoice {i},billing" for i in range(50, 55)] + \

@@ -248,8 +248,8 @@ def _curate(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_defaults_are_what_the_recipes_ship(tmp_path):
-    """Run on a user's data with no strategy options, the benchmark compares label-teach's strategy (the prefilter
-    variant, no random share) with random and the plain alternatives; the preference defaults are
+    """Run on a user's data with no strategy options, the benchmark compares label-teach's strategy (DBAL over the
+    10 k lowest margins, no random share) with random and the plain alternatives; the preference defaults are
     preference-rank's (prompt coverage, with the Laplace learner on TF-IDF features)."""
     from curate.bench.product_defaults import product_defaults
 
@@ -260,15 +260,15 @@ def test_cli_defaults_are_what_the_recipes_ship(tmp_path):
         "--budget", "30", "--out-dir", str(tmp_path), "--cache-dir", str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "label_efficiency_classify_hashing.json").read_text())
-    assert report["config"]["random_mix"] == 0.0
-    assert sorted(report["runs"]["noise_0"]["curves"]) == ["cluster-margin", "margin", "prefilter-cluster-margin",
+    assert report["config"]["random_mix"] == 0.0 and report["config"]["candidates_per_pick"] == 10.0
+    assert sorted(report["runs"]["noise_0"]["curves"]) == ["cluster-margin", "margin", "prefilter-centroid-margin",
                                                            "random"]
     assert product_defaults("preference", None, None, None, None) == (
-        "laplace", ("random", "novelty", "variance-novelty", "entropy"), 0.1, "tfidf")
+        "laplace", ("random", "novelty", "variance-novelty", "entropy"), 0.1, "tfidf", 5.0)
     # the ensemble learner keeps its own strategies; what the user gives wins
-    assert product_defaults("preference", "ensemble", None, 0.2, "minilm") == ("ensemble", None, 0.2, "minilm")
-    assert product_defaults("classify", None, ("random", "badge"), None, None) == (
-        "ensemble", ("random", "badge"), 0.0, "minilm")
+    assert product_defaults("preference", "ensemble", None, 0.2, "minilm") == ("ensemble", None, 0.2, "minilm", 5.0)
+    assert product_defaults("classify", None, ("random", "badge"), None, None, 3.0) == (
+        "ensemble", ("random", "badge"), 0.0, "minilm", 3.0)
 
 
 def test_cli_errors_name_the_column_and_the_map_fix(tmp_path):
