@@ -82,8 +82,8 @@ class PrefilterCentroid(BaseSelector):
     (spherical: unit rows), and from each cluster the record nearest its centroid (:func:`centroid_pick`).
 
     :class:`PrefilterCluster` sends each cluster's best score instead; the centroid sends a typical record of an
-    uncertain region, which teaches the classifier about more of its neighbours than the region's most extreme
-    record. With the margin scorer this is the label-efficiency benchmark's ``prefilter-centroid-margin``.
+    uncertain region rather than its most extreme one. With the margin scorer this is the label-efficiency
+    benchmark's ``prefilter-centroid-margin``, chosen by every leave-one-out fold of the classification suite.
 
     Attributes:
         factor: candidates per record picked (``>= 1``).
