@@ -86,6 +86,7 @@ WORDS_CANDIDATES = prefilter-cluster-margin:random_mix=0;cluster-margin:clusters
 
 bench-selection: $(STAMP)
 	$(PY) benchmarks/bench_selection_classify.py --resume-dir .bench-cache/selection_classify_10
+	$(PY) benchmarks/bench_selection_classify.py --sets trec6 --seeds 20 --strategies 'prefilter-centroid-margin:candidates_per_pick=10,random_mix=0;prefilter-cluster-margin:random_mix=0' --out benchmarks/results/selection_classify_trec6_20seeds.json
 	$(PY) benchmarks/bench_selection_classify.py --batch 20 --resume-dir .bench-cache/selection_classify_batch20 --strategies '$(BATCH20_CANDIDATES)' --out benchmarks/results/selection_classify_batch20_stage12.json
 	$(PY) benchmarks/bench_selection_classify.py --batch 20 --resume-dir .bench-cache/selection_classify_batch20_centroid --strategies '$(CENTROID_CANDIDATES)' --out benchmarks/results/selection_classify_batch20_centroid.json
 	$(PY) benchmarks/bench_selection_classify.py --merge benchmarks/results/selection_classify_batch20_stage12.json benchmarks/results/selection_classify_batch20_centroid.json --out benchmarks/results/selection_classify_batch20.json

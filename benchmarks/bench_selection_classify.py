@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resume-dir", type=Path, default=None,
                     help="keep each finished (set, settings) run here and reuse it when run again")
     ap.add_argument("--data-dir", type=Path, default=SHARED)
+    ap.add_argument("--sets", default=None, help="comma list: only these of banking77, trec6, ag_news (default: all)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "selection_classify.json")
     ap.add_argument("--merge", type=Path, nargs="+", default=None,
                     help="instead of running: merge suites written by this script with the same sets and settings "
@@ -87,6 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         return _write(merge_suites([json.loads(p.read_text()) for p in args.merge]), args.out,
                       argv if argv is not None else sys.argv[1:], seconds=0.0)
     sets = shared_classify_sets(args.data_dir, say=print)
+    if args.sets:
+        wanted = {name.strip() for name in args.sets.split(",") if name.strip()}
+        if wanted - {s.name for s in sets}:
+            ap.error(f"--sets: unknown or missing {', '.join(sorted(wanted - {s.name for s in sets}))}; have "
+                     f"{', '.join(s.name for s in sets)}")
+        sets = [s for s in sets if s.name in wanted]
     if not sets:
         print(f"skipped: no classification set under {args.data_dir}")
         return 0
