@@ -71,9 +71,9 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_rewrite_budget.py --sets alpacaeval_chosen --pool 1000 --seeds 3 --strategies random,ifd,ifd@two-stage-text:0.5,ifd@two-stage:0.2,ifd@two-stage:0.5 --out benchmarks/results/rewrite_budget_two_stage_alpacaeval_1000.json
 
 # Selection vs random on every data set, defaults chosen leave-one-data-set-out (issue 18), 10 seeds each; about 4
-# hours on 2 cores the first time (classification 1 h, preference on TF-IDF 15 min, on SmolLM2 features 2.5 h: 83 min
+# hours on 2 cores the first time (classification 1.5 h, preference on TF-IDF 15 min, on SmolLM2 features 2.5 h: 83 min
 # of features, cached in .bench-cache, then 66 min of loops; UltraFeedback over 10 splits 16 min more; preference-rank's
-# cold branch 15 min), plus the rewrite
+# cold branch 15 min), plus classification at 20 labels per round (2.6 h), plus the rewrite
 # budget's LoRA adapters (SmolLM2, 27 adapters of 15-20 min each on one core; kept, so a rerun trains the rest). JSON in
 # benchmarks/results/selection_*.json, preference_cold_start.json and rewrite_budget*.json; the README table from
 # selection.json.
