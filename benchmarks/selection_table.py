@@ -75,8 +75,11 @@ SPLITS_FILES = {"ultrafeedback": ("preference_splits_ultrafeedback_smollm2.json"
 
 
 def _splits_rows() -> list[dict[str, Any]]:
-    """Preference over repeated pool/test splits: each judge set left out, the candidate with the best ratio on the
-    other one (among candidates run on both, never one below random there), and its ratio on the left-out set."""
+    """Preference over repeated pool/test splits: each judge set left out, the candidate the suites' rule
+    (:func:`curate.bench.classify_suite.choose`) picks on the other one among candidates run on both, and its ratio
+    on the left-out set."""
+    from curate.bench.classify_suite import choose
+
     runs: dict[str, dict[str, Any]] = {}
     for name, files in SPLITS_FILES.items():
         for file in files:
@@ -92,10 +95,9 @@ def _splits_rows() -> list[dict[str, Any]]:
         if left not in runs or other not in runs:
             continue
         shared = [c for c in runs[other]["ratios"] if c in runs[left]["ratios"]]
-        beat = [c for c in shared if (runs[other]["ratios"][c]["ratio"] or 0.0) > 1.0]
-        if not beat:
+        chosen = choose({other: {c: runs[other]["ratios"][c]["ratio"] for c in shared}}, [other])["chosen"]
+        if chosen == "random":  # every shared candidate lost to random on the other set
             continue
-        chosen = max(beat, key=lambda c: runs[other]["ratios"][c]["ratio"])
         r, gain = runs[left]["ratios"][chosen], runs[left]["gain"][chosen]
         lo, hi = gain["ci95"]
         out.append(_row("preference, SmolLM2 features, repeated splits", left, chosen, r["ratio"],

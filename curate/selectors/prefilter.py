@@ -11,10 +11,19 @@ import math
 from typing import ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
 from curate.selectors.arrays import check_fraction, check_rng, rank_desc, require_embeddings, scorable
 from curate.selectors.base import BaseSelector, FloatArray, Indices, Selector, validate
 from curate.selectors.cluster import ClusterPick, centroid_pick
+
+
+def best_only(values: npt.NDArray[np.float64], k: int, factor: float) -> npt.NDArray[np.float64]:
+    """``values`` (shape ``(n,)``) with NaN everywhere but the ``max(k, ceil(factor * k))`` best scores."""
+    cand = rank_desc(values, scorable(values))[: max(int(k), math.ceil(factor * k))]
+    masked = np.full_like(values, np.nan)
+    masked[cand] = values[cand]
+    return masked
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,10 +50,7 @@ class Prefilter(BaseSelector):
         """At most ``k`` indices chosen by ``base`` among the best-scoring candidates; ``scores`` shape ``(n,)``."""
         values = validate(scores, k, embeddings, who=self.key())
         check_rng(rng, self.key())
-        cand = rank_desc(values, scorable(values))[: max(int(k), math.ceil(self.factor * k))]
-        masked = np.full_like(values, np.nan)
-        masked[cand] = values[cand]
-        return self.base.select(masked, int(k), embeddings=embeddings, rng=rng)[: int(k)]
+        return self.base.select(best_only(values, k, self.factor), int(k), embeddings=embeddings, rng=rng)[: int(k)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +108,5 @@ class PrefilterCentroid(BaseSelector):
         (``(n, d)``), by descending score; ``scores`` shape ``(n,)``, higher = more worth labelling."""
         values = validate(scores, k, embeddings, need_embeddings=True, who=self.key())
         check_rng(rng, self.key())
-        cand = rank_desc(values, scorable(values))[: max(int(k), math.ceil(self.factor * k))]
-        masked = np.full_like(values, np.nan)
-        masked[cand] = values[cand]
-        return centroid_pick(masked, require_embeddings(embeddings, self.key()), int(k), rng=rng)[: int(k)]
+        return centroid_pick(best_only(values, k, self.factor), require_embeddings(embeddings, self.key()), int(k),
+                             rng=rng)[: int(k)]
