@@ -98,6 +98,8 @@ bench-selection: $(STAMP)
 	$(PY) benchmarks/bench_preference_splits.py --set alpacaeval --splits 5 --candidates 'variance-novelty(0.1)' --out benchmarks/results/preference_splits_alpacaeval_smollm2_variance_novelty.json
 	$(PY) benchmarks/bench_preference_splits.py --candidates 'bald-per-prompt,bald' --out benchmarks/results/preference_splits_ultrafeedback_smollm2_bald_per_prompt.json
 	$(PY) benchmarks/bench_preference_splits.py --set alpacaeval --splits 5 --candidates 'bald-per-prompt' --out benchmarks/results/preference_splits_alpacaeval_smollm2_bald_per_prompt.json
+	$(PY) benchmarks/bench_preference_splits.py --candidates epig --out benchmarks/results/preference_splits_ultrafeedback_smollm2_epig.json
+	$(PY) benchmarks/bench_preference_splits.py --set alpacaeval --splits 5 --candidates epig --out benchmarks/results/preference_splits_alpacaeval_smollm2_epig.json
 	$(PY) benchmarks/bench_preference_layers.py
 	$(PY) benchmarks/bench_preference_cold_start.py
 	$(PY) benchmarks/bench_rewrite_budget.py --pool 400

@@ -68,10 +68,12 @@ def _rewrite_rows(file: str, task: str, flags: str) -> list[dict[str, Any]]:
 
 SPLITS_FILES = {"ultrafeedback": ("preference_splits_ultrafeedback_smollm2.json",
                                   "preference_splits_ultrafeedback_smollm2_bald_coverage.json",
-                                  "preference_splits_ultrafeedback_smollm2_bald_per_prompt.json"),
+                                  "preference_splits_ultrafeedback_smollm2_bald_per_prompt.json",
+                                  "preference_splits_ultrafeedback_smollm2_epig.json"),
                 "alpacaeval": ("preference_splits_alpacaeval_smollm2_bald_coverage.json",
                                "preference_splits_alpacaeval_smollm2_variance_novelty.json",
-                               "preference_splits_alpacaeval_smollm2_bald_per_prompt.json")}
+                               "preference_splits_alpacaeval_smollm2_bald_per_prompt.json",
+                               "preference_splits_alpacaeval_smollm2_epig.json")}
 
 
 def _splits_rows() -> list[dict[str, Any]]:

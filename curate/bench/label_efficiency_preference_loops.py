@@ -49,7 +49,7 @@ from curate.selectors.novelty import GroupCoverage
 
 ENSEMBLE_STRATEGIES = ("random", "disagreement", "bald", "entropy")
 LAPLACE_STRATEGIES = ("random", "entropy", "variance", "variance-novelty", "novelty", "bald",
-                      "prefilter-cluster-entropy", "bald-coverage", "bald-per-prompt")
+                      "prefilter-cluster-entropy", "bald-coverage", "bald-per-prompt", "epig")
 PREFERENCE_STRATEGIES = (*ENSEMBLE_STRATEGIES, *(s for s in LAPLACE_STRATEGIES if s not in ENSEMBLE_STRATEGIES))
 PROMPT_STRATEGIES = ("variance-novelty", "novelty", "bald-coverage")  # need prompt features
 LEARNERS = ("ensemble", "laplace")
@@ -76,9 +76,16 @@ def _fit_laplace(data: PreferenceData, idx: IntArray, cfg: LoopConfig) -> Laplac
         np.where(flip, data.b_pool[idx], data.a_pool[idx]), np.where(flip, data.a_pool[idx], data.b_pool[idx]))
 
 
-def _laplace_scores(strategy: str, model: LaplaceBradleyTerry, data: PreferenceData) -> FloatArray:
+EPIG_TARGETS = 256  # target pairs drawn from the pool each round for EPIG
+
+
+def _laplace_scores(strategy: str, model: LaplaceBradleyTerry, data: PreferenceData,
+                    rng: np.random.Generator) -> FloatArray:
     if strategy == "novelty":
         return np.zeros(len(data.a_pool))
+    if strategy == "epig":
+        targets = rng.choice(len(data.a_pool), size=min(EPIG_TARGETS, len(data.a_pool)), replace=False)
+        return model.epig(data.a_pool, data.b_pool, data.a_pool[targets], data.b_pool[targets], rng=rng)
     if strategy in ("bald", "bald-coverage", "bald-per-prompt"):
         return model.mutual_information(data.a_pool, data.b_pool)
     if strategy in ("entropy", "prefilter-cluster-entropy"):
@@ -112,7 +119,7 @@ def run_preference_laplace(strategy: str, data: PreferenceData, initial: IntArra
         return float(np.mean(model.margin(data.a_test, data.b_test) > 0))
 
     def pick(labelled: npt.NDArray[np.bool_], k: int) -> IntArray:
-        return select_batch(selector, _laplace_scores(strategy, model, data), labelled, k, embeddings=embeddings,
+        return select_batch(selector, _laplace_scores(strategy, model, data, rng), labelled, k, embeddings=embeddings,
                        mix=cfg.random_mix, rng=rng)
 
     curve, order = active_loop(initial, len(data.a_pool), cfg, fit=fit, pick=pick, random=strategy == "random",

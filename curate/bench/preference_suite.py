@@ -55,6 +55,7 @@ CANDIDATES: dict[str, dict[str, Any]] = {
 MORE_CANDIDATES: dict[str, dict[str, Any]] = {
     "bald-coverage(3)": {"strategy": "bald-coverage", "candidates_per_pick": 3.0},
     "bald-per-prompt": {"strategy": "bald-per-prompt"},
+    "epig": {"strategy": "epig"},
 }
 TARGET_RATIO = 1.5
 

@@ -129,6 +129,28 @@ class LaplaceBradleyTerry:
         entropy_of_mean = -(q * np.log(q) + (1 - q) * np.log1p(-q))
         return np.asarray(np.maximum(entropy_of_mean - expected_entropy, 0.0), dtype=np.float64)
 
+    def epig(self, phi_a: npt.ArrayLike, phi_b: npt.ArrayLike, target_a: npt.ArrayLike, target_b: npt.ArrayLike,
+             *, samples: int = 256, rng: np.random.Generator) -> FloatArray:
+        """``(n,)`` EPIG (Bickford Smith et al., 2023): expected mutual information, in nats, between a pair's label
+        and the label of a target pair drawn from ``target_*`` (``(m, d)``, a sample of the pairs the model will be
+        asked about), under ``samples`` Monte Carlo draws of the Laplace posterior; higher = a label would teach the
+        model more about the predictions that matter. Unlike BALD it does not reward uncertainty in directions no
+        target pair varies along (outlying pairs)."""
+        w, cov = self._trained()
+        d = np.asarray(phi_a, dtype=np.float64) - np.asarray(phi_b, dtype=np.float64)
+        t = np.asarray(target_a, dtype=np.float64) - np.asarray(target_b, dtype=np.float64)
+        root = np.linalg.cholesky(cov + 1e-12 * np.eye(len(cov)))
+        draws = w[:, None] + root @ rng.standard_normal((len(w), samples))  # (d, S)
+        p, q = expit(d @ draws), expit(t @ draws)  # (n, S), (m, S)
+        joint = np.clip(p @ q.T / samples, 1e-12, None)  # P(y = 1, y* = 1), (n, m)
+        pm, qm = p.mean(axis=1)[:, None], q.mean(axis=1)[None, :]
+        total = np.zeros(len(d))
+        for pj, pa, pb in ((joint, pm, qm), (pm - joint, pm, 1 - qm), (qm - joint, 1 - pm, qm),
+                           (1 - pm - qm + joint, 1 - pm, 1 - qm)):
+            pj = np.clip(pj, 1e-12, None)
+            total += np.sum(pj * (np.log(pj) - np.log(np.clip(pa * pb, 1e-12, None))), axis=1)
+        return np.asarray(np.maximum(total / len(t), 0.0), dtype=np.float64)
+
 
 def diff_scale(phi_a: npt.ArrayLike, phi_b: npt.ArrayLike) -> float:
     """Mean ``||phi_a - phi_b||`` over rows (1.0 if zero): divide features by it so ``l2`` means the same."""

@@ -52,11 +52,12 @@ def test_laplace_learner_runs_the_variance_strategies(tmp_path):
     data = _pairs_file(tmp_path / "p.jsonl")
     cfg = BenchConfig(task="preference", seeds=2, start=10, batch=10, budget=40, test_size=40, features="tfidf",
                       learner="laplace", strategies=("random", "variance", "variance-novelty", "entropy",
-                                                     "bald-coverage", "bald-per-prompt"))
+                                                     "bald-coverage", "bald-per-prompt", "epig"))
     report = run_benchmark(cfg, data)
     run = report["runs"]["noise_0"]
     assert run["budgets"] == [10, 20, 30, 40]
-    assert set(run["ratios"]) == {"variance", "variance-novelty", "entropy", "bald-coverage", "bald-per-prompt"}
+    assert set(run["ratios"]) == {"variance", "variance-novelty", "entropy", "bald-coverage", "bald-per-prompt",
+                                  "epig"}
     assert len(run["curves"]["bald-coverage"]["per_seed"]) == 2
     assert run["curves"]["random"]["mean"][-1] > 0.8  # the words separate chosen from rejected
     assert report["features"]["name"].startswith("tfidf")
@@ -147,6 +148,31 @@ def test_laplace_bald_is_mutual_information():
     far[0, 2], far[1, 2] = 0.1, 3.0
     low, high = model.mutual_information(far, np.zeros((2, 5)))
     assert high > low > 0
+
+
+def test_epig_counts_only_what_the_target_pairs_vary_along():
+    import numpy as np
+
+    from curate.scorers.reward_laplace import LaplaceBradleyTerry
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(200, 5)), rng.normal(size=(200, 5))
+    b[:, 2] = a[:, 2]  # no labelled pair says anything about weight 2, so it stays at the prior
+    win = (a - b) @ np.array([2.0, -1.0, 0.0, 0.5, 0.0]) + rng.logistic(size=200) > 0
+    model = LaplaceBradleyTerry(l2=1.0, min_pairs=2).fit(np.where(win[:, None], a, b)[:20],
+                                                         np.where(win[:, None], b, a)[:20])
+    targets_a, targets_b = a[:100].copy(), b[:100].copy()  # the targets do not vary along dimension 2 either
+    candidates = np.zeros((3, 5))
+    candidates[0, 2] = 3.0  # only along dimension 2: BALD is high, but no target prediction depends on it
+    candidates[1, 4] = 3.0  # along dimension 4, which the targets vary along
+    epig = model.epig(candidates, np.zeros((3, 5)), targets_a, targets_b, rng=np.random.default_rng(1))
+    bald = model.mutual_information(candidates, np.zeros((3, 5)))
+    assert epig.shape == (3,) and np.all(epig >= 0) and np.all(epig <= bald + 1e-3)
+    assert bald[0] > 0.05 and epig[0] < 0.01 * bald[0]
+    assert epig[1] > 5 * epig[0]
+    assert epig[2] == pytest.approx(0.0, abs=1e-9)  # identical responses: nothing to learn
+    again = model.epig(candidates, np.zeros((3, 5)), targets_a, targets_b, rng=np.random.default_rng(1))
+    assert np.array_equal(epig, again)
 
 
 def test_shared_sets_report_what_is_missing(tmp_path):
