@@ -19,7 +19,9 @@ Preference, learner ``laplace`` (one linear Bradley-Terry model with a Laplace p
   direction of the pair's loss gradient, and the highest-entropy pair of each cluster; ``bald-coverage``: the
   ``candidates_per_pick * k`` highest-BALD pairs, then prompt coverage among them (greedy farthest prompt,
   :class:`curate.selectors.PrefilterNovelty`); ``bald-per-prompt``: the highest-BALD pair of the least-asked
-  prompts (:func:`curate.selectors.novelty.group_coverage_pick` over ``g_pool``).
+  prompts (:func:`curate.selectors.novelty.group_coverage_pick` over ``g_pool``); ``epig``: top-k of the
+  expected information about the labels of :data:`EPIG_TARGETS` pool pairs drawn afresh each round
+  (:meth:`LaplaceBradleyTerry.epig`).
 """
 
 from __future__ import annotations
