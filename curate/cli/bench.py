@@ -309,7 +309,8 @@ def label_efficiency_cmd(
              "cluster-margin, cluster-entropy, badge, prefilter-cluster-margin, prefilter-centroid-margin, "
              "rr-cluster-margin (default: random, prefilter-centroid-margin (label-teach's), margin, cluster-margin); "
              "preference with --learner laplace: random, variance, variance-novelty, novelty, entropy, bald, "
-             "prefilter-cluster-entropy, bald-coverage (default: random, novelty (preference-rank's prompt coverage), "
+             "prefilter-cluster-entropy, bald-coverage, bald-per-prompt, epig (default: random, novelty "
+             "(preference-rank's prompt coverage), "
              "variance-novelty, entropy); with --learner ensemble: random, disagreement, bald, entropy (default: "
              "all four).")] = None,
     start_per_class: Annotated[int | None, typer.Option(
