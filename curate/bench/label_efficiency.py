@@ -53,6 +53,7 @@ from curate.errors import InputError
 from curate.ingest.readers import tabular_columns
 from curate.runtime.lm_features import LMHiddenStateFeaturizer, standardise
 from curate.scorers.classifier_models import DEFAULT_C, classifier_c
+from curate.scorers.feature_choice import base_columns
 
 ProgressFn = Callable[[str, int, int], None]
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -77,7 +78,7 @@ class BenchConfig:
         random_mix: share of each batch drawn at random by the non-random strategies.
         oracle_noise: fraction of flipped oracle answers; the run covers 0 and this level (if > 0).
         clusters_per_pick / badge_candidates / candidates_per_pick / pool_cluster_size / round_robin_within / C /
-            n_heads / l2: see :class:`loops.LoopConfig`.
+            base / n_heads / l2: see :class:`loops.LoopConfig` (``base`` is set from the features).
         test_size / calibration_size / split_seed: see :func:`make_split`.
         pool_limit: keep only this many pool records (a seeded random subset; for slow features).
         features: ``minilm`` (default), ``smollm2`` (preference), ``tfidf`` (preference: word 1-2-gram TF-IDF of
@@ -103,6 +104,7 @@ class BenchConfig:
     pool_cluster_size: int = 20
     round_robin_within: str = "random"
     C: float = DEFAULT_C
+    base: int | None = None
     n_heads: int = 8
     l2: float = 1e-2
     test_size: float | None = None
@@ -157,8 +159,9 @@ class BenchConfig:
                                 clusters_per_pick=self.clusters_per_pick, badge_candidates=self.badge_candidates,
                                 candidates_per_pick=self.candidates_per_pick,
                                 pool_cluster_size=self.pool_cluster_size,
-                                round_robin_within=self.round_robin_within, C=self.C, n_heads=self.n_heads, l2=self.l2,
-                                learner=self.learner, prior_precision=self.prior_precision,
+                                round_robin_within=self.round_robin_within, C=self.C, base=self.base,
+                                n_heads=self.n_heads, l2=self.l2, learner=self.learner,
+                                prior_precision=self.prior_precision,
                                 novelty_beta=self.novelty_beta)
 
 
@@ -353,7 +356,8 @@ def run_benchmark(cfg: BenchConfig, data_path: Path, *, test_path: Path | None =
         featurize = text_featurizer or _text_featurizer(cfg, cache_dir, progress)
         if hasattr(featurize, "fit_pool"):  # features fitted on the pool alone, as the product fits them
             featurize.fit_pool(split.pool.texts)
-        cfg = dataclasses.replace(cfg, C=classifier_c(featurize, cfg.C))  # as the product fits on these features
+        # as the product fits on these features: C scaled, word columns read where they help (base_columns)
+        cfg = dataclasses.replace(cfg, C=classifier_c(featurize, cfg.C), base=base_columns(featurize))
         x = np.asarray(featurize([t for p in parts for t in p.texts]), dtype=np.float32)
         features, feat_name = (x,), _featurizer_name(featurize)
     elif cfg.features == "tfidf" and pair_featurizer is None:

@@ -129,17 +129,19 @@ class EmbeddingPlusWords:
 
         self.embed, self.weight = embed, WORD_WEIGHT
         self._words: Any = None
+        self.word_columns: int | None = None
         #: The product's C scaling for word rows (:func:`~curate.scorers.classifier_models.classifier_c`).
         self.c_scale = c_scale_for(WORD_WEIGHT)
 
     @property
     def name(self) -> str:
-        """``<embedder>+words<dim>x<weight>-Cx<c_scale>`` (a resume key: the settings are the product's constants;
-        before 2026-12-06 the classifier kept C unscaled, ``...+words256x0.5``)."""
+        """``<embedder>+words<dim>x<weight>-Cx<c_scale>-cv`` (a resume key: the settings are the product's constants;
+        before 2026-12-06 the classifier kept C unscaled, ``...+words256x0.5``, and read the word columns always,
+        ``...-Cx1.25``; since then it reads them where cross-validation on its labels says they help)."""
         from curate.runtime.word_features import WORD_DIM
 
         base = getattr(self.embed, "name", type(self.embed).__name__)
-        return f"{base}+words{WORD_DIM}x{self.weight}-Cx{self.c_scale:g}"
+        return f"{base}+words{WORD_DIM}x{self.weight}-Cx{self.c_scale:g}-cv"
 
     def fit_pool(self, texts: Sequence[str]) -> None:
         """Fit the word features on the pool's texts (no labels) and read them back as saved, exactly as
@@ -150,6 +152,7 @@ class EmbeddingPlusWords:
 
         with tempfile.TemporaryDirectory() as folder:
             self._words = fit_words(texts, Path(folder) / "words.npz", source="benchmark pool")
+        self.word_columns = self._words.width  # as the product's WordAugmentedEmbedder
 
     def __call__(self, texts: Sequence[str]) -> Vectors:
         """``(len(texts), d + k)`` float32 unit rows; :meth:`fit_pool` first."""

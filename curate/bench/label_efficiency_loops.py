@@ -67,7 +67,8 @@ class LoopConfig:
         candidates_per_pick: prefilter / round-robin strategies: lowest-margin records considered per pick.
         pool_cluster_size: round-robin: average records per cluster of the once-clustered pool.
         round_robin_within: round-robin: order within a cluster, ``"random"`` (the paper) or ``"score"``.
-        C: classify: inverse L2 strength of the logistic regression.
+        C: classify: inverse L2 strength of the logistic regression; base: its ``fit_classifier`` ``base`` (the
+            columns before the word columns of ``minilm+words`` features; None: no word columns).
         n_heads / l2: preference: Bradley-Terry ensemble size and L2 penalty (ensemble learner).
         learner: preference: ``"ensemble"`` or ``"laplace"``; ``prior_precision``: the Laplace model's ``l2``.
         novelty_beta: ``variance-novelty``: weight of the prompt-novelty bonus.
@@ -81,6 +82,7 @@ class LoopConfig:
     pool_cluster_size: int = 20
     round_robin_within: str = "random"
     C: float = DEFAULT_C
+    base: int | None = None
     n_heads: int = 8
     l2: float = 1e-2
     learner: str = "ensemble"
@@ -199,7 +201,7 @@ def run_classify(strategy: str, data: ClassifyData, initial: IntArray, cfg: Loop
     def fit(idx: IntArray) -> float:
         nonlocal model
         model = fit_classifier(data.x_pool[idx], [names[c] for c in data.answers[idx]], classes=names,
-                               previous=model, rng=rng, C=cfg.C)
+                               previous=model, rng=rng, C=cfg.C, base=cfg.base)
         return float(np.mean(np.argmax(model.predict_proba(data.x_test), axis=1) == data.y_test))
 
     def pick(labelled: npt.NDArray[np.bool_], k: int) -> IntArray:
@@ -234,5 +236,5 @@ def _classify_final(model: ClassifierModel, data: ClassifyData) -> dict[str, Any
 def classify_full_pool_metric(data: ClassifyData, cfg: LoopConfig, *, rng: np.random.Generator) -> float:
     """Test accuracy of the classifier trained on the whole pool (every oracle answer): the ceiling of the curves."""
     model = fit_classifier(data.x_pool, [data.classes[c] for c in data.answers], classes=data.classes, rng=rng,
-                           C=cfg.C, max_iter=500)
+                           C=cfg.C, max_iter=500, base=cfg.base)
     return float(np.mean(np.argmax(model.predict_proba(data.x_test), axis=1) == data.y_test))

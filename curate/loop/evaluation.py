@@ -33,6 +33,7 @@ from curate.errors import InputError
 from curate.ingest.records import Record, as_text
 from curate.scorers.classifier import Featurizer, featurize_checked
 from curate.scorers.classifier_models import ClassifierModel, classifier_c, fit_classifier
+from curate.scorers.feature_choice import base_columns
 from curate.scorers.reward import BradleyTerryEnsemble, preference_features
 from curate.store.database import Store
 from curate.store.schema import Suggestion, Task
@@ -191,7 +192,7 @@ def fit_model(kind: str, labeled: Sequence[Record], featurize: Featurizer, *, cl
         if len({str(r.label) for r in usable}) >= 2:
             X = featurize_checked(featurize, _texts(usable), who="loop model")
             model.classifier = fit_classifier(X, [str(r.label) for r in usable], classes=model.classes, rng=rng,
-                                              C=classifier_c(featurize))
+                                              C=classifier_c(featurize), base=base_columns(featurize))
         return model
     pairs = [r for r in labeled if r.kind == "preference"]
     model.train_size = len(pairs)

@@ -43,6 +43,13 @@ class TfidfSvdFeaturizer:
         """Settings, for reports and cache keys."""
         return f"tfidf-1-2gram-svd{self.dim}"
 
+    @property
+    def width(self) -> int:
+        """Columns of the output ``d`` (once fitted)."""
+        if self._pipeline is None:
+            raise InputError("TfidfSvdFeaturizer: call fit(texts) on unlabelled texts first.")
+        return int(self._pipeline[2].shape[0])
+
     def _vectorizer(self) -> Any:
         from sklearn.feature_extraction.text import HashingVectorizer
 

@@ -95,6 +95,9 @@ class WordAugmentedEmbedder(Embedder):
         self.base, self.words, self.weight = base, words, weight
         #: Classifiers on these rows fit with ``C * c_scale`` (:func:`~curate.scorers.classifier_models.classifier_c`).
         self.c_scale = c_scale_for(weight)
+        #: The last columns, the word features: a classifier reads them only where they help on its labels
+        #: (:func:`~curate.scorers.feature_choice.base_columns`).
+        self.word_columns = words.width
 
     def embed_texts(self, texts: Sequence[str], *,
                     on_progress: Callable[[int, int], None] | None = None) -> Vectors:

@@ -26,6 +26,7 @@ from curate.scorers.classifier_models import (
     fit_classifier,
     fit_committee,
 )
+from curate.scorers.feature_choice import base_columns
 from curate.scorers.uncertainty import COMMITTEE_METHODS, SINGLE_MODEL_METHODS, check_method
 
 FloatArray = npt.NDArray[np.float64]
@@ -120,7 +121,8 @@ class ClassifierUncertaintyScorer(BaseScorer):
     def build(cls, ctx: BuildContext, **options: Any) -> ClassifierUncertaintyScorer:
         """A logistic regression fitted on ``ctx.labeled`` texts (embedded by ``ctx``'s embedder), then scored."""
         embedder, x, labels = _training_set(ctx, str(options.get("method", "margin")))
-        model = fit_classifier(x, labels, rng=np.random.default_rng(ctx.seed), C=classifier_c(embedder))
+        model = fit_classifier(x, labels, rng=np.random.default_rng(ctx.seed), C=classifier_c(embedder),
+                               base=base_columns(embedder))
         return cls(featurize=embedder, model=model, **options)
 
     def model_version(self) -> str:

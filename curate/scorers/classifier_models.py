@@ -24,6 +24,7 @@ Pieces: :func:`fit_classifier` / :class:`ClassifierModel`, :func:`fit_committee`
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import warnings
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ import numpy.typing as npt
 from sklearn.linear_model import LogisticRegression
 
 from curate.errors import InputError
+from curate.scorers.feature_choice import choose_columns
 from curate.scorers.uncertainty import check_probs
 
 FloatArray = npt.NDArray[np.float64]
@@ -99,6 +101,9 @@ class ClassifierModel:
         n_iter: L-BFGS iterations the fit took.
         warm_started: whether the fit started from a previous model's coefficients.
         version: hash of the fitted coefficients and classes; the scorers' model version.
+        columns_used: the leading feature columns the model reads (the rest have weight 0): ``n_features``, or
+            fewer when cross-validation found the word columns of ``<base>+words`` features did not help
+            (:mod:`curate.scorers.feature_choice`).
     """
 
     estimator: LogisticRegression
@@ -107,6 +112,7 @@ class ClassifierModel:
     n_iter: int
     warm_started: bool
     version: str
+    columns_used: int = 0
 
     def predict_proba(self, X: npt.ArrayLike) -> FloatArray:
         """Probabilities ``(n, K)`` over the schema's classes; columns of classes unseen in training are 0."""
@@ -170,7 +176,7 @@ def _fit(X: FloatArray, codes: npt.NDArray[np.intp], classes: tuple[str, ...], p
     version = _digest(repr(classes).encode(), seen.tobytes(), coef.tobytes(),
                       np.ascontiguousarray(est.intercept_, dtype=np.float64).tobytes())
     return ClassifierModel(estimator=est, classes=classes, n_features=X.shape[1], n_iter=int(np.max(est.n_iter_)),
-                           warm_started=warm, version=version)
+                           warm_started=warm, version=version, columns_used=X.shape[1])
 
 
 def _prepare(X: npt.ArrayLike, y: Sequence[str], classes: Sequence[str] | None, previous_classes: tuple[str, ...]
@@ -197,7 +203,7 @@ def _prepare(X: npt.ArrayLike, y: Sequence[str], classes: Sequence[str] | None, 
 
 def fit_classifier(X: npt.ArrayLike, y: Sequence[str], *, classes: Sequence[str] | None = None,
                    previous: ClassifierModel | None = None, rng: np.random.Generator, C: float = DEFAULT_C,
-                   max_iter: int = 200) -> ClassifierModel:
+                   max_iter: int = 200, base: int | None = None) -> ClassifierModel:
     """Fit an L2 logistic regression on features, warm-started from ``previous`` if given.
 
     Args:
@@ -209,6 +215,10 @@ def fit_classifier(X: npt.ArrayLike, y: Sequence[str], *, classes: Sequence[str]
         rng: source of the estimator's ``random_state`` (``lbfgs`` itself is deterministic).
         C: inverse L2 regularisation strength (:data:`DEFAULT_C`).
         max_iter: L-BFGS iteration cap.
+        base: ``X``'s columns before its word columns (negative: counted from the end; see
+            :mod:`curate.scorers.feature_choice`). When given, the model reads either those columns alone or all of
+            them, whichever predicts the labels better by cross-validation; the word columns it does not read get
+            weight 0, so the model still takes ``(n, d)`` features. None: all columns.
 
     Returns:
         The fitted :class:`ClassifierModel`.
@@ -217,7 +227,15 @@ def fit_classifier(X: npt.ArrayLike, y: Sequence[str], *, classes: Sequence[str]
         InputError: bad shapes, a label outside ``classes``, or fewer than 2 distinct labelled classes.
     """
     arr, codes, schema = _prepare(X, y, classes, previous.classes if previous else None, who="fit_classifier")
-    return _fit(arr, codes, schema, previous, rng, C, max_iter)
+    width = arr.shape[1]
+    if base is None or not 0 < base % width < width:
+        return _fit(arr, codes, schema, previous, rng, C, max_iter)
+    used = choose_columns(arr, codes, (base % width, width), C=C, rng=rng)
+    if used == width:
+        return _fit(arr, codes, schema, previous, rng, C, max_iter)
+    masked = arr.copy()
+    masked[:, used:] = 0.0  # a zero column gets weight 0 under the L2 penalty: the base-columns model, full width
+    return dataclasses.replace(_fit(masked, codes, schema, previous, rng, C, max_iter), columns_used=used)
 
 
 # --------------------------------------------------------------------------------------------- committee

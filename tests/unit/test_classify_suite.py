@@ -225,7 +225,7 @@ def test_the_product_word_features_are_fitted_on_the_pool_alone(tmp_path):
     suite = run_classify_suite(sets, strategies=["margin"], seeds=1, base=BenchConfig(task="classify", start=2,
                                batch=10, budget=30), text_featurizer=Spy(embed))
     entry = suite["sets"]["five"]
-    assert entry["features"]["name"] == "hashing+words256x0.5-Cx1.25" and 16 < entry["features"]["dim"] <= 16 + 256
+    assert entry["features"]["name"] == "hashing+words256x0.5-Cx1.25-cv" and 16 < entry["features"]["dim"] <= 16 + 256
     assert fitted_on == [entry["data"]["split"]["pool"]]  # the pool's rows only: test and calibration are not seen
 
 

@@ -502,8 +502,10 @@ def test_cli_measures_the_loops_words_embedder_on_a_users_file(tmp_path):
         "--cache-dir", str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "label_efficiency_classify_minilm+words.json").read_text())
-    assert report["features"]["name"] == "minilm+words256x0.5-Cx1.25" and 384 < report["features"]["dim"] <= 384 + 256
+    assert report["features"]["name"] == "minilm+words256x0.5-Cx1.25-cv"
+    assert 384 < report["features"]["dim"] <= 384 + 256
     assert report["config"]["C"] == 12.5  # C * (1 + 0.5**2), as the loop fits on these rows
+    assert report["config"]["base"] == 384 - report["features"]["dim"]  # word columns read where they help
     assert report["runs"]["noise_0"]["budgets"][-1] == 30
     wrong = runner.invoke(app, ["bench", "label-efficiency", "--task", "preference", "--data", str(data),
                                 "--features", "minilm+words"])

@@ -204,3 +204,18 @@ def test_curate_stream_takes_a_words_embedder(workspace, tmp_path):
     decisions = [x for x in read_lines(out) if x["type"] == "decision"]
     assert len(decisions) == 200 and any(x["decision"] == "label" for x in decisions)
     assert words_path(workspace.cache_dir, BLIND + "+words").exists()  # fitted on the pool, for the drift monitor
+
+
+def test_the_loop_model_reads_the_word_columns_when_the_embedding_cannot_tell(workspace, tmp_path):
+    from curate.loop.evaluation import fit_model
+    from curate.scorers.feature_choice import base_columns
+
+    seed_texts(workspace, tmp_path, signal_share=0.6)
+    emb = workspace_embedder(BLIND + "+words", workspace)
+    assert emb.word_columns == emb.words.width > 0 and base_columns(emb) == -emb.word_columns
+    assert base_columns(emb.base) is None  # plain embedders: every column, no choice
+    labeled = [r for r in workspace.store.iter_records(split="pool") if r.label is not None][:60]
+    classes = sorted({str(r.label) for r in labeled})
+    model = fit_model("text", labeled, emb, classes=classes, rng=np.random.default_rng(0))
+    assert model.classifier is not None
+    assert model.classifier.columns_used == model.classifier.n_features == 8 + emb.word_columns

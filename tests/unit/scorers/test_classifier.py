@@ -224,3 +224,39 @@ def test_curate_fits_the_inverse_l2_strength_the_selection_suite_measured(data):
     assert {m.estimator.C for m in committee.members} == {DEFAULT_C}
     assert BenchConfig(task="classify").C == LoopConfig(budgets=(10,)).C == DEFAULT_C
     assert inspect.signature(label_efficiency_cmd).parameters["c_reg"].default == DEFAULT_C
+
+
+def _two_blocks(rng: np.random.Generator, n: int, signal_in: str) -> tuple[np.ndarray, list[str]]:
+    """8 base columns and 4 word columns; the class shows in one block only, the other is noise."""
+    y = rng.integers(0, 3, n)
+    base, words = rng.normal(size=(n, 8)), rng.normal(size=(n, 4))
+    block = base if signal_in == "base" else words
+    block[:, 0] += 3.0 * (y == 1)
+    block[:, 1] += 3.0 * (y == 2)
+    return np.hstack([base, words]), [("a", "b", "c")[v] for v in y]
+
+
+@pytest.mark.parametrize(("signal_in", "used"), [("base", 8), ("words", 12)])
+def test_the_classifier_reads_the_word_columns_only_where_they_help(signal_in, used):
+    rng = np.random.default_rng(0)
+    X, y = _two_blocks(rng, 300, signal_in)
+    model = fit_classifier(X, y, rng=rng, base=-4)  # the last 4 columns are the word columns
+    assert model.columns_used == used and model.n_features == 12
+    if used == 8:  # word columns left out have weight 0, so the model still takes all 12 columns
+        assert np.all(model.estimator.coef_[:, 8:] == 0.0)
+        only_base = fit_classifier(X[:, :8], y, rng=np.random.default_rng(1))
+        np.testing.assert_allclose(model.predict_proba(X), only_base.predict_proba(X[:, :8]), atol=1e-4)
+    assert np.mean(model.predict_proba(X).argmax(axis=1) == [("a", "b", "c").index(v) for v in y]) > 0.8
+    assert fit_classifier(X, y, rng=rng).columns_used == 12  # no base given: every column
+
+
+def test_column_choice_keeps_the_base_when_labels_are_too_few_or_tie():
+    from curate.scorers.feature_choice import choose_columns
+
+    rng = np.random.default_rng(0)
+    X, y = _two_blocks(rng, 300, "words")
+    codes = np.array([("a", "b", "c").index(v) for v in y])
+    assert choose_columns(X, codes, (8, 12), C=10.0, rng=rng) == 12
+    assert choose_columns(X[:5], codes[:5], (8, 12), C=10.0, rng=rng) == 8  # too few to cross-validate
+    same = np.hstack([X[:, :8], np.zeros((300, 4))])  # zero word columns: the same accuracy, the base wins
+    assert choose_columns(same, codes, (8, 12), C=10.0, rng=rng) == 8
