@@ -1,6 +1,6 @@
 """The README's selection table from the three suites' JSON (run last by ``make bench-selection``).
 
-Reads ``benchmarks/results/selection_classify.json`` (and its ``_words`` and ``_batch20`` variants),
+Reads ``benchmarks/results/selection_classify.json`` (and its ``_words_cv``, ``_words`` and ``_batch20`` variants),
 ``selection_preference.json`` (and ``selection_preference_smollm2.json`` when present), the repeated-splits runs
 ``preference_splits_*.json``, ``rewrite_budget.json``, ``rewrite_budget_drafts.json`` and ``rewrite_budget_lora.json``,
 writes ``benchmarks/results/selection.json`` (one row per data set: the strategy chosen on the other sets, its
@@ -116,7 +116,10 @@ def rows() -> list[dict[str, Any]]:
     """Every left-out row the three suites' JSON files hold (missing files are skipped with a note)."""
     out: list[dict[str, Any]] = []
     for file, task in (("selection_classify.json", "classify"),
-                       ("selection_classify_words.json", "classify, `--embedder minilm+words`"),
+                       ("selection_classify_words_cv.json",
+                        "classify, `--embedder minilm+words`, words read where they help (label-teach's default)"),
+                       ("selection_classify_words.json", "classify, `--embedder minilm+words`, words always read "
+                                                         "(until 2026-12-06)"),
                        ("selection_classify_batch20.json", "classify, 20 labels per round (label-teach's)")):
         data = _load(file, "benchmarks/bench_selection_classify.py (see the Makefile's bench-selection)")
         for name, r in (data or {}).get("leave_one_out", {}).items():

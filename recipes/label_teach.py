@@ -12,6 +12,9 @@ from recipes._stages import ingest_files
 #: The classifier loop's strategy after the first batch, chosen leave-one-data-set-out (see the docstring).
 TEXT_SELECTOR = "prefilter_centroid"
 TEXT_RANDOM_MIX = 0.0
+#: MiniLM beside word features; each fit reads the word columns only where 3-fold cross-validation on the labels so
+#: far says they help (:mod:`curate.scorers.feature_choice`). Measured in the selection suite (README).
+DEFAULT_EMBEDDER = "minilm+words"
 
 
 @recipe("label-teach")
@@ -32,8 +35,9 @@ def label_teach(
     oracle: Annotated[str | None, "Simulate with this gold column instead of people."] = None,
     map_: Annotated[list[str] | None, "Column renames TARGET=SOURCE, e.g. text=message; other columns are kept "
                     "as metadata (a gold column for --oracle)."] = None,
-    embedder: Annotated[str, "Sentence embedder: minilm, or minilm+words (word TF-IDF features beside it, fitted once "
-                        "on the pool: +4 points on short questions, TREC-6)."] = "minilm",
+    embedder: Annotated[str, "Sentence embedder: minilm+words (word TF-IDF features beside MiniLM, fitted once on "
+                        "the pool; the classifier reads them where they help on your labels), or minilm."]
+    = DEFAULT_EMBEDDER,
     seed: Annotated[int, "Random seed."] = 0,
 ) -> RecipeResult:
     """Teach a classifier: a diverse first batch, then typical texts of the most uncertain regions, round after round.
@@ -41,7 +45,8 @@ def label_teach(
     After the first batch each round takes the lowest-margin texts (10 per label asked for), clusters them (k-means
     weighted by uncertainty) and asks for the text nearest each cluster's centre, with no random share (selector
     ``prefilter_centroid``, Zhdanov's DBAL, random mix 0): the strategy chosen leave-one-data-set-out on banking77,
-    TREC-6 and AG News (``benchmarks/bench_selection_classify.py``).
+    TREC-6 and AG News (``benchmarks/bench_selection_classify.py``). Texts are embedded with MiniLM beside word
+    features fitted on the pool; the classifier reads the word columns where they help on the labels so far.
     """
     from curate.loop.pool_loop import LoopConfig, run_loop
     from curate.rounds.assignment import ensure_label_schema

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 #: What `curate bench label-efficiency` runs unless told otherwise: the settings the recipes ship (label-teach:
-#: Zhdanov's DBAL over the 10 k lowest margins, no random share; preference-rank: prompt coverage, measured with a
-#: Laplace Bradley-Terry model on TF-IDF features), each beside random and the alternatives it was chosen over.
+#: Zhdanov's DBAL over the 10 k lowest margins, no random share, on MiniLM beside word features; preference-rank:
+#: prompt coverage, measured with a Laplace Bradley-Terry model on TF-IDF features), each beside random and the
+#: alternatives it was chosen over.
 PRODUCT_DEFAULTS: dict[str, dict[str, Any]] = {
     "classify": {"strategies": ("random", "prefilter-centroid-margin", "margin", "cluster-margin"), "random_mix": 0.0,
-                 "candidates_per_pick": 10.0},
+                 "candidates_per_pick": 10.0, "features": "minilm+words"},
     "preference": {"strategies": ("random", "novelty", "variance-novelty", "entropy"), "random_mix": 0.1,
                    "features": "tfidf", "learner": "laplace"},
 }

@@ -326,7 +326,8 @@ def label_efficiency_cmd(
     features: Annotated[str | None, typer.Option(
         help="minilm, minilm+words (classify: the loop's --embedder minilm+words), smollm2 (preference: LM hidden "
              "states), tfidf (preference: word TF-IDF + SVD, no model) or hashing (no model; dry runs). Default: "
-             "classify minilm, preference tfidf (preference-rank's was chosen on smollm2: 0.2 s a response).")] = None,
+             "classify minilm+words (label-teach's), preference tfidf (preference-rank's was chosen on smollm2: "
+             "0.2 s a response).")] = None,
     learner: Annotated[str | None, typer.Option(
         help="preference: laplace (one Bradley-Terry model with a Laplace posterior; the default, as in "
              "preference-rank) or ensemble (8 bootstrapped Bradley-Terry heads).")] = None,

@@ -12,8 +12,10 @@ again on today's pool.
 Measured (``benchmarks/bench_word_features.py``: logistic regression on random label subsets, README): on the whole
 pool TREC-6's short questions go from 0.898 to 0.936, AG News 0.873 -> 0.883, banking77 0.930 -> 0.936; with 2
 labels per class of banking77's 77 they tie (0.475 -> 0.472 at 150 random labels, since classifiers on these rows fit
-with ``C * c_scale``), but from a stratified start of 2 per class the selection suite's curve stays 0.5-0.9 points
-lower up to about 900 labels (0.660 -> 0.651 at the start), so ``minilm`` stays the default.
+with ``C * c_scale``), but from a stratified start of 2 per class the selection suite's curve stayed 0.5-0.9 points
+lower up to about 900 labels (0.660 -> 0.651 at the start). Since 2026-12-06 classifiers read the word columns only
+where 3-fold cross-validation on their labels says they help (:mod:`curate.scorers.feature_choice`), and
+``minilm+words`` is the ``label-teach`` recipe's default.
 
 The base embeddings are cached as the base embedder's own (``embeddings/minilm``), so switching a workspace to
 ``minilm+words`` embeds nothing again; the word columns are recomputed on each call (sparse: 0.1-0.4 s for

@@ -249,7 +249,8 @@ def _curate(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_cli_defaults_are_what_the_recipes_ship(tmp_path):
     """Run on a user's data with no strategy options, the benchmark compares label-teach's strategy (DBAL over the
-    10 k lowest margins, no random share) with random and the plain alternatives; the preference defaults are
+    10 k lowest margins, no random share, on label-teach's minilm+words features) with random and the plain
+    alternatives; the preference defaults are
     preference-rank's (prompt coverage, with the Laplace learner on TF-IDF features)."""
     from curate.bench.product_defaults import product_defaults
 
@@ -268,7 +269,10 @@ def test_cli_defaults_are_what_the_recipes_ship(tmp_path):
     # the ensemble learner keeps its own strategies; what the user gives wins
     assert product_defaults("preference", "ensemble", None, 0.2, "minilm") == ("ensemble", None, 0.2, "minilm", 5.0)
     assert product_defaults("classify", None, ("random", "badge"), None, None, 3.0) == (
-        "ensemble", ("random", "badge"), 0.0, "minilm", 3.0)
+        "ensemble", ("random", "badge"), 0.0, "minilm+words", 3.0)
+    from recipes.label_teach import DEFAULT_EMBEDDER
+
+    assert product_defaults("classify", None, None, None, None)[3] == DEFAULT_EMBEDDER
 
 
 def test_cli_errors_name_the_column_and_the_map_fix(tmp_path):
