@@ -84,13 +84,16 @@ CENTROID_CANDIDATES = prefilter-centroid-margin:random_mix=0;prefilter-centroid-
 WORDS_CANDIDATES_BATCH20 = prefilter-cluster-margin:random_mix=0;margin:random_mix=0;cluster-margin:random_mix=0;prefilter-cluster-margin:candidates_per_pick=10,random_mix=0
 WORDS_CANDIDATES = prefilter-cluster-margin:random_mix=0;cluster-margin:clusters_per_pick=4;prefilter-cluster-margin:candidates_per_pick=10,random_mix=0;margin:random_mix=0;cluster-margin:random_mix=0;margin;cluster-margin;badge;prefilter-cluster-margin
 # label-teach's default since 2026-12-06: minilm+words, the classifier reading the word columns where cross-validation
-# on its labels says they help; DBAL, the previous default and the bench's product alternatives (about 1 h 15 min)
+# on its labels says they help; DBAL, the previous default and the bench's product alternatives (about 1 h 15 min at
+# batch 100; label-teach's strategy at batch 20 on TREC-6 and AG News, 12 + 7 min; TREC-6 at 20 seeds, 4 min)
 WORDS_CV_CANDIDATES = prefilter-centroid-margin:candidates_per_pick=10,random_mix=0;prefilter-cluster-margin:random_mix=0;margin;cluster-margin
 
 bench-selection: $(STAMP)
 	$(PY) benchmarks/bench_selection_classify.py --resume-dir .bench-cache/selection_classify_10
 	$(PY) benchmarks/bench_selection_classify.py --features minilm+words --resume-dir .bench-cache/selection_classify_words_cv --strategies '$(WORDS_CV_CANDIDATES)' --out benchmarks/results/selection_classify_words_cv.json
 	$(PY) benchmarks/bench_selection_classify.py --features minilm+words --sets trec6 --seeds 20 --strategies 'prefilter-centroid-margin:candidates_per_pick=10,random_mix=0' --out benchmarks/results/selection_classify_words_cv_trec6_20seeds.json
+	$(PY) benchmarks/bench_selection_classify.py --features minilm+words --batch 20 --sets trec6 --resume-dir .bench-cache/selection_classify_words_cv_batch20 --strategies 'prefilter-centroid-margin:candidates_per_pick=10,random_mix=0' --out benchmarks/results/selection_classify_words_cv_batch20_trec6.json
+	$(PY) benchmarks/bench_selection_classify.py --features minilm+words --batch 20 --sets ag_news --resume-dir .bench-cache/selection_classify_words_cv_batch20 --strategies 'prefilter-centroid-margin:candidates_per_pick=10,random_mix=0' --out benchmarks/results/selection_classify_words_cv_batch20_ag_news.json
 	$(PY) benchmarks/bench_selection_classify.py --features minilm+words --batch 20 --seeds 3 --budget 500 --sets trec6,banking77 --strategies 'prefilter-centroid-margin:candidates_per_pick=10,random_mix=0' --out benchmarks/results/selection_classify_words_cv_batch20_check.json
 	$(PY) benchmarks/bench_selection_classify.py --sets trec6 --seeds 20 --strategies 'prefilter-centroid-margin:candidates_per_pick=10,random_mix=0;prefilter-cluster-margin:random_mix=0' --out benchmarks/results/selection_classify_trec6_20seeds.json
 	$(PY) benchmarks/bench_selection_classify.py --batch 20 --resume-dir .bench-cache/selection_classify_batch20 --strategies '$(BATCH20_CANDIDATES)' --out benchmarks/results/selection_classify_batch20_stage12.json
