@@ -35,24 +35,22 @@ def choose_columns(X: FloatArray, codes: npt.NDArray[np.intp], options: Sequence
     """Which of ``options`` (leading-column counts of ``X``, ``(n, d)``) a logistic regression predicts the labels
     ``codes`` best from, by ``folds``-fold cross-validated accuracy; ties (and too few labels to split) go to the
     earliest option. Returns one of ``options``."""
-    from sklearn.model_selection import KFold
+    from sklearn.model_selection import KFold, cross_val_predict
 
     if len(codes) < 2 * folds or len(options) < 2:
         return int(options[0])
-    splits = list(KFold(folds, shuffle=True, random_state=int(rng.integers(2**31 - 1))).split(X))
+    splits = KFold(folds, shuffle=True, random_state=int(rng.integers(2**31 - 1)))
     best, best_accuracy = int(options[0]), -1.0
     for option in options:
-        correct = 0
-        for train, test in splits:
-            if len(np.unique(codes[train])) < 2:
-                correct += int(np.sum(codes[test] == codes[train][0]))
-                continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                est = LogisticRegression(C=C, max_iter=200).fit(X[train, :option], codes[train])
-            correct += int(np.sum(est.predict(X[test, :option]) == codes[test]))
-        if correct / len(codes) > best_accuracy + 1e-12:
-            best, best_accuracy = int(option), correct / len(codes)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                predicted = cross_val_predict(LogisticRegression(C=C, max_iter=200), X[:, :option], codes, cv=splits)
+            except ValueError:  # a training fold with one class: too few labels to compare, keep the earliest
+                return int(options[0])
+        accuracy = float(np.mean(predicted == codes))
+        if accuracy > best_accuracy + 1e-12:
+            best, best_accuracy = int(option), accuracy
     return best
 
 
