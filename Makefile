@@ -85,7 +85,11 @@ WORDS_CANDIDATES_BATCH20 = prefilter-cluster-margin:random_mix=0;margin:random_m
 WORDS_CANDIDATES = prefilter-cluster-margin:random_mix=0;cluster-margin:clusters_per_pick=4;prefilter-cluster-margin:candidates_per_pick=10,random_mix=0;margin:random_mix=0;cluster-margin:random_mix=0;margin;cluster-margin;badge;prefilter-cluster-margin
 # label-teach's default since 2026-12-06: minilm+words, the classifier reading the word columns where cross-validation
 # on its labels says they help; DBAL, the previous default and the bench's product alternatives (about 1 h 15 min at
-# batch 100; label-teach's strategy at batch 20 on TREC-6 and AG News, 12 + 7 min; TREC-6 at 20 seeds, 4 min)
+# batch 100; label-teach's strategy at batch 20 on TREC-6, AG News and banking77, 12 + 7 + 35 min; TREC-6 at 20
+# seeds, 4 min)
+# sets no default or classifier was chosen on, through the user's command with label-teach's defaults (TREC's fine
+# labels 20 + 60 min, SMS spam 5 + 15 min)
+UNSEEN = benchmarks/results/unseen_classify
 WORDS_CV_CANDIDATES = prefilter-centroid-margin:candidates_per_pick=10,random_mix=0;prefilter-cluster-margin:random_mix=0;margin;cluster-margin
 
 bench-selection: $(STAMP)
@@ -94,6 +98,11 @@ bench-selection: $(STAMP)
 	$(PY) benchmarks/bench_selection_classify.py --features minilm+words --sets trec6 --seeds 20 --strategies 'prefilter-centroid-margin:candidates_per_pick=10,random_mix=0' --out benchmarks/results/selection_classify_words_cv_trec6_20seeds.json
 	$(PY) benchmarks/bench_selection_classify.py --features minilm+words --batch 20 --sets trec6 --resume-dir .bench-cache/selection_classify_words_cv_batch20 --strategies 'prefilter-centroid-margin:candidates_per_pick=10,random_mix=0' --out benchmarks/results/selection_classify_words_cv_batch20_trec6.json
 	$(PY) benchmarks/bench_selection_classify.py --features minilm+words --batch 20 --sets ag_news --resume-dir .bench-cache/selection_classify_words_cv_batch20 --strategies 'prefilter-centroid-margin:candidates_per_pick=10,random_mix=0' --out benchmarks/results/selection_classify_words_cv_batch20_ag_news.json
+	$(PY) benchmarks/bench_selection_classify.py --features minilm+words --batch 20 --sets banking77 --resume-dir .bench-cache/selection_classify_words_cv_batch20 --strategies 'prefilter-centroid-margin:candidates_per_pick=10,random_mix=0' --out benchmarks/results/selection_classify_words_cv_batch20_banking77.json
+	$(VENV)/bin/curate bench label-efficiency --task classify --data ../shared/data/trec6/train.csv --test ../shared/data/trec6/test.csv --map label=fine_label --seeds 10 --out-dir $(UNSEEN)/trec50
+	$(VENV)/bin/curate bench label-efficiency --task classify --data ../shared/data/trec6/train.csv --test ../shared/data/trec6/test.csv --map label=fine_label --seeds 10 --batch 20 --strategies random,prefilter-centroid-margin --out-dir $(UNSEEN)/trec50_batch20
+	$(VENV)/bin/curate bench label-efficiency --task classify --data ../shared/data/sms_spam/SMSSpamCollection --columns label,text --seeds 10 --out-dir $(UNSEEN)/sms_spam
+	$(VENV)/bin/curate bench label-efficiency --task classify --data ../shared/data/sms_spam/SMSSpamCollection --columns label,text --seeds 10 --batch 20 --strategies random,prefilter-centroid-margin --out-dir $(UNSEEN)/sms_spam_batch20
 	$(PY) benchmarks/bench_selection_classify.py --features minilm+words --batch 20 --seeds 3 --budget 500 --sets trec6,banking77 --strategies 'prefilter-centroid-margin:candidates_per_pick=10,random_mix=0' --out benchmarks/results/selection_classify_words_cv_batch20_check.json
 	$(PY) benchmarks/bench_selection_classify.py --sets trec6 --seeds 20 --strategies 'prefilter-centroid-margin:candidates_per_pick=10,random_mix=0;prefilter-cluster-margin:random_mix=0' --out benchmarks/results/selection_classify_trec6_20seeds.json
 	$(PY) benchmarks/bench_selection_classify.py --batch 20 --resume-dir .bench-cache/selection_classify_batch20 --strategies '$(BATCH20_CANDIDATES)' --out benchmarks/results/selection_classify_batch20_stage12.json

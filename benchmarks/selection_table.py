@@ -1,6 +1,7 @@
 """The README's selection table from the three suites' JSON (run last by ``make bench-selection``).
 
-Reads ``benchmarks/results/selection_classify.json`` (and its ``_words_cv``, ``_words`` and ``_batch20`` variants),
+Reads ``benchmarks/results/selection_classify.json`` (and its ``_words_cv``, ``_words`` and ``_batch20`` variants,
+label-teach's defaults alone at batch 20, and ``unseen_classify/*.json``: sets nothing was chosen on),
 ``selection_preference.json`` (and ``selection_preference_smollm2.json`` when present), the repeated-splits runs
 ``preference_splits_*.json``, ``rewrite_budget.json``, ``rewrite_budget_drafts.json`` and ``rewrite_budget_lora.json``,
 writes ``benchmarks/results/selection.json`` (one row per data set: the strategy chosen on the other sets, its
@@ -112,6 +113,53 @@ def _splits_rows() -> list[dict[str, Any]]:
     return out
 
 
+DBAL = "prefilter-centroid-margin"
+#: label-teach's strategy alone against random at its own 20 labels per round, one file per set.
+DEFAULT_BATCH20 = ("banking77", "trec6", "ag_news")
+#: Classification sets no default or classifier was chosen on, run once through ``curate bench label-efficiency``.
+UNSEEN = {"trec50": "TREC fine labels (47 classes; TREC-6's questions)", "sms_spam": "SMS spam (2 classes)"}
+
+
+def _default_rows() -> list[dict[str, Any]]:
+    """label-teach's defaults at 20 labels per round: the only candidate, so these rows are not left-out choices."""
+    out = []
+    for name in DEFAULT_BATCH20:
+        data = _load(f"selection_classify_words_cv_batch20_{name}.json",
+                     "benchmarks/bench_selection_classify.py (see the Makefile's bench-selection)")
+        r = (data or {}).get("default", {}).get("per_set", {}).get(name)
+        if r is None:
+            continue
+        out.append(_row("classify, label-teach's defaults at its 20 labels per round (the only candidate)", name,
+                        f"{data['default']['chosen']} (not chosen: run alone)", r["ratio"],  # type: ignore[index]
+                        _ci(r["per_seed_ci"]), 2.0,
+                        f"final accuracy {r['final_accuracy']:.3f} vs random {r['random_final_accuracy']:.3f}; "
+                        f"mean gain over the budgets {r['mean_gain_over_random']:+.3f}"))
+    return out
+
+
+def _unseen_rows() -> list[dict[str, Any]]:
+    """label-teach's strategy and features on sets nothing was chosen on (``benchmarks/results/unseen_classify``)."""
+    out = []
+    for name, what in UNSEEN.items():
+        for suffix, batch in (("", 100), ("_batch20", 20)):
+            data = _load(f"unseen_classify/{name}{suffix}/label_efficiency_classify_minilm+words.json",
+                         "the Makefile's bench-selection")
+            if data is None:
+                continue
+            run = data["runs"]["noise_0"]
+            r, gain = run["ratios"][DBAL], run["mean_gain_over_random"][DBAL]
+            final, curves = run["final_accuracy"], run["curves"]
+            first = curves[DBAL]["mean"][1] - curves["random"]["mean"][1]  # the first round after the seed set
+            out.append(_row(f"classify, a set nothing was chosen on, batch {batch} (`curate bench label-efficiency`)",
+                            f"{name}: {what}", "label-teach's (prefilter-centroid-margin, minilm+words)",
+                            r["ratio"], _ci(r["per_seed_ci"]), 2.0,
+                            f"{data['config']['seeds']} seeds; final accuracy {final[DBAL]['mean']:.3f} vs random "
+                            f"{final['random']['mean']:.3f} (whole pool {run['full_pool_accuracy']:.3f}); mean gain "
+                            f"over the budgets {gain['mean']:+.3f}; at the first round ({run['budgets'][1]} labels) "
+                            f"{first:+.3f}"))
+    return out
+
+
 def rows() -> list[dict[str, Any]]:
     """Every left-out row the three suites' JSON files hold (missing files are skipped with a note)."""
     out: list[dict[str, Any]] = []
@@ -126,6 +174,8 @@ def rows() -> list[dict[str, Any]]:
             out.append(_row(task, name, r["chosen"], r["ratio"], _ci(r.get("per_seed_ci")), 2.0,
                             f"final accuracy {r['final_accuracy']:.3f} vs random {r['random_final_accuracy']:.3f}; "
                             f"mean gain over the budgets {r['mean_gain_over_random']:+.3f}"))
+    out += _default_rows()
+    out += _unseen_rows()
     for file, task, extra in (("selection_preference.json", "preference", ""),
                               ("selection_preference_smollm2.json", "preference, SmolLM2 features",
                                " --features smollm2")):

@@ -68,3 +68,19 @@ def test_readme_selection_table_is_the_one_the_benchmarks_wrote() -> None:
     readme = README.read_text()
     missing = [row for row in table.splitlines() if row not in readme.splitlines()]
     assert not missing, f"README.md lacks these rows of selection.json's table (paste its 'markdown'): {missing}"
+
+
+def test_selection_json_is_what_the_result_files_make_now() -> None:
+    """``selection.json`` is regenerated from the result files it reads: a result added or rerun (say a new
+    ``unseen_classify`` run) without rerunning ``benchmarks/selection_table.py`` would leave its rows stale."""
+    import importlib.util
+
+    path = README.parent / "benchmarks" / "selection_table.py"
+    spec = importlib.util.spec_from_file_location("selection_table", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    stored = json.loads((README.parent / "benchmarks" / "results" / "selection.json").read_text())
+    assert module.markdown(module.rows()) == stored["markdown"], (
+        "benchmarks/results/selection.json is stale: run .venv/bin/python benchmarks/selection_table.py and paste its "
+        "table into the README")
