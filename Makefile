@@ -131,6 +131,7 @@ bench-selection: $(STAMP)
 	$(PY) benchmarks/bench_selection_classify.py --features minilm+words --batch 20 --resume-dir .bench-cache/selection_classify_words_batch20 --strategies '$(WORDS_CANDIDATES_BATCH20)' --out benchmarks/results/selection_classify_words_batch20_stage12.json
 	$(PY) benchmarks/bench_selection_classify.py --features minilm+words --batch 20 --resume-dir .bench-cache/selection_classify_words_batch20_centroid --strategies '$(CENTROID_CANDIDATES)' --out benchmarks/results/selection_classify_words_batch20_centroid.json
 	$(PY) benchmarks/bench_selection_classify.py --merge benchmarks/results/selection_classify_words_batch20_stage12.json benchmarks/results/selection_classify_words_batch20_centroid.json --out benchmarks/results/selection_classify_words_batch20.json
+	$(PY) benchmarks/bench_classify_cold_path.py
 	$(PY) benchmarks/selection_table.py
 
 lint: $(STAMP)
