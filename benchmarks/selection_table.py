@@ -1,7 +1,7 @@
 """The README's selection table from the three suites' JSON (run last by ``make bench-selection``).
 
 Reads ``benchmarks/results/selection_classify.json`` (and its ``_words_cv``, ``_words`` and ``_batch20`` variants,
-label-teach's defaults alone at batch 20, and ``unseen_classify/*.json``: sets nothing was chosen on),
+label-teach's defaults alone at batch 20, and ``unseen_classify/<set>[_batch20]/*.json``: sets nothing was chosen on),
 ``selection_preference.json`` (and ``selection_preference_smollm2.json`` when present), the repeated-splits runs
 ``preference_splits_*.json``, ``rewrite_budget.json``, ``rewrite_budget_drafts.json`` and ``rewrite_budget_lora.json``,
 writes ``benchmarks/results/selection.json`` (one row per data set: the strategy chosen on the other sets, its
