@@ -33,9 +33,11 @@ from curate.bench import label_efficiency_loops as loops  # noqa: E402
 from curate.bench.classify_suite import SuiteSet, shared_classify_sets  # noqa: E402
 from curate.bench.label_efficiency import BenchConfig, ProgressFn, _classify_data, rich_progress  # noqa: E402
 from curate.bench.label_efficiency_data import load_labelled, make_split  # noqa: E402
-from curate.bench.label_efficiency_features import EmbeddingPlusWords, MiniLMFeaturizer  # noqa: E402
-from curate.scorers.classifier_models import classifier_c  # noqa: E402
-from curate.scorers.feature_choice import base_columns  # noqa: E402
+from curate.bench.label_efficiency_features import (  # noqa: E402
+    EmbeddingPlusWords,
+    MiniLMFeaturizer,
+    classify_features,
+)
 from curate.selectors import KCenterGreedy  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -62,11 +64,8 @@ def run_set(s: SuiteSet, columns: list[str] | None, seeds: int, cache_dir: Path,
     data = load_labelled(s.data, "classify", mapping=s.mapping, columns=columns)
     test = load_labelled(s.test, "classify", mapping=s.mapping) if s.test else None
     split = make_split(data, "classify", test=test, test_size=s.test_size, seed=0)
-    featurize = EmbeddingPlusWords(MiniLMFeaturizer(cache_dir, progress))
-    featurize.fit_pool(split.pool.texts)
-    cfg = dataclasses.replace(cfg, C=classifier_c(featurize, cfg.C), base=base_columns(featurize))
-    x = np.asarray(featurize([t for p in (split.pool, split.test, split.calibration) for t in p.texts]),
-                   dtype=np.float32)
+    x, C, base = classify_features(EmbeddingPlusWords(MiniLMFeaturizer(cache_dir, progress)), split, cfg.C)
+    cfg = dataclasses.replace(cfg, C=C, base=base)
     curves: dict[str, list[list[float]]] = {"random": [], DBAL: []}
     start_classes = 0
     for seed in range(seeds):

@@ -44,6 +44,7 @@ from curate.bench.label_efficiency_features import (
     PairFeaturizer,
     TextFeaturizer,
     TextPairFeaturizer,
+    classify_features,
     lm_pair_features,
     prompt_features,
     tfidf_pair_features,
@@ -52,8 +53,7 @@ from curate.bench.label_efficiency_metrics import mean_gain, ratio_report, summa
 from curate.errors import InputError
 from curate.ingest.readers import tabular_columns
 from curate.runtime.lm_features import LMHiddenStateFeaturizer, standardise
-from curate.scorers.classifier_models import DEFAULT_C, classifier_c
-from curate.scorers.feature_choice import base_columns
+from curate.scorers.classifier_models import DEFAULT_C
 
 ProgressFn = Callable[[str, int, int], None]
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -354,11 +354,8 @@ def run_benchmark(cfg: BenchConfig, data_path: Path, *, test_path: Path | None =
     features: tuple[np.ndarray, ...]
     if cfg.task == "classify":
         featurize = text_featurizer or _text_featurizer(cfg, cache_dir, progress)
-        if hasattr(featurize, "fit_pool"):  # features fitted on the pool alone, as the product fits them
-            featurize.fit_pool(split.pool.texts)
-        # as the product fits on these features: C scaled, word columns read where they help (base_columns)
-        cfg = dataclasses.replace(cfg, C=classifier_c(featurize, cfg.C), base=base_columns(featurize))
-        x = np.asarray(featurize([t for p in parts for t in p.texts]), dtype=np.float32)
+        x, C, base = classify_features(featurize, split, cfg.C)
+        cfg = dataclasses.replace(cfg, C=C, base=base)
         features, feat_name = (x,), _featurizer_name(featurize)
     elif cfg.features == "tfidf" and pair_featurizer is None:
         features, feat_name = tfidf_pair_features(split), "tfidf-1-2gram-svd256(response)"

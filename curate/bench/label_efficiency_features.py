@@ -241,3 +241,16 @@ def lm_pair_features(split: Split, pair: PairFeaturizer) -> tuple[np.ndarray, np
     _, a, b = standardise(np.concatenate([a[:n_pool], b[:n_pool]]), a, b)
     scale = diff_scale(a[:n_pool], b[:n_pool])
     return a / scale, b / scale
+
+
+def classify_features(featurize: Any, split: Split, C: float) -> tuple[np.ndarray, float, int | None]:
+    """Features of pool + test + calibration rows ``(n, d)`` float32 as the product fits on them: word features
+    fitted on the pool alone (``fit_pool``), and the classifier's C scaled and base columns (word columns read only
+    where they help) for these features. Returns ``(x, C, base)``."""
+    from curate.scorers.classifier_models import classifier_c
+    from curate.scorers.feature_choice import base_columns
+
+    if hasattr(featurize, "fit_pool"):
+        featurize.fit_pool(split.pool.texts)
+    texts = [t for part in (split.pool, split.test, split.calibration) for t in part.texts]
+    return np.asarray(featurize(texts), dtype=np.float32), classifier_c(featurize, C), base_columns(featurize)
