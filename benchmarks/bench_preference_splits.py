@@ -8,7 +8,11 @@ runs only the rest. Writes ``benchmarks/results/preference_splits_<set>_<feature
 Usage::
 
     .venv/bin/python benchmarks/bench_preference_splits.py [--set ultrafeedback] [--splits 10] [--seeds 3]
-        [--candidates all|novelty,variance-novelty(1),...] [--features smollm2|tfidf]
+        [--candidates all|novelty,variance-novelty(1),...] [--features smollm2|tfidf] [--null-streams 20]
+
+``--null-streams N`` runs random sampling N more times from other random streams (same splits, seeds and seed sets)
+and reports the ratio each reads against random: the ratio's null distribution on this set, and each candidate's
+p-value in it. On flat curves a ratio far from 1 can be chance; this says how far chance goes.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ def main() -> None:
                         help="comma list of the preference suite's candidate names (or of MORE_CANDIDATES, e.g. "
                              "bald-coverage(3)), or all of the suite's (default)")
     parser.add_argument("--features", default="smollm2", choices=("tfidf", "smollm2"))
+    parser.add_argument("--null-streams", type=int, default=0,
+                        help="random sampling again from N other streams: random vs random, the ratio's null")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".bench-cache")
     parser.add_argument("--resume-dir", type=Path, default=ROOT / ".bench-cache" / "preference_splits")
@@ -61,7 +67,8 @@ def main() -> None:
     with threadpool_limits(limits=1), rich_progress(transient=True) as progress:
         reports = run_splits(pset, {c: known[c] for c in names}, splits=list(range(args.splits)),
                              seeds=args.seeds, features=args.features, cache_dir=args.cache_dir,
-                             resume_dir=args.resume_dir, progress=progress, say=print)
+                             resume_dir=args.resume_dir, progress=progress, say=print,
+                             null_streams=args.null_streams)
     pooled = pool_splits(reports)
     pooled["command"] = ".venv/bin/python " + shlex.join(
         [str(Path(sys.argv[0]).resolve().relative_to(ROOT)), *sys.argv[1:]])
@@ -76,7 +83,13 @@ def main() -> None:
         gain = pooled["mean_gain_over_random"][name]
         ratio = "never reached" if r["ratio"] is None else f"{r['ratio']:.2f}"
         print(f"  {name}: ratio {ratio} (per-seed CI {r['per_seed_ci'].get('ci95')}), mean gain "
-              f"{gain['mean']:+.4f} {gain.get('ci95')}; per split {pooled['per_split_ratio'][name]}")
+              f"{gain['mean']:+.4f} {gain.get('ci95')}; per split {pooled['per_split_ratio'][name]}"
+              + (f"; p = {pooled['null']['p_value'][name]} against the null" if "null" in pooled else ""))
+    if "null" in pooled:
+        null = pooled["null"]
+        print(f"  random vs random, {null['streams']} streams: ratios {null['range'][0]:.2f}-{null['range'][1]:.2f}, "
+              f"mean gains {null['mean_gain_range'][0]:+.4f} to {null['mean_gain_range'][1]:+.4f}; per-seed interval "
+              f"above 1 in {null['per_seed_ci_above_1']} of {null['streams']}")
     print(f"wrote {out}")
 
 

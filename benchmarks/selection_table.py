@@ -75,6 +75,30 @@ SPLITS_FILES = {"ultrafeedback": ("preference_splits_ultrafeedback_smollm2.json"
                                "preference_splits_alpacaeval_smollm2_variance_novelty.json",
                                "preference_splits_alpacaeval_smollm2_bald_per_prompt.json",
                                "preference_splits_alpacaeval_smollm2_epig.json")}
+#: Random against random from other streams (``--null-streams``): how far a ratio on these curves goes by chance.
+#: AlpacaEval has none yet (its SmolLM2 features take ~1 h 40 min of one core to cache).
+NULL_FILES = {"ultrafeedback": "preference_splits_ultrafeedback_smollm2_null.json"}
+
+
+def _null_note(name: str, ratio: float | None, random_mean: list[float]) -> str:
+    """``; random vs random ...`` for the row of set ``name`` when its null file exists and was run on the row's
+    random curves (``random_mean``, the pooled mean curve), else ``""``."""
+    if name not in NULL_FILES:
+        return ""
+    data = _load(NULL_FILES[name], "benchmarks/bench_preference_splits.py --null-streams (see the Makefile)")
+    if data is None or "null" not in data:
+        return ""
+    if data["curves"]["random"]["mean"] != random_mean:
+        print(f"note: {NULL_FILES[name]} was run on other random curves than the {name} row's; rerun it",
+              file=sys.stderr)
+        return ""
+    null = data["null"]
+    p = (1 + sum(r >= (ratio or 0.0) for r in null["ratios"])) / (1 + null["streams"])
+    reached = [r for r in null["ratios"] if r > 0]
+    never = len(null["ratios"]) - len(reached)
+    return (f"; random against random from {null['streams']} other streams reads {min(reached):.2f}-"
+            f"{max(reached):.2f}" + (f" ({never} never reach random's final accuracy)" if never else "")
+            + f", its per-seed interval above 1 in {null['per_seed_ci_above_1']}: p = {p:.2f} for this ratio")
 
 
 def _splits_rows() -> list[dict[str, Any]]:
@@ -90,7 +114,8 @@ def _splits_rows() -> list[dict[str, Any]]:
             if data is None:
                 continue
             merged = runs.setdefault(name, {"ratios": {}, "gain": {}, "rises": data["random_curve_rises"],
-                                            "shape": f"{len(data['splits'])} splits x {data['seeds_per_split']} seeds"})
+                                            "shape": f"{len(data['splits'])} splits x {data['seeds_per_split']} seeds",
+                                            "random": data["curves"]["random"]["mean"]})
             merged["ratios"].update(data["ratios"])
             merged["gain"].update(data["mean_gain_over_random"])
     out = []
@@ -108,7 +133,8 @@ def _splits_rows() -> list[dict[str, Any]]:
                         f"{runs[left]['shape']}; chosen among {', '.join(shared)} (ratio "
                         f"{runs[other]['ratios'][chosen]['ratio']:.2f} on {other}); mean gain over the budgets "
                         f"{gain['mean']:+.3f} [{lo:+.3f}, {hi:+.3f}]" + ("" if runs[left]["rises"] else
-                                                                        "; random's curve flat"),
+                                                                        "; random's curve flat")
+                        + _null_note(left, r["ratio"], runs[left]["random"]),
                         extra_ok=bool(runs[left]["rises"])))
     return out
 

@@ -263,9 +263,11 @@ class _Counter:
 
 
 def run_noise_level(cfg: BenchConfig, split: Split, features: tuple[np.ndarray, ...], noise: float, *,
-                    progress: ProgressFn | None = None, only: Sequence[str] | None = None) -> dict[str, Any]:
+                    progress: ProgressFn | None = None, only: Sequence[str] | None = None,
+                    stream: int = 0) -> dict[str, Any]:
     """All seeds and strategies (``only``: just these) at one oracle-noise level: curves, ratios, final figures
-    (JSON-ready); without random among them, ratios and mean gains are ``{}``."""
+    (JSON-ready); without random among them, ratios and mean gains are ``{}``. ``stream`` > 0 draws the loops'
+    choices from another random stream (same seed sets and data): random against random, the ratio's null."""
     assert cfg.seeds is not None and cfg.strategies is not None and cfg.start is not None
     strategies = tuple(only) if only is not None else cfg.strategies
     per_seed: dict[str, list[list[float]]] = {s: [] for s in strategies}
@@ -292,7 +294,7 @@ def run_noise_level(cfg: BenchConfig, split: Split, features: tuple[np.ndarray, 
         loop_cfg = cfg.loop_config(budgets)
         counter.total = cfg.seeds * len(strategies) * len(budgets)
         for strategy in strategies:
-            rng = np.random.default_rng([seed, 2])
+            rng = np.random.default_rng([seed, 2] if stream == 0 else [seed, 2, stream])
 
             started = time.perf_counter()
             if isinstance(data, loops.ClassifyData):

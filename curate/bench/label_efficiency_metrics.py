@@ -216,6 +216,40 @@ def mean_gain(curves: Mapping[str, Sequence[Sequence[float]]], *, baseline: str 
     return out
 
 
+def ratio_null(budgets: Sequence[float], random: Sequence[Sequence[float]],
+               streams: Sequence[Sequence[Sequence[float]]], ratios: Mapping[str, float | None]) -> dict[str, Any]:
+    """What the ratio reads when random is compared with random: its null distribution, and where each
+    candidate's ratio falls in it.
+
+    Args:
+        budgets: ``(m,)`` label counts. random: ``(seeds, m)`` random's curves, the ones candidates are compared with.
+        streams: ``(n_streams, seeds, m)`` random sampling again, the same seeds and seed sets but other draws.
+        ratios: candidate -> its ratio against ``random`` (``None`` = never reached).
+
+    Returns ``ratios`` (each stream's ratio against ``random``, never reached = 0), ``range``,
+    ``per_seed_ci_above_1`` (streams whose per-seed interval lies above 1: how often that test passes by chance),
+    ``mean_gain_range``, and ``p_value`` per candidate: ``(1 + streams reading at least its ratio) / (1 +
+    n_streams)``, the smallest possible being ``1 / (1 + n_streams)``; lower = further beyond chance.
+    """
+    if not streams:
+        raise InputError("ratio_null needs at least one random stream besides random's own.")
+    values, above, gains = [], 0, []
+    for stream in streams:
+        report = ratio_report(budgets, {"random": random, "null": stream})["null"]
+        values.append(float(report["ratio"] or 0.0))
+        ci = report["per_seed_ci"].get("ci95")
+        above += int(bool(ci) and ci[0] > 1.0)
+        gains.append(float(mean_gain({"random": random, "null": stream})["null"]["mean"]))
+    null = np.asarray(values)
+    return {
+        "streams": len(values), "ratios": [round(v, 4) for v in values],
+        "range": [round(float(null.min()), 4), round(float(null.max()), 4)], "per_seed_ci_above_1": above,
+        "mean_gain_range": [round(min(gains), 5), round(max(gains), 5)],
+        "p_value": {name: round(float((1 + np.sum(null >= (r or 0.0))) / (1 + len(values))), 4)
+                    for name, r in ratios.items()},
+    }
+
+
 def _r(values: npt.ArrayLike) -> list[float]:
     return [round(float(v), 5) for v in np.asarray(values, dtype=np.float64)]
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from curate.bench.label_efficiency_metrics import (
     mean_gain,
+    ratio_null,
     ratio_report,
     round_or_none,
     summarise_curves,
@@ -41,8 +42,9 @@ def _split_path(resume_dir: Path, pset: PreferenceSet, key: Mapping[str, Any]) -
 def run_splits(pset: PreferenceSet, candidates: Mapping[str, Mapping[str, Any]], *, splits: Sequence[int],
                seeds: int, features: str = "tfidf", cache_dir: Path | None = None,
                resume_dir: Path | None = None, progress: ProgressFn | None = None,
-               say: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+               say: Callable[[str], None] | None = None, null_streams: int = 0) -> list[dict[str, Any]]:
     """:func:`run_set` on each split seed in ``splits`` (``seeds`` loop seeds each); one report per split.
+    ``null_streams``: random run again from that many other streams per split (:func:`run_set`).
 
     Finished splits are kept in ``resume_dir`` (keyed by the set, split, seeds, features and candidates) and read
     back instead of run again. ``say(message)`` is told each split's outcome.
@@ -54,12 +56,14 @@ def run_splits(pset: PreferenceSet, candidates: Mapping[str, Mapping[str, Any]],
         key = {"set": pset.name, "path": str(pset.path), "split_seed": int(split_seed), "seeds": seeds,
                "features": features, "candidates": {k: dict(v) for k, v in candidates.items()},
                "budgets": [pset.start, pset.batch, pset.budget, pset.test_size]}
+        if null_streams:  # keyed only when asked, so the splits kept before it existed are still read back
+            key["null_streams"] = null_streams
         path = _split_path(resume_dir, pset, key) if resume_dir is not None else None
         if path is not None and path.exists():
             report, how = json.loads(path.read_text(encoding="utf-8")), "read back"
         else:
             report = run_set(pset, candidates, seeds=seeds, features=features, cache_dir=cache_dir,
-                             progress=progress, split_seed=int(split_seed))
+                             progress=progress, split_seed=int(split_seed), null_streams=null_streams)
             how = "ran"
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,7 +83,8 @@ def pool_splits(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     ``mean_gain_over_random`` over those pooled curves, ``per_split_ratio`` (each split's ratio on its own mean
     curves) and ``random_rise``: random's gain from the middle budget to the last, per curve, as a t-interval;
     ``random_curve_rises`` is True when that interval is above 0 (the curve keeps learning beyond split and seed
-    noise).
+    noise). When the splits were run with null streams, ``null``: random against random over the pooled curves
+    (:func:`~curate.bench.label_efficiency_metrics.ratio_null`), with each candidate's p-value.
 
     Raises:
         InputError: no reports, or reports of different sets, budgets or candidates.
@@ -97,18 +102,30 @@ def pool_splits(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     pooled = {name: [curve for run in runs for curve in run["curves"][name]["per_seed"]] for name in names}
     random = np.asarray(pooled["random"], dtype=np.float64)
     rise = t_interval([float(g) for g in random[:, -1] - random[:, len(budgets) // 2]])
-    return {
+    ratios = ratio_report(budgets, pooled)
+    null = None
+    n_streams = {len(run.get("null_curves", [])) for run in runs}
+    if n_streams != {0}:
+        if len(n_streams) != 1:
+            raise InputError(f"pool_splits: the splits were run with different numbers of null streams "
+                             f"({sorted(n_streams)}); rerun them with one --null-streams.")
+        streams = [[curve for run in runs for curve in run["null_curves"][i]] for i in range(n_streams.pop())]
+        null = ratio_null(budgets, pooled["random"], streams, {n: r["ratio"] for n, r in ratios.items()})
+    out = {
         "set": first["set"], "source": first["data"]["pool_file"]["source"], "features": first["features"]["name"],
         "splits": [r["config"].get("split_seed", 0) for r in reports],
         "seeds_per_split": first["config"]["seeds"], "curves_per_strategy": len(pooled["random"]),
         "test_pairs": first["data"]["split"]["test"], "budgets": budgets,
         "curves": {name: summarise_curves(c) for name, c in pooled.items()},
-        "ratios": ratio_report(budgets, pooled), "mean_gain_over_random": mean_gain(pooled),
+        "ratios": ratios, "mean_gain_over_random": mean_gain(pooled),
         "per_split_ratio": {name: [round_or_none(run["ratios"][name]["ratio"]) for run in runs]
                             for name in names if name != "random"},
         "full_pool_accuracy": [run["full_pool_accuracy"] for run in runs],
         "random_rise": rise, "random_curve_rises": bool(rise.get("ci95") and rise["ci95"][0] > 0),
     }
+    if null is not None:
+        out["null"] = null
+    return out
 
 
 def as_report(pooled: Mapping[str, Any]) -> dict[str, Any]:

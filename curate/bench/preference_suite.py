@@ -127,13 +127,15 @@ def pair_features(split: Split, features: str, cache_dir: Path | None, lm: str |
 
 def run_set(pset: PreferenceSet, candidates: Mapping[str, Mapping[str, Any]], *, seeds: int,
             features: str = "tfidf", cache_dir: Path | None = None, lm: str | None = None,
-            progress: ProgressFn | None = None, split_seed: int = 0) -> dict[str, Any]:
+            progress: ProgressFn | None = None, split_seed: int = 0, null_streams: int = 0) -> dict[str, Any]:
     """Every candidate against random on one set: a report shaped like ``run_benchmark``'s (one noise level).
 
     ``features``: ``tfidf`` (TF-IDF-SVD of the responses, no model) or ``smollm2`` (the packaged SmolLM2's last
     layer, mean over the response tokens, cached in ``cache_dir``; ``lm`` another causal LM's folder); both scaled
     to a pool mean ``||a - b||`` of 1. ``split_seed``: which seeded pool/test split (by prompt) of the set; the
-    suite uses 0, :mod:`curate.bench.preference_splits` repeats it over several.
+    suite uses 0, :mod:`curate.bench.preference_splits` repeats it over several. ``null_streams``: random sampling
+    run again from that many other random streams, kept as ``null_curves`` (``(streams, seeds, m)``) in the report:
+    the ratio's null distribution (:func:`~curate.bench.label_efficiency_metrics.ratio_null`).
     """
     started = time.perf_counter()
     data = load_labelled(pset.path, "preference", mapping=pset.mapping)
@@ -145,8 +147,10 @@ def run_set(pset: PreferenceSet, candidates: Mapping[str, Mapping[str, Any]], *,
         prompts["minilm"] = minilm_prompt_features(split, cache_dir)
     feat_seconds = time.perf_counter() - t0
     # random once (its curves do not depend on a candidate's settings), then each candidate alone
-    first = run_noise_level(_config(pset, seeds, "entropy", {}, features), split, (a, b, prompts["tfidf"]), 0.0,
-                            progress=progress, only=("random",))
+    random_cfg = _config(pset, seeds, "entropy", {}, features)
+    first = run_noise_level(random_cfg, split, (a, b, prompts["tfidf"]), 0.0, progress=progress, only=("random",))
+    null = [run_noise_level(random_cfg, split, (a, b, prompts["tfidf"]), 0.0, progress=progress, only=("random",),
+                            stream=i)["curves"]["random"]["per_seed"] for i in range(1, null_streams + 1)]
     per_seed: dict[str, list[list[float]]] = {"random": first["curves"]["random"]["per_seed"]}
     runs: dict[str, dict[str, Any]] = {}
     for label, overrides in candidates.items():
@@ -167,6 +171,8 @@ def run_set(pset: PreferenceSet, candidates: Mapping[str, Mapping[str, Any]], *,
                   for s in per_seed},
         "full_pool_accuracy": first["full_pool_accuracy"],
     }
+    if null:
+        merged["null_curves"] = null
     report_runs = {"noise_0": merged}
     return {
         "benchmark": "label_efficiency", "task": "preference", "set": pset.name, "judge": pset.judge,
@@ -175,7 +181,7 @@ def run_set(pset: PreferenceSet, candidates: Mapping[str, Mapping[str, Any]], *,
         "config": {"seeds": seeds, "split_seed": split_seed, "start": pset.start, "batch": pset.batch,
                    "budget": pset.budget,
                    "test_size": pset.test_size, "learner": "laplace", "prior_precision": 1.0, "random_mix": 0.1,
-                   "candidates": {k: dict(v) for k, v in candidates.items()}},
+                   "candidates": {k: dict(v) for k, v in candidates.items()}, "null_streams": null_streams},
         "features": {"name": feature_name + "; prompts tfidf-svd64" + ("; minilm" if "minilm" in prompts else ""),
                      "dim": int(a.shape[1]), "seconds": round(feat_seconds, 2)},
         "metric": "test pairwise accuracy (P(chosen > rejected) > 0.5)",

@@ -48,3 +48,46 @@ def test_pooling_refuses_reports_of_different_sets(tmp_path):
         pool_splits([])
     with pytest.raises(InputError, match="at least one split seed"):
         run_splits(sets[0], CANDS, splits=[], seeds=2)
+
+
+def test_null_streams_are_random_again_from_other_draws_and_pool_into_p_values(tmp_path):
+    pset = PreferenceSet("one", _pairs_file(tmp_path / "1.jsonl", seed=1), test_size=40, start=10, batch=10,
+                         budget=40)
+    reports = run_splits(pset, CANDS, splits=[0, 1], seeds=2, null_streams=3, resume_dir=tmp_path / "resume")
+    first = reports[0]["runs"]["noise_0"]
+    assert reports[0]["config"]["null_streams"] == 3
+    assert len(first["null_curves"]) == 3 and all(len(s) == 2 for s in first["null_curves"])  # (streams, seeds, m)
+    assert all(len(curve) == len(first["budgets"]) for s in first["null_curves"] for curve in s)
+    random = first["curves"]["random"]["per_seed"]
+    # same seed sets (the first budget's accuracy is the seed set's), other draws after it
+    assert all(s[k][0] == random[k][0] for s in first["null_curves"] for k in range(2))
+    assert any(s != random for s in first["null_curves"])
+    pooled = pool_splits(reports)
+    null = pooled["null"]
+    assert null["streams"] == 3 and len(null["ratios"]) == 3
+    assert null["range"] == [min(null["ratios"]), max(null["ratios"])]
+    assert 0 <= null["per_seed_ci_above_1"] <= 3
+    ratio = pooled["ratios"]["novelty"]["ratio"] or 0.0
+    assert null["p_value"]["novelty"] == pytest.approx((1 + sum(r >= ratio for r in null["ratios"])) / 4, abs=1e-4)
+    # without null streams the key of a kept split is unchanged and the report carries no null
+    plain = run_splits(pset, CANDS, splits=[0], seeds=2, resume_dir=tmp_path / "resume")
+    assert "null_curves" not in plain[0]["runs"]["noise_0"] and "null" not in pool_splits(plain)
+    mixed = [reports[0], plain[0]]
+    with pytest.raises(InputError, match="different numbers of null streams"):
+        pool_splits(mixed)
+
+
+def test_ratio_null_reads_random_against_itself_as_one():
+    from curate.bench.label_efficiency_metrics import ratio_null
+
+    budgets = [10, 20, 30, 40]
+    random = [[0.5, 0.6, 0.7, 0.8], [0.5, 0.62, 0.7, 0.78]]
+    slower = [[0.5, 0.55, 0.6, 0.65], [0.5, 0.55, 0.62, 0.66]]
+    null = ratio_null(budgets, random, [random, slower], {"fast": 2.0, "never": None})
+    assert null["streams"] == 2 and null["ratios"][0] == pytest.approx(1.0)
+    assert 0.0 < null["ratios"][1] < 1.0  # the slower stream reaches random's final accuracy only extrapolated
+    assert null["range"] == [null["ratios"][1], 1.0] and null["per_seed_ci_above_1"] == 0
+    assert null["mean_gain_range"][1] == pytest.approx(0.0) and null["mean_gain_range"][0] < 0
+    assert null["p_value"] == {"fast": pytest.approx(1 / 3, abs=1e-4), "never": 1.0}
+    with pytest.raises(InputError, match="at least one random stream"):
+        ratio_null(budgets, random, [], {})
