@@ -49,7 +49,15 @@ from curate.bench.label_efficiency_features import (
     prompt_features,
     tfidf_pair_features,
 )
-from curate.bench.label_efficiency_metrics import mean_gain, ratio_report, summarise_curves, t_interval, verdict
+from curate.bench.label_efficiency_metrics import (
+    mean_final,
+    mean_gain,
+    ratio_report,
+    summarise_curves,
+    t_interval,
+    verdict,
+    with_null,
+)
 from curate.errors import InputError
 from curate.ingest.readers import tabular_columns
 from curate.runtime.lm_features import LMHiddenStateFeaturizer, standardise
@@ -88,6 +96,7 @@ class BenchConfig:
         max_prompt_chars: preference with a text embedder: prompt characters kept before the response.
         standardise: preference: centre and scale features by the pool's statistics (default: for smollm2, whose
             features are then scaled to a pool mean ``||a - b||`` of 1 as TF-IDF's are).
+        null_streams: random run again from this many other streams, each read against random: the ratio's null.
     """
 
     task: str
@@ -117,6 +126,7 @@ class BenchConfig:
     learner: str = "ensemble"
     prior_precision: float = 1.0
     novelty_beta: float = 0.3
+    null_streams: int = 0
 
     def resolved(self) -> BenchConfig:
         """A copy with the task defaults filled in, validated."""
@@ -141,6 +151,8 @@ class BenchConfig:
         for name in ("seeds", "start", "batch", "budget"):
             if int(getattr(cfg, name)) < 1:
                 raise InputError(f"--{name} must be a positive integer; got {getattr(cfg, name)!r}.")
+        if self.null_streams < 0:
+            raise InputError(f"--null-streams must be 0 (none) or more; got {self.null_streams!r}.")
         if self.learner not in pref_loops.LEARNERS:
             raise InputError(f"--learner must be one of {', '.join(pref_loops.LEARNERS)}; got {self.learner!r}.")
         if self.task == "preference":
@@ -230,25 +242,6 @@ def pref_data(split: Split, a: np.ndarray, b: np.ndarray, noise: float, seed: in
                                 prompt_ids)
 
 
-def _mean_final(finals: list[dict[str, Any]], classes: Sequence[str] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key in ("ece_calibration", "ece_test", "accuracy_calibration"):
-        if key in finals[0]:
-            out[key] = t_interval([f[key] for f in finals])
-    if classes is not None:
-        prec = np.mean([f["precision"] for f in finals], axis=0)
-        rec = np.mean([f["recall"] for f in finals], axis=0)
-        support = finals[0]["support"]
-        out["per_class"] = {c: {"precision": round(float(p), 4), "recall": round(float(r), 4), "support": int(s)}
-                            for c, p, r, s in zip(classes, prec, rec, support, strict=True)}
-    if "uncertainty_vs_test_errors" in finals[0]:
-        out["uncertainty_vs_test_errors"] = {
-            method: {stat: t_interval([f["uncertainty_vs_test_errors"][method][stat] for f in finals])["mean"]
-                     for stat in ("pearson_r", "roc_auc")}
-            for method in finals[0]["uncertainty_vs_test_errors"]}
-    return out
-
-
 @dataclass
 class _Counter:
     label: str
@@ -316,7 +309,7 @@ def run_noise_level(cfg: BenchConfig, split: Split, features: tuple[np.ndarray, 
         "ratios": ratio_report(budgets, per_seed) if "random" in per_seed else {},
         "mean_gain_over_random": mean_gain(per_seed) if "random" in per_seed else {},
         "final_accuracy": {s: t_interval([c[-1] for c in per_seed[s]]) for s in strategies},
-        "final": {s: _mean_final(finals[s], classes) for s in strategies},
+        "final": {s: mean_final(finals[s], classes) for s in strategies},
         "full_pool_accuracy": ceiling,
         "seconds": {s: round(v, 2) for s, v in seconds.items()},
     }
@@ -383,6 +376,9 @@ def run_benchmark(cfg: BenchConfig, data_path: Path, *, test_path: Path | None =
     # One BLAS thread: the fits are small, and on a busy 2-core machine two threads run them ~10x slower.
     with threadpool_limits(limits=1):
         runs = {f"noise_{lvl:g}": run_noise_level(cfg, split, features, lvl, progress=progress) for lvl in levels}
+        for lvl in levels if cfg.null_streams > 0 else ():
+            with_null(runs[f"noise_{lvl:g}"], [run_noise_level(cfg, split, features, lvl, progress=progress, only=(
+                "random",), stream=i)["curves"]["random"]["per_seed"] for i in range(1, cfg.null_streams + 1)])
     return {
         "benchmark": "label_efficiency", "task": cfg.task,
         "data": {"pool_file": pool_file.summary(), "test_file": test_file.summary() if test_file else None,

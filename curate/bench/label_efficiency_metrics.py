@@ -250,6 +250,35 @@ def ratio_null(budgets: Sequence[float], random: Sequence[Sequence[float]],
     }
 
 
+def with_null(run: dict[str, Any], streams: Sequence[Sequence[Sequence[float]]]) -> dict[str, Any]:
+    """``run`` (a :func:`~curate.bench.label_efficiency.run_noise_level` report with random) with ``null``: random's
+    ``(n_streams, seeds, m)`` curves from other streams read against its own (:func:`ratio_null`)."""
+    run["null"] = ratio_null(run["budgets"], run["curves"]["random"]["per_seed"], streams,
+                             {name: r["ratio"] for name, r in run["ratios"].items()})
+    return run
+
+
+def mean_final(finals: list[dict[str, Any]], classes: Sequence[str] | None) -> dict[str, Any]:
+    """Seed means of the loops' final figures (ECE, calibration accuracy, per-class precision / recall for
+    ``classes``, uncertainty-vs-error correlations), as t-intervals where they vary by seed."""
+    out: dict[str, Any] = {}
+    for key in ("ece_calibration", "ece_test", "accuracy_calibration"):
+        if key in finals[0]:
+            out[key] = t_interval([f[key] for f in finals])
+    if classes is not None:
+        prec = np.mean([f["precision"] for f in finals], axis=0)
+        rec = np.mean([f["recall"] for f in finals], axis=0)
+        support = finals[0]["support"]
+        out["per_class"] = {c: {"precision": round(float(p), 4), "recall": round(float(r), 4), "support": int(s)}
+                            for c, p, r, s in zip(classes, prec, rec, support, strict=True)}
+    if "uncertainty_vs_test_errors" in finals[0]:
+        out["uncertainty_vs_test_errors"] = {
+            method: {stat: t_interval([f["uncertainty_vs_test_errors"][method][stat] for f in finals])["mean"]
+                     for stat in ("pearson_r", "roc_auc")}
+            for method in finals[0]["uncertainty_vs_test_errors"]}
+    return out
+
+
 def _r(values: npt.ArrayLike) -> list[float]:
     return [round(float(v), 5) for v in np.asarray(values, dtype=np.float64)]
 
@@ -288,10 +317,12 @@ def verdict(runs: Mapping[str, dict[str, Any]], *, target: float, explain: bool 
 
     Met = point ratio >= target, the per-seed ratios' 95% t-interval lies above 1, and random's curve is not
     flat (it gains more than one test-set standard error over the second half of the budgets; on a flat curve
-    the labels at which it "reaches" its final value are decided by noise).
+    the labels at which it "reaches" its final value are decided by noise). When the run has a ``null``
+    (:func:`with_null`), the ratio must also exceed every ratio random reads against random (``beyond_chance``).
     """
     out: dict[str, Any] = {"target_ratio": target, "rule": "ratio >= target, per-seed 95% CI above 1, random's "
-                           "curve not flat (second-half gain > test standard error)"}
+                           "curve not flat (second-half gain > test standard error), and with null streams the "
+                           "ratio above every random-vs-random ratio"}
     for key, run in runs.items():
         ratios = {s: r["ratio"] for s, r in run["ratios"].items()}
         best = max(ratios, key=lambda s: -1.0 if ratios[s] is None else ratios[s]) if ratios else None
@@ -300,9 +331,13 @@ def verdict(runs: Mapping[str, dict[str, Any]], *, target: float, explain: bool 
         flat = flatness(run)
         point = best_ratio is not None and best_ratio >= target
         above_one = ci is not None and ci[0] > 1.0
+        null = run.get("null")
+        chance = {} if null is None else {"null_streams": null["streams"], "null_range": null["range"],
+                                          "beyond_chance": best_ratio is not None and best_ratio > null["range"][1]}
         out[key] = {"best_strategy": best, "best_ratio": best_ratio, "best_ratio_per_seed_ci95": ci,
-                    "target_met_point_estimate": point, "ci_above_1": above_one, **flat,
-                    "target_met": point and above_one and not flat["random_curve_flat"], "ratios": ratios}
+                    "target_met_point_estimate": point, "ci_above_1": above_one, **flat, **chance,
+                    "target_met": point and above_one and not flat["random_curve_flat"]
+                    and chance.get("beyond_chance", True), "ratios": ratios}
     first = next(iter(runs))
     if explain and not out[first]["target_met"]:
         out["why_not"] = preference_diagnosis(runs[first], out[first])

@@ -186,8 +186,16 @@ def print_label_efficiency(report: dict[str, Any]) -> None:
             why = [] if v["target_met_point_estimate"] else ["ratio below target"]
             why += [] if v["ci_above_1"] else ["per-seed 95% CI not above 1"]
             why += ["random's curve is flat (ratio not meaningful)"] if v["random_curve_flat"] else []
+            why += [] if v.get("beyond_chance", True) else ["within chance: random reads up to "
+                                                            f"{v['null_range'][1]:.2f} against random"]
             console.print(f"{key.replace('_', ' ')}: best {v['best_strategy']} ratio {_fmt(v['best_ratio'], 2)} "
                           f"(target >= {verdict['target_ratio']}): {met}" + (f" ({'; '.join(why)})" if why else ""))
+            null = runs[key].get("null")
+            if null is not None:
+                console.print(f"  random against random, {null['streams']} other streams: ratios {null['range'][0]:.2f}"
+                              f"-{null['range'][1]:.2f}, per-seed 95% CI above 1 in {null['per_seed_ci_above_1']}; "
+                              "p against them: " + ", ".join(
+                                  f"{name} {p:.2f}" for name, p in null["p_value"].items()), highlight=False)
     for note in verdict.get("why_not", []):
         console.print(f"  - {note}", highlight=False)
     console.print(f"whole pool labelled: {first['full_pool_accuracy']:.3f}; features {report['features']['name']} "

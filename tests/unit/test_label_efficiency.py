@@ -515,3 +515,29 @@ def test_cli_measures_the_loops_words_embedder_on_a_users_file(tmp_path):
                                 "--features", "minilm+words"])
     assert wrong.exit_code != 0  # the real CLI prints the InputError's message (tests/unit/test_cli_errors.py)
     assert "--features for preference must be one of minilm, smollm2, hashing, tfidf;" in str(wrong.exception)
+
+
+def test_cli_null_streams_read_random_against_random_and_gate_the_verdict(tmp_path):
+    data = _classify_csv(tmp_path / "intents.csv")
+    base = ["bench", "label-efficiency", "--task", "classify", "--data", str(data), "--map", "text=sentence",
+            "--map", "label=intent", "--features", "hashing", "--seeds", "2", "--strategies", "random,margin",
+            "--start-per-class", "2", "--batch", "10", "--budget", "40", "--cache-dir", str(tmp_path / "cache")]
+    result = runner.invoke(app, [*base, "--null-streams", "3", "--out-dir", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "a" / "label_efficiency_classify_hashing.json").read_text())
+    run, verdict = report["runs"]["noise_0"], report["verdict"]["noise_0"]
+    null = run["null"]
+    assert null["streams"] == 3 and len(null["ratios"]) == 3 and set(null["p_value"]) == {"margin"}
+    assert verdict["null_streams"] == 3 and verdict["null_range"] == null["range"]
+    assert verdict["beyond_chance"] == (verdict["best_ratio"] > null["range"][1])
+    assert not verdict["target_met"] or verdict["beyond_chance"]
+    assert "random against random, 3 other streams" in result.output
+    # the strategies' curves are those of a run without null streams (the streams are drawn apart)
+    plain = runner.invoke(app, [*base, "--out-dir", str(tmp_path / "b")])
+    assert plain.exit_code == 0, plain.output
+    other = json.loads((tmp_path / "b" / "label_efficiency_classify_hashing.json").read_text())["runs"]["noise_0"]
+    assert other["curves"] == run["curves"] and "null" not in other
+    assert "beyond_chance" not in json.loads((tmp_path / "b" / "label_efficiency_classify_hashing.json")
+                                             .read_text())["verdict"]["noise_0"]
+    refused = runner.invoke(app, [*base, "--null-streams", "-1", "--out-dir", str(tmp_path / "c")])
+    assert isinstance(refused.exception, InputError) and "--null-streams must be 0" in str(refused.exception)
