@@ -269,7 +269,8 @@ def run_noise_level(cfg: BenchConfig, split: Split, features: tuple[np.ndarray, 
     budgets: list[int] = []
     flipped = 0
     data: loops.ClassifyData | pref_loops.PreferenceData | None = None
-    counter = _Counter(f"{cfg.task} noise={noise:g}", progress)
+    counter = _Counter(f"{cfg.task} noise={noise:g}" + (f", random again from stream {stream}" if stream else ""),
+                       progress)
     for seed in range(cfg.seeds):
         seed_rng = np.random.default_rng([seed, 1])
         if cfg.task == "classify":

@@ -53,7 +53,10 @@ def test_pooling_refuses_reports_of_different_sets(tmp_path):
 def test_null_streams_are_random_again_from_other_draws_and_pool_into_p_values(tmp_path):
     pset = PreferenceSet("one", _pairs_file(tmp_path / "1.jsonl", seed=1), test_size=40, start=10, batch=10,
                          budget=40)
-    reports = run_splits(pset, CANDS, splits=[0, 1], seeds=2, null_streams=3, resume_dir=tmp_path / "resume")
+    shown: set[str] = set()
+    reports = run_splits(pset, CANDS, splits=[0, 1], seeds=2, null_streams=3, resume_dir=tmp_path / "resume",
+                         progress=lambda label, done, total: shown.add(label))
+    assert {f"preference noise=0, random again from stream {i}" for i in (1, 2, 3)} <= shown  # a bar of its own
     first = reports[0]["runs"]["noise_0"]
     assert reports[0]["config"]["null_streams"] == 3
     assert len(first["null_curves"]) == 3 and all(len(s) == 2 for s in first["null_curves"])  # (streams, seeds, m)
