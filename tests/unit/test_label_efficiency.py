@@ -531,7 +531,7 @@ def test_cli_null_streams_read_random_against_random_and_gate_the_verdict(tmp_pa
     assert verdict["null_streams"] == 3 and verdict["null_range"] == null["range"]
     assert verdict["beyond_chance"] == (verdict["best_ratio"] > null["range"][1])
     assert not verdict["target_met"] or verdict["beyond_chance"]
-    assert "random against random, 3 other streams" in result.output
+    assert "random against random, 3 other streams" in result.output and "p against them: margin" in result.output
     # the strategies' curves are those of a run without null streams (the streams are drawn apart)
     plain = runner.invoke(app, [*base, "--out-dir", str(tmp_path / "b")])
     assert plain.exit_code == 0, plain.output
