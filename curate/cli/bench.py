@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from curate.cli.options import ColumnsOpt, EncodingOpt, JsonOpt
+from curate.cli.options import ColumnsOpt, EncodingOpt, JsonOpt, NullStreamsOpt
 from curate.cli.output import (
     console,
     print_label_efficiency,
@@ -351,9 +351,7 @@ def label_efficiency_cmd(
     split_seed: Annotated[int, typer.Option(help="Seed of the pool/test split (without --test; rerun with "
                                                  "others to see how much the test split alone moves the figures) and "
                                                  "of the calibration slice.")] = 0,
-    null_streams: Annotated[int, typer.Option(help="Run random again from N other random streams and read each "
-                                                   "against random: how far the ratio goes by chance (19+ for p < "
-                                                   "0.05; the target then needs a ratio above all of them).")] = 0,
+    null_streams: NullStreamsOpt = 0,
     pool_limit: Annotated[int | None, typer.Option(help="Keep a seeded random subset of this many pool records "
                                                          "(for slow features such as smollm2).")] = None,
     cache_dir: Annotated[Path, typer.Option(help="Where embeddings / LM features are cached.")] = Path(".bench-cache"),
@@ -375,9 +373,8 @@ def label_efficiency_cmd(
     cfg = BenchConfig(task=task, seeds=seeds, strategies=chosen, start=start_per_class, batch=batch, budget=budget,
                       random_mix=random_mix, oracle_noise=oracle_noise, features=features, C=c_reg, l2=l2,
                       clusters_per_pick=clusters_per_pick, candidates_per_pick=per_pick, test_size=test_size,
-                      calibration_size=calibration_size, pool_limit=pool_limit, split_seed=split_seed,
-                      learner=learner, prior_precision=prior_precision, novelty_beta=novelty_beta,
-                      null_streams=null_streams)
+                      calibration_size=calibration_size, pool_limit=pool_limit, split_seed=split_seed, learner=learner,
+                      prior_precision=prior_precision, novelty_beta=novelty_beta, null_streams=null_streams)
     cfg.resolved()  # options checked before any data is read; the run fills in the task's defaults itself
     if test_map and test is None:
         raise InputError("--test-map renames the columns of a --test file; give --test FILE, or drop --test-map.")

@@ -36,6 +36,9 @@ ColumnsOpt = Annotated[str | None, typer.Option(
 EncodingOpt = Annotated[str, typer.Option(
     help="Text encoding of JSONL, JSON, CSV and TSV sources: utf-8, utf-8-sig, cp1252 (Windows), latin-1, utf-16, "
          "...")]
+NullStreamsOpt = Annotated[int, typer.Option(
+    help="Run random again from N other random streams and read each against random: how far the ratio goes by "
+         "chance (19+ for p < 0.05; the target then needs a ratio above all of them).")]
 EngineOpt = Annotated[str, typer.Option(help="Where the heavy pass runs: local (this process) or ray (ray.data "
                                              "actor pools; a local Ray cluster unless --address is given).")]
 AddressOpt = Annotated[str | None, typer.Option(help="With --engine ray: an existing Ray cluster (auto on its head "
