@@ -83,6 +83,8 @@ NULL_FILES = {"ultrafeedback": "preference_splits_ultrafeedback_smollm2_null.jso
 def _null_note(name: str, ratio: float | None, random_mean: list[float]) -> str:
     """``; random vs random ...`` for the row of set ``name`` when its null file exists and was run on the row's
     random curves (``random_mean``, the pooled mean curve), else ``""``."""
+    from curate.bench.label_efficiency_metrics import null_spread
+
     if name not in NULL_FILES:
         return ""
     data = _load(NULL_FILES[name], "benchmarks/bench_preference_splits.py --null-streams (see the Makefile)")
@@ -94,11 +96,8 @@ def _null_note(name: str, ratio: float | None, random_mean: list[float]) -> str:
         return ""
     null = data["null"]
     p = (1 + sum(r >= (ratio or 0.0) for r in null["ratios"])) / (1 + null["streams"])
-    reached = [r for r in null["ratios"] if r > 0]
-    never = len(null["ratios"]) - len(reached)
-    return (f"; random against random from {null['streams']} other streams reads {min(reached):.2f}-"
-            f"{max(reached):.2f}" + (f" ({never} never reach random's final accuracy)" if never else "")
-            + f", its per-seed interval above 1 in {null['per_seed_ci_above_1']}: p = {p:.2f} for this ratio")
+    return (f"; random against random from {null['streams']} other streams reads {null_spread(null)}, its per-seed "
+            f"interval above 1 in {null['per_seed_ci_above_1']}: p = {p:.2f} for this ratio")
 
 
 def _splits_rows() -> list[dict[str, Any]]:

@@ -250,6 +250,15 @@ def ratio_null(budgets: Sequence[float], random: Sequence[Sequence[float]],
     }
 
 
+def null_spread(null: Mapping[str, Any]) -> str:
+    """``"0.75-1.12 (2 never reach random's final accuracy)"``: the range of a :func:`ratio_null` result's reached
+    ratios, and how many streams never reach random's final accuracy (their ratio is stored as 0)."""
+    reached = [r for r in null["ratios"] if r > 0]
+    never = len(null["ratios"]) - len(reached)
+    spread = f"{min(reached):.2f}-{max(reached):.2f}" if reached else "no ratio"
+    return spread + (f" ({never} never reach random's final accuracy)" if never else "")
+
+
 def with_null(run: dict[str, Any], streams: Sequence[Sequence[Sequence[float]]]) -> dict[str, Any]:
     """``run`` (a :func:`~curate.bench.label_efficiency.run_noise_level` report with random) with ``null``: random's
     ``(n_streams, seeds, m)`` curves from other streams read against its own (:func:`ratio_null`)."""

@@ -192,12 +192,10 @@ def print_label_efficiency(report: dict[str, Any]) -> None:
                           f"(target >= {verdict['target_ratio']}): {met}" + (f" ({'; '.join(why)})" if why else ""))
             null = runs[key].get("null")
             if null is not None:
-                reached = [r for r in null["ratios"] if r > 0]
-                never = len(null["ratios"]) - len(reached)
-                spread = f"ratios {min(reached):.2f}-{max(reached):.2f}" if reached else "no ratio"
-                console.print(f"  random against random, {null['streams']} other streams: {spread}"
-                              + (f" ({never} never reach random's final accuracy)" if never else "")
-                              + f", per-seed 95% CI above 1 in {null['per_seed_ci_above_1']}; p against them: "
+                from curate.bench.label_efficiency_metrics import null_spread
+
+                console.print(f"  random against random, {null['streams']} other streams: ratios {null_spread(null)}"
+                              f", per-seed 95% CI above 1 in {null['per_seed_ci_above_1']}; p against them: "
                               + ", ".join(f"{name} {p:.2f}" for name, p in null["p_value"].items()), highlight=False)
     for note in verdict.get("why_not", []):
         console.print(f"  - {note}", highlight=False)
