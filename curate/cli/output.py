@@ -150,6 +150,17 @@ def _ci(stats: dict[str, Any]) -> str:
     return f"{stats['mean']:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
 
+def chance_hint(verdict: dict[str, Any]) -> str | None:
+    """What to run when a verdict's per-seed interval lies above 1 but nothing says how far chance goes on these
+    curves (no ``--null-streams``); None otherwise. On near-flat curves random against random clears that interval
+    test often (4 of 20 streams on UltraFeedback)."""
+    if not verdict["ci_above_1"] or "null_streams" in verdict:
+        return None
+    return ("the per-seed interval lies above 1, but on flat curves random against random can too: rerun with "
+            "--null-streams 19 to read the ratio against chance on this data (19 more random runs per seed; "
+            "p < 0.05 needs 19 or more)")
+
+
 def print_label_efficiency(report: dict[str, Any]) -> None:
     """The table of a ``curate bench label-efficiency`` report: ratio per noise level, final accuracy, ECE, and
     the verdict against the target."""
@@ -190,6 +201,9 @@ def print_label_efficiency(report: dict[str, Any]) -> None:
                                                             f"{v['null_range'][1]:.2f} against random"]
             console.print(f"{key.replace('_', ' ')}: best {v['best_strategy']} ratio {_fmt(v['best_ratio'], 2)} "
                           f"(target >= {verdict['target_ratio']}): {met}" + (f" ({'; '.join(why)})" if why else ""))
+            hint = chance_hint(v)
+            if hint:
+                console.print(f"  {hint}", highlight=False)
             null = runs[key].get("null")
             if null is not None:
                 from curate.bench.label_efficiency_metrics import null_spread

@@ -517,7 +517,7 @@ def test_cli_measures_the_loops_words_embedder_on_a_users_file(tmp_path):
     assert "--features for preference must be one of minilm, smollm2, hashing, tfidf;" in str(wrong.exception)
 
 
-def test_cli_null_streams_read_random_against_random_and_gate_the_verdict(tmp_path):
+def test_cli_null_streams_read_random_against_random_and_gate_the_verdict(tmp_path, monkeypatch):
     data = _classify_csv(tmp_path / "intents.csv")
     base = ["bench", "label-efficiency", "--task", "classify", "--data", str(data), "--map", "text=sentence",
             "--map", "label=intent", "--features", "hashing", "--seeds", "2", "--strategies", "random,margin",
@@ -537,7 +537,27 @@ def test_cli_null_streams_read_random_against_random_and_gate_the_verdict(tmp_pa
     assert plain.exit_code == 0, plain.output
     other = json.loads((tmp_path / "b" / "label_efficiency_classify_hashing.json").read_text())["runs"]["noise_0"]
     assert other["curves"] == run["curves"] and "null" not in other
-    assert "beyond_chance" not in json.loads((tmp_path / "b" / "label_efficiency_classify_hashing.json")
-                                             .read_text())["verdict"]["noise_0"]
+    plain_verdict = json.loads((tmp_path / "b" / "label_efficiency_classify_hashing.json").read_text())["verdict"]
+    assert "beyond_chance" not in plain_verdict["noise_0"]
+    # without null streams, an interval above 1 comes with the command that reads it against chance
+    assert ("rerun with --null-streams 19" in plain.output) == plain_verdict["noise_0"]["ci_above_1"]
+    assert "rerun with --null-streams 19" not in result.output
+    from rich.console import Console
+
+    from curate.cli import output
+
+    plain_report = json.loads((tmp_path / "b" / "label_efficiency_classify_hashing.json").read_text())
+    plain_report["verdict"]["noise_0"]["ci_above_1"] = True  # as a run whose interval clears 1 would read
+    monkeypatch.setattr(output, "console", Console(record=True, width=200))
+    output.print_label_efficiency(plain_report)
+    assert "rerun with --null-streams 19" in output.console.export_text()
     refused = runner.invoke(app, [*base, "--null-streams", "-1", "--out-dir", str(tmp_path / "c")])
     assert isinstance(refused.exception, InputError) and "--null-streams must be 0" in str(refused.exception)
+
+
+def test_chance_hint_only_where_an_interval_above_1_has_no_null():
+    from curate.cli.output import chance_hint
+
+    assert chance_hint({"ci_above_1": False}) is None
+    assert "--null-streams 19" in (chance_hint({"ci_above_1": True}) or "")
+    assert chance_hint({"ci_above_1": True, "null_streams": 20, "null_range": [0.8, 1.1]}) is None
