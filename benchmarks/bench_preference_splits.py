@@ -9,6 +9,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_preference_splits.py [--set ultrafeedback] [--splits 10] [--seeds 3]
         [--candidates all|novelty,variance-novelty(1),...] [--features smollm2|tfidf] [--null-streams 20]
+        [--only-splits 3,4]
 
 ``--null-streams N`` runs random sampling N more times from other random streams (same splits, seeds and seed sets)
 and reports the ratio each reads against random: the ratio's null distribution on this set, and each candidate's
@@ -33,6 +34,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", default="ultrafeedback", help="one of the preference suite's sets")
     parser.add_argument("--splits", type=int, default=10, help="seeded pool/test splits (split seeds 0..N-1)")
+    parser.add_argument("--only-splits", default=None,
+                        help="comma list of split seeds to run now, e.g. 3,4 in a second process; finished splits "
+                             "are kept in --resume-dir, and the run without it reads them back and pools them")
     parser.add_argument("--seeds", type=int, default=3, help="loop seeds per split")
     parser.add_argument("--candidates", default="all",
                         help="comma list of the preference suite's candidate names (or of MORE_CANDIDATES, e.g. "
@@ -65,10 +69,14 @@ def main() -> None:
         sys.exit(f"--candidates: unknown {', '.join(unknown)}; choose from {', '.join(known)}.")
     out = args.out or ROOT / "benchmarks" / "results" / f"preference_splits_{pset.name}_{args.features}.json"
     with threadpool_limits(limits=1), rich_progress(transient=True) as progress:
-        reports = run_splits(pset, {c: known[c] for c in names}, splits=list(range(args.splits)),
+        splits = [int(x) for x in args.only_splits.split(",")] if args.only_splits else list(range(args.splits))
+        reports = run_splits(pset, {c: known[c] for c in names}, splits=splits,
                              seeds=args.seeds, features=args.features, cache_dir=args.cache_dir,
                              resume_dir=args.resume_dir, progress=progress, say=print,
                              null_streams=args.null_streams)
+    if args.only_splits:
+        print(f"ran splits {args.only_splits}; kept in {args.resume_dir} (pool them with a run without --only-splits)")
+        return
     pooled = pool_splits(reports)
     pooled["command"] = ".venv/bin/python " + shlex.join(
         [str(Path(sys.argv[0]).resolve().relative_to(ROOT)), *sys.argv[1:]])
