@@ -76,14 +76,14 @@ SPLITS_FILES = {"ultrafeedback": ("preference_splits_ultrafeedback_smollm2.json"
                                "preference_splits_alpacaeval_smollm2_bald_per_prompt.json",
                                "preference_splits_alpacaeval_smollm2_epig.json")}
 #: Random against random from other streams (``--null-streams``): how far a ratio on these curves goes by chance.
-#: AlpacaEval has none yet (its SmolLM2 features take ~1 h 40 min of one core to cache).
-NULL_FILES = {"ultrafeedback": "preference_splits_ultrafeedback_smollm2_null.json"}
+NULL_FILES = {"ultrafeedback": "preference_splits_ultrafeedback_smollm2_null.json",
+              "alpacaeval": "preference_splits_alpacaeval_smollm2_null.json"}
 
 
-def _null_note(name: str, ratio: float | None, random_mean: list[float]) -> str:
-    """``; random vs random ...`` for the row of set ``name`` when its null file exists and was run on the row's
-    random curves (``random_mean``, the pooled mean curve), else ``""``."""
-    from curate.bench.label_efficiency_metrics import null_spread
+def _null_note(name: str, chosen: str, ratio: float | None, random_mean: list[float]) -> str:
+    """``; random vs random ...`` for the row of set ``name`` (candidate ``chosen``) when its null file exists and was
+    run on the row's random curves (``random_mean``, the pooled mean curve), else ``""``."""
+    from curate.bench.label_efficiency_null import mean_random_line, null_spread
 
     if name not in NULL_FILES:
         return ""
@@ -96,8 +96,10 @@ def _null_note(name: str, ratio: float | None, random_mean: list[float]) -> str:
         return ""
     null = data["null"]
     p = (1 + sum(r >= (ratio or 0.0) for r in null["ratios"])) / (1 + null["streams"])
+    mean = mean_random_line(null, chosen)
     return (f"; random against random from {null['streams']} other streams reads {null_spread(null)}, its per-seed "
-            f"interval above 1 in {null['per_seed_ci_above_1']}: p = {p:.2f} for this ratio")
+            f"interval above 1 in {null['per_seed_ci_above_1']}: p = {p:.2f} for this ratio" + (f"; {mean}" if mean
+                                                                                                 else ""))
 
 
 def _splits_rows() -> list[dict[str, Any]]:
@@ -133,7 +135,7 @@ def _splits_rows() -> list[dict[str, Any]]:
                         f"{runs[other]['ratios'][chosen]['ratio']:.2f} on {other}); mean gain over the budgets "
                         f"{gain['mean']:+.3f} [{lo:+.3f}, {hi:+.3f}]" + ("" if runs[left]["rises"] else
                                                                         "; random's curve flat")
-                        + _null_note(left, r["ratio"], runs[left]["random"]),
+                        + _null_note(left, chosen, r["ratio"], runs[left]["random"]),
                         extra_ok=bool(runs[left]["rises"])))
     return out
 

@@ -56,8 +56,8 @@ from curate.bench.label_efficiency_metrics import (
     summarise_curves,
     t_interval,
     verdict,
-    with_null,
 )
+from curate.bench.label_efficiency_null import with_null
 from curate.errors import InputError
 from curate.ingest.readers import tabular_columns
 from curate.runtime.lm_features import LMHiddenStateFeaturizer, standardise

@@ -216,57 +216,6 @@ def mean_gain(curves: Mapping[str, Sequence[Sequence[float]]], *, baseline: str 
     return out
 
 
-def ratio_null(budgets: Sequence[float], random: Sequence[Sequence[float]],
-               streams: Sequence[Sequence[Sequence[float]]], ratios: Mapping[str, float | None]) -> dict[str, Any]:
-    """What the ratio reads when random is compared with random: its null distribution, and where each
-    candidate's ratio falls in it.
-
-    Args:
-        budgets: ``(m,)`` label counts. random: ``(seeds, m)`` random's curves, the ones candidates are compared with.
-        streams: ``(n_streams, seeds, m)`` random sampling again, the same seeds and seed sets but other draws.
-        ratios: candidate -> its ratio against ``random`` (``None`` = never reached).
-
-    Returns ``ratios`` (each stream's ratio against ``random``, never reached = 0), ``range``,
-    ``per_seed_ci_above_1`` (streams whose per-seed interval lies above 1: how often that test passes by chance),
-    ``mean_gain_range``, and ``p_value`` per candidate: ``(1 + streams reading at least its ratio) / (1 +
-    n_streams)``, the smallest possible being ``1 / (1 + n_streams)``; lower = further beyond chance.
-    """
-    if not streams:
-        raise InputError("ratio_null needs at least one random stream besides random's own.")
-    values, above, gains = [], 0, []
-    for stream in streams:
-        report = ratio_report(budgets, {"random": random, "null": stream})["null"]
-        values.append(float(report["ratio"] or 0.0))
-        ci = report["per_seed_ci"].get("ci95")
-        above += int(bool(ci) and ci[0] > 1.0)
-        gains.append(float(mean_gain({"random": random, "null": stream})["null"]["mean"]))
-    null = np.asarray(values)
-    return {
-        "streams": len(values), "ratios": [round(v, 4) for v in values],
-        "range": [round(float(null.min()), 4), round(float(null.max()), 4)], "per_seed_ci_above_1": above,
-        "mean_gain_range": [round(min(gains), 5), round(max(gains), 5)],
-        "p_value": {name: round(float((1 + np.sum(null >= (r or 0.0))) / (1 + len(values))), 4)
-                    for name, r in ratios.items()},
-    }
-
-
-def null_spread(null: Mapping[str, Any]) -> str:
-    """``"0.75-1.12 (2 never reach random's final accuracy)"``: the range of a :func:`ratio_null` result's reached
-    ratios, and how many streams never reach random's final accuracy (their ratio is stored as 0)."""
-    reached = [r for r in null["ratios"] if r > 0]
-    never = len(null["ratios"]) - len(reached)
-    spread = f"{min(reached):.2f}-{max(reached):.2f}" if reached else "no ratio"
-    return spread + (f" ({never} never reach random's final accuracy)" if never else "")
-
-
-def with_null(run: dict[str, Any], streams: Sequence[Sequence[Sequence[float]]]) -> dict[str, Any]:
-    """``run`` (a :func:`~curate.bench.label_efficiency.run_noise_level` report with random) with ``null``: random's
-    ``(n_streams, seeds, m)`` curves from other streams read against its own (:func:`ratio_null`)."""
-    run["null"] = ratio_null(run["budgets"], run["curves"]["random"]["per_seed"], streams,
-                             {name: r["ratio"] for name, r in run["ratios"].items()})
-    return run
-
-
 def mean_final(finals: list[dict[str, Any]], classes: Sequence[str] | None) -> dict[str, Any]:
     """Seed means of the loops' final figures (ECE, calibration accuracy, per-class precision / recall for
     ``classes``, uncertainty-vs-error correlations), as t-intervals where they vary by seed."""
@@ -327,11 +276,14 @@ def verdict(runs: Mapping[str, dict[str, Any]], *, target: float, explain: bool 
     Met = point ratio >= target, the per-seed ratios' 95% t-interval lies above 1, and random's curve is not
     flat (it gains more than one test-set standard error over the second half of the budgets; on a flat curve
     the labels at which it "reaches" its final value are decided by noise). When the run has a ``null``
-    (:func:`with_null`), the ratio must also exceed every ratio random reads against random (``beyond_chance``).
+    (:func:`~curate.bench.label_efficiency_null.with_null`), the ratio must also exceed every ratio random reads
+    against random, and its ratio against the mean of all random streams every one stream reads against the mean of
+    the others (``beyond_chance``).
     """
     out: dict[str, Any] = {"target_ratio": target, "rule": "ratio >= target, per-seed 95% CI above 1, random's "
                            "curve not flat (second-half gain > test standard error), and with null streams the "
-                           "ratio above every random-vs-random ratio"}
+                           "ratio above every random-vs-random ratio, against random's own stream and against the "
+                           "mean of all random streams"}
     for key, run in runs.items():
         ratios = {s: r["ratio"] for s, r in run["ratios"].items()}
         best = max(ratios, key=lambda s: -1.0 if ratios[s] is None else ratios[s]) if ratios else None
@@ -343,6 +295,11 @@ def verdict(runs: Mapping[str, dict[str, Any]], *, target: float, explain: bool 
         null = run.get("null")
         chance = {} if null is None else {"null_streams": null["streams"], "null_range": null["range"],
                                           "beyond_chance": best_ratio is not None and best_ratio > null["range"][1]}
+        mean = (null or {}).get("mean_random")
+        if mean and best in mean["ratios"]:  # and against the mean random curve, beyond each stream vs the others
+            against_mean = mean["ratios"][best]
+            chance["beyond_chance"] &= against_mean is not None and against_mean > mean["range"][1]
+            chance["ratio_against_mean_random"] = against_mean
         out[key] = {"best_strategy": best, "best_ratio": best_ratio, "best_ratio_per_seed_ci95": ci,
                     "target_met_point_estimate": point, "ci_above_1": above_one, **flat, **chance,
                     "target_met": point and above_one and not flat["random_curve_flat"]

@@ -24,12 +24,12 @@ import numpy as np
 
 from curate.bench.label_efficiency_metrics import (
     mean_gain,
-    ratio_null,
     ratio_report,
     round_or_none,
     summarise_curves,
     t_interval,
 )
+from curate.bench.label_efficiency_null import ratio_null
 from curate.bench.preference_suite import PreferenceSet, ProgressFn, run_set
 from curate.errors import InputError
 
@@ -84,7 +84,7 @@ def pool_splits(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     curves) and ``random_rise``: random's gain from the middle budget to the last, per curve, as a t-interval;
     ``random_curve_rises`` is True when that interval is above 0 (the curve keeps learning beyond split and seed
     noise). When the splits were run with null streams, ``null``: random against random over the pooled curves
-    (:func:`~curate.bench.label_efficiency_metrics.ratio_null`), with each candidate's p-value.
+    (:func:`~curate.bench.label_efficiency_null.ratio_null`), with each candidate's p-value.
 
     Raises:
         InputError: no reports, or reports of different sets, budgets or candidates.
@@ -110,7 +110,8 @@ def pool_splits(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             raise InputError(f"pool_splits: the splits were run with different numbers of null streams "
                              f"({sorted(n_streams)}); rerun them with one --null-streams.")
         streams = [[curve for run in runs for curve in run["null_curves"][i]] for i in range(n_streams.pop())]
-        null = ratio_null(budgets, pooled["random"], streams, {n: r["ratio"] for n, r in ratios.items()})
+        null = ratio_null(budgets, pooled["random"], streams, {n: r["ratio"] for n, r in ratios.items()},
+                          {n: pooled[n] for n in names if n != "random"})
     out = {
         "set": first["set"], "source": first["data"]["pool_file"]["source"], "features": first["features"]["name"],
         "splits": [r["config"].get("split_seed", 0) for r in reports],
@@ -135,6 +136,8 @@ def as_report(pooled: Mapping[str, Any]) -> dict[str, Any]:
            "mean_gain_over_random": pooled["mean_gain_over_random"], "n_test": pooled["test_pairs"],
            "oracle_noise": 0.0, "flipped_answers_in_pool": 0,
            "full_pool_accuracy": float(np.mean(pooled["full_pool_accuracy"]))}
+    if "null" in pooled:
+        run["null"] = pooled["null"]
     return {"task": "preference", "config": {"seeds": f"{len(pooled['splits'])} splits x {pooled['seeds_per_split']}"},
             "metric": "test pairwise accuracy", "data": {"pool_file": {"source": pooled["source"]}},
             "features": {"name": pooled["features"]}, "runs": {"noise_0": run}}

@@ -135,7 +135,7 @@ def run_set(pset: PreferenceSet, candidates: Mapping[str, Mapping[str, Any]], *,
     to a pool mean ``||a - b||`` of 1. ``split_seed``: which seeded pool/test split (by prompt) of the set; the
     suite uses 0, :mod:`curate.bench.preference_splits` repeats it over several. ``null_streams``: random sampling
     run again from that many other random streams, kept as ``null_curves`` (``(streams, seeds, m)``) in the report:
-    the ratio's null distribution (:func:`~curate.bench.label_efficiency_metrics.ratio_null`).
+    the ratio's null distribution (:func:`~curate.bench.label_efficiency_null.ratio_null`).
     """
     started = time.perf_counter()
     data = load_labelled(pset.path, "preference", mapping=pset.mapping)

@@ -38,7 +38,8 @@ EncodingOpt = Annotated[str, typer.Option(
          "...")]
 NullStreamsOpt = Annotated[int, typer.Option(
     help="Run random again from N other random streams and read each against random: how far the ratio goes by "
-         "chance (19+ for p < 0.05; the target then needs a ratio above all of them).")]
+         "chance (19+ for p < 0.05). Strategies are also read against the mean of all random streams; the target "
+         "then needs a ratio above chance in both readings, and the plot gets a panel of gains over chance's band.")]
 EngineOpt = Annotated[str, typer.Option(help="Where the heavy pass runs: local (this process) or ray (ray.data "
                                              "actor pools; a local Ray cluster unless --address is given).")]
 AddressOpt = Annotated[str | None, typer.Option(help="With --engine ray: an existing Ray cluster (auto on its head "

@@ -206,11 +206,13 @@ def print_label_efficiency(report: dict[str, Any]) -> None:
                 console.print(f"  {hint}", highlight=False)
             null = runs[key].get("null")
             if null is not None:
-                from curate.bench.label_efficiency_metrics import null_spread
+                from curate.bench.label_efficiency_null import mean_random_line, null_spread
 
                 console.print(f"  random against random, {null['streams']} other streams: ratios {null_spread(null)}"
                               f", per-seed 95% CI above 1 in {null['per_seed_ci_above_1']}; p against them: "
                               + ", ".join(f"{name} {p:.2f}" for name, p in null["p_value"].items()), highlight=False)
+                if v["best_strategy"] in null.get("mean_random", {}).get("ratios", {}):
+                    console.print(f"  {mean_random_line(null, v['best_strategy'])}", highlight=False)
     for note in verdict.get("why_not", []):
         console.print(f"  - {note}", highlight=False)
     console.print(f"whole pool labelled: {first['full_pool_accuracy']:.3f}; features {report['features']['name']} "

@@ -529,7 +529,13 @@ def test_cli_null_streams_read_random_against_random_and_gate_the_verdict(tmp_pa
     null = run["null"]
     assert null["streams"] == 3 and len(null["ratios"]) == 3 and set(null["p_value"]) == {"margin"}
     assert verdict["null_streams"] == 3 and verdict["null_range"] == null["range"]
-    assert verdict["beyond_chance"] == (verdict["best_ratio"] > null["range"][1])
+    mean = null["mean_random"]  # and against the mean of all 4 random streams, each stream against the others
+    assert mean["streams"] == 4 and len(mean["null"]) == 4 and set(mean["ratios"]) == {"margin"}
+    against_mean = mean["ratios"]["margin"]
+    assert verdict["ratio_against_mean_random"] == against_mean
+    assert verdict["beyond_chance"] == (verdict["best_ratio"] > null["range"][1] and against_mean is not None
+                                        and against_mean > mean["range"][1])
+    assert "against the mean of 4 random streams margin reads" in result.output
     assert not verdict["target_met"] or verdict["beyond_chance"]
     assert "random against random, 3 other streams" in result.output and "p against them: margin" in result.output
     # the strategies' curves are those of a run without null streams (the streams are drawn apart)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from curate.bench.label_efficiency_plot import plot_report
@@ -72,6 +73,17 @@ def test_null_streams_are_random_again_from_other_draws_and_pool_into_p_values(t
     assert 0 <= null["per_seed_ci_above_1"] <= 3
     ratio = pooled["ratios"]["novelty"]["ratio"] or 0.0
     assert null["p_value"]["novelty"] == pytest.approx((1 + sum(r >= ratio for r in null["ratios"])) / 4, abs=1e-4)
+    mean = null["mean_random"]  # against the mean of all 4 random streams, each stream against the other 3
+    assert mean["streams"] == 4 and len(mean["null"]) == 4 and set(mean["ratios"]) == {"novelty"}
+    assert mean["p_value"]["novelty"] == pytest.approx(
+        (1 + sum(r >= (mean["ratios"]["novelty"] or 0.0) for r in mean["null"])) / 5, abs=1e-4)
+    assert len(mean["gain_by_budget"]["novelty"]) == len(pooled["budgets"]) == len(mean["null_band"]["high"])
+    assert all(lo <= hi for lo, hi in zip(mean["null_band"]["low"], mean["null_band"]["high"], strict=True))
+    from matplotlib.image import imread
+
+    with_band = plot_report(as_report(pooled), tmp_path / "null.png")  # a second panel: the gains over chance's band
+    plain_png = plot_report(as_report({k: v for k, v in pooled.items() if k != "null"}), tmp_path / "plain.png")
+    assert imread(with_band).shape[0] > 1.6 * imread(plain_png).shape[0]
     # without null streams the key of a kept split is unchanged and the report carries no null
     plain = run_splits(pset, CANDS, splits=[0], seeds=2, resume_dir=tmp_path / "resume")
     assert "null_curves" not in plain[0]["runs"]["noise_0"] and "null" not in pool_splits(plain)
@@ -81,7 +93,7 @@ def test_null_streams_are_random_again_from_other_draws_and_pool_into_p_values(t
 
 
 def test_ratio_null_reads_random_against_itself_as_one():
-    from curate.bench.label_efficiency_metrics import ratio_null
+    from curate.bench.label_efficiency_null import ratio_null
 
     budgets = [10, 20, 30, 40]
     random = [[0.5, 0.6, 0.7, 0.8], [0.5, 0.62, 0.7, 0.78]]
@@ -94,3 +106,34 @@ def test_ratio_null_reads_random_against_itself_as_one():
     assert null["p_value"] == {"fast": pytest.approx(1 / 3, abs=1e-4), "never": 1.0}
     with pytest.raises(InputError, match="at least one random stream"):
         ratio_null(budgets, random, [], {})
+    from curate.bench.label_efficiency_null import null_spread
+
+    assert null_spread({"ratios": [0.0, 1.1, 0.9]}) == "0.90-1.10 (1 never reaches random's final accuracy)"
+    assert null_spread({"ratios": [0.0, 0.0, 1.2]}, "X") == "1.20-1.20 (2 never reach X)"
+    assert null_spread({"ratios": [0.0]}) == "no ratio (1 never reaches random's final accuracy)"
+
+
+def test_mean_random_null_sees_past_an_unlucky_random_stream():
+    """A candidate that rises fast then levels off beats an unlucky random stream's final accuracy early, but
+    never reaches the mean random curve's; against one stream the ratio is large, against the mean it is none."""
+    from curate.bench.label_efficiency_metrics import verdict
+    from curate.bench.label_efficiency_null import mean_random_line, mean_random_null, ratio_null
+
+    budgets = [10, 20, 30, 40, 50]
+    unlucky = [[0.50, 0.52, 0.54, 0.56, 0.58]] * 2
+    typical = [[[0.50, 0.54, 0.58, 0.61, 0.64]] * 2 for _ in range(4)]
+    plateau = [[0.50, 0.60, 0.61, 0.61, 0.61]] * 2
+    mean = mean_random_null(budgets, unlucky, typical, {"plateau": plateau})
+    assert mean["streams"] == 5 and mean["ratios"]["plateau"] is None and mean["p_value"]["plateau"] == 1.0
+    assert mean["null"][0] < 1.0 < min(mean["null"][1:])  # the unlucky stream reads below 1 against the others
+    assert mean["mean_gain"]["plateau"] > 0  # it is ahead early: the gain says so, the ratio at the end does not
+    base = np.mean([np.mean(s, axis=0) for s in [unlucky, *typical]], axis=0)
+    assert mean["mean_gain"]["plateau"] == pytest.approx(float((np.asarray(plateau[0]) - base)[1:].mean()), abs=1e-5)
+    null = ratio_null(budgets, unlucky, typical, {"plateau": 5.0}, {"plateau": plateau})
+    assert null["range"][1] < 5.0 and null["mean_random"] == mean  # beyond chance against the one stream ...
+    run = {"curves": {"random": {"mean": list(np.mean(unlucky, axis=0))}}, "n_test": 10_000, "null": null,
+           "ratios": {"plateau": {"ratio": 5.0, "per_seed_ci": {"ci95": [4.0, 6.0]}}}}
+    v = verdict({"noise_0": run}, target=1.5)["noise_0"]
+    assert not v["beyond_chance"] and not v["target_met"] and v["ratio_against_mean_random"] is None  # ... not here
+    assert "plateau reads never reaches its final accuracy" in mean_random_line(null, "plateau")
+    assert mean_random_line(null, "other") == ""
