@@ -300,6 +300,7 @@ def verdict(runs: Mapping[str, dict[str, Any]], *, target: float, explain: bool 
             against_mean = mean["ratios"][best]
             chance["beyond_chance"] &= against_mean is not None and against_mean > mean["range"][1]
             chance["ratio_against_mean_random"] = against_mean
+            chance["mean_random_null_range"] = mean["range"]
         out[key] = {"best_strategy": best, "best_ratio": best_ratio, "best_ratio_per_seed_ci95": ci,
                     "target_met_point_estimate": point, "ci_above_1": above_one, **flat, **chance,
                     "target_met": point and above_one and not flat["random_curve_flat"]

@@ -161,6 +161,17 @@ def chance_hint(verdict: dict[str, Any]) -> str | None:
             "p < 0.05 needs 19 or more)")
 
 
+def _within_chance(verdict: dict[str, Any]) -> str:
+    """Why a verdict with null streams is not beyond chance: against random's own stream, or against the mean of
+    all random streams."""
+    if verdict["best_ratio"] is None or verdict["best_ratio"] <= verdict["null_range"][1]:
+        return f"within chance: random reads up to {verdict['null_range'][1]:.2f} against random"
+    mean = verdict.get("ratio_against_mean_random")
+    read = "never reaches its final accuracy" if mean is None else f"reads {mean:.2f}"
+    return (f"within chance against the mean of all random streams: it {read}, where one random stream reads "
+            f"up to {verdict['mean_random_null_range'][1]:.2f} against the others")
+
+
 def print_label_efficiency(report: dict[str, Any]) -> None:
     """The table of a ``curate bench label-efficiency`` report: ratio per noise level, final accuracy, ECE, and
     the verdict against the target."""
@@ -197,8 +208,7 @@ def print_label_efficiency(report: dict[str, Any]) -> None:
             why = [] if v["target_met_point_estimate"] else ["ratio below target"]
             why += [] if v["ci_above_1"] else ["per-seed 95% CI not above 1"]
             why += ["random's curve is flat (ratio not meaningful)"] if v["random_curve_flat"] else []
-            why += [] if v.get("beyond_chance", True) else ["within chance: random reads up to "
-                                                            f"{v['null_range'][1]:.2f} against random"]
+            why += [] if v.get("beyond_chance", True) else [_within_chance(v)]
             console.print(f"{key.replace('_', ' ')}: best {v['best_strategy']} ratio {_fmt(v['best_ratio'], 2)} "
                           f"(target >= {verdict['target_ratio']}): {met}" + (f" ({'; '.join(why)})" if why else ""))
             hint = chance_hint(v)

@@ -136,4 +136,11 @@ def test_mean_random_null_sees_past_an_unlucky_random_stream():
     v = verdict({"noise_0": run}, target=1.5)["noise_0"]
     assert not v["beyond_chance"] and not v["target_met"] and v["ratio_against_mean_random"] is None  # ... not here
     assert "plateau reads never reaches its final accuracy" in mean_random_line(null, "plateau")
+    from curate.cli.output import _within_chance
+
+    assert v["mean_random_null_range"] == mean["range"]
+    assert _within_chance(v) == ("within chance against the mean of all random streams: it never reaches its final "
+                                 f"accuracy, where one random stream reads up to {mean['range'][1]:.2f} against the "
+                                 "others")
+    assert _within_chance({**v, "best_ratio": 0.5}).startswith("within chance: random reads up to")
     assert mean_random_line(null, "other") == ""
