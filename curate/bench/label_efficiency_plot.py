@@ -40,7 +40,7 @@ def _chance_panel(ax: Any, budgets: list[float], mean: dict[str, Any] | None, co
         ratio = mean["ratios"][name]
         text = "never reaches its final" if ratio is None else f"ratio {ratio:.2f}"
         ax.plot(budgets, gains, color=colours(order.index(name) % 10) if name in order else None, lw=1.8, marker=".",
-                label=f"{name} ({text}, p = {mean['p_value'][name]:.2f})")
+                label=f"{name} ({text}, p = {mean['p_value'][name]:.3f})")
     ax.set_title(f"against the mean of {mean['streams']} random streams", fontsize=9)
     ax.set_xlabel("labels")
     ax.grid(alpha=0.3)
