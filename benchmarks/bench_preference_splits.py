@@ -95,11 +95,11 @@ def main() -> None:
               + (f"; p = {pooled['null']['p_value'][name]} against the null" if "null" in pooled else ""))
     if "null" in pooled:
         null = pooled["null"]
-        print(f"  random vs random, {null['streams']} streams: ratios {null['range'][0]:.2f}-{null['range'][1]:.2f}, "
+        from curate.bench.label_efficiency_null import mean_random_line, null_spread
+
+        print(f"  random vs random, {null['streams']} streams: ratios {null_spread(null)}, "
               f"mean gains {null['mean_gain_range'][0]:+.4f} to {null['mean_gain_range'][1]:+.4f}; per-seed interval "
               f"above 1 in {null['per_seed_ci_above_1']} of {null['streams']}")
-        from curate.bench.label_efficiency_null import mean_random_line
-
         for name in null.get("mean_random", {}).get("ratios", {}):
             print(f"  {mean_random_line(null, name)}")
     print(f"wrote {out}")

@@ -83,7 +83,7 @@ NULL_FILES = {"ultrafeedback": "preference_splits_ultrafeedback_smollm2_null.jso
 def _null_note(name: str, chosen: str, ratio: float | None, random_mean: list[float]) -> str:
     """``; random vs random ...`` for the row of set ``name`` (candidate ``chosen``) when its null file exists and was
     run on the row's random curves (``random_mean``, the pooled mean curve), else ``""``."""
-    from curate.bench.label_efficiency_null import mean_random_line, null_spread
+    from curate.bench.label_efficiency_null import mean_random_line, null_spread, p_values
 
     if name not in NULL_FILES:
         return ""
@@ -95,7 +95,7 @@ def _null_note(name: str, chosen: str, ratio: float | None, random_mean: list[fl
               file=sys.stderr)
         return ""
     null = data["null"]
-    p = (1 + sum(r >= (ratio or 0.0) for r in null["ratios"])) / (1 + null["streams"])
+    p = p_values(null["ratios"], {chosen: ratio})[chosen]
     mean = mean_random_line(null, chosen)
     return (f"; random against random from {null['streams']} other streams reads {null_spread(null)}, its per-seed "
             f"interval above 1 in {null['per_seed_ci_above_1']}: p = {p:.2f} for this ratio" + (f"; {mean}" if mean

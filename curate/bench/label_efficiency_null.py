@@ -21,7 +21,7 @@ from curate.errors import InputError
 Curves = Sequence[Sequence[float]]
 
 
-def _p_values(null: Sequence[float], ratios: Mapping[str, float | None]) -> dict[str, float]:
+def p_values(null: Sequence[float], ratios: Mapping[str, float | None]) -> dict[str, float]:
     """``(1 + null values at least the ratio) / (1 + len(null))`` per candidate (never reached = 0)."""
     arr = np.asarray(null, dtype=np.float64)
     return {name: round(float((1 + np.sum(arr >= (r or 0.0))) / (1 + len(arr))), 4) for name, r in ratios.items()}
@@ -44,23 +44,23 @@ def mean_random_null(budgets: Sequence[float], random: Curves, streams: Sequence
     """
     means = np.stack([np.asarray(c, dtype=np.float64).mean(axis=0) for c in [random, *streams]])
     base = means.mean(axis=0)
-    null, null_gains, null_diffs = [], [], []
+    null, null_diffs = [], []
     for i in range(len(means)):
         others = np.delete(means, i, axis=0).mean(axis=0)
         null.append(float(efficiency_ratio(budgets, others, means[i])["ratio"] or 0.0))
         null_diffs.append(means[i] - others)
-        null_gains.append(float(null_diffs[-1][1:].mean()))
     ratios, gains, by_budget = {}, {}, {}
     for name, curves in candidates.items():
         mean = np.asarray(curves, dtype=np.float64).mean(axis=0)
         ratios[name] = round_or_none(efficiency_ratio(budgets, base, mean)["ratio"])
         gains[name] = round(float((mean - base)[1:].mean()), 5)
         by_budget[name] = [round(float(g), 5) for g in mean - base]
-    band = np.stack(null_diffs)
+    band = np.stack(null_diffs)  # (1 + n_streams, m)
+    null_gains = band[:, 1:].mean(axis=1)
     return {"streams": len(means), "ratios": ratios, "mean_gain": gains, "null": [round(v, 4) for v in null],
             "range": [round(min(null), 4), round(max(null), 4)],
-            "null_mean_gain_range": [round(min(null_gains), 5), round(max(null_gains), 5)],
-            "p_value": _p_values(null, ratios), "gain_by_budget": by_budget,
+            "null_mean_gain_range": [round(float(null_gains.min()), 5), round(float(null_gains.max()), 5)],
+            "p_value": p_values(null, ratios), "gain_by_budget": by_budget,
             "null_band": {"low": [round(float(v), 5) for v in band.min(axis=0)],
                           "high": [round(float(v), 5) for v in band.max(axis=0)]}}
 
@@ -93,7 +93,7 @@ def ratio_null(budgets: Sequence[float], random: Curves, streams: Sequence[Curve
     out = {
         "streams": len(values), "ratios": [round(v, 4) for v in values],
         "range": [round(min(values), 4), round(max(values), 4)], "per_seed_ci_above_1": above,
-        "mean_gain_range": [round(min(gains), 5), round(max(gains), 5)], "p_value": _p_values(values, ratios),
+        "mean_gain_range": [round(min(gains), 5), round(max(gains), 5)], "p_value": p_values(values, ratios),
     }
     if candidates:
         out["mean_random"] = mean_random_null(budgets, random, streams, candidates)
