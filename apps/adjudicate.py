@@ -36,7 +36,12 @@ def wire_adjudicate(ws: Workspace, panel: TaskPanel, picker: Any, refresh: Any, 
     """
     store = ws.store
 
-    def listing(request: gr.Request, wanted: Any = None, status: str = "") -> dict[Any, Any]:
+    # What the reviewer is choosing or typing on the task on screen: a revisit of the tab (or a refresh) that finds
+    # the same task on top leaves it alone. Re-sent, it wiped a choice pressed while the revisit was in flight.
+    in_progress = (panel.state, panel.choice, panel.order, panel.note, panel.rewrite_box, panel.pairs, panel.choices)
+
+    def listing(request: gr.Request, wanted: Any = None, status: str = "", keep: bool = False) -> dict[Any, Any]:
+        on_screen = panel.showing(request)
         with service_errors():
             found = annotation.disputes(store, user_of(request))
         choices = [(f"task {d['task_id']} · {d['view'].type} · round {d['view'].round_number} · "
@@ -47,11 +52,16 @@ def wire_adjudicate(ws: Workspace, panel: TaskPanel, picker: Any, refresh: Any, 
                     **panel.show(None, NO_DISPUTES, request), panel.status: status}
         view = item["view"].as_dict()
         shown = panel.show(view, NO_DISPUTES, request)
+        if keep and on_screen == item["task_id"]:
+            shown.update({c: gr.skip() for c in in_progress})
         return {picker: gr.update(choices=choices, value=item["task_id"]), answers: answers_html(view, item["answers"]),
                 **shown, panel.status: status}
 
     def pick(task_id: Any, request: gr.Request) -> dict[Any, Any]:
         return listing(request, task_id)
+
+    def revisit(request: gr.Request) -> dict[Any, Any]:
+        return listing(request, keep=True)
 
     def landing(request: gr.Request) -> dict[Any, Any]:
         try:
@@ -75,8 +85,8 @@ def wire_adjudicate(ws: Workspace, panel: TaskPanel, picker: Any, refresh: Any, 
 
     outputs = [picker, answers, *panel.outputs, panel.status]
     leaf: dict[str, Any] = {"show_progress_on": [panel.status], **private}  # see build_app on loading statuses
-    tab.select(listing, None, outputs, **leaf)
-    refresh.click(listing, None, outputs, **leaf)
+    tab.select(revisit, None, outputs, **leaf)
+    refresh.click(revisit, None, outputs, **leaf)
     picker.input(pick, [picker], outputs, **leaf)
 
     def echo(task_id: float | None, choice: str, order: str, state: dict[str, Any],

@@ -134,6 +134,13 @@ def test_annotate_and_adjudicate(served: Served, open_page: Callable[..., Page])
     expect(answers).to_contain_text("ann")
     expect(answers).to_contain_text("prefer 2 over 1")
     page.keyboard.press("1")
+    expect(page.locator("#adj-pair-A")).to_have_class(_primary)
+    # leaving the tab and coming back (the same dispute still on top) keeps the choice: the revisit's reply must
+    # not wipe it, whether it lands before or after the next key press
+    page.locator("#annotate-tab-button").click()
+    page.locator("#adjudicate-tab-button").click()
+    page.wait_for_timeout(1000)  # time for the revisit's reply (about 0.1 s) to land, and wipe the choice if it would
+    expect(page.locator("#adj-pair-A")).to_have_class(_primary)
     page.keyboard.press("Control+Enter")
     expect(page.locator("#adj-status")).to_contain_text("Recorded decision")
     expect(page.locator("#adj-task-info")).to_contain_text("No disputed tasks")
