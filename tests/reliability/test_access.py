@@ -101,7 +101,7 @@ def _strangers_are_refused(served: Any, seeded: Any) -> None:
                 got = http.request(method, path, json={"data": [], "fn_index": 0, "session_hash": "x"})
                 assert got.status_code == 401, (method, path, cookies, got.status_code)
     # The browser's own events (called by index) are refused at the door too.
-    for handler in ("on_load", "render", "listing", "do_submit"):
+    for handler in ("on_load", "render", "revisit", "do_submit"):
         refused = ui_call(url, {}, served.fn_index(handler), [])
         assert isinstance(refused, httpx.Response) and refused.status_code == 401, handler
     wrong = httpx.post(url + "login", data={"username": "ann", "password": WRONG_PASSWORD}, timeout=20)
@@ -144,7 +144,7 @@ def _cannot_reach_reviewer_or_admin_functions(served: Any, seeded: Any) -> None:
         with pytest.raises(AppError, match="needs the admin role"):
             call(who, "hide_suggestions", None, True)
     # The same functions behind the UI's events, called by index as a browser would.
-    for handler, data, needs in (("render", [], "reviewer"), ("listing", [], "reviewer"),
+    for handler, data, needs in (("render", [], "reviewer"), ("revisit", [], "reviewer"),
                                  ("set_hidden", [None, True], "admin")):
         refused = ui_call(served.url, ann.cookies, served.fn_index(handler), data)
         assert isinstance(refused, dict) and refused["success"] is False, handler
