@@ -27,6 +27,7 @@ import numpy.typing as npt
 from curate.errors import InputError, RecordError
 from curate.ingest.formats import header_hint, row_to_record
 from curate.ingest.mapping import check_columns
+from curate.ingest.raw_rows import RawRow, places
 from curate.ingest.readers import read_rows
 from curate.ingest.records import as_text
 
@@ -45,7 +46,8 @@ class LabelledSet:
         texts: ``classify``: the text; ``preference``: the prompt as plain text ("" when there is none).
         labels: ``classify``: the gold class name; ``preference``: unused (empty).
         chosen / rejected: ``preference``: the two responses as plain text; ``classify``: empty.
-        skipped: ``(line, reason)`` of rows that could not be used (the first few kept for the report).
+        skipped: ``(line, reason, element)`` of rows that could not be used (the first few kept for the report;
+            ``element``: the row's position in a JSON array, else None).
         n_skipped: how many rows were skipped in all.
         n_duplicates: rows dropped because an earlier row had the same record id.
         skip_reasons: every skipped row's reason with its count.
@@ -57,7 +59,7 @@ class LabelledSet:
     labels: list[str] = field(default_factory=list)
     chosen: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
-    skipped: list[tuple[int, str]] = field(default_factory=list)
+    skipped: list[tuple[int, str, int | None]] = field(default_factory=list)
     n_skipped: int = 0
     n_duplicates: int = 0
     skip_reasons: dict[str, int] = field(default_factory=dict)
@@ -79,7 +81,8 @@ class LabelledSet:
         """Counts and the first skipped rows, for the JSON report."""
         return {"source": self.source, "rows": len(self), "skipped": self.n_skipped,
                 "duplicates_dropped": self.n_duplicates, "skip_reasons": dict(self.skip_reasons),
-                "skipped_examples": [{"line": line, "reason": reason} for line, reason in self.skipped]}
+                "skipped_examples": [{"line": line, "reason": reason, **({"element": element} if element else {})}
+                                     for line, reason, element in self.skipped]}
 
 
 def _missing_column_error(path: Path, task: str, target: str, row: Mapping[str, Any]) -> InputError:
@@ -125,7 +128,7 @@ def load_labelled(path: Path, task: str, *, mapping: Mapping[str, str] | None = 
     for raw in check_columns(read_rows(path, columns=columns, encoding=encoding), mapping, str(path)):
         if raw.error is not None or not isinstance(raw.data, Mapping):
             reason = raw.error or f"expected a row with named fields; got {type(raw.data).__name__}"
-            _skip(out, raw.line, reason)
+            _skip(out, raw, reason)
             continue
         if not checked:
             _check_columns(path, task, raw.data, mapping)
@@ -136,7 +139,7 @@ def load_labelled(path: Path, task: str, *, mapping: Mapping[str, str] | None = 
             if task == "classify" and rec.label is None:
                 raise RecordError("field 'label' is empty; every row needs its gold class")
         except RecordError as exc:
-            _skip(out, raw.line, str(exc))
+            _skip(out, raw, str(exc))
             continue
         if rec.id in seen:
             out.n_duplicates += 1
@@ -154,17 +157,18 @@ def load_labelled(path: Path, task: str, *, mapping: Mapping[str, str] | None = 
         first = out.skipped[0][1] if out.skipped else ""
         about_columns = "field" in first or "shape" in first or not first  # else the reason says what to do
         raise InputError(f"{path}: no usable {task} row ({out.n_skipped} skipped"
-                         + (f"; first: line {out.skipped[0][0]}: {first}" if out.skipped else "") + ")."
+                         + (f"; first: {places([(out.skipped[0][0], out.skipped[0][2])])}: {first}"
+                            if out.skipped else "") + ")."
                          + (f" The {task} benchmark needs columns {' and '.join(REQUIRED[task])} (use --map)."
                             if about_columns else ""))
     return out
 
 
-def _skip(out: LabelledSet, line: int, reason: str) -> None:
+def _skip(out: LabelledSet, raw: RawRow, reason: str) -> None:
     out.n_skipped += 1
     out.skip_reasons[reason] = out.skip_reasons.get(reason, 0) + 1
     if len(out.skipped) < MAX_SKIPPED_SHOWN:
-        out.skipped.append((line, reason))
+        out.skipped.append((raw.line, reason, raw.element))
 
 
 # --------------------------------------------------------------------------------------------- splits

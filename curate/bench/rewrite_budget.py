@@ -38,6 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from curate.errors import InputError
+from curate.ingest.raw_rows import RawRow, places
 from curate.ingest.records import Record, record_id
 from curate.scorers.rewrite import rank_average
 
@@ -295,26 +296,35 @@ def two_stage_vs_exact(result: dict[str, Any]) -> dict[str, Any]:
 
 class PairRows(list[tuple[str, str]]):
     """``(prompt, completion)`` rows read by :func:`load_pairs`, with the rows it could not use: ``skipped`` maps
-    each reason to its count, ``skipped_lines`` to its first few source lines; ``read`` counts the rows seen."""
+    each reason to its count, ``skipped_lines`` to its first few source lines (``skipped_where``: the same as
+    text, with a JSON array's element numbers); ``read`` counts the rows seen."""
 
     def __init__(self) -> None:
         super().__init__()
         self.skipped: dict[str, int] = {}
         self.skipped_lines: dict[str, list[int]] = {}
+        self.skipped_places: dict[str, list[tuple[int, int | None]]] = {}
         self.read = 0
 
-    def skip(self, line: int, reason: str) -> None:
+    def skip(self, raw: RawRow, reason: str) -> None:
         """Count a row that gave no pair."""
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
         lines = self.skipped_lines.setdefault(reason, [])
         if len(lines) < 5:
-            lines.append(line)
+            lines.append(raw.line)
+            self.skipped_places.setdefault(reason, []).append((raw.line, raw.element))
+
+    @property
+    def skipped_where(self) -> dict[str, str]:
+        """Each reason's first few rows, as text: ``lines 4, 9`` or ``elements 2, 57 on line 1``."""
+        return {reason: places(found) for reason, found in self.skipped_places.items()}
 
     def subset(self, indices: Sequence[int]) -> PairRows:
         """The rows at ``indices``, with this file's skipped-row counts."""
         out = PairRows()
         out.extend(self[int(i)] for i in indices)
         out.skipped, out.skipped_lines, out.read = self.skipped, self.skipped_lines, self.read
+        out.skipped_places = self.skipped_places
         return out
 
     def summary(self) -> str:
@@ -322,8 +332,8 @@ class PairRows(list[tuple[str, str]]):
         total = sum(self.skipped.values())
         if not total:
             return ""
-        parts = [f"{n:,} x {reason} (line{'s' if len(self.skipped_lines[reason]) > 1 else ''} "
-                 f"{', '.join(map(str, self.skipped_lines[reason]))}{', ...' if n > 5 else ''})"
+        where = self.skipped_where
+        parts = [f"{n:,} x {reason} ({where[reason]}{', ...' if n > 5 else ''})"
                  for reason, n in sorted(self.skipped.items(), key=lambda kv: -kv[1])[:4]]
         return f"{total:,} of {self.read:,} rows skipped: " + "; ".join(parts)
 
@@ -351,24 +361,24 @@ def load_pairs(path: Any, mapping: dict[str, str] | None = None, *, limit: int |
     for n, raw in enumerate(rows, start=1):
         out.read += 1
         if raw.error is not None or not isinstance(raw.data, dict):
-            out.skip(raw.line, raw.error or "not a row of fields")
+            out.skip(raw, raw.error or "not a row of fields")
             continue
         first_columns = first_columns or [str(k) for k in raw.data]
         try:
             rec = row_to_record(raw.data, source=str(source), line=raw.line, row_number=n, mapping=mapping)
         except RecordError as exc:
-            out.skip(raw.line, str(exc))
+            out.skip(raw, str(exc))
             continue
         split = prompt_and_completion(rec) if rec.kind == "example" else None  # chat rows: at the last answer
         if split is None:
-            out.skip(raw.line, f"a {rec.kind} record, not a prompt and its completion" if rec.kind != "example"
+            out.skip(raw, f"a {rec.kind} record, not a prompt and its completion" if rec.kind != "example"
                      else "no assistant answer to split the chat at")
             continue
         prompt, completion = as_text(split[0]).strip(), as_text(split[1]).strip()
         if prompt and completion:
             out.append((prompt, completion))
         else:
-            out.skip(raw.line, "empty " + ("prompt" if not prompt else "completion"))
+            out.skip(raw, "empty " + ("prompt" if not prompt else "completion"))
     if len(out) < 4:
         skipped = out.summary()
         raise InputError(f"{source}: {len(out)} prompt-completion rows" + (f" ({skipped})" if skipped else "")

@@ -201,7 +201,7 @@ def bench_rewrite_budget_cmd(
                                     say=lambda _: progress.advance(task), kinds=kinds, draft=draft)
     print_rewrite_budget(report)
     report["data"] = {"source": str(data), "rows_read": rows.read, "skipped": rows.skipped,
-                      "skipped_lines": rows.skipped_lines}
+                      "skipped_lines": rows.skipped_lines, "skipped_where": rows.skipped_where}
     if lora:
         report["lora"] = _lora_budget(rows, held, names, damage_share, shares, seeds, lora_epochs, base,
                                       lambda name: build_scorer(name, context), embedder.embed_texts,

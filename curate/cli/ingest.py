@@ -188,8 +188,7 @@ def _print_reasons(report: Any, shown: int = 8) -> None:
     grid.add_column(overflow="fold")
     reasons = list(report.reasons.items())
     for reason, n in reasons[:shown]:
-        lines = list(dict.fromkeys(report.reason_lines.get(reason, [])))
-        where = ("line " if len(lines) == 1 else "lines ") + ", ".join(map(str, lines)) if lines else ""
+        where = report.reason_where.get(reason, "")
         more = ", ..." if n > len(report.reason_lines.get(reason, [])) else ""
         grid.add_row(f"  {n:,} x", escape(reason) + (f" [dim]({where}{more})[/]" if where else ""))
     if len(reasons) > shown:

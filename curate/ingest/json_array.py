@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -30,12 +31,38 @@ from curate.ingest.raw_rows import (
 )
 
 ONE_OBJECT_LIMIT = 256 * 1024 * 1024  # bytes read to check whether a file starting with '{' is one object
+_NEXT_OBJECT = re.compile(r",\s*\{")
+RESYNC_TRIES = 1000  # element starts tried after a broken element whose brackets do not balance
 
 
 def _skip_ws(buf: str, pos: int) -> int:
     while pos < len(buf) and buf[pos] in " \t\r\n":
         pos += 1
     return pos
+
+
+def _resync(buf: str, start: int, decoder: json.JSONDecoder, stop: int | None = None) -> int:
+    """Where reading goes on after the broken element at ``start`` of a minified array (before ``stop``), or -1.
+
+    On one line, counting brackets finds no end for ``{"a": [1, 2}, {...}, ...`` (every later element would be
+    lost), and a string left open (``{"text": "ab, {...}``) moves the end it finds past whole elements. Here the
+    first ``,`` followed by a whole object, an element of the array again, is taken: an object that is followed by
+    another ``,`` or by the array's closing ``]`` at the end of the text. An object nested in a list inside the
+    broken element is followed by that list's ``]`` instead; only a list of three or more of them is taken for
+    elements, and those are then quarantined as rows of no known shape, the next real element read after them.
+    """
+    matches = _NEXT_OBJECT.finditer(buf, start + 1) if stop is None else _NEXT_OBJECT.finditer(buf, start + 1, stop + 1)
+    for tries, match in enumerate(matches):
+        if tries >= RESYNC_TRIES:
+            break
+        try:
+            _, end = decoder.raw_decode(buf, match.end() - 1)
+        except (json.JSONDecodeError, RecursionError, ValueError):
+            continue
+        after = _skip_ws(buf, end)
+        if buf[after : after + 1] == "," or (buf[after : after + 1] == "]" and _skip_ws(buf, after + 1) == len(buf)):
+            return match.start()
+    return -1
 
 
 def _recover_end(buf: str, start: int) -> int:
@@ -175,6 +202,7 @@ class _JsonArray:
         self.decoder = json.JSONDecoder()
         self.max, self.encoding = max_row_bytes, encoding
         self.buf, self.pos, self.line = "", 0, 1
+        self.elements = 0  # elements met so far: the number of the next one's RawRow
         self.eof = self.started = self.done = False
         self.broken: str | None = None  # why the rest of a compressed stream cannot be read
 
@@ -233,6 +261,8 @@ class _JsonArray:
             else:
                 row = self.element()
                 if row is not None:
+                    self.elements += 1
+                    row.element = self.elements
                     yield row
         if self.broken:
             yield RawRow(self.line, error=self.broken)
@@ -271,13 +301,18 @@ class _JsonArray:
         """An error row for the broken element at ``pos``; moves past it (or stops when it has no end)."""
         buf, pos = self.buf, self.pos
         end = _recover_end(buf, pos)
+        if end < 0 or "\n" not in buf[pos:end]:  # on one line, counting brackets is not to be trusted past a break
+            sync = _resync(buf, pos, self.decoder, None if end < 0 else end)
+            if sync >= 0:
+                end = sync
         if len(buf) - pos > self.max and (end < 0 or end - pos > self.max):
             reason = f"array element is longer than the limit of {self.max:,} bytes"
         if end < 0:
             self.done = True
             reason += ("; the JSON array is not closed with ']' (truncated file?)" if self.eof else
                        "; no element boundary follows it, so the rest of the file cannot be read")
-        row = RawRow(self.line, error=reason, raw=excerpt(buf[pos : pos + EXCERPT_CHARS]))
+        row = RawRow(self.line, error=reason, raw=excerpt(buf[pos : end if 0 <= end < pos + EXCERPT_CHARS else
+                                                              pos + EXCERPT_CHARS]))
         if end >= 0:
             self.advance(end)
         return row

@@ -8,7 +8,7 @@ import io
 import json
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -25,12 +25,30 @@ UTF8 = "utf-8"
 
 @dataclass(slots=True)
 class RawRow:
-    """One row of a source: ``data`` when it was read, else ``error`` (and ``raw``, an excerpt)."""
+    """One row of a source: ``data`` when it was read, else ``error`` (and ``raw``, an excerpt). ``element``: the
+    row's 1-based position in a JSON array, where ``line`` alone does not find it (a minified array is one line)."""
 
     line: int
     data: Any = None
     error: str | None = None
     raw: str | None = None
+    element: int | None = None
+
+    @property
+    def where(self) -> str:
+        """Where the row is in its file: ``line 4``, or ``element 2 on line 1`` in a JSON array."""
+        return places([(self.line, self.element)])
+
+
+def places(found: Sequence[tuple[int, int | None]]) -> str:
+    """``(line, element)`` pairs as a reader finds them again: ``lines 4, 9``; ``elements 2, 57 on line 1`` for the
+    elements of a JSON array (its lines too, as many as differ)."""
+    lines = list(dict.fromkeys(line for line, _ in found))
+    line_text = ("line " if len(lines) == 1 else "lines ") + ", ".join(map(str, lines))
+    elements = [element for _, element in found if element is not None]
+    if not elements:
+        return line_text
+    return ("element " if len(elements) == 1 else "elements ") + ", ".join(map(str, elements)) + f" on {line_text}"
 
 
 def open_binary(path: Path, encoding: str = UTF8) -> IO[bytes]:

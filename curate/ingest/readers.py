@@ -279,7 +279,7 @@ def read_every_row(path: Path, what: str) -> list[tuple[int, object]]:
     rows: list[tuple[int, object]] = []
     for raw in read_rows(path):
         if raw.error is not None:
-            raise InputError(f"{path}, line {raw.line}: {raw.error}. The {what} must be JSON lines, a JSON array, "
+            raise InputError(f"{path}, {raw.where}: {raw.error}. The {what} must be JSON lines, a JSON array, "
                              "CSV/TSV with a header line or Parquet.")
         rows.append((raw.line, raw.data))
     return rows

@@ -11,6 +11,8 @@ from typing import IO, Any
 
 import orjson
 
+from curate.ingest.raw_rows import places
+
 LINES_PER_REASON = 10  # line numbers kept per distinct reason
 MAX_REASONS = 200  # distinct reasons counted; the rows of any further ones are counted under OTHER_REASONS
 OTHER_REASONS = "other reasons (each row's reason is in the quarantine file)"
@@ -26,7 +28,7 @@ class IngestReport:
     ``label_conflicts``: moved records whose label in this file differs from the stored one (kept), with
     ``label_conflict_examples`` ``(line, stored, this file's)``.
     ``reasons``: rows quarantined per reason (the whole reason), most frequent first; ``reason_lines``: the first
-    source lines of each.
+    source lines of each; ``reason_where``: the same as text, with the element numbers of a JSON array's rows.
     """
 
     source: str
@@ -39,6 +41,7 @@ class IngestReport:
     by_kind: dict[str, int] = field(default_factory=dict)
     reasons: dict[str, int] = field(default_factory=dict)
     reason_lines: dict[str, list[int]] = field(default_factory=dict)
+    reason_where: dict[str, str] = field(default_factory=dict)
     first_bad_lines: list[int] = field(default_factory=list)
     first_bad_rows: list[int] = field(default_factory=list)
     quarantine_path: str | None = None
@@ -72,17 +75,21 @@ class Quarantine:
         self._fh: IO[bytes] | None = None
         self.reasons: Counter[str] = Counter()
         self.reason_lines: dict[str, list[int]] = {}
+        self.reason_places: dict[str, list[tuple[int, int | None]]] = {}
         self.redact = redact
         self.lines: list[int] = []
         self.rows: list[int] = []
 
-    def add(self, source: str, line: int, row: int, reason: str, raw: Any) -> None:
+    def add(self, source: str, line: int, row: int, reason: str, raw: Any, *, element: int | None = None) -> None:
+        """Write one unreadable row; ``element``: its position in a JSON array (None in other formats)."""
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = self.path.open("wb")
         if self.redact is not None:
             raw = self.redact(raw)
         entry = {"source": source, "line": line, "row": row, "reason": reason, "raw": raw}
+        if element is not None:
+            entry["element"] = element
         self._fh.write(orjson.dumps(entry, default=str) + b"\n")
         if reason not in self.reasons and len(self.reasons) >= MAX_REASONS:
             reason = OTHER_REASONS
@@ -90,6 +97,7 @@ class Quarantine:
         lines = self.reason_lines.setdefault(reason, [])
         if len(lines) < LINES_PER_REASON:
             lines.append(line)
+            self.reason_places.setdefault(reason, []).append((line, element))
         self.lines.append(line)
         self.rows.append(row)
 
@@ -104,5 +112,6 @@ class Quarantine:
             report.quarantine_path = str(self.path)
             report.reasons = dict(self.reasons.most_common())
             report.reason_lines = {reason: self.reason_lines[reason] for reason in report.reasons}
+            report.reason_where = {reason: places(self.reason_places[reason]) for reason in report.reasons}
             report.first_bad_lines = self.lines[:20]
             report.first_bad_rows = self.rows[:20]

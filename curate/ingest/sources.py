@@ -319,10 +319,10 @@ def _batches(
             except RecordError as exc:
                 row.error, row.raw = str(exc), _raw_excerpt(row)
         if row.error is not None:
-            quarantine.add(source, row.line, report.rows, row.error, row.raw)
+            quarantine.add(source, row.line, report.rows, row.error, row.raw, element=row.element)
             if strict:
                 raise InputError(
-                    f"{source}, line {row.line}: {row.error}. Nothing was stored (--strict). Fix the row, or "
+                    f"{source}, {row.where}: {row.error}. Nothing was stored (--strict). Fix the row, or "
                     "run without --strict to quarantine bad rows and keep the rest."
                 )
         if len(batch) >= batch_size:

@@ -72,13 +72,13 @@ MAX_ROW_BYTES = 4096  # small, so overlong lines are cheap to generate
 # Generated inputs per target. The full profile totals over 10,000; ci runs in make test.
 EXAMPLES: dict[str, dict[str, int]] = {
     "full": {
-        "jsonl_reader": 1500, "jsonl_ingest": 400, "json_reader": 1200, "json_ingest": 300,
+        "jsonl_reader": 1500, "jsonl_ingest": 400, "json_reader": 1200, "json_ingest": 300, "json_minified_ingest": 300,
         "csv_reader": 1200, "csv_ingest": 300, "parquet_types": 200, "parquet_corrupt": 500, "gzip": 600,
         "hf_folder": 100, "mapping_parse": 1000, "mapping_rows": 1000, "service": 2000, "endpoints": 1000,
         "http": 300,
     },
     "ci": {
-        "jsonl_reader": 150, "jsonl_ingest": 40, "json_reader": 120, "json_ingest": 30,
+        "jsonl_reader": 150, "jsonl_ingest": 40, "json_reader": 120, "json_ingest": 30, "json_minified_ingest": 30,
         "csv_reader": 120, "csv_ingest": 30, "parquet_types": 20, "parquet_corrupt": 50, "gzip": 60,
         "hf_folder": 10, "mapping_parse": 100, "mapping_rows": 100, "service": 200, "endpoints": 100,
         "http": 30,
@@ -371,6 +371,43 @@ def test_json_array_ingest_keeps_every_valid_element(profile: str, tmp_path: Pat
         check_ingest(ws, path, mix, one_error_per_line=False)
 
     fuzz(profile, "json_ingest", json_mixes(), check, deadline=5)
+    assert audit.verify(ws.store).ok
+
+
+@st.composite
+def one_line_json_mixes(draw: st.DrawFn) -> Mix:
+    """A minified JSON array (``json.dump``'s default): every element on one line, valid objects among garbage.
+    ``valid`` and ``bad`` are keyed by element number, since every line is 1."""
+    items = draw(st.lists(st.one_of(valid_rows(), bad_json_values(MAX_ROW_BYTES)), min_size=1, max_size=8))
+    mix, chunks = Mix(b""), []
+    for element, item in enumerate(items, 1):
+        if isinstance(item, ValidRow):
+            chunks.append(json_line(item.row, ascii_only=draw(st.booleans())))
+            mix.valid[element] = item
+        else:
+            chunks.append(item.data)
+            mix.bad[element] = item
+    mix.content, mix.lines = b"[" + draw(st.sampled_from([b",", b", "])).join(chunks) + b"]", 1
+    return mix
+
+
+@PROFILE
+def test_minified_json_array_ingest_keeps_every_valid_element(profile: str, tmp_path: Path) -> None:
+    """On one line the line structure cannot bound a broken element: whatever the damage, every valid element
+    after it is still stored, and every quarantined row names its element."""
+    ws, path = new_workspace(tmp_path), tmp_path / "minified.json"
+
+    def check(mix: Mix) -> None:
+        path.write_bytes(mix.content)
+        report = ingest(ws, path, max_row_bytes=MAX_ROW_BYTES)
+        entries = quarantined(report)
+        assert report.valid == len(mix.valid), ({k: v.kind for k, v in mix.bad.items()}, report.reasons)
+        assert (report.quarantined > 0) == bool(mix.bad) and all(e["line"] == 1 for e in entries)
+        assert all("element" in e for e in entries if not e["reason"].startswith("a stray ']'"))
+        ids = [row.id for row in mix.valid.values()]
+        assert not set(ids) - stored(ws, ids)
+
+    fuzz(profile, "json_minified_ingest", one_line_json_mixes(), check, deadline=5)
     assert audit.verify(ws.store).ok
 
 

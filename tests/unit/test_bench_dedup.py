@@ -225,7 +225,7 @@ def test_bench_dedup_errors_are_one_message_without_traceback(tmp_path):
     (tmp_path / "bad.json").write_text("[{")
     for args, message in [([], "give at least one data file"),
                           (["--exact", str(tmp_path / "absent.tsv")], "no such file (--exact)"),
-                          (["--minhash", str(tmp_path / "bad.json")], "bad.json, line 1: broken JSON")]:
+                          (["--minhash", str(tmp_path / "bad.json")], "bad.json, element 1 on line 1: broken JSON")]:
         code = "from curate.cli.main import main; main()"
         proc = subprocess.run([sys.executable, "-c", code, "bench", "dedup", *args],
                               capture_output=True, text=True, timeout=120)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -107,6 +108,23 @@ def test_quarantine_reasons_are_printed_in_full_with_their_lines(tmp_path: Path)
             "target=source; for a pair with the winner in 'winner': --map responses=response_a,response_b --map "
             "preferred=winner (lines 2, 3)") in said
     assert "quarantine:" in said
+
+
+def test_quarantined_elements_of_a_minified_json_array_are_named_by_element(tmp_path: Path) -> None:
+    """``json.dump`` writes an array on one line: "line 1" would not find a row, its element number does; and a
+    broken element whose brackets do not balance loses none of the rows after it."""
+    rows = [{"prompt": f"q{i}", "completion": f"a{i}"} for i in range(6)]
+    text = json.dumps(rows).replace('"completion": "a1"}', '"completion": "a1", "x": [1}')
+    text = text.replace('{"prompt": "q4", "completion": "a4"}', '{"prompt": "q4"}')
+    (tmp_path / "rows.json").write_text(text)
+    proc = _curate("ingest", tmp_path / "rows.json", "-w", tmp_path / "ws")
+    said = " ".join(_said(proc).split())
+    assert proc.returncode == 0  # rows were stored; the quarantined ones are listed
+    assert "broken JSON" in said and "(element 2 on line 1)" in said
+    assert "Name your columns with --map target=source (element 5 on line 1)" in said
+    assert re.search(r"new records\s*│?\s*4\b", said), said
+    quarantined = [json.loads(line) for line in next((tmp_path / "ws" / "quarantine").glob("*.jsonl")).open()]
+    assert [(q["line"], q["row"], q["element"]) for q in quarantined] == [(1, 2, 2), (1, 5, 5)]
 
 
 def test_headerless_tsv_hints_at_columns_and_reads_with_them(tmp_path: Path) -> None:

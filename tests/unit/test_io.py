@@ -73,6 +73,38 @@ def test_truncated_json_array_keeps_the_complete_elements(tmp_path):
     assert rows[-1].error is not None
 
 
+def test_minified_json_array_element_with_unbalanced_brackets_loses_nothing_after_it(tmp_path):
+    """On one line, counting brackets finds no end for ``[1, 2}``: reading goes on at the next run of whole
+    elements, and every row is found again by its element number (the line is 1 for all)."""
+    text = ('[{"text": "a"},{"text": "b", "x": [1, 2},{"text": "c", "tags": [{"k": 1}, {"k": 2}]},'
+            '{"text": "d"},{"text": "e"}]')
+    rows = list(read_json(_write(tmp_path / "m.json", text.encode())))
+    assert [r.data["text"] for r in rows if r.error is None] == ["a", "c", "d", "e"]
+    bad = [r for r in rows if r.error]
+    assert len(bad) == 1 and "broken JSON" in bad[0].error and bad[0].raw == '{"text": "b", "x": [1, 2}'
+    assert [r.element for r in rows] == [1, 2, 3, 4, 5] and {r.line for r in rows} == {1}
+    assert bad[0].where == "element 2 on line 1"
+
+
+def test_resync_needs_whole_elements_after_the_break_not_an_object_nested_in_it(tmp_path):
+    """Objects in a list inside the broken element are followed by that list's ']', not by the array's end:
+    they are not read as rows; the array's own next elements are."""
+    text = '[{"text": "a", "x": [1, 2}, "items": [{"k": 1}, {"k": 2}], "y": 3},{"text": "b"}]'
+    rows = list(read_json(_write(tmp_path / "n.json", text.encode())))
+    assert [r.data for r in rows if r.error is None] == [{"text": "b"}]
+    assert [(r.element, r.error is None) for r in rows] == [(1, False), (2, True)]
+
+
+def test_places_name_lines_or_json_array_elements():
+    from curate.ingest.raw_rows import RawRow, places
+
+    assert places([(4, None)]) == "line 4"
+    assert places([(4, None), (9, None), (9, None)]) == "lines 4, 9"
+    assert places([(1, 2336), (1, 4659)]) == "elements 2336, 4659 on line 1"
+    assert places([(2, 1), (5, 2)]) == "elements 1, 2 on lines 2, 5"
+    assert RawRow(7).where == "line 7" and RawRow(1, element=3).where == "element 3 on line 1"
+
+
 def test_json_file_holding_json_lines_is_read_as_jsonl(tmp_path):
     path = _write(tmp_path / "lines.json", b'{"text": "a"}\n{"text": "b"}\n')
     assert [r.data for r in read_rows(path)] == [{"text": "a"}, {"text": "b"}]
