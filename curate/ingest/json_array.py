@@ -32,7 +32,8 @@ from curate.ingest.raw_rows import (
 
 ONE_OBJECT_LIMIT = 256 * 1024 * 1024  # bytes read to check whether a file starting with '{' is one object
 _NEXT_OBJECT = re.compile(r",\s*\{")
-RESYNC_TRIES = 1000  # element starts tried after a broken element whose brackets do not balance
+RESYNC_TRIES = 1000  # element starts tried after a broken element on one line
+RESYNC_RUN = 50  # whole objects in a row after which a start is taken for the array's next element
 
 
 def _skip_ws(buf: str, pos: int) -> int:
@@ -46,22 +47,32 @@ def _resync(buf: str, start: int, decoder: json.JSONDecoder, stop: int | None = 
 
     On one line, counting brackets finds no end for ``{"a": [1, 2}, {...}, ...`` (every later element would be
     lost), and a string left open (``{"text": "ab, {...}``) moves the end it finds past whole elements. Here the
-    first ``,`` followed by a whole object, an element of the array again, is taken: an object that is followed by
-    another ``,`` or by the array's closing ``]`` at the end of the text. An object nested in a list inside the
-    broken element is followed by that list's ``]`` instead; only a list of three or more of them is taken for
-    elements, and those are then quarantined as rows of no known shape, the next real element read after them.
+    first ``,`` followed by a run of whole objects, elements of the array again, is taken: a run that ends at the
+    array's closing ``]`` at the end of the text, at garbage (text that is not a whole element, or no ``,`` after
+    one), or that is ``RESYNC_RUN`` long. A run of objects nested in a list inside the broken element ends at that
+    list's ``]`` with more text after it, and is passed over.
     """
     matches = _NEXT_OBJECT.finditer(buf, start + 1) if stop is None else _NEXT_OBJECT.finditer(buf, start + 1, stop + 1)
     for tries, match in enumerate(matches):
         if tries >= RESYNC_TRIES:
             break
-        try:
-            _, end = decoder.raw_decode(buf, match.end() - 1)
-        except (json.JSONDecodeError, RecursionError, ValueError):
-            continue
-        after = _skip_ws(buf, end)
-        if buf[after : after + 1] == "," or (buf[after : after + 1] == "]" and _skip_ws(buf, after + 1) == len(buf)):
-            return match.start()
+        at, run = match.end() - 1, 0
+        while True:
+            try:
+                _, end = decoder.raw_decode(buf, at)
+            except (json.JSONDecodeError, RecursionError, ValueError):
+                if run:  # the run meets an element that is not a whole object: garbage at the array's level
+                    return match.start()
+                break
+            run += 1
+            after = _skip_ws(buf, end)
+            if run >= RESYNC_RUN or (buf[after : after + 1] == "]" and _skip_ws(buf, after + 1) == len(buf)):
+                return match.start()
+            if buf[after : after + 1] in ("]", "}"):
+                break  # a ']' with text after it, or a '}': the run was nested inside the broken element
+            if buf[after : after + 1] != ",":  # garbage after a whole element, at the array's level
+                return match.start()
+            at = _skip_ws(buf, after + 1)
     return -1
 
 
@@ -285,6 +296,13 @@ class _JsonArray:
             return self.skip_broken("broken JSON: the element is nested too deeply to read")
         except ValueError as exc:  # e.g. an integer with more digits than Python converts
             return self.skip_broken(f"broken JSON: {exc}")
+        if isinstance(value, str):  # '"x,{"text": "a"}': a stray quote makes a string of the next element's start
+            after = _skip_ws(buf, end)
+            if after == len(buf) and not self.eof:
+                self.fill()
+                return None
+            if buf[after : after + 1] not in ("", ",", "]"):
+                return self.skip_broken("broken JSON: a string with no ',' after it (a stray quote?)")
         if end - pos > self.max:
             row = RawRow(self.line, error=f"array element is longer than the limit of {self.max:,} bytes",
                          raw=excerpt(buf[pos : pos + EXCERPT_CHARS]))

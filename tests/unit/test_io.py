@@ -89,10 +89,21 @@ def test_minified_json_array_element_with_unbalanced_brackets_loses_nothing_afte
 def test_resync_needs_whole_elements_after_the_break_not_an_object_nested_in_it(tmp_path):
     """Objects in a list inside the broken element are followed by that list's ']', not by the array's end:
     they are not read as rows; the array's own next elements are."""
-    text = '[{"text": "a", "x": [1, 2}, "items": [{"k": 1}, {"k": 2}], "y": 3},{"text": "b"}]'
-    rows = list(read_json(_write(tmp_path / "n.json", text.encode())))
-    assert [r.data for r in rows if r.error is None] == [{"text": "b"}]
-    assert [(r.element, r.error is None) for r in rows] == [(1, False), (2, True)]
+    for n in (2, 4):
+        nested = "[" + ", ".join(f'{{"text": "k{i}"}}' for i in range(n)) + "]"
+        text = '[{"text": "a", "x": [1, 2}, "items": ' + nested + ', "y": 3},{"text": "b"},7,{"text": "c"}]'
+        rows = list(read_json(_write(tmp_path / "n.json", text.encode())))
+        assert [r.data for r in rows if r.error is None] == [{"text": "b"}, 7, {"text": "c"}]
+        assert [(r.element, r.error is None) for r in rows] == [(1, False), (2, True), (3, True), (4, True)]
+
+
+def test_a_stray_quote_on_one_line_does_not_swallow_the_next_element(tmp_path):
+    """'"x,{"text": "a"}' reads as the string "x,{" and then garbage: the string is taken for the start of a broken
+    element, and reading goes on at the object inside it (found by the fuzz target of minified arrays)."""
+    text = '["unterminated,{"text": "a"},"x,"x,,{"text": "b"}]'
+    rows = list(read_json(_write(tmp_path / "q.json", text.encode())))
+    assert [r.data for r in rows if r.error is None] == [{"text": "a"}, {"text": "b"}]
+    assert all("stray quote" in r.error for r in rows if r.error)
 
 
 def test_places_name_lines_or_json_array_elements():
