@@ -13,7 +13,9 @@ Usage::
 
 ``--null-streams N`` runs random sampling N more times from other random streams (same splits, seeds and seed sets)
 and reports the ratio each reads against random: the ratio's null distribution on this set, and each candidate's
-p-value in it. On flat curves a ratio far from 1 can be chance; this says how far chance goes.
+p-value in it. On flat curves a ratio far from 1 can be chance; this says how far chance goes. ``--curves-from
+EARLIER.json`` pools an earlier run's candidates (same set, splits and seeds; random's curves must be identical) with
+this run's, so they are read against its null streams too, without running their loops again.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ def main() -> None:
     parser.add_argument("--features", default="smollm2", choices=("tfidf", "smollm2"))
     parser.add_argument("--null-streams", type=int, default=0,
                         help="random sampling again from N other streams: random vs random, the ratio's null")
+    parser.add_argument("--curves-from", type=Path, default=None,
+                        help="an earlier run's JSON (same set, splits and seeds): its candidates are pooled too, "
+                             "read against this run's null streams without running their loops again")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".bench-cache")
     parser.add_argument("--resume-dir", type=Path, default=ROOT / ".bench-cache" / "preference_splits")
@@ -54,7 +59,7 @@ def main() -> None:
 
     from curate.bench.label_efficiency import rich_progress
     from curate.bench.label_efficiency_plot import plot_report
-    from curate.bench.preference_splits import as_report, pool_splits, run_splits
+    from curate.bench.preference_splits import add_curves, as_report, pool_splits, run_splits
     from curate.bench.preference_suite import CANDIDATES, MORE_CANDIDATES, shared_preference_set
 
     pset, skipped = shared_preference_set(args.data, args.set)
@@ -77,6 +82,8 @@ def main() -> None:
     if args.only_splits:
         print(f"ran splits {args.only_splits}; kept in {args.resume_dir} (pool them with a run without --only-splits)")
         return
+    if args.curves_from is not None:
+        reports = add_curves(reports, json.loads(args.curves_from.read_text(encoding="utf-8")))
     pooled = pool_splits(reports)
     pooled["command"] = ".venv/bin/python " + shlex.join(
         [str(Path(sys.argv[0]).resolve().relative_to(ROOT)), *sys.argv[1:]])

@@ -14,6 +14,7 @@ random's final accuracy (:func:`~curate.bench.label_efficiency_metrics.ratio_rep
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -74,6 +75,40 @@ def run_splits(pset: PreferenceSet, candidates: Mapping[str, Mapping[str, Any]],
             say(f"{pset.name} split {split_seed} ({how}): " + ", ".join(
                 f"{name} {'never' if r['ratio'] is None else format(r['ratio'], '.2f')}" for name, r in ratios.items()))
     return reports
+
+
+def add_curves(reports: Sequence[Mapping[str, Any]], earlier: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Copies of ``reports`` (one per split, as :func:`run_splits` returns) holding also the candidates of
+    ``earlier``, a :func:`pool_splits` result on the same set, splits, loop seeds and budgets: a null run then reads
+    candidates that ran before it, without running their loops again. Candidates already in ``reports`` are kept.
+
+    Raises:
+        InputError: ``earlier`` is of another set, splits, seeds or budgets, or random's curves differ (the two
+            runs did not share their splits and seed sets, so their curves cannot be paired).
+    """
+    splits = [r["config"].get("split_seed", 0) for r in reports]
+    runs = [r["runs"]["noise_0"] for r in reports]
+    seeds = len(runs[0]["curves"]["random"]["per_seed"]) if runs else 0
+    same = (earlier.get("set") == (reports[0]["set"] if reports else None) and earlier.get("splits") == splits
+            and earlier.get("seeds_per_split") == seeds and runs and earlier.get("budgets") == runs[0]["budgets"])
+    if not same:
+        raise InputError(f"the earlier run ({earlier.get('set')}, splits {earlier.get('splits')}, "
+                         f"{earlier.get('seeds_per_split')} seeds each) is not of this run's set, splits {splits} and "
+                         f"{seeds} seeds with the same budgets: its curves cannot be paired with these.")
+    random_now = np.asarray([c for run in runs for c in run["curves"]["random"]["per_seed"]], dtype=np.float64)
+    random_then = np.asarray(earlier["curves"]["random"]["per_seed"], dtype=np.float64)
+    if random_now.shape != random_then.shape or not np.allclose(random_now, random_then, atol=1e-9):
+        raise InputError("random's curves differ between the earlier run and this one: they did not share their "
+                         "splits and seed sets (or the features changed), so their curves cannot be paired.")
+    out = [copy.deepcopy(dict(r)) for r in reports]
+    for i, report in enumerate(out):
+        run = report["runs"]["noise_0"]
+        for name, curves in earlier["curves"].items():
+            if name == "random" or name in run["curves"]:
+                continue
+            run["curves"][name] = {"per_seed": curves["per_seed"][i * seeds : (i + 1) * seeds]}
+            run["ratios"][name] = {"ratio": earlier["per_split_ratio"][name][i]}
+    return out
 
 
 def pool_splits(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from curate.bench.label_efficiency_plot import plot_report
-from curate.bench.preference_splits import as_report, pool_splits, run_splits
+from curate.bench.preference_splits import add_curves, as_report, pool_splits, run_splits
 from curate.bench.preference_suite import PreferenceSet
 from curate.errors import InputError
 from tests.unit.test_preference_suite import _pairs_file
@@ -90,6 +90,31 @@ def test_null_streams_are_random_again_from_other_draws_and_pool_into_p_values(t
     mixed = [reports[0], plain[0]]
     with pytest.raises(InputError, match="different numbers of null streams"):
         pool_splits(mixed)
+
+
+def test_a_null_run_reads_an_earlier_runs_candidates_without_running_them_again(tmp_path):
+    pset = PreferenceSet("one", _pairs_file(tmp_path / "1.jsonl", seed=1), test_size=40, start=10, batch=10,
+                         budget=40)
+    both = {**CANDS, "variance": {"strategy": "variance"}}
+    earlier = pool_splits(run_splits(pset, both, splits=[0, 1], seeds=2))  # no null streams
+    null_run = run_splits(pset, CANDS, splits=[0, 1], seeds=2, null_streams=3)
+    merged = add_curves(null_run, json.loads(json.dumps(earlier)))  # as read back from its JSON
+    assert "variance" not in null_run[0]["runs"]["noise_0"]["curves"]  # the reports given are left as they were
+    pooled = pool_splits(merged)
+    assert pooled["curves"]["variance"]["per_seed"] == earlier["curves"]["variance"]["per_seed"]
+    assert pooled["per_split_ratio"]["variance"] == earlier["per_split_ratio"]["variance"]
+    assert pooled["ratios"]["variance"] == earlier["ratios"]["variance"]
+    assert set(pooled["null"]["p_value"]) == {"novelty", "variance"}
+    assert set(pooled["null"]["mean_random"]["ratios"]) == {"novelty", "variance"}
+    with pytest.raises(InputError, match="splits"):  # another set of splits cannot be paired
+        add_curves(null_run[:1], earlier)
+    other_seeds = pool_splits(run_splits(pset, both, splits=[0, 1], seeds=3))
+    with pytest.raises(InputError, match="seeds"):
+        add_curves(null_run, other_seeds)
+    changed = json.loads(json.dumps(earlier))
+    changed["curves"]["random"]["per_seed"][0][-1] += 0.01
+    with pytest.raises(InputError, match="random's curves differ"):
+        add_curves(null_run, changed)
 
 
 def test_ratio_null_reads_random_against_itself_as_one():
