@@ -124,8 +124,12 @@ bench-selection: $(STAMP)
 	$(PY) benchmarks/bench_preference_splits.py --set alpacaeval --splits 5 --candidates epig --out benchmarks/results/preference_splits_alpacaeval_smollm2_epig.json
 	# random against random from 20 other streams: how far the ratio goes by chance on UltraFeedback's curves
 	$(PY) benchmarks/bench_preference_splits.py --candidates 'novelty,bald,variance-novelty(0.1),variance' --null-streams 20 --out benchmarks/results/preference_splits_ultrafeedback_smollm2_null.json
+	$(PY) benchmarks/bench_preference_splits.py --candidates 'novelty,bald,variance-novelty(0.1),variance' --null-streams 20 --curves-from benchmarks/results/preference_splits_ultrafeedback_smollm2_bald_per_prompt.json --out benchmarks/results/preference_splits_ultrafeedback_smollm2_null_bald_per_prompt.json
+	$(PY) benchmarks/bench_preference_splits.py --candidates 'novelty,bald,variance-novelty(0.1),variance' --null-streams 20 --curves-from benchmarks/results/preference_splits_ultrafeedback_smollm2_epig.json --out benchmarks/results/preference_splits_ultrafeedback_smollm2_null_epig.json
 	$(PY) benchmarks/bench_preference_splits.py --set alpacaeval --splits 5 --candidates 'novelty,variance-novelty(0.1)' --null-streams 20 --out benchmarks/results/preference_splits_alpacaeval_smollm2_null.json
 	$(PY) benchmarks/bench_preference_splits.py --set alpacaeval --splits 5 --candidates 'novelty,variance-novelty(0.1)' --null-streams 20 --curves-from benchmarks/results/preference_splits_alpacaeval_smollm2_bald_coverage.json --out benchmarks/results/preference_splits_alpacaeval_smollm2_null_bald.json
+	$(PY) benchmarks/bench_preference_splits.py --set alpacaeval --splits 5 --candidates 'novelty,variance-novelty(0.1)' --null-streams 20 --curves-from benchmarks/results/preference_splits_alpacaeval_smollm2_bald_per_prompt.json --out benchmarks/results/preference_splits_alpacaeval_smollm2_null_bald_per_prompt.json
+	$(PY) benchmarks/bench_preference_splits.py --set alpacaeval --splits 5 --candidates 'novelty,variance-novelty(0.1)' --null-streams 20 --curves-from benchmarks/results/preference_splits_alpacaeval_smollm2_epig.json --out benchmarks/results/preference_splits_alpacaeval_smollm2_null_epig.json
 	$(PY) benchmarks/bench_preference_layers.py
 	$(PY) benchmarks/bench_preference_cold_start.py
 	$(PY) benchmarks/bench_rewrite_budget.py --pool 400
