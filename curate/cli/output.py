@@ -254,10 +254,12 @@ def print_pii(results: dict[str, Any]) -> None:
 
 
 def print_rewrite_budget(report: dict[str, Any]) -> None:
-    """``curate bench rewrite-budget``'s table: damaged-row recall per strategy and budget (x random)."""
-    table = Table("strategy", *(f"k={k}: recall (x random)" for k in report["budgets"]),
+    """``curate bench rewrite-budget``'s table: damaged-row recall per strategy and budget, and that recall over
+    the budget's share of the pool (what random picks find on average, so the random row itself reads about 1x)."""
+    table = Table("strategy", *(f"k={k}: recall (x chance)" for k in report["budgets"]),
                   title=f"damaged rows found ({report['rows']:,} rows, {report['damage_share']:.0%} damaged, "
-                        f"{len(report['seeds'])} seed(s))", title_justify="left")
+                        f"{len(report['seeds'])} seed(s))", title_justify="left",
+                  caption="x chance: recall / (k / rows), what random picks find on average", caption_justify="left")
     for name, cells in report["summary"].items():
         table.add_row(name, *(f"{c['recall']:.2f} ({c['ratio_vs_random']:.2f}x)" for c in cells))
     console.print(table)
