@@ -302,17 +302,20 @@ class PairRows(list[tuple[str, str]]):
     def __init__(self) -> None:
         super().__init__()
         self.skipped: dict[str, int] = {}
-        self.skipped_lines: dict[str, list[int]] = {}
-        self.skipped_places: dict[str, list[tuple[int, int | None]]] = {}
+        self.skipped_places: dict[str, list[tuple[int, int | None]]] = {}  # reason -> first (line, element)s
         self.read = 0
 
     def skip(self, raw: RawRow, reason: str) -> None:
         """Count a row that gave no pair."""
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
-        lines = self.skipped_lines.setdefault(reason, [])
-        if len(lines) < 5:
-            lines.append(raw.line)
-            self.skipped_places.setdefault(reason, []).append((raw.line, raw.element))
+        found = self.skipped_places.setdefault(reason, [])
+        if len(found) < 5:
+            found.append((raw.line, raw.element))
+
+    @property
+    def skipped_lines(self) -> dict[str, list[int]]:
+        """Each reason's first few source lines."""
+        return {reason: [line for line, _ in found] for reason, found in self.skipped_places.items()}
 
     @property
     def skipped_where(self) -> dict[str, str]:
@@ -323,8 +326,7 @@ class PairRows(list[tuple[str, str]]):
         """The rows at ``indices``, with this file's skipped-row counts."""
         out = PairRows()
         out.extend(self[int(i)] for i in indices)
-        out.skipped, out.skipped_lines, out.read = self.skipped, self.skipped_lines, self.read
-        out.skipped_places = self.skipped_places
+        out.skipped, out.skipped_places, out.read = self.skipped, self.skipped_places, self.read
         return out
 
     def summary(self) -> str:

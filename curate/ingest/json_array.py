@@ -319,7 +319,7 @@ class _JsonArray:
         """An error row for the broken element at ``pos``; moves past it (or stops when it has no end)."""
         buf, pos = self.buf, self.pos
         end = _recover_end(buf, pos)
-        if end < 0 or "\n" not in buf[pos:end]:  # on one line, counting brackets is not to be trusted past a break
+        if end < 0 or buf.find("\n", pos, end) < 0:  # on one line, counting brackets is not to be trusted past a break
             sync = _resync(buf, pos, self.decoder, None if end < 0 else end)
             if sync >= 0:
                 end = sync

@@ -74,8 +74,7 @@ class Quarantine:
         self.path = folder / f"{source.name}-{stamp}.jsonl"
         self._fh: IO[bytes] | None = None
         self.reasons: Counter[str] = Counter()
-        self.reason_lines: dict[str, list[int]] = {}
-        self.reason_places: dict[str, list[tuple[int, int | None]]] = {}
+        self.reason_places: dict[str, list[tuple[int, int | None]]] = {}  # reason -> first (line, element)s
         self.redact = redact
         self.lines: list[int] = []
         self.rows: list[int] = []
@@ -94,10 +93,9 @@ class Quarantine:
         if reason not in self.reasons and len(self.reasons) >= MAX_REASONS:
             reason = OTHER_REASONS
         self.reasons[reason] += 1
-        lines = self.reason_lines.setdefault(reason, [])
-        if len(lines) < LINES_PER_REASON:
-            lines.append(line)
-            self.reason_places.setdefault(reason, []).append((line, element))
+        found = self.reason_places.setdefault(reason, [])
+        if len(found) < LINES_PER_REASON:
+            found.append((line, element))
         self.lines.append(line)
         self.rows.append(row)
 
@@ -111,7 +109,8 @@ class Quarantine:
         if report.quarantined:
             report.quarantine_path = str(self.path)
             report.reasons = dict(self.reasons.most_common())
-            report.reason_lines = {reason: self.reason_lines[reason] for reason in report.reasons}
-            report.reason_where = {reason: places(self.reason_places[reason]) for reason in report.reasons}
+            found = {reason: self.reason_places[reason] for reason in report.reasons}
+            report.reason_lines = {reason: [line for line, _ in places_] for reason, places_ in found.items()}
+            report.reason_where = {reason: places(places_) for reason, places_ in found.items()}
             report.first_bad_lines = self.lines[:20]
             report.first_bad_rows = self.rows[:20]
