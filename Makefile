@@ -59,6 +59,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_ray.py --n-ppl 202 --batch 50 --n-embed 500
 	$(PY) benchmarks/bench_label_efficiency.py
 	$(PY) benchmarks/bench_word_features.py
+	$(PY) benchmarks/bench_feature_choice.py
 	$(PY) benchmarks/bench_sft_selection.py --pool 800 --k 250
 	$(PY) benchmarks/bench_load.py
 	$(PY) benchmarks/bench_browser.py --tasks 150
@@ -131,6 +132,9 @@ bench-selection: $(STAMP)
 	$(PY) benchmarks/bench_preference_splits.py --set alpacaeval --splits 5 --candidates 'novelty,variance-novelty(0.1)' --null-streams 20 --curves-from benchmarks/results/preference_splits_alpacaeval_smollm2_bald_per_prompt.json --out benchmarks/results/preference_splits_alpacaeval_smollm2_null_bald_per_prompt.json
 	$(PY) benchmarks/bench_preference_splits.py --set alpacaeval --splits 5 --candidates 'novelty,variance-novelty(0.1)' --null-streams 20 --curves-from benchmarks/results/preference_splits_alpacaeval_smollm2_epig.json --out benchmarks/results/preference_splits_alpacaeval_smollm2_null_epig.json
 	$(PY) benchmarks/bench_preference_layers.py
+	# reward heads on the same features: the Laplace head, linear and MLP ensembles (UltraFeedback 10 splits, AlpacaEval 5)
+	$(PY) benchmarks/bench_preference_layers.py --heads all
+	$(PY) benchmarks/bench_preference_layers.py --heads all --set alpacaeval --splits 5 --budgets 150,400,800,1600
 	$(PY) benchmarks/bench_preference_cold_start.py
 	$(PY) benchmarks/bench_rewrite_budget.py --pool 400
 	$(PY) benchmarks/bench_rewrite_budget.py --pool 400 --damage-kinds swapped,truncated,generic,draft --out benchmarks/results/rewrite_budget_drafts.json

@@ -17,6 +17,17 @@ from typing import Any
 from curate.errors import MissingDependencyError
 
 
+def save_figure(fig: Any, path: Path) -> Path:
+    """Lay ``fig`` out tight, write it to the PNG ``path`` (its folder made), close it; returns ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _ratio_text(ratio: dict[str, Any] | None) -> str:
     if ratio is None:
         return "baseline"

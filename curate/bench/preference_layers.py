@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from curate.bench.label_efficiency_data import load_labelled, make_split
 from curate.bench.label_efficiency_features import lm_pair_features
+from curate.bench.label_efficiency_plot import save_figure
 from curate.bench.preference_suite import PreferenceSet
 from curate.errors import InputError
 from curate.runtime.lm_features import LMHiddenStateFeaturizer
@@ -146,10 +147,7 @@ def plot_layers(report: dict[str, Any], path: Path) -> Path:
     ax.set_ylabel("test accuracy (chosen ranked first)")
     ax.set_title(f"{report['set']}: reward-model features by layer, {report['splits']} splits")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 __all__ = ["layer_report", "parse_layer_specs", "plot_layers"]

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from curate.bench.label_efficiency_plot import save_figure
 from curate.bench.rewrite_budget import DamagedPool, Embed, StrategyScorer, damage_pool
 from curate.errors import InputError
 
@@ -279,11 +280,7 @@ def plot_lora_budget(report: dict[str, Any], path: Path, *, base_loss: float | N
     ax.set_ylabel("held-out loss on clean rows (lower = better)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def run_saved_lora_budget(rows: Rows, heldout: Rows, strategies: Sequence[str], *, folder: Path, share: float,

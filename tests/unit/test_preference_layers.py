@@ -1,4 +1,5 @@
-"""Reward-model features by layer: LMHiddenStateFeaturizer(layers=...) and the layer report of the preference suite."""
+"""Reward-model features by layer (LMHiddenStateFeaturizer(layers=...), the layer report) and reward heads on the
+suite's features (the MLP ensemble, the head report)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from curate.bench.preference_heads import HEADS, MLPEnsembleBradleyTerry, head_report, parse_heads, plot_heads
 from curate.bench.preference_layers import layer_report, parse_layer_specs, plot_layers
 from curate.bench.preference_suite import PreferenceSet
 from curate.errors import InputError
@@ -72,4 +74,49 @@ def test_layer_report_measures_every_spec_and_plots(tmp_path, lm):
     assert ("splits", 2, 2) in seen and any(s[0].startswith("LM features") for s in seen)
     assert list((tmp_path / "cache" / "embeddings").iterdir())[0].name.endswith("-layers-all")
     png = plot_layers(report, tmp_path / "layers.png")
+    assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_mlp_ensemble_learns_a_nonlinear_reward_the_linear_head_cannot():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(400, 2)), rng.normal(size=(400, 2))
+    reward = lambda x: -np.abs(x[:, 0])  # noqa: E731 - preferred: nearer 0 on the first axis (not linear)
+    swap = reward(a) < reward(b)
+    chosen, rejected = np.where(swap[:, None], b, a), np.where(swap[:, None], a, b)
+    ta, tb = rng.normal(size=(300, 2)), rng.normal(size=(300, 2))
+    truth = reward(ta) > reward(tb)
+    mlp = MLPEnsembleBradleyTerry(members=3, hidden=16, epochs=300, seed=1).fit(chosen, rejected)
+    p = mlp.prob(ta, tb)
+    assert p.shape == (300,) and np.all((p >= 0) & (p <= 1))
+    assert np.allclose(p + mlp.prob(tb, ta), 1.0, atol=1e-6)  # r(a) - r(b): swapping the pair flips it
+    assert np.mean((p > 0.5) == truth) > 0.85
+    linear = HEADS["laplace"](chosen, rejected, 0)
+    assert np.mean((np.asarray(linear.prob(ta, tb)) > 0.5) == truth) < 0.7  # |x| is not a linear reward
+    with pytest.raises(InputError, match="fit\\(\\) first"):
+        MLPEnsembleBradleyTerry().prob(ta, tb)
+    with pytest.raises(InputError, match="one shape"):
+        MLPEnsembleBradleyTerry().fit(chosen, rejected[:, :1])
+
+
+def test_parse_heads_names_the_choices():
+    assert parse_heads("laplace, mlp-32") == ["laplace", "mlp-32"]
+    with pytest.raises(InputError, match="unknown head.*choose from laplace"):
+        parse_heads("laplace,svm")
+
+
+def test_head_report_fits_every_head_on_the_same_draws_and_plots(tmp_path, lm):
+    pset = PreferenceSet("toy", _pairs(tmp_path / "p.jsonl"), test_size=10, budget=20)
+    with pytest.raises(InputError, match="unknown head 'svm'"):
+        head_report(pset, ["svm"], cache_dir=tmp_path / "cache", lm=lm)
+    seen: list[tuple[str, int, int]] = []
+    report = head_report(pset, ["laplace", "linear-ensemble", "mlp-16-early"], cache_dir=tmp_path / "cache", lm=lm,
+                         splits=2, budgets=(10, 20, 500), repeats=2, progress=lambda *a: seen.append(a))
+    assert set(report["heads"]) == {"laplace", "linear-ensemble", "mlp-16-early"} and report["best"] in report["heads"]
+    for v in report["heads"].values():
+        assert len(v["whole_pool"]["per_split"]) == 2 and 0.0 <= v["whole_pool"]["mean"] <= 1.0
+        assert v["random"]["budgets"] == [10, 20] and len(v["random"]["mean"]) == 2  # 500 > the pool: left out
+        assert len(v["random"]["sd"]) == 2
+    fitted = [d for task, d, total in seen if task.startswith("heads fitted") and total == 6]
+    assert fitted == [1, 2, 3, 4, 5, 6] and any(s[0].startswith("LM features") for s in seen)
+    png = plot_heads(report, tmp_path / "heads.png")
     assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
