@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.linear_model import LogisticRegression
 
-from curate.scorers.feature_choice import CHOICE_FOLDS, choose_columns
+from curate.scorers.feature_choice import choose_columns, cross_validated_hits
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
@@ -35,21 +35,10 @@ def _test_accuracy(X: FloatArray, y: IntArray, X_test: FloatArray, y_test: IntAr
 def one_se_choice(X: FloatArray, y: IntArray, base: int, *, C: float, rng: np.random.Generator) -> tuple[bool, float]:
     """``(words, gain)``: whether the one-standard-error rule reads the word columns of ``X`` ``(n, d)`` (columns
     ``base:``), and their cross-validated accuracy gain over the base columns (paired, the same folds)."""
-    from sklearn.model_selection import KFold, cross_val_predict
-
-    if len(y) < 2 * CHOICE_FOLDS:
+    hits = cross_validated_hits(X, y, (base, X.shape[1]), C=C, rng=rng)
+    if hits is None:
         return False, 0.0
-    folds = KFold(CHOICE_FOLDS, shuffle=True, random_state=int(rng.integers(2**31 - 1)))
-    right = []
-    for columns in (base, X.shape[1]):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                predicted = cross_val_predict(LogisticRegression(C=C, max_iter=200), X[:, :columns], y, cv=folds)
-            except ValueError:
-                return False, 0.0
-        right.append((predicted == y).astype(np.float64))
-    diff = right[1] - right[0]
+    diff = hits[1] - hits[0]
     se = float(diff.std(ddof=1) / np.sqrt(len(diff)))
     return bool(diff.mean() > se), float(diff.mean())
 

@@ -30,28 +30,44 @@ def base_columns(featurize: object) -> int | None:
     return None if words is None else -int(words)
 
 
-def choose_columns(X: FloatArray, codes: npt.NDArray[np.intp], options: Sequence[int], *, C: float,
-                   rng: np.random.Generator, folds: int = CHOICE_FOLDS) -> int:
-    """Which of ``options`` (leading-column counts of ``X``, ``(n, d)``) a logistic regression predicts the labels
-    ``codes`` best from, by ``folds``-fold cross-validated accuracy; ties (and too few labels to split) go to the
-    earliest option. Returns one of ``options``."""
+def cross_validated_hits(X: FloatArray, codes: npt.NDArray[np.intp], options: Sequence[int], *, C: float,
+                         rng: np.random.Generator, folds: int = CHOICE_FOLDS) -> list[FloatArray] | None:
+    """Per label, whether a logistic regression on each option's leading columns of ``X`` ``(n, d)`` predicts it
+    right out of fold (``folds``-fold, the same folds for every option): one ``(n,)`` 0/1 array per option, or None
+    when there are too few labels to split (under ``2 * folds``, or a training fold with one class)."""
     from sklearn.model_selection import KFold, cross_val_predict
 
-    if len(codes) < 2 * folds or len(options) < 2:
-        return int(options[0])
+    if len(codes) < 2 * folds:
+        return None
     splits = KFold(folds, shuffle=True, random_state=int(rng.integers(2**31 - 1)))
-    best, best_accuracy = int(options[0]), -1.0
+    hits = []
     for option in options:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
                 predicted = cross_val_predict(LogisticRegression(C=C, max_iter=200), X[:, :option], codes, cv=splits)
-            except ValueError:  # a training fold with one class: too few labels to compare, keep the earliest
-                return int(options[0])
-        accuracy = float(np.mean(predicted == codes))
+            except ValueError:  # a training fold with one class
+                return None
+        hits.append((predicted == codes).astype(np.float64))
+    return hits
+
+
+def choose_columns(X: FloatArray, codes: npt.NDArray[np.intp], options: Sequence[int], *, C: float,
+                   rng: np.random.Generator, folds: int = CHOICE_FOLDS) -> int:
+    """Which of ``options`` (leading-column counts of ``X``, ``(n, d)``) a logistic regression predicts the labels
+    ``codes`` best from, by ``folds``-fold cross-validated accuracy; ties (and too few labels to split) go to the
+    earliest option. Returns one of ``options``."""
+    if len(options) < 2:
+        return int(options[0])
+    hits = cross_validated_hits(X, codes, options, C=C, rng=rng, folds=folds)
+    if hits is None:
+        return int(options[0])
+    best, best_accuracy = int(options[0]), -1.0
+    for option, right in zip(options, hits, strict=True):
+        accuracy = float(right.mean())
         if accuracy > best_accuracy + 1e-12:
             best, best_accuracy = int(option), accuracy
     return best
 
 
-__all__ = ["CHOICE_FOLDS", "base_columns", "choose_columns"]
+__all__ = ["CHOICE_FOLDS", "base_columns", "choose_columns", "cross_validated_hits"]
